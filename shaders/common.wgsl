@@ -1,0 +1,99 @@
+// Shared declarations of every tmesim kernel. Prepended to each stage by
+// src/gpu/shaders.rs, after the generated `Params` struct.
+//
+// Keep `Grid`, `Transport` and `Systemic` in sync with GridUniform and
+// TransportUniform (src/model/grid.rs) and Systemic (src/model/state.rs);
+// tests/shaders.rs checks sizes and offsets with naga.
+
+const WG: u32 = 64u;
+
+struct Grid {
+    nx: u32,
+    ny: u32,
+    nz: u32,
+    n: u32,
+    dx_um: f32,
+    dt_min: f32,
+    inv_dx2: f32,
+    row_threads: u32,
+    active_mask: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Transport {
+    diffusivity: f32,
+    decay: f32,
+    axis_decay: f32,
+    chemotaxis: f32,
+    dt: f32,
+    k: f32,
+    bc_value: f32,
+    ghost_crowding: f32,
+    dirichlet: u32,
+    axis: u32,
+    apply: u32,
+    coef_offset: u32,
+}
+
+struct Systemic {
+    priming: f32,
+    dc_mean: f32,
+    _pad0: f32,
+    _pad1: f32,
+}
+
+// Linear voxel index of a thread in a 2D dispatch (see grid::dispatch_shape).
+fn voxel_index(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * grid.row_threads;
+}
+
+fn is_active(axis: u32) -> bool {
+    return (grid.active_mask & (1u << axis)) != 0u;
+}
+
+// Neighbour of voxel i one step along `axis` in direction `dir` (-1 or 1),
+// or -1 across the domain boundary (mirrors cpu::neighbor).
+fn neighbor(i: u32, axis: u32, dir: i32) -> i32 {
+    var pos: u32;
+    var len: u32;
+    var stride: u32;
+    if axis == 0u {
+        pos = i % grid.nx;
+        len = grid.nx;
+        stride = 1u;
+    } else if axis == 1u {
+        pos = (i / grid.nx) % grid.ny;
+        len = grid.ny;
+        stride = grid.nx;
+    } else {
+        pos = i / (grid.nx * grid.ny);
+        len = grid.nz;
+        stride = grid.nx * grid.ny;
+    }
+    if dir < 0 {
+        if pos == 0u {
+            return -1;
+        }
+        return i32(i - stride);
+    }
+    if pos + 1u >= len {
+        return -1;
+    }
+    return i32(i + stride);
+}
+
+// x^n / (x^n + k^n) for x >= 0; 0 at x <= 0 (mirrors cpu::react::hill).
+fn hill(x: f32, k: f32, n: f32) -> f32 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    return 1.0 / (1.0 + pow(k / x, n));
+}
+
+// x / (x + k) for x >= 0 (mirrors cpu::react::sat).
+fn sat(x: f32, k: f32) -> f32 {
+    let y = max(x, 0.0);
+    return y / (y + k);
+}

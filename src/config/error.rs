@@ -1,0 +1,79 @@
+//! Config errors: each names the file, the key and what would be valid.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}{location}: unknown key `{key}`{}", suggestion_text(.suggestion, .valid))]
+    UnknownKey {
+        file: PathBuf,
+        /// " line N" where the file position is known, else empty.
+        location: String,
+        key: String,
+        suggestion: Option<String>,
+        valid: Vec<String>,
+    },
+    #[error("{file}: `{key}` = {value} is outside the allowed range [{min}, {max}]")]
+    OutOfRange {
+        file: PathBuf,
+        key: String,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+    #[error("{file}: `{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{file}: `--set {arg}`: {message}")]
+    BadOverride {
+        file: PathBuf,
+        arg: String,
+        message: String,
+    },
+}
+
+fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
+    let mut s = String::new();
+    if let Some(best) = suggestion {
+        s.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    if !valid.is_empty() && valid.len() <= 40 {
+        s.push_str(&format!("; valid keys here: {}", valid.join(", ")));
+    } else if !valid.is_empty() {
+        s.push_str(&format!("; {} valid keys, listed in docs/model.md", valid.len()));
+    }
+    s
+}
+
+/// The valid key closest to `key`, if it is close enough to be a typo.
+pub fn closest<'a>(key: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    valid
+        .into_iter()
+        .map(|v| (strsim::jaro_winkler(key, v), v))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_only() {
+        assert_eq!(closest("nxx", ["nx", "ny", "dx_um"]), Some("nx".into()));
+        assert_eq!(closest("kill_rate_per_dya", ["kill_rate_per_day", "tumor_death_per_day"]).as_deref(), Some("kill_rate_per_day"));
+        assert_eq!(closest("zzzz", ["nx", "ny"]), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Reading a scenario file and applying `--set key=value` overrides.
+
+use super::error::{closest, ConfigError};
+use super::schema::Config;
+use std::path::Path;
+
+/// Parse a scenario file, then apply `--set` overrides (dotted keys).
+pub fn load_config(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse_config(&text, path, overrides)
+}
+
+/// Parse scenario text; `path` is used in messages and for relative files.
+pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    // Deserialize the text itself first, so errors in the file carry its
+    // line and column.
+    let config: Config = toml::from_str(text).map_err(|e| de_error(path, &e, text))?;
+    if overrides.is_empty() {
+        return Ok(config);
+    }
+    let mut value: toml::Value = toml::from_str(text).map_err(|e| de_error(path, &e, text))?;
+    for arg in overrides {
+        apply_override(&mut value, arg).map_err(|message| ConfigError::BadOverride {
+            file: path.to_path_buf(),
+            arg: arg.clone(),
+            message,
+        })?;
+    }
+    value.try_into().map_err(|e: toml::de::Error| {
+        let (key, suggestion, valid) = unknown_field(e.message());
+        match key {
+            Some(key) => ConfigError::UnknownKey {
+                file: path.to_path_buf(),
+                location: " (after --set overrides)".into(),
+                key,
+                suggestion,
+                valid,
+            },
+            None => ConfigError::Parse {
+                file: path.to_path_buf(),
+                message: format!("after --set overrides: {}", e.message()),
+            },
+        }
+    })
+}
+
+/// Set `a.b.c = value` in a TOML tree. The value is read as TOML (numbers,
+/// booleans, arrays, inline tables) and taken as a string otherwise.
+pub fn apply_override(root: &mut toml::Value, arg: &str) -> Result<(), String> {
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| "expected key=value, e.g. --set grid.nx=200".to_string())?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(format!("`{key}` is not a dotted key such as time.end_days"));
+    }
+    let value = match toml::from_str::<toml::Table>(&format!("v = {}", raw.trim())) {
+        Ok(mut t) => t.remove("v").expect("parsed table has v"),
+        Err(_) => toml::Value::String(raw.trim().to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut node = root;
+    for part in &parts[..parts.len() - 1] {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` is inside a value that is not a table"))?;
+        node = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+    let table = node
+        .as_table_mut()
+        .ok_or_else(|| format!("the parent of `{key}` is not a table"))?;
+    table.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// Turn a serde/toml error into a message naming the file, the place and,
+/// for unknown keys, the closest valid key.
+fn de_error(path: &Path, e: &toml::de::Error, text: &str) -> ConfigError {
+    let (key, suggestion, valid) = unknown_field(e.message());
+    if let Some(key) = key {
+        let location = e
+            .span()
+            .map(|span| format!(" line {}", line_of(text, span.start)))
+            .unwrap_or_default();
+        return ConfigError::UnknownKey { file: path.to_path_buf(), location, key, suggestion, valid };
+    }
+    ConfigError::Parse { file: path.to_path_buf(), message: e.to_string().trim_end().to_string() }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parse serde's "unknown field `x`, expected one of `a`, `b`" (also
+/// "unknown variant") into the key, a suggestion and the valid keys.
+fn unknown_field(message: &str) -> (Option<String>, Option<String>, Vec<String>) {
+    let rest = match message
+        .find("unknown field `")
+        .or_else(|| message.find("unknown variant `"))
+    {
+        Some(i) => &message[i..],
+        None => return (None, None, Vec::new()),
+    };
+    let after = &rest[rest.find('`').unwrap() + 1..];
+    let Some(end) = after.find('`') else {
+        return (None, None, Vec::new());
+    };
+    let key = after[..end].to_string();
+    let valid: Vec<String> = after[end + 1..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    let suggestion = closest(&key, valid.iter().map(String::as_str));
+    (Some(key), suggestion, valid)
+}

@@ -1,0 +1,336 @@
+//! Validation: a parsed [`Config`] becomes a [`RunSpec`] with every value
+//! checked against its allowed range, or a [`ConfigError`] naming the key.
+
+use super::error::{closest, ConfigError};
+use super::schema::{Config, DiffusionSolver, DrugConfig, Initial};
+use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
+use crate::model::grid::Grid;
+use crate::model::params::{ModelParams, PARAM_SPECS};
+use std::path::{Path, PathBuf};
+
+/// Largest grid accepted (voxels): keeps every index within u32 and the
+/// state of 19 fields plus scratch within about 24 GB.
+pub const MAX_VOXELS: usize = 1 << 28;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Boundary {
+    NoFlux,
+    Dirichlet(f32),
+}
+
+/// One resolved piece of an initial condition (npy data already loaded).
+#[derive(Clone, Debug)]
+pub enum InitialPiece {
+    Spec(Initial),
+    Array(Vec<f32>),
+}
+
+#[derive(Clone, Debug)]
+pub struct FieldSetup {
+    pub diffusivity: f32,
+    pub decay: f32,
+    pub chemotaxis: f32,
+    pub boundary: Boundary,
+    /// Summed pieces; empty means the registry default value.
+    pub initial: Vec<InitialPiece>,
+    pub display_max: f32,
+}
+
+/// A drug with one-compartment pharmacokinetics driving one parameter.
+#[derive(Clone, Debug)]
+pub struct Drug {
+    pub name: String,
+    pub config: DrugConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputSpec {
+    pub png: bool,
+    pub npy: bool,
+    pub fields: Vec<usize>,
+}
+
+/// Everything a run needs, validated.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The config as resolved (with overrides), for the manifest.
+    pub config: Config,
+    pub source: PathBuf,
+    pub grid: Grid,
+    pub dt_min: f32,
+    pub steps: u64,
+    pub save_every_steps: u64,
+    pub reactions: bool,
+    pub solver: DiffusionSolver,
+    pub params: ModelParams,
+    pub fields: Vec<FieldSetup>,
+    pub drugs: Vec<Drug>,
+    pub output: OutputSpec,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        if value.is_finite() && value >= min && value <= max {
+            Ok(value)
+        } else {
+            Err(ConfigError::OutOfRange { file: self.file.into(), key: key.into(), value, min, max })
+        }
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { file: self.file.into(), key: key.into(), message: message.into() }
+    }
+
+    fn unknown<'v>(&self, key: &str, name: &str, valid: impl Iterator<Item = &'v str> + Clone) -> ConfigError {
+        ConfigError::UnknownKey {
+            file: self.file.into(),
+            location: String::new(),
+            key: format!("{key}.{name}"),
+            suggestion: closest(name, valid.clone()),
+            valid: valid.map(str::to_string).collect(),
+        }
+    }
+}
+
+/// Validate a config read from `file` (relative paths resolve against its folder).
+pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
+    let cx = Ctx { file };
+    let g = &config.grid;
+    let dims = [("grid.nx", g.nx), ("grid.ny", g.ny), ("grid.nz", g.nz)];
+    for (key, n) in dims {
+        cx.range(key, n as f64, 1.0, 65536.0)?;
+    }
+    let dx = cx.range("grid.dx_um", g.dx_um, 1e-3, 1e4)?;
+    let grid = Grid { nx: g.nx as usize, ny: g.ny as usize, nz: g.nz as usize, dx_um: dx as f32 };
+    if grid.len() > MAX_VOXELS {
+        return Err(cx.invalid(
+            "grid",
+            format!(
+                "grid too large: {} x {} x {} = {} voxels exceeds the limit of {MAX_VOXELS}",
+                grid.nx,
+                grid.ny,
+                grid.nz,
+                grid.len()
+            ),
+        ));
+    }
+
+    let t = &config.time;
+    let dt = cx.range("time.dt_min", t.dt_min, 1e-6, 1e4)?;
+    let end_min = cx.range("time.end_days", t.end_days, 0.0, 1e5)? * 1440.0;
+    let save = cx.range("time.save_every_min", t.save_every_min, 1e-6, 1e8)?;
+    let steps = (end_min / dt - 1e-9).ceil().max(0.0) as u64;
+    let save_ratio = save / dt;
+    if (save_ratio - save_ratio.round()).abs() > 1e-6 * save_ratio.max(1.0) || save_ratio.round() < 1.0 {
+        return Err(cx.invalid(
+            "time.save_every_min",
+            format!("{save} is not a whole multiple of time.dt_min = {dt}"),
+        ));
+    }
+
+    let mut params = ModelParams::default();
+    for (name, &value) in &config.params {
+        let spec = PARAM_SPECS
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| cx.unknown("params", name, PARAM_SPECS.iter().map(|s| s.name)))?;
+        let key = format!("params.{name}");
+        let v = cx.range(&key, value, spec.min as f64, spec.max as f64)?;
+        *params.get_mut(name).expect("registry name") = v as f32;
+    }
+
+    let names = || FIELDS.iter().map(|f| f.name);
+    for name in config.fields.keys() {
+        if field_index(name).is_none() {
+            return Err(cx.unknown("fields", name, names()));
+        }
+    }
+    let base_dir = file.parent().unwrap_or(Path::new("."));
+    let mut fields = Vec::with_capacity(FIELD_COUNT);
+    for spec in FIELDS.iter() {
+        let fc = config.fields.get(spec.name).cloned().unwrap_or_default();
+        let key = |k: &str| format!("fields.{}.{k}", spec.name);
+        let transported = matches!(spec.kind, FieldKind::Molecule | FieldKind::Cell);
+        let only = |k: &str, ok: bool, what: &str| -> Result<(), ConfigError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(cx.invalid(&key(k), format!("applies to {what} only; `{}` is a {}", spec.name, spec.kind.as_str())))
+            }
+        };
+        if fc.diffusion_um2_per_min.is_some() {
+            only("diffusion_um2_per_min", transported, "molecule and cell fields")?;
+        }
+        if fc.decay_per_min.is_some() {
+            only("decay_per_min", spec.kind == FieldKind::Molecule, "molecule fields (cell death rates are params)")?;
+        }
+        if fc.chemotaxis_um2_per_min.is_some() {
+            only("chemotaxis_um2_per_min", spec.kind == FieldKind::Cell, "cell fields")?;
+        }
+        let diffusivity = cx.range(&key("diffusion_um2_per_min"), fc.diffusion_um2_per_min.unwrap_or(spec.diffusion_um2_per_min as f64), 0.0, 1e7)?;
+        let decay = cx.range(&key("decay_per_min"), fc.decay_per_min.unwrap_or(spec.decay_per_min as f64), 0.0, 1e4)?;
+        let chemotaxis = cx.range(&key("chemotaxis_um2_per_min"), fc.chemotaxis_um2_per_min.unwrap_or(spec.chemotaxis_um2_per_min as f64), 0.0, 1e7)?;
+        let display_max = cx.range(&key("display_max"), fc.display_max.unwrap_or(spec.display_max as f64), 1e-30, 1e30)?;
+        let boundary = match &fc.boundary {
+            None => Boundary::NoFlux,
+            Some(v) => {
+                only("boundary", transported, "molecule and cell fields")?;
+                parse_boundary(&cx, &key("boundary"), v)?
+            }
+        };
+        let initial = match &fc.initial {
+            None => Vec::new(),
+            Some(v) => parse_initial(&cx, &key("initial"), v, base_dir, &grid)?,
+        };
+        fields.push(FieldSetup {
+            diffusivity: diffusivity as f32,
+            decay: decay as f32,
+            chemotaxis: chemotaxis as f32,
+            boundary,
+            initial,
+            display_max: display_max as f32,
+        });
+    }
+    let ghost: f32 = FIELDS
+        .iter()
+        .zip(&fields)
+        .filter(|(s, _)| s.kind == FieldKind::Cell)
+        .map(|(_, f)| match f.boundary {
+            Boundary::Dirichlet(v) => v,
+            Boundary::NoFlux => 0.0,
+        })
+        .sum();
+    if ghost > params.crowding_limit {
+        return Err(cx.invalid(
+            "fields.<cell>.boundary",
+            format!("Dirichlet values of the cell fields sum to {ghost}, above params.crowding_limit = {}", params.crowding_limit),
+        ));
+    }
+
+    let mut drugs = Vec::new();
+    for (name, drug) in &config.therapy {
+        let key = |k: &str| format!("therapy.{name}.{k}");
+        cx.range(&key("start_day"), drug.start_day, 0.0, 1e5)?;
+        cx.range(&key("dose_mg"), drug.dose_mg, 0.0, 1e6)?;
+        cx.range(&key("interval_days"), drug.interval_days, 1e-3, 1e5)?;
+        cx.range(&key("doses"), drug.doses as f64, 0.0, 1e6)?;
+        cx.range(&key("half_life_days"), drug.half_life_days, 1e-4, 1e5)?;
+        cx.range(&key("volume_l"), drug.volume_l, 1e-3, 1e5)?;
+        cx.range(&key("ec50_mg_per_l"), drug.ec50_mg_per_l, 1e-9, 1e6)?;
+        let occupancy_params = PARAM_SPECS.iter().filter(|s| s.min == 0.0 && s.max == 1.0).map(|s| s.name);
+        if !occupancy_params.clone().any(|n| n == drug.occupancy_param) {
+            let mut e = cx.unknown(&key("occupancy_param"), &drug.occupancy_param, occupancy_params);
+            if let ConfigError::UnknownKey { key: k, .. } = &mut e {
+                *k = format!("{} = \"{}\" (a parameter with range [0, 1])", key("occupancy_param"), drug.occupancy_param);
+            }
+            return Err(e);
+        }
+        drugs.push(Drug { name: name.clone(), config: drug.clone() });
+    }
+
+    let mut out_fields = Vec::new();
+    for name in &config.output.fields {
+        let i = field_index(name).ok_or_else(|| cx.unknown("output.fields", name, names()))?;
+        out_fields.push(i);
+    }
+    if out_fields.is_empty() {
+        out_fields = (0..FIELD_COUNT).collect();
+    }
+
+    Ok(RunSpec {
+        source: file.to_path_buf(),
+        grid,
+        dt_min: dt as f32,
+        steps,
+        save_every_steps: save_ratio.round() as u64,
+        reactions: config.model.reactions,
+        solver: config.solver.diffusion,
+        params,
+        fields,
+        drugs,
+        output: OutputSpec { png: config.output.png, npy: config.output.npy, fields: out_fields },
+        config,
+    })
+}
+
+fn parse_boundary(cx: &Ctx, key: &str, v: &toml::Value) -> Result<Boundary, ConfigError> {
+    let bad = || cx.invalid(key, format!("expected \"no_flux\" or {{ dirichlet = <value> }}, found {v}"));
+    match v {
+        toml::Value::String(s) if s == "no_flux" => Ok(Boundary::NoFlux),
+        toml::Value::Table(t) if t.len() == 1 && t.contains_key("dirichlet") => {
+            let value = match &t["dirichlet"] {
+                toml::Value::Float(f) => *f,
+                toml::Value::Integer(i) => *i as f64,
+                _ => return Err(bad()),
+            };
+            Ok(Boundary::Dirichlet(cx.range(&format!("{key}.dirichlet"), value, 0.0, 1e12)? as f32))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn parse_initial(cx: &Ctx, key: &str, v: &toml::Value, base_dir: &Path, grid: &Grid) -> Result<Vec<InitialPiece>, ConfigError> {
+    let items: Vec<&toml::Value> = match v {
+        toml::Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    let mut pieces = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let k = if items.len() > 1 { format!("{key}[{i}]") } else { key.to_string() };
+        let piece: Initial = (*item)
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| cx.invalid(&k, e.message().to_string()))?;
+        pieces.push(check_initial(cx, &k, piece, base_dir, grid)?);
+    }
+    Ok(pieces)
+}
+
+fn check_initial(cx: &Ctx, key: &str, piece: Initial, base_dir: &Path, grid: &Grid) -> Result<InitialPiece, ConfigError> {
+    let center = |c: &Vec<f64>| -> Result<(), ConfigError> {
+        if c.len() < 2 || c.len() > 3 || c.iter().any(|v| !v.is_finite()) {
+            Err(cx.invalid(&format!("{key}.center_um"), "expected [x, y] or [x, y, z] in um"))
+        } else {
+            Ok(())
+        }
+    };
+    match &piece {
+        Initial::Uniform { value } => {
+            cx.range(&format!("{key}.value"), *value, 0.0, 1e12)?;
+        }
+        Initial::Gaussian { center_um, sigma_um, peak } => {
+            center(center_um)?;
+            cx.range(&format!("{key}.sigma_um"), *sigma_um, 1e-6, 1e9)?;
+            cx.range(&format!("{key}.peak"), *peak, 0.0, 1e12)?;
+        }
+        Initial::Disk { center_um, radius_um, value } => {
+            center(center_um)?;
+            cx.range(&format!("{key}.radius_um"), *radius_um, 0.0, 1e9)?;
+            cx.range(&format!("{key}.value"), *value, 0.0, 1e12)?;
+        }
+        Initial::Spots { count, radius_um, value, center_um, min_distance_um, max_distance_um, .. } => {
+            cx.range(&format!("{key}.count"), *count as f64, 0.0, 1e7)?;
+            cx.range(&format!("{key}.radius_um"), *radius_um, 0.0, 1e9)?;
+            cx.range(&format!("{key}.value"), *value, 0.0, 1e12)?;
+            if let Some(c) = center_um {
+                center(c)?;
+            }
+            let lo = min_distance_um.unwrap_or(0.0);
+            let hi = max_distance_um.unwrap_or(f64::INFINITY);
+            if lo < 0.0 || lo >= hi {
+                return Err(cx.invalid(key, "needs 0 <= min_distance_um < max_distance_um"));
+            }
+        }
+        Initial::Npy { path } => {
+            let full = base_dir.join(path);
+            let data = crate::output::npy::read_field(&full, grid)
+                .map_err(|e| cx.invalid(&format!("{key}.path"), format!("{}: {e}", full.display())))?;
+            return Ok(InitialPiece::Array(data));
+        }
+    }
+    Ok(InitialPiece::Spec(piece))
+}

@@ -1,0 +1,187 @@
+//! The TOML scenario schema. Every key has a default, so a scenario lists
+//! only what it changes; unknown keys are rejected (see `load.rs`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub grid: GridConfig,
+    pub time: TimeConfig,
+    pub model: ModelConfig,
+    pub solver: SolverConfig,
+    /// Kernel parameters by registry name (src/model/params.rs).
+    pub params: BTreeMap<String, f64>,
+    /// Per-field transport, boundary and initial condition, by field name.
+    pub fields: BTreeMap<String, FieldConfig>,
+    /// Drugs by name, each with its dosing, pharmacokinetics and the
+    /// parameter its occupancy drives.
+    pub therapy: BTreeMap<String, DrugConfig>,
+    pub output: OutputConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GridConfig {
+    pub nx: i64,
+    pub ny: i64,
+    pub nz: i64,
+    pub dx_um: f64,
+}
+
+impl Default for GridConfig {
+    fn default() -> Self {
+        Self { nx: 125, ny: 125, nz: 1, dx_um: 20.0 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeConfig {
+    pub dt_min: f64,
+    pub end_days: f64,
+    pub save_every_min: f64,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        Self { dt_min: 15.0, end_days: 60.0, save_every_min: 1440.0 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// false turns off every reaction term (solver verification).
+    pub reactions: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { reactions: true }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffusionSolver {
+    /// Delta-form (Douglas) ADI, backward Euler per sweep: unconditionally
+    /// stable, exact discrete steady state at any dt.
+    #[default]
+    Implicit,
+    /// Forward Euler with sub-steps under the stability limit.
+    Explicit,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SolverConfig {
+    pub diffusion: DiffusionSolver,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldConfig {
+    pub diffusion_um2_per_min: Option<f64>,
+    pub decay_per_min: Option<f64>,
+    pub chemotaxis_um2_per_min: Option<f64>,
+    /// `"no_flux"` or `{ dirichlet = value }`; parsed in resolve.rs so the
+    /// error can name the field.
+    pub boundary: Option<toml::Value>,
+    /// One initial-condition table, or a list of them (summed).
+    pub initial: Option<toml::Value>,
+    /// Upper end of the colour scale of this field's frames.
+    pub display_max: Option<f64>,
+}
+
+/// One piece of an initial condition.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Initial {
+    Uniform {
+        value: f64,
+    },
+    Gaussian {
+        center_um: Vec<f64>,
+        sigma_um: f64,
+        peak: f64,
+    },
+    /// A disk in 2D, a ball in 3D.
+    Disk {
+        center_um: Vec<f64>,
+        radius_um: f64,
+        value: f64,
+    },
+    /// A float32 or float64 array of shape (nz, ny, nx), C order.
+    Npy {
+        path: String,
+    },
+    /// `count` disks of `radius_um` at reproducible pseudo-random centres,
+    /// optionally kept between `min_distance_um` and `max_distance_um` of
+    /// `center_um` (vessels around a tumour, scattered resident cells).
+    Spots {
+        count: u32,
+        radius_um: f64,
+        value: f64,
+        #[serde(default)]
+        seed: u64,
+        #[serde(default)]
+        center_um: Option<Vec<f64>>,
+        #[serde(default)]
+        min_distance_um: Option<f64>,
+        #[serde(default)]
+        max_distance_um: Option<f64>,
+    },
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrugConfig {
+    pub agent: String,
+    pub start_day: f64,
+    pub dose_mg: f64,
+    pub interval_days: f64,
+    /// Number of doses; 0 doses on schedule until the end of the run.
+    pub doses: i64,
+    /// One-compartment elimination half-life.
+    pub half_life_days: f64,
+    /// Distribution volume, L.
+    pub volume_l: f64,
+    /// Concentration of half-maximal occupancy, mg/L (= ug/mL).
+    pub ec50_mg_per_l: f64,
+    /// Registry parameter set to the occupancy C/(C + EC50) at each step.
+    pub occupancy_param: String,
+}
+
+impl Default for DrugConfig {
+    /// Pembrolizumab 200 mg every 3 weeks (see docs/model.md, therapy).
+    fn default() -> Self {
+        Self {
+            agent: "pembrolizumab".into(),
+            start_day: 0.0,
+            dose_mg: 200.0,
+            interval_days: 21.0,
+            doses: 0,
+            half_life_days: 22.0,
+            volume_l: 6.0,
+            ec50_mg_per_l: 0.5,
+            occupancy_param: "pd1_occupancy".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    pub png: bool,
+    pub npy: bool,
+    /// Fields written as frames and arrays; empty means every field.
+    pub fields: Vec<String>,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { png: true, npy: false, fields: Vec::new() }
+    }
+}

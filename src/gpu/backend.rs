@@ -1,0 +1,491 @@
+//! The GPU backend: one storage buffer per field, every stage a compute
+//! pipeline, a whole batch of steps encoded in one compute pass. State
+//! stays on the GPU; only `download` reads it back.
+//!
+//! Per-step parameters live in a ring of uniform slots addressed by dynamic
+//! offsets, so a batch of steps with changing therapy parameters needs one
+//! upload and one submission. Cell motility and explicit diffusion ping-pong
+//! between two buffers with an even number of sub-steps, so a step ends with
+//! every field back in its own buffer and no copies are needed.
+
+use super::context::{self, GpuError};
+use super::shaders::{source, Stage, CROWDING_CELL_BINDING, REACT_FIELD_BINDING};
+use crate::config::schema::DiffusionSolver;
+use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
+use crate::model::grid::{dispatch_shape, Grid, TransportUniform, WORKGROUP_SIZE};
+use crate::model::params::ModelParams;
+use crate::model::state::{State, Systemic};
+use crate::sim::backend::Backend;
+use crate::sim::plan::TransportPlan;
+use crate::sim::run::MAX_BATCH;
+use wgpu::util::DeviceExt;
+
+const REDUCE_WG: u32 = 256;
+
+/// Binding kinds of the explicit layouts.
+#[derive(Clone, Copy)]
+enum Slot {
+    Read,
+    ReadWrite,
+    Uniform,
+    /// The per-step `Params` ring.
+    Params,
+}
+
+struct Molecule {
+    residual: wgpu::BindGroup,
+    sweeps: Vec<(wgpu::BindGroup, u32)>,
+    /// Explicit sub-steps: field -> scratch, scratch -> field.
+    explicit: [wgpu::BindGroup; 2],
+    explicit_substeps: u32,
+}
+
+pub struct GpuBackend {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    grid: Grid,
+    plan: TransportPlan,
+    reactions: bool,
+    fields: Vec<wgpu::Buffer>,
+    /// Second buffer of each mobile cell field (motility ping-pong); held
+    /// here so the buffers live as long as the bind groups that use them.
+    _cell_alt: Vec<(usize, wgpu::Buffer)>,
+    systemic: wgpu::Buffer,
+    params: wgpu::Buffer,
+    params_stride: u64,
+    readback: wgpu::Buffer,
+    pipelines: Vec<(Stage, wgpu::ComputePipeline)>,
+    react_bg: wgpu::BindGroup,
+    reduce_bg: wgpu::BindGroup,
+    systemic_bg: wgpu::BindGroup,
+    crowding_bg: [wgpu::BindGroup; 2],
+    /// Per mobile cell field: sub-step bind groups (even, odd).
+    motility_bg: Vec<[wgpu::BindGroup; 2]>,
+    molecules: Vec<Molecule>,
+    step: u64,
+}
+
+fn storage(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(16),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
+
+fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGroupLayout {
+    let entries: Vec<_> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: match slot {
+                Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: matches!(slot, Slot::Read) },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                Slot::Uniform => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                Slot::Params => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<ModelParams>() as u64),
+                },
+            },
+            count: None,
+        })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(stage.name()), entries: &entries })
+}
+
+/// The binding slots of each stage, in binding order (see the WGSL files).
+fn slots(stage: Stage) -> Vec<Slot> {
+    use Slot::*;
+    match stage {
+        Stage::React => {
+            let mut s = vec![Read, Uniform, Params];
+            assert_eq!(s.len() as u32, REACT_FIELD_BINDING);
+            s.extend(std::iter::repeat_n(ReadWrite, FIELD_COUNT));
+            s
+        }
+        Stage::Crowding => {
+            let mut s = vec![ReadWrite, Uniform];
+            assert_eq!(s.len() as u32, CROWDING_CELL_BINDING);
+            s.extend(std::iter::repeat_n(Read, fields_of(FieldKind::Cell).count()));
+            s
+        }
+        Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
+        Stage::DiffuseResidual | Stage::DiffuseExplicit => vec![Read, ReadWrite, Uniform, Uniform],
+        Stage::DiffuseSweep => vec![ReadWrite, ReadWrite, Read, Uniform, Uniform],
+        Stage::ReduceDc => vec![Read, ReadWrite, Uniform],
+        Stage::Systemic => vec![Read, ReadWrite, Uniform, Params],
+    }
+}
+
+/// One resource per binding, in binding order.
+enum Res<'a> {
+    Buf(&'a wgpu::Buffer),
+    Params(&'a wgpu::Buffer),
+}
+
+fn bind_group(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, label: &str, res: &[Res]) -> wgpu::BindGroup {
+    let entries: Vec<_> = res
+        .iter()
+        .enumerate()
+        .map(|(i, r)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: match r {
+                Res::Buf(b) => b.as_entire_binding(),
+                Res::Params(b) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<ModelParams>() as u64),
+                }),
+            },
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+}
+
+impl GpuBackend {
+    /// Select an adapter (see `context`) and build every pipeline and buffer.
+    pub fn new(grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Result<Self, GpuError> {
+        let instance = context::instance();
+        let adapter = context::select_adapter(&instance)?;
+        Self::with_adapter(&adapter, grid, plan, reactions, dt)
+    }
+
+    pub fn with_adapter(adapter: &wgpu::Adapter, grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Result<Self, GpuError> {
+        let info = adapter.get_info();
+        let (device, queue) = context::open_device(adapter, grid.len())?;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let backend = Self::build(device, queue, info, grid, plan, reactions, dt);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Wgpu(e.to_string()));
+        }
+        Ok(backend)
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        grid: Grid,
+        plan: TransportPlan,
+        reactions: bool,
+        dt: f32,
+    ) -> Self {
+        let n = grid.len() as u64;
+        let bytes = n * 4;
+        let layouts: Vec<(Stage, wgpu::BindGroupLayout)> = Stage::ALL.iter().map(|&s| (s, layout(&device, s, &slots(s)))).collect();
+        let bgl = |s: Stage| &layouts.iter().find(|(k, _)| *k == s).expect("layout").1;
+        let pipelines = Stage::ALL
+            .iter()
+            .map(|&s| {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(s.name()),
+                    source: wgpu::ShaderSource::Wgsl(source(s).into()),
+                });
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(s.name()),
+                    bind_group_layouts: &[Some(bgl(s))],
+                    immediate_size: 0,
+                });
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(s.name()),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                (s, pipeline)
+            })
+            .collect();
+
+        let fields: Vec<wgpu::Buffer> = (0..FIELD_COUNT).map(|f| storage(&device, crate::model::fields::FIELDS[f].name, bytes)).collect();
+        let scratch = storage(&device, "scratch", bytes);
+        let rho = storage(&device, "crowding", bytes);
+        let partials = storage(&device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4);
+        let systemic = storage(&device, "systemic", std::mem::size_of::<Systemic>() as u64);
+        let grid_ub = uniform(&device, "grid", &grid.uniform(dt));
+        let align = device.limits().min_uniform_buffer_offset_alignment as u64;
+        let params_stride = (std::mem::size_of::<ModelParams>() as u64).div_ceil(align) * align;
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params ring"),
+            size: params_stride * MAX_BATCH,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let react_bg = {
+            let mut res = vec![Res::Buf(&systemic), Res::Buf(&grid_ub), Res::Params(&params)];
+            res.extend(fields.iter().map(Res::Buf));
+            bind_group(&device, bgl(Stage::React), "react", &res)
+        };
+        let reduce_bg = bind_group(
+            &device,
+            bgl(Stage::ReduceDc),
+            "reduce_dc",
+            &[Res::Buf(&fields[idx::DC]), Res::Buf(&partials), Res::Buf(&grid_ub)],
+        );
+        let systemic_bg = bind_group(
+            &device,
+            bgl(Stage::Systemic),
+            "systemic",
+            &[Res::Buf(&partials), Res::Buf(&systemic), Res::Buf(&grid_ub), Res::Params(&params)],
+        );
+
+        // Motility ping-pong: set 0 is the field buffers, set 1 the
+        // alternates (immobile cells share their one buffer in both sets).
+        let cell_alt: Vec<(usize, wgpu::Buffer)> =
+            plan.cells.iter().map(|c| (c.field, storage(&device, "cell alternate", bytes))).collect();
+        let cell_buffer = |field: usize, set: usize| -> &wgpu::Buffer {
+            match (set, cell_alt.iter().find(|(f, _)| *f == field)) {
+                (1, Some((_, b))) => b,
+                _ => &fields[field],
+            }
+        };
+        let crowding_bg = [0, 1].map(|set| {
+            let mut res = vec![Res::Buf(&rho), Res::Buf(&grid_ub)];
+            res.extend(fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set))));
+            bind_group(&device, bgl(Stage::Crowding), "crowding", &res)
+        });
+        let cell_uniforms: Vec<wgpu::Buffer> = plan.cells.iter().map(|c| uniform(&device, "motility", &c.uniform)).collect();
+        let motility_bg = plan
+            .cells
+            .iter()
+            .zip(&cell_uniforms)
+            .map(|(c, ub)| {
+                [0, 1].map(|set| {
+                    bind_group(
+                        &device,
+                        bgl(Stage::Motility),
+                        "motility",
+                        &[
+                            Res::Buf(cell_buffer(c.field, set)),
+                            Res::Buf(cell_buffer(c.field, 1 - set)),
+                            Res::Buf(&rho),
+                            Res::Buf(&fields[idx::IFNG]),
+                            Res::Buf(&grid_ub),
+                            Res::Buf(ub),
+                            Res::Params(&params),
+                        ],
+                    )
+                })
+            })
+            .collect();
+
+        let molecules = plan
+            .molecules
+            .iter()
+            .map(|m| {
+                let u = &fields[m.field];
+                let coef = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("thomas factors"),
+                    contents: bytemuck::cast_slice(&m.coef),
+                    usage: wgpu::BufferUsages::STORAGE,
+                });
+                let residual_ub = uniform(&device, "residual", &m.residual);
+                let residual = bind_group(
+                    &device,
+                    bgl(Stage::DiffuseResidual),
+                    "diffuse_residual",
+                    &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub), Res::Buf(&residual_ub)],
+                );
+                let sweeps = m
+                    .sweeps
+                    .iter()
+                    .map(|s: &TransportUniform| {
+                        let ub = uniform(&device, "sweep", s);
+                        let bg = bind_group(
+                            &device,
+                            bgl(Stage::DiffuseSweep),
+                            "diffuse_sweep",
+                            &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&coef), Res::Buf(&grid_ub), Res::Buf(&ub)],
+                        );
+                        (bg, grid.line_count(s.axis as usize) as u32)
+                    })
+                    .collect();
+                let explicit_ub = uniform(&device, "explicit", &m.explicit);
+                let explicit = [(u, &scratch), (&scratch, u)].map(|(from, to)| {
+                    bind_group(
+                        &device,
+                        bgl(Stage::DiffuseExplicit),
+                        "diffuse_explicit",
+                        &[Res::Buf(from), Res::Buf(to), Res::Buf(&grid_ub), Res::Buf(&explicit_ub)],
+                    )
+                });
+                Molecule { residual, sweeps, explicit, explicit_substeps: m.explicit_substeps }
+            })
+            .collect();
+
+        Self {
+            device,
+            queue,
+            info,
+            grid,
+            plan,
+            reactions,
+            fields,
+            _cell_alt: cell_alt,
+            systemic,
+            params,
+            params_stride,
+            readback,
+            pipelines,
+            react_bg,
+            reduce_bg,
+            systemic_bg,
+            crowding_bg,
+            motility_bg,
+            molecules,
+            step: 0,
+        }
+    }
+
+    fn pipeline(&self, stage: Stage) -> &wgpu::ComputePipeline {
+        &self.pipelines.iter().find(|(s, _)| *s == stage).expect("pipeline").1
+    }
+
+    /// Workgroups for `count` threads, shaped like the all-voxel dispatch so
+    /// `voxel_index` (gid.x + gid.y * row_threads) stays valid.
+    fn groups(&self, count: u32) -> (u32, u32) {
+        let row = dispatch_shape((self.grid.len() as u32).div_ceil(WORKGROUP_SIZE)).0;
+        let groups = count.div_ceil(WORKGROUP_SIZE).max(1);
+        (groups.min(row), groups.div_ceil(row))
+    }
+
+    fn dispatch(&self, pass: &mut wgpu::ComputePass, stage: Stage, bg: &wgpu::BindGroup, offsets: &[u32], threads: u32) {
+        pass.set_pipeline(self.pipeline(stage));
+        pass.set_bind_group(0, bg, offsets);
+        let (x, y) = self.groups(threads);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Encode one macro step; the order matches CpuBackend::step.
+    fn encode_step(&self, pass: &mut wgpu::ComputePass, slot: u32) {
+        let n = self.grid.len() as u32;
+        let off = [slot * self.params_stride as u32];
+        if self.reactions {
+            pass.set_pipeline(self.pipeline(Stage::ReduceDc));
+            pass.set_bind_group(0, &self.reduce_bg, &[]);
+            let (x, y) = dispatch_shape(n.div_ceil(REDUCE_WG));
+            pass.dispatch_workgroups(x, y, 1);
+            pass.set_pipeline(self.pipeline(Stage::Systemic));
+            pass.set_bind_group(0, &self.systemic_bg, &off);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        for m in &self.molecules {
+            match self.plan.solver {
+                DiffusionSolver::Implicit => {
+                    self.dispatch(pass, Stage::DiffuseResidual, &m.residual, &[], n);
+                    for (bg, lines) in &m.sweeps {
+                        self.dispatch(pass, Stage::DiffuseSweep, bg, &[], *lines);
+                    }
+                }
+                DiffusionSolver::Explicit => {
+                    for s in 0..m.explicit_substeps {
+                        self.dispatch(pass, Stage::DiffuseExplicit, &m.explicit[(s % 2) as usize], &[], n);
+                    }
+                }
+            }
+        }
+        for s in 0..self.plan.motility_substeps {
+            let set = (s % 2) as usize;
+            self.dispatch(pass, Stage::Crowding, &self.crowding_bg[set], &[], n);
+            for bgs in &self.motility_bg {
+                self.dispatch(pass, Stage::Motility, &bgs[set], &off, n);
+            }
+        }
+        if self.reactions {
+            self.dispatch(pass, Stage::React, &self.react_bg, &off, n);
+        }
+    }
+
+    fn read_buffer(&self, buffer: &wgpu::Buffer, bytes: u64) -> Vec<f32> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &self.readback, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.readback.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("GPU poll failed");
+        rx.recv().expect("map callback").expect("GPU buffer mapping failed");
+        let data = bytemuck::cast_slice(&self.readback.get_mapped_range(0..bytes).expect("mapped range")).to_vec();
+        self.readback.unmap();
+        data
+    }
+
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+}
+
+impl Backend for GpuBackend {
+    fn kind(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn device_name(&self) -> String {
+        context::describe(&self.info)
+    }
+
+    fn upload(&mut self, state: &State) {
+        assert_eq!(state.grid, self.grid, "state grid differs from backend grid");
+        for (buf, data) in self.fields.iter().zip(&state.fields) {
+            self.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
+        }
+        self.queue.write_buffer(&self.systemic, 0, bytemuck::bytes_of(&state.systemic));
+        self.step = state.step;
+    }
+
+    fn run_steps(&mut self, params: &[ModelParams]) {
+        for chunk in params.chunks(MAX_BATCH as usize) {
+            let mut ring = vec![0u8; self.params_stride as usize * chunk.len()];
+            for (i, p) in chunk.iter().enumerate() {
+                let at = i * self.params_stride as usize;
+                ring[at..at + std::mem::size_of::<ModelParams>()].copy_from_slice(bytemuck::bytes_of(p));
+            }
+            self.queue.write_buffer(&self.params, 0, &ring);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for slot in 0..chunk.len() {
+                    self.encode_step(&mut pass, slot as u32);
+                }
+            }
+            self.queue.submit([encoder.finish()]);
+            self.step += chunk.len() as u64;
+        }
+    }
+
+    fn download(&mut self) -> State {
+        let bytes = self.grid.len() as u64 * 4;
+        let fields = self.fields.iter().map(|b| self.read_buffer(b, bytes)).collect();
+        let sys = self.read_buffer(&self.systemic, std::mem::size_of::<Systemic>() as u64);
+        State { grid: self.grid, fields, systemic: *bytemuck::from_bytes(bytemuck::cast_slice(&sys)), step: self.step }
+    }
+}

@@ -1,0 +1,108 @@
+//! Adapter and device selection, kept apart from the simulation work.
+//! Honours `WGPU_BACKEND` (vulkan, metal, dx12, gl) and `WGPU_ADAPTER_NAME`
+//! (a case-insensitive substring of the adapter name), as wgpu's examples do.
+
+use crate::model::fields::FIELD_COUNT;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter found{0}")]
+    NoAdapter(String),
+    #[error("WGPU_ADAPTER_NAME={wanted} matches no adapter; available: {available}")]
+    NoMatchingAdapter { wanted: String, available: String },
+    #[error("adapter {adapter}: {message}")]
+    Limits { adapter: String, message: String },
+    #[error("adapter {adapter}: cannot open device: {source}")]
+    Device {
+        adapter: String,
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+    #[error("GPU error: {0}")]
+    Wgpu(String),
+}
+
+/// Storage buffers the reaction kernel binds: every field plus the systemic state.
+pub const STORAGE_BUFFERS_NEEDED: u32 = FIELD_COUNT as u32 + 1;
+
+pub fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+}
+
+/// Every adapter the instance sees.
+pub fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(backends()))
+}
+
+/// The adapter tmesim uses: the one named by `WGPU_ADAPTER_NAME`, else a
+/// discrete or integrated GPU before a software one.
+pub fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter, GpuError> {
+    let all = adapters(instance);
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let lower = wanted.to_lowercase();
+        return all
+            .iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&lower))
+            .cloned()
+            .ok_or_else(|| GpuError::NoMatchingAdapter {
+                wanted,
+                available: all.iter().map(|a| a.get_info().name).collect::<Vec<_>>().join(", "),
+            });
+    }
+    let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    all.into_iter().min_by_key(rank).ok_or_else(|| GpuError::NoAdapter(String::new()))
+}
+
+/// True for software rasterisers (llvmpipe/lavapipe, WARP, SwiftShader).
+pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+/// Open a device with the adapter's own limits, after checking that the
+/// kernels and a grid of `voxels` fit in them.
+pub fn open_device(adapter: &wgpu::Adapter, voxels: usize) -> Result<(wgpu::Device, wgpu::Queue), GpuError> {
+    let info = adapter.get_info();
+    let limits = adapter.limits();
+    check_limits(&info, &limits, voxels)?;
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("tmesim"),
+        required_features: wgpu::Features::empty(),
+        required_limits: limits,
+        ..Default::default()
+    };
+    pollster::block_on(adapter.request_device(&desc)).map_err(|source| GpuError::Device { adapter: info.name, source })
+}
+
+pub fn check_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits, voxels: usize) -> Result<(), GpuError> {
+    let fail = |message: String| Err(GpuError::Limits { adapter: info.name.clone(), message });
+    if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
+        return fail(format!(
+            "allows {} storage buffers per shader stage; the reaction kernel needs {STORAGE_BUFFERS_NEEDED}",
+            limits.max_storage_buffers_per_shader_stage
+        ));
+    }
+    let bytes = voxels as u64 * 4;
+    let max = limits.max_buffer_size.min(limits.max_storage_buffer_binding_size as u64);
+    if bytes > max {
+        return fail(format!(
+            "grid too large for this adapter: one field needs {bytes} bytes, the adapter binds at most {max} bytes \
+             (max {} voxels); use a smaller grid or --backend cpu",
+            max / 4
+        ));
+    }
+    Ok(())
+}

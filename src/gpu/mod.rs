@@ -1,0 +1,6 @@
+//! The wgpu backend: adapter selection, WGSL sources, pipelines and the
+//! dispatch schedule. Every stage has a CPU twin in src/cpu.
+
+pub mod backend;
+pub mod context;
+pub mod shaders;

@@ -1,0 +1,14 @@
+//! tmesim: a GPU-accelerated reaction-diffusion simulator of the tumour
+//! microenvironment under PD-1 immunotherapy.
+//!
+//! The library is organised by layer: `model` (registries, grid, state),
+//! `config` (TOML scenarios), `cpu` (reference kernels), `gpu` (the same
+//! kernels in WGSL through wgpu), `sim` (schedule and run loop) and
+//! `output` (manifest, time series, frames, arrays).
+
+pub mod config;
+pub mod cpu;
+pub mod gpu;
+pub mod model;
+pub mod output;
+pub mod sim;

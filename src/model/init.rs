@@ -1,0 +1,139 @@
+//! Initial conditions: the config's pieces summed into field arrays, and
+//! checked against each field's bounds.
+
+use super::fields::{default_initial_value, idx, FieldKind, FIELDS};
+use super::grid::Grid;
+use super::state::State;
+use crate::config::error::ConfigError;
+use crate::config::resolve::{InitialPiece, RunSpec};
+use crate::config::schema::Initial;
+
+/// Build the state at time zero.
+pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
+    let grid = spec.grid;
+    let mut state = State::zeros(grid);
+    for (f, setup) in spec.fields.iter().enumerate() {
+        let field = &mut state.fields[f];
+        if setup.initial.is_empty() {
+            field.fill(default_initial_value(f));
+        }
+        for piece in &setup.initial {
+            match piece {
+                InitialPiece::Array(a) => field.iter_mut().zip(a).for_each(|(v, a)| *v += a),
+                InitialPiece::Spec(s) => add_piece(field, s, &grid),
+            }
+        }
+        check_bounds(spec, f, field)?;
+    }
+    let limit = spec.params.crowding_limit;
+    let cells: Vec<usize> = super::fields::fields_of(FieldKind::Cell).collect();
+    for i in 0..grid.len() {
+        let rho: f32 = cells.iter().map(|&c| state.fields[c][i]).sum();
+        if rho > limit * (1.0 + 1e-6) {
+            let (x, y, z) = grid.coords(i);
+            return Err(ConfigError::Invalid {
+                file: spec.source.clone(),
+                key: "fields.<cell>.initial".into(),
+                message: format!(
+                    "cell fractions sum to {rho} at voxel (x={x}, y={y}, z={z}), above params.crowding_limit = {limit}"
+                ),
+            });
+        }
+    }
+    Ok(state)
+}
+
+fn check_bounds(spec: &RunSpec, f: usize, field: &[f32]) -> Result<(), ConfigError> {
+    let upper = match (FIELDS[f].kind, f) {
+        (FieldKind::Map, _) | (_, idx::LAG3) | (_, idx::EXHAUSTION) => 1.0,
+        (FieldKind::Cell, _) => spec.params.crowding_limit,
+        _ => f32::INFINITY,
+    };
+    if let Some((i, &v)) = field.iter().enumerate().find(|(_, &v)| !(v >= 0.0 && v <= upper * (1.0 + 1e-6))) {
+        let (x, y, z) = spec.grid.coords(i);
+        return Err(ConfigError::Invalid {
+            file: spec.source.clone(),
+            key: format!("fields.{}.initial", FIELDS[f].name),
+            message: format!("value {v} at voxel (x={x}, y={y}, z={z}) is outside [0, {upper}]"),
+        });
+    }
+    Ok(())
+}
+
+/// Squared distance from voxel `i` to `center`, over the active axes only
+/// (a 2D grid ignores z).
+fn dist2(grid: &Grid, i: usize, center: &[f64]) -> f64 {
+    let c = grid.center_um(i);
+    grid.active_axes()
+        .into_iter()
+        .map(|a| {
+            let d = c[a] as f64 - center.get(a).copied().unwrap_or(c[a] as f64);
+            d * d
+        })
+        .sum()
+}
+
+fn add_piece(field: &mut [f32], piece: &Initial, grid: &Grid) {
+    match piece {
+        Initial::Uniform { value } => field.iter_mut().for_each(|v| *v += *value as f32),
+        Initial::Gaussian { center_um, sigma_um, peak } => {
+            for (i, v) in field.iter_mut().enumerate() {
+                let r2 = dist2(grid, i, center_um);
+                *v += (peak * (-r2 / (2.0 * sigma_um * sigma_um)).exp()) as f32;
+            }
+        }
+        Initial::Disk { center_um, radius_um, value } => {
+            for (i, v) in field.iter_mut().enumerate() {
+                if dist2(grid, i, center_um) <= radius_um * radius_um {
+                    *v += *value as f32;
+                }
+            }
+        }
+        Initial::Spots { count, radius_um, value, seed, center_um, min_distance_um, max_distance_um } => {
+            let mut rng = SplitMix64(*seed ^ 0x9e37_79b9_7f4a_7c15);
+            let extent: Vec<f64> = grid.dims().iter().map(|&n| n as f64 * grid.dx_um as f64).collect();
+            let lo = min_distance_um.unwrap_or(0.0);
+            let hi = max_distance_um.unwrap_or(f64::INFINITY);
+            let mut placed = 0;
+            // Rejection sampling with a bound on tries, so an impossible
+            // annulus places fewer spots instead of looping forever.
+            for _ in 0..(*count as u64 * 1000).max(1000) {
+                if placed == *count {
+                    break;
+                }
+                let p: Vec<f64> = extent.iter().map(|&e| rng.unit() * e).collect();
+                if let Some(c) = center_um {
+                    let d2: f64 = grid.active_axes().into_iter().map(|a| (p[a] - c.get(a).copied().unwrap_or(p[a])).powi(2)).sum();
+                    if d2 < lo * lo || d2 > hi * hi {
+                        continue;
+                    }
+                }
+                placed += 1;
+                for (i, v) in field.iter_mut().enumerate() {
+                    if dist2(grid, i, &p) <= radius_um * radius_um {
+                        *v = v.max(*value as f32);
+                    }
+                }
+            }
+        }
+        Initial::Npy { .. } => unreachable!("npy pieces are loaded during validation"),
+    }
+}
+
+/// Small deterministic generator (splitmix64), so seeded layouts are the
+/// same on every machine.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,0 +1,96 @@
+//! The CPU backend: runs the schedule with the reference kernels in src/cpu.
+
+use super::backend::Backend;
+use super::plan::TransportPlan;
+use crate::config::schema::DiffusionSolver;
+use crate::cpu;
+use crate::cpu::motility::MotilityInputs;
+use crate::model::fields::idx;
+use crate::model::grid::Grid;
+use crate::model::params::ModelParams;
+use crate::model::state::State;
+
+pub struct CpuBackend {
+    state: State,
+    plan: TransportPlan,
+    reactions: bool,
+    dt: f32,
+    scratch: Vec<f32>,
+    rho: Vec<f32>,
+}
+
+impl CpuBackend {
+    pub fn new(grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Self {
+        let n = grid.len();
+        Self { state: State::zeros(grid), plan, reactions, dt, scratch: vec![0.0; n], rho: vec![0.0; n] }
+    }
+
+    /// One macro step: systemic ODE, molecule transport, cell transport,
+    /// reactions (the same order as gpu::backend).
+    fn step(&mut self, p: &ModelParams) {
+        let grid = self.state.grid;
+        if self.reactions {
+            let partials = cpu::systemic::reduce_dc(&self.state.fields[idx::DC]);
+            cpu::systemic::systemic(&partials, grid.len(), p, &mut self.state.systemic, self.dt);
+        }
+        for m in &self.plan.molecules {
+            let u = &mut self.state.fields[m.field];
+            match self.plan.solver {
+                DiffusionSolver::Implicit => {
+                    cpu::diffuse_residual::diffuse_residual(&grid, &m.residual, u, &mut self.scratch);
+                    for sweep in &m.sweeps {
+                        cpu::diffuse_sweep::diffuse_sweep(&grid, sweep, &m.coef, &mut self.scratch, u);
+                    }
+                }
+                DiffusionSolver::Explicit => {
+                    for _ in 0..m.explicit_substeps {
+                        cpu::diffuse_explicit::diffuse_explicit(&grid, &m.explicit, u, &mut self.scratch);
+                        u.copy_from_slice(&self.scratch);
+                    }
+                }
+            }
+        }
+        for _ in 0..self.plan.motility_substeps {
+            cpu::crowding::crowding(&self.state.fields, &mut self.rho);
+            for c in &self.plan.cells {
+                let inputs = MotilityInputs {
+                    crowding_limit: p.crowding_limit,
+                    chemo_k: p.chemotaxis_ifng_k_nm,
+                    c: &self.state.fields[c.field],
+                    rho: &self.rho,
+                    ifng: &self.state.fields[idx::IFNG],
+                };
+                cpu::motility::motility(&grid, &c.uniform, &inputs, &mut self.scratch);
+                self.state.fields[c.field].copy_from_slice(&self.scratch);
+            }
+        }
+        if self.reactions {
+            cpu::react::react(&mut self.state.fields, p, &self.state.systemic, self.dt);
+        }
+        self.state.step += 1;
+    }
+}
+
+impl Backend for CpuBackend {
+    fn kind(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn device_name(&self) -> String {
+        format!("CPU reference ({} threads)", rayon::current_num_threads())
+    }
+
+    fn upload(&mut self, state: &State) {
+        self.state = state.clone();
+    }
+
+    fn run_steps(&mut self, params: &[ModelParams]) {
+        for p in params {
+            self.step(p);
+        }
+    }
+
+    fn download(&mut self) -> State {
+        self.state.clone()
+    }
+}

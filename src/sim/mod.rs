@@ -1,0 +1,9 @@
+//! Running a simulation: the transport plan, the backend interface and its
+//! CPU implementation, dosing, and the run loop.
+
+pub mod backend;
+pub mod cpu_backend;
+pub mod dosing;
+pub mod plan;
+pub mod run;
+pub mod select;

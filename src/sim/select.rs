@@ -1,0 +1,54 @@
+//! Choosing the backend: `auto` takes a hardware GPU adapter when there is
+//! one and falls back to the CPU reference otherwise.
+
+use super::backend::Backend;
+use super::cpu_backend::CpuBackend;
+use super::plan::TransportPlan;
+use crate::config::resolve::RunSpec;
+use crate::gpu::backend::GpuBackend;
+use crate::gpu::context;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// A hardware GPU if one exists, else the CPU reference.
+    Auto,
+    Cpu,
+    /// Any wgpu adapter, software ones (llvmpipe/lavapipe) included.
+    Gpu,
+}
+
+pub fn cpu_backend(spec: &RunSpec) -> CpuBackend {
+    CpuBackend::new(spec.grid, TransportPlan::new(spec), spec.reactions, spec.dt_min)
+}
+
+pub fn gpu_backend(spec: &RunSpec) -> Result<GpuBackend, context::GpuError> {
+    GpuBackend::new(spec.grid, TransportPlan::new(spec), spec.reactions, spec.dt_min)
+}
+
+/// The backend to run on, and a one-line notice when `auto` fell back.
+pub fn make_backend(choice: BackendChoice, spec: &RunSpec) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
+    match choice {
+        BackendChoice::Cpu => Ok((Box::new(cpu_backend(spec)), None)),
+        BackendChoice::Gpu => Ok((Box::new(gpu_backend(spec)?), None)),
+        BackendChoice::Auto => {
+            let instance = context::instance();
+            let adapter = match context::select_adapter(&instance) {
+                Ok(a) => a,
+                Err(e) => return Ok((Box::new(cpu_backend(spec)), Some(format!("{e}; running on the CPU reference backend")))),
+            };
+            let info = adapter.get_info();
+            if context::is_software(&info) && std::env::var("WGPU_ADAPTER_NAME").is_err() {
+                let note = format!(
+                    "no hardware GPU adapter found (only the software adapter {}); running on the CPU reference backend \
+                     (use --backend gpu to run on the software adapter)",
+                    info.name
+                );
+                return Ok((Box::new(cpu_backend(spec)), Some(note)));
+            }
+            match GpuBackend::with_adapter(&adapter, spec.grid, TransportPlan::new(spec), spec.reactions, spec.dt_min) {
+                Ok(b) => Ok((Box::new(b), None)),
+                Err(e) => Ok((Box::new(cpu_backend(spec)), Some(format!("{e}; running on the CPU reference backend")))),
+            }
+        }
+    }
+}
