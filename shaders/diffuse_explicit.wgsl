@@ -6,7 +6,7 @@
 @group(0) @binding(2) var<uniform> grid: Grid;
 @group(0) @binding(3) var<uniform> tr: Transport;
 
-fn operator(i: u32) -> f32 {
+fn transport_rate(i: u32) -> f32 {
     let ui = u[i];
     var lap = 0.0;
     for (var axis = 0u; axis < 3u; axis++) {
@@ -31,5 +31,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if i >= grid.n {
         return;
     }
-    u_out[i] = u[i] + tr.dt * operator(i);
+    u_out[i] = u[i] + tr.dt * transport_rate(i);
 }

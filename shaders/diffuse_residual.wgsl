@@ -7,7 +7,7 @@
 @group(0) @binding(3) var<uniform> tr: Transport;
 
 // D lap(u) - lambda u at voxel i; Dirichlet faces use the ghost 2v - u_i.
-fn operator(i: u32) -> f32 {
+fn transport_rate(i: u32) -> f32 {
     let ui = u[i];
     var lap = 0.0;
     for (var axis = 0u; axis < 3u; axis++) {
@@ -32,5 +32,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if i >= grid.n {
         return;
     }
-    r[i] = tr.dt * operator(i);
+    r[i] = tr.dt * transport_rate(i);
 }

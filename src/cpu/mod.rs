@@ -51,20 +51,41 @@ pub fn map_voxels(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
     });
 }
 
-/// The neighbour of voxel `i` one step along `axis` in direction `dir`
-/// (-1 or +1), or `None` across the domain boundary. Mirrors `neighbor` in
-/// common.wgsl.
+/// Compute `out[i] = f(i, x, y, z)` in parallel, one task per grid row.
+pub fn map_voxels_xyz(grid: &Grid, out: &mut [f32], f: impl Fn(usize, usize, usize, usize) -> f32 + Sync) {
+    let nx = grid.nx;
+    let rows_per_task = CHUNK.div_ceil(nx);
+    out.par_chunks_mut(nx * rows_per_task).enumerate().for_each(|(task, part)| {
+        for (r, row_part) in part.chunks_mut(nx).enumerate() {
+            let row = task * rows_per_task + r;
+            let (y, z) = (row % grid.ny, row / grid.ny);
+            for (x, o) in row_part.iter_mut().enumerate() {
+                *o = f(row * nx + x, x, y, z);
+            }
+        }
+    });
+}
+
+/// The up to six face neighbours of voxel `i` at (x, y, z) along the active
+/// axes, in the order (-x, +x, -y, +y, -z, +z); `None` across the domain
+/// boundary or along an inactive axis. Mirrors `neighbor` in common.wgsl.
 #[inline]
-pub fn neighbor(grid: &Grid, i: usize, axis: usize, dir: i32) -> Option<usize> {
-    let (x, y, z) = grid.coords(i);
-    let (pos, n, stride) = match axis {
-        0 => (x, grid.nx, 1),
-        1 => (y, grid.ny, grid.nx),
-        _ => (z, grid.nz, grid.nx * grid.ny),
-    };
-    if dir < 0 {
-        (pos > 0).then(|| i - stride)
-    } else {
-        (pos + 1 < n).then(|| i + stride)
-    }
+pub fn neighbors(grid: &Grid, i: usize, x: usize, y: usize, z: usize) -> [Option<usize>; 6] {
+    let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
+    let plane = nx * ny;
+    [
+        (x > 0).then(|| i - 1),
+        (x + 1 < nx).then(|| i + 1),
+        (y > 0).then(|| i - nx),
+        (y + 1 < ny).then(|| i + nx),
+        (z > 0).then(|| i - plane),
+        (z + 1 < nz).then(|| i + plane),
+    ]
+}
+
+/// Whether neighbour slot `k` of [`neighbors`] lies on an active axis: a
+/// missing neighbour there is a boundary face.
+#[inline]
+pub fn slot_active(grid: &Grid, k: usize) -> bool {
+    grid.dims()[k / 2] > 1
 }

@@ -4,54 +4,85 @@
 //! A cell hops from voxel i to neighbour j at rate
 //!   w_ij = (M + chi * max(0, s_j - s_i)) / dx^2,
 //! with s = ifng / (ifng + K) the chemotactic signal, times the free space
-//! 1 - rho_j / rho_max at the target. The sub-step is chosen so that
-//! dt * sum_j w_ij <= 0.9, which keeps every field non-negative and the cell
-//! sum within rho_max (docs/model.md, "Cell transport").
+//! 1 - rho_j / rho_max at the target (both from the crowding stage). The
+//! sub-step is chosen so that dt * sum_j w_ij <= 0.9, which keeps every
+//! field non-negative and the cell sum within rho_max (docs/model.md,
+//! "Cell transport").
+//!
+//! The GPU computes one voxel per thread; here a row of voxels is done one
+//! neighbour direction at a time over contiguous slices, so the compiler
+//! can vectorise it. The flux is summed in the same direction order
+//! (-x, +x, -y, +y, -z, +z) as the shader.
 
-use super::{map_voxels, neighbor};
 use crate::model::grid::{Grid, TransportUniform};
-
-/// Chemotactic signal (mirrors `chemo_signal` in motility.wgsl).
-#[inline]
-pub fn chemo_signal(ifng: f32, k: f32) -> f32 {
-    let x = ifng.max(0.0);
-    x / (x + k)
-}
+use rayon::prelude::*;
 
 pub struct MotilityInputs<'a> {
-    pub crowding_limit: f32,
-    pub chemo_k: f32,
+    /// The field being moved.
     pub c: &'a [f32],
-    pub rho: &'a [f32],
-    pub ifng: &'a [f32],
+    /// Free space per voxel at the start of the sub-step.
+    pub free: &'a [f32],
+    /// Free space of the ghost voxel beyond a Dirichlet boundary.
+    pub ghost_free: f32,
+    /// Chemotactic signal per voxel.
+    pub signal: &'a [f32],
+}
+
+/// Add the exchange with the neighbours at offset `j - i` to `flux` for
+/// voxels `i` in `range` of the row starting at `base`.
+fn exchange(t: &TransportUniform, m: &MotilityInputs, flux: &mut [f32], base: usize, range: std::ops::Range<usize>, offset: isize) {
+    let i0 = base + range.start;
+    let j0 = (i0 as isize + offset) as usize;
+    let len = range.len();
+    let (ci, si, fi) = (&m.c[i0..i0 + len], &m.signal[i0..i0 + len], &m.free[i0..i0 + len]);
+    let (cj, sj, fj) = (&m.c[j0..j0 + len], &m.signal[j0..j0 + len], &m.free[j0..j0 + len]);
+    let out = &mut flux[range];
+    for k in 0..len {
+        let w_ij = t.diffusivity + t.chemotaxis * (sj[k] - si[k]).max(0.0);
+        let w_ji = t.diffusivity + t.chemotaxis * (si[k] - sj[k]).max(0.0);
+        out[k] += w_ji * cj[k] * fi[k] - w_ij * ci[k] * fj[k];
+    }
+}
+
+/// Dirichlet face of voxel `i`: exchange with a ghost at the boundary value.
+fn ghost(t: &TransportUniform, m: &MotilityInputs, i: usize) -> f32 {
+    if t.dirichlet != 1 {
+        return 0.0;
+    }
+    let w = t.diffusivity;
+    w * t.bc_value * m.free[i] - w * m.c[i] * m.ghost_free
 }
 
 pub fn motility(grid: &Grid, t: &TransportUniform, m: &MotilityInputs, out: &mut [f32]) {
+    let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
     let inv_dx2 = 1.0 / (grid.dx_um * grid.dx_um);
-    let free = |rho: f32| (1.0 - rho / m.crowding_limit).max(0.0);
-    let axes = grid.active_axes();
-    map_voxels(out, |i| {
-        let ci = m.c[i];
-        let si = chemo_signal(m.ifng[i], m.chemo_k);
-        let free_i = free(m.rho[i]);
-        let mut flux = 0.0f32;
-        for &axis in &axes {
-            for dir in [-1, 1] {
-                match neighbor(grid, i, axis, dir) {
-                    Some(j) => {
-                        let sj = chemo_signal(m.ifng[j], m.chemo_k);
-                        let w_ij = t.diffusivity + t.chemotaxis * (sj - si).max(0.0);
-                        let w_ji = t.diffusivity + t.chemotaxis * (si - sj).max(0.0);
-                        flux += w_ji * m.c[j] * free_i - w_ij * ci * free(m.rho[j]);
-                    }
-                    None if t.dirichlet == 1 => {
-                        let w = t.diffusivity;
-                        flux += w * t.bc_value * free_i - w * ci * free(t.ghost_crowding);
-                    }
-                    None => {}
+    let plane = (nx * ny) as isize;
+    out.par_chunks_mut(nx).enumerate().for_each(|(row, out_row)| {
+        let (y, z) = (row % ny, row / ny);
+        let base = row * nx;
+        let mut flux = vec![0f32; nx];
+        // x neighbours
+        if nx > 1 {
+            exchange(t, m, &mut flux, base, 1..nx, -1);
+            flux[0] += ghost(t, m, base);
+            exchange(t, m, &mut flux, base, 0..nx - 1, 1);
+            flux[nx - 1] += ghost(t, m, base + nx - 1);
+        }
+        // y and z neighbours: whole rows, or ghosts on the boundary
+        for (axis_len, pos, stride) in [(ny, y, nx as isize), (nz, z, plane)] {
+            if axis_len <= 1 {
+                continue;
+            }
+            for (has, offset) in [(pos > 0, -stride), (pos + 1 < axis_len, stride)] {
+                if has {
+                    exchange(t, m, &mut flux, base, 0..nx, offset);
+                } else {
+                    flux.iter_mut().enumerate().for_each(|(x, f)| *f += ghost(t, m, base + x));
                 }
             }
         }
-        ci + t.dt * flux * inv_dx2
+        for x in 0..nx {
+            out_row[x] = m.c[base + x] + t.dt * flux[x] * inv_dx2;
+        }
     });
 }

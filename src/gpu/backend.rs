@@ -124,9 +124,9 @@ fn slots(stage: Stage) -> Vec<Slot> {
             s
         }
         Stage::Crowding => {
-            let mut s = vec![ReadWrite, Uniform];
+            let mut s = vec![ReadWrite, ReadWrite, Uniform, Params];
             assert_eq!(s.len() as u32, CROWDING_CELL_BINDING);
-            s.extend(std::iter::repeat_n(Read, fields_of(FieldKind::Cell).count()));
+            s.extend(std::iter::repeat_n(Read, fields_of(FieldKind::Cell).count() + 1));
             s
         }
         Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
@@ -220,7 +220,8 @@ impl GpuBackend {
 
         let fields: Vec<wgpu::Buffer> = (0..FIELD_COUNT).map(|f| storage(&device, crate::model::fields::FIELDS[f].name, bytes)).collect();
         let scratch = storage(&device, "scratch", bytes);
-        let rho = storage(&device, "crowding", bytes);
+        let free = storage(&device, "free space", bytes);
+        let signal = storage(&device, "chemotactic signal", bytes);
         let partials = storage(&device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4);
         let systemic = storage(&device, "systemic", std::mem::size_of::<Systemic>() as u64);
         let grid_ub = uniform(&device, "grid", &grid.uniform(dt));
@@ -268,8 +269,9 @@ impl GpuBackend {
             }
         };
         let crowding_bg = [0, 1].map(|set| {
-            let mut res = vec![Res::Buf(&rho), Res::Buf(&grid_ub)];
+            let mut res = vec![Res::Buf(&free), Res::Buf(&signal), Res::Buf(&grid_ub), Res::Params(&params)];
             res.extend(fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set))));
+            res.push(Res::Buf(&fields[idx::IFNG]));
             bind_group(&device, bgl(Stage::Crowding), "crowding", &res)
         });
         let cell_uniforms: Vec<wgpu::Buffer> = plan.cells.iter().map(|c| uniform(&device, "motility", &c.uniform)).collect();
@@ -286,8 +288,8 @@ impl GpuBackend {
                         &[
                             Res::Buf(cell_buffer(c.field, set)),
                             Res::Buf(cell_buffer(c.field, 1 - set)),
-                            Res::Buf(&rho),
-                            Res::Buf(&fields[idx::IFNG]),
+                            Res::Buf(&free),
+                            Res::Buf(&signal),
                             Res::Buf(&grid_ub),
                             Res::Buf(ub),
                             Res::Params(&params),
@@ -414,7 +416,7 @@ impl GpuBackend {
         }
         for s in 0..self.plan.motility_substeps {
             let set = (s % 2) as usize;
-            self.dispatch(pass, Stage::Crowding, &self.crowding_bg[set], &[], n);
+            self.dispatch(pass, Stage::Crowding, &self.crowding_bg[set], &off, n);
             for bgs in &self.motility_bg {
                 self.dispatch(pass, Stage::Motility, &bgs[set], &off, n);
             }

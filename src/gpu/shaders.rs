@@ -59,8 +59,8 @@ impl Stage {
 
 /// First binding of the generated per-field storage buffers in react.wgsl.
 pub const REACT_FIELD_BINDING: u32 = 3;
-/// First binding of the generated cell-field buffers in crowding.wgsl.
-pub const CROWDING_CELL_BINDING: u32 = 2;
+/// First binding of the generated cell-field buffers (then ifng) in crowding.wgsl.
+pub const CROWDING_CELL_BINDING: u32 = 4;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
@@ -86,6 +86,10 @@ pub fn source(stage: Stage) -> String {
                     FIELDS[c].name
                 ));
             }
+            s.push_str(&format!(
+                "@group(0) @binding({}) var<storage, read> ifng: array<f32>;\n",
+                CROWDING_CELL_BINDING as usize + cells.len()
+            ));
             let sum: Vec<String> = cells.iter().map(|&c| format!("{}[i]", FIELDS[c].name)).collect();
             s.push_str(&format!("fn cell_sum(i: u32) -> f32 {{\n    return {};\n}}\n", sum.join(" + ")));
         }

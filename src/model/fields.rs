@@ -140,7 +140,7 @@ pub const FIELDS: [FieldSpec; FIELD_COUNT] = [
     molecule("adenosine", "extracellular adenosine from CD39/CD73 ATP hydrolysis", 18000.0, 0.25, 2000.0),
     molecule("kynurenine", "kynurenine from IDO in MDSCs and IFN-gamma-induced tumour cells", 20000.0, 60.0, 20000.0),
     cell("tumor", "tumour cells", 0.5, 0.0, 1.0),
-    cell("cd8", "effector CD8+ T cells", 20.0, 40.0, 0.3),
+    cell("cd8", "effector CD8+ T cells", 20.0, 20.0, 0.3),
     cell("treg", "regulatory T cells", 20.0, 20.0, 0.1),
     cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.1),
     cell("tam", "M2-type tumour-associated macrophages", 3.0, 0.0, 0.1),

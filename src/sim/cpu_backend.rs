@@ -16,13 +16,14 @@ pub struct CpuBackend {
     reactions: bool,
     dt: f32,
     scratch: Vec<f32>,
-    rho: Vec<f32>,
+    free: Vec<f32>,
+    signal: Vec<f32>,
 }
 
 impl CpuBackend {
     pub fn new(grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Self {
         let n = grid.len();
-        Self { state: State::zeros(grid), plan, reactions, dt, scratch: vec![0.0; n], rho: vec![0.0; n] }
+        Self { state: State::zeros(grid), plan, reactions, dt, scratch: vec![0.0; n], free: vec![0.0; n], signal: vec![0.0; n] }
     }
 
     /// One macro step: systemic ODE, molecule transport, cell transport,
@@ -51,14 +52,13 @@ impl CpuBackend {
             }
         }
         for _ in 0..self.plan.motility_substeps {
-            cpu::crowding::crowding(&self.state.fields, &mut self.rho);
+            cpu::crowding::crowding(&self.state.fields, p.crowding_limit, p.chemotaxis_ifng_k_nm, &mut self.free, &mut self.signal);
             for c in &self.plan.cells {
                 let inputs = MotilityInputs {
-                    crowding_limit: p.crowding_limit,
-                    chemo_k: p.chemotaxis_ifng_k_nm,
                     c: &self.state.fields[c.field],
-                    rho: &self.rho,
-                    ifng: &self.state.fields[idx::IFNG],
+                    free: &self.free,
+                    ghost_free: (1.0 - c.uniform.ghost_crowding / p.crowding_limit).max(0.0),
+                    signal: &self.signal,
                 };
                 cpu::motility::motility(&grid, &c.uniform, &inputs, &mut self.scratch);
                 self.state.fields[c.field].copy_from_slice(&self.scratch);
