@@ -2,6 +2,7 @@
 //! CPU implementation, dosing, and the run loop.
 
 pub mod backend;
+pub mod compare;
 pub mod cpu_backend;
 pub mod dosing;
 pub mod plan;

@@ -1,0 +1,74 @@
+//! Shared test harness: scenarios from TOML text, and each behavioural test
+//! written once and run on every backend (CPU always; GPU when an adapter
+//! exists, and required when `CI` or `TMESIM_REQUIRE_GPU` is set).
+#![allow(dead_code)]
+
+use std::path::Path;
+use tmesim::config::load::parse_config;
+use tmesim::config::resolve::{resolve, RunSpec};
+use tmesim::model::init::initial_state;
+use tmesim::model::params::MIN_PER_DAY;
+use tmesim::model::state::State;
+use tmesim::sim::backend::Backend;
+use tmesim::sim::dosing::params_at;
+use tmesim::sim::select::{cpu_backend, gpu_backend};
+
+/// A validated scenario from TOML text.
+pub fn spec(toml: &str) -> RunSpec {
+    spec_with(toml, &[])
+}
+
+pub fn spec_with(toml: &str, overrides: &[&str]) -> RunSpec {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let config = parse_config(toml, Path::new("test.toml"), &overrides).unwrap_or_else(|e| panic!("{e}"));
+    resolve(config, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn initial(spec: &RunSpec) -> State {
+    initial_state(spec).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn gpu_required() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    set("CI") || set("TMESIM_REQUIRE_GPU")
+}
+
+/// The GPU backend for `spec`, or `None` (reported as skipped) when no
+/// adapter exists and the GPU is not required.
+pub fn gpu(spec: &RunSpec) -> Option<Box<dyn Backend>> {
+    match gpu_backend(spec) {
+        Ok(b) => Some(Box::new(b)),
+        Err(e) if gpu_required() => panic!("GPU backend required (CI / TMESIM_REQUIRE_GPU) but unavailable: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: GPU part of this test ({e})");
+            None
+        }
+    }
+}
+
+/// Every backend available for `spec`: the CPU reference first.
+pub fn backends(spec: &RunSpec) -> Vec<Box<dyn Backend>> {
+    let mut all: Vec<Box<dyn Backend>> = vec![Box::new(cpu_backend(spec))];
+    all.extend(gpu(spec));
+    all
+}
+
+/// Run `steps` macro steps from `state` with the scenario's parameters.
+pub fn advance(backend: &mut dyn Backend, spec: &RunSpec, state: &State, steps: u64) -> State {
+    backend.upload(state);
+    let dt = spec.dt_min as f64;
+    let params: Vec<_> = (state.step..state.step + steps)
+        .map(|s| params_at(&spec.params, &spec.drugs, s as f64 * dt / MIN_PER_DAY as f64))
+        .collect();
+    backend.run_steps(&params);
+    backend.download()
+}
+
+/// Run the scenario to its end from its initial state.
+pub fn run_to_end(backend: &mut dyn Backend, spec: &RunSpec) -> State {
+    advance(backend, spec, &initial(spec), spec.steps)
+}
+
+pub fn total(field: &[f32]) -> f64 {
+    field.iter().map(|&v| v as f64).sum()
+}
