@@ -138,9 +138,19 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
             .iter()
             .find(|s| s.name == name)
             .ok_or_else(|| cx.unknown("params", name, PARAM_SPECS.iter().map(|s| s.name)))?;
-        let key = format!("params.{name}");
-        let v = cx.range(&key, value, spec.min as f64, spec.max as f64)?;
-        *params.get_mut(name).expect("registry name") = v as f32;
+        // Compared in f32, the precision of the registry and the kernels,
+        // so a range end written in the config is accepted as given.
+        let v = value as f32;
+        if !(v.is_finite() && v >= spec.min && v <= spec.max) {
+            return Err(ConfigError::OutOfRange {
+                file: file.into(),
+                key: format!("params.{name}"),
+                value,
+                min: format!("{}", spec.min).parse().unwrap_or(spec.min as f64),
+                max: format!("{}", spec.max).parse().unwrap_or(spec.max as f64),
+            });
+        }
+        *params.get_mut(name).expect("registry name") = v;
     }
 
     let names = || FIELDS.iter().map(|f| f.name);

@@ -36,7 +36,7 @@ pub fn read_field(path: &Path, grid: &Grid) -> Result<Vec<f32>, String> {
     if npy.order() != npyz::Order::C {
         return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
     }
-    let descr = npy.dtype().descr();
+    let descr = npy.dtype().descr().trim_matches('\'').to_string();
     let data: Vec<f32> = match descr.as_str() {
         "<f4" => npy.into_vec::<f32>().map_err(|e| e.to_string())?,
         "<f8" => npy.into_vec::<f64>().map_err(|e| e.to_string())?.into_iter().map(|v| v as f32).collect(),
