@@ -46,6 +46,12 @@ enum Command {
     },
     /// List GPU adapters, their limits, and what `--backend auto` picks.
     Info,
+    /// Print the parameter registry (name, default, range, unit, source).
+    Params {
+        /// As a markdown table (the one in docs/model.md).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 fn main() {
@@ -55,6 +61,10 @@ fn main() {
         Command::Run { config, out, backend, set, quiet } => cmd_run(&config, out, backend, &set, quiet),
         Command::Check { config, set } => cmd_check(&config, &set),
         Command::Info => cmd_info(),
+        Command::Params { markdown } => {
+            cmd_params(markdown);
+            Ok(())
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -175,4 +185,19 @@ fn cmd_info() -> Result<()> {
     }
     println!("cpu: {} rayon threads", rayon::current_num_threads());
     Ok(())
+}
+
+fn cmd_params(markdown: bool) {
+    let specs = tmesim::model::params::PARAM_SPECS;
+    if markdown {
+        println!("| parameter | default | allowed range | unit | meaning | source |");
+        println!("|---|---|---|---|---|---|");
+        for p in specs {
+            println!("| `{}` | {} | [{}, {}] | {} | {} | {} |", p.name, p.default, p.min, p.max, p.unit, p.description, p.source);
+        }
+    } else {
+        for p in specs {
+            println!("{:<32} {:>10} [{}, {}] {}  -- {}", p.name, p.default, p.min, p.max, p.unit, p.description);
+        }
+    }
 }

@@ -1,0 +1,88 @@
+//! Every WGSL stage parses and validates with naga, without a device, and
+//! the shared structs have the layout of their Rust twins.
+
+use std::mem::{offset_of, size_of};
+use tmesim::gpu::shaders::{source, Stage};
+use tmesim::model::grid::{GridUniform, TransportUniform};
+use tmesim::model::params::{ModelParams, PARAM_SPECS};
+use tmesim::model::state::Systemic;
+
+fn module(stage: Stage) -> naga::Module {
+    let src = source(stage);
+    let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}.wgsl: {}", stage.name(), e.emit_to_string(&src)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}.wgsl does not validate: {e:?}", stage.name()));
+    module
+}
+
+/// (member name, offset) of a WGSL struct, and its size.
+fn layout(module: &naga::Module, name: &str) -> (Vec<(String, u32)>, u32) {
+    let ty = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
+    match &ty.inner {
+        naga::TypeInner::Struct { members, span } => {
+            (members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(), *span)
+        }
+        other => panic!("{name} is not a struct: {other:?}"),
+    }
+}
+
+#[test]
+fn every_stage_parses_and_validates() {
+    for stage in Stage::ALL {
+        module(stage);
+    }
+}
+
+#[test]
+fn shared_structs_match_rust_layouts() {
+    let m = module(Stage::Motility);
+    let (grid, size) = layout(&m, "Grid");
+    assert_eq!(size as usize, size_of::<GridUniform>());
+    let expect = [
+        ("nx", offset_of!(GridUniform, nx)),
+        ("ny", offset_of!(GridUniform, ny)),
+        ("nz", offset_of!(GridUniform, nz)),
+        ("n", offset_of!(GridUniform, n)),
+        ("dx_um", offset_of!(GridUniform, dx_um)),
+        ("dt_min", offset_of!(GridUniform, dt_min)),
+        ("inv_dx2", offset_of!(GridUniform, inv_dx2)),
+        ("row_threads", offset_of!(GridUniform, row_threads)),
+        ("active_mask", offset_of!(GridUniform, active_mask)),
+    ];
+    for (name, off) in expect {
+        assert!(grid.contains(&(name.to_string(), off as u32)), "Grid.{name} not at offset {off}: {grid:?}");
+    }
+
+    let (tr, size) = layout(&m, "Transport");
+    assert_eq!(size as usize, size_of::<TransportUniform>());
+    let expect = [
+        ("diffusivity", offset_of!(TransportUniform, diffusivity)),
+        ("decay", offset_of!(TransportUniform, decay)),
+        ("axis_decay", offset_of!(TransportUniform, axis_decay)),
+        ("chemotaxis", offset_of!(TransportUniform, chemotaxis)),
+        ("dt", offset_of!(TransportUniform, dt)),
+        ("k", offset_of!(TransportUniform, k)),
+        ("bc_value", offset_of!(TransportUniform, bc_value)),
+        ("ghost_crowding", offset_of!(TransportUniform, ghost_crowding)),
+        ("dirichlet", offset_of!(TransportUniform, dirichlet)),
+        ("axis", offset_of!(TransportUniform, axis)),
+        ("apply", offset_of!(TransportUniform, apply)),
+        ("coef_offset", offset_of!(TransportUniform, coef_offset)),
+    ];
+    for (name, off) in expect {
+        assert!(tr.contains(&(name.to_string(), off as u32)), "Transport.{name} not at offset {off}: {tr:?}");
+    }
+
+    let (sys, size) = layout(&m, "Systemic");
+    assert_eq!(size as usize, size_of::<Systemic>());
+    assert!(sys.contains(&("priming".into(), offset_of!(Systemic, priming) as u32)));
+    assert!(sys.contains(&("dc_mean".into(), offset_of!(Systemic, dc_mean) as u32)));
+
+    // Params is generated from the registry; check it all the same.
+    let (params, size) = layout(&m, "Params");
+    assert_eq!(size as usize, size_of::<ModelParams>());
+    for (k, spec) in PARAM_SPECS.iter().enumerate() {
+        assert_eq!(params[k], (spec.name.to_string(), 4 * k as u32), "Params member {k}");
+    }
+}
