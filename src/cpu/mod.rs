@@ -6,6 +6,7 @@
 pub mod crowding;
 pub mod diffuse_explicit;
 pub mod diffuse_residual;
+pub mod diffuse_smooth;
 pub mod diffuse_sweep;
 pub mod motility;
 pub mod react;

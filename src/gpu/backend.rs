@@ -33,6 +33,8 @@ enum Slot {
 }
 
 struct Molecule {
+    smooth: wgpu::BindGroup,
+    apply: wgpu::BindGroup,
     residual: wgpu::BindGroup,
     sweeps: Vec<(wgpu::BindGroup, u32)>,
     /// Explicit sub-steps: field -> scratch, scratch -> field.
@@ -130,7 +132,8 @@ fn slots(stage: Stage) -> Vec<Slot> {
             s
         }
         Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
-        Stage::DiffuseResidual | Stage::DiffuseExplicit => vec![Read, ReadWrite, Uniform, Uniform],
+        Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth => vec![Read, ReadWrite, Uniform, Uniform],
+        Stage::DiffuseApply => vec![ReadWrite, Read, Uniform],
         Stage::DiffuseSweep => vec![ReadWrite, ReadWrite, Read, Uniform, Uniform],
         Stage::ReduceDc => vec![Read, ReadWrite, Uniform],
         Stage::Systemic => vec![Read, ReadWrite, Uniform, Params],
@@ -330,6 +333,15 @@ impl GpuBackend {
                         (bg, grid.line_count(s.axis as usize) as u32)
                     })
                     .collect();
+                let smooth_ub = uniform(&device, "smooth", &m.smooth);
+                let smooth = bind_group(
+                    &device,
+                    bgl(Stage::DiffuseSmooth),
+                    "diffuse_smooth",
+                    &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub), Res::Buf(&smooth_ub)],
+                );
+                let apply =
+                    bind_group(&device, bgl(Stage::DiffuseApply), "diffuse_apply", &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub)]);
                 let explicit_ub = uniform(&device, "explicit", &m.explicit);
                 let explicit = [(u, &scratch), (&scratch, u)].map(|(from, to)| {
                     bind_group(
@@ -339,7 +351,7 @@ impl GpuBackend {
                         &[Res::Buf(from), Res::Buf(to), Res::Buf(&grid_ub), Res::Buf(&explicit_ub)],
                     )
                 });
-                Molecule { residual, sweeps, explicit, explicit_substeps: m.explicit_substeps }
+                Molecule { smooth, apply, residual, sweeps, explicit, explicit_substeps: m.explicit_substeps }
             })
             .collect();
 
@@ -406,6 +418,8 @@ impl GpuBackend {
                     for (bg, lines) in &m.sweeps {
                         self.dispatch(pass, Stage::DiffuseSweep, bg, &[], *lines);
                     }
+                    self.dispatch(pass, Stage::DiffuseSmooth, &m.smooth, &[], n);
+                    self.dispatch(pass, Stage::DiffuseApply, &m.apply, &[], n);
                 }
                 DiffusionSolver::Explicit => {
                     for s in 0..m.explicit_substeps {

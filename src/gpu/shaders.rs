@@ -14,18 +14,22 @@ pub enum Stage {
     DiffuseResidual,
     DiffuseSweep,
     DiffuseExplicit,
+    DiffuseSmooth,
+    DiffuseApply,
     ReduceDc,
     Systemic,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 10] = [
         Stage::React,
         Stage::Crowding,
         Stage::Motility,
         Stage::DiffuseResidual,
         Stage::DiffuseSweep,
         Stage::DiffuseExplicit,
+        Stage::DiffuseSmooth,
+        Stage::DiffuseApply,
         Stage::ReduceDc,
         Stage::Systemic,
     ];
@@ -38,6 +42,8 @@ impl Stage {
             Stage::DiffuseResidual => "diffuse_residual",
             Stage::DiffuseSweep => "diffuse_sweep",
             Stage::DiffuseExplicit => "diffuse_explicit",
+            Stage::DiffuseSmooth => "diffuse_smooth",
+            Stage::DiffuseApply => "diffuse_apply",
             Stage::ReduceDc => "reduce_dc",
             Stage::Systemic => "systemic",
         }
@@ -51,6 +57,8 @@ impl Stage {
             Stage::DiffuseResidual => include_str!("../../shaders/diffuse_residual.wgsl"),
             Stage::DiffuseSweep => include_str!("../../shaders/diffuse_sweep.wgsl"),
             Stage::DiffuseExplicit => include_str!("../../shaders/diffuse_explicit.wgsl"),
+            Stage::DiffuseSmooth => include_str!("../../shaders/diffuse_smooth.wgsl"),
+            Stage::DiffuseApply => include_str!("../../shaders/diffuse_apply.wgsl"),
             Stage::ReduceDc => include_str!("../../shaders/reduce_dc.wgsl"),
             Stage::Systemic => include_str!("../../shaders/systemic.wgsl"),
         }
@@ -63,6 +71,7 @@ pub const REACT_FIELD_BINDING: u32 = 3;
 pub const CROWDING_CELL_BINDING: u32 = 4;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const STENCIL: &str = include_str!("../../shaders/stencil.wgsl");
 
 /// Full WGSL source of a stage.
 pub fn source(stage: Stage) -> String {
@@ -96,6 +105,9 @@ pub fn source(stage: Stage) -> String {
         _ => {}
     }
     s.push_str(COMMON);
+    if matches!(stage, Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth) {
+        s.push_str(STENCIL);
+    }
     s.push_str(stage.file());
     s
 }

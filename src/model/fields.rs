@@ -134,14 +134,14 @@ pub const FIELD_COUNT: usize = 19;
 /// Every field, in buffer order. Transport defaults are documented with
 /// their sources in docs/model.md.
 pub const FIELDS: [FieldSpec; FIELD_COUNT] = [
-    molecule("ifng", "IFN-gamma, secreted by activated CD8 T cells", 600.0, 178.0, 0.1),
+    molecule("ifng", "IFN-gamma, secreted by activated CD8 T cells", 600.0, 178.0, 0.03),
     molecule("il10", "IL-10, secreted by Tregs and M2 macrophages", 84.0, 251.0, 0.5),
     molecule("vegf", "VEGF-A, from tumour (PI3K-dependent), MDSCs, M2 macrophages", 1740.0, 60.0, 1.0),
-    molecule("adenosine", "extracellular adenosine from CD39/CD73 ATP hydrolysis", 18000.0, 0.25, 2000.0),
+    molecule("adenosine", "extracellular adenosine from CD39/CD73 ATP hydrolysis", 18000.0, 0.25, 500.0),
     molecule("kynurenine", "kynurenine from IDO in MDSCs and IFN-gamma-induced tumour cells", 20000.0, 60.0, 20000.0),
-    cell("tumor", "tumour cells", 0.5, 0.0, 1.0),
-    cell("cd8", "effector CD8+ T cells", 20.0, 20.0, 0.3),
-    cell("treg", "regulatory T cells", 20.0, 20.0, 0.1),
+    cell("tumor", "tumour cells", 0.1, 0.0, 1.0),
+    cell("cd8", "effector CD8+ T cells", 10.0, 30.0, 0.05),
+    cell("treg", "regulatory T cells", 10.0, 10.0, 0.02),
     cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.1),
     cell("tam", "M2-type tumour-associated macrophages", 3.0, 0.0, 0.1),
     cell("dc", "mature dendritic cells", 4.0, 0.0, 0.02),

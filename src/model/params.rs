@@ -89,7 +89,7 @@ param_registry! {
         "Shared packing limit of all cell fields together";
 
     // --- tumour ---------------------------------------------------------------
-    tumor_growth_per_day = 0.35, [0.0, 5.0], "1/day", "assumed; between in-vitro cycle (0.92/d, 18 h) and clinical net growth (0.0087-0.015/d), model-brief",
+    tumor_growth_per_day = 0.2, [0.0, 5.0], "1/day", "assumed; between in-vitro cycle (0.92/d, 18 h) and clinical net growth (0.0087-0.015/d), model-brief",
         "Logistic proliferation rate of tumour cells under crowding";
     tumor_death_per_day = 0.01, [0.0, 5.0], "1/day", "assumed",
         "Intrinsic tumour cell death rate";
@@ -157,13 +157,13 @@ param_registry! {
         "Loss of killing at full exhaustion";
 
     // --- CD8 T cells --------------------------------------------------------------
-    cd8_entry_per_day = 2.0, [0.0, 100.0], "1/day", "assumed",
+    cd8_entry_per_day = 8.0, [0.0, 100.0], "1/day", "assumed",
         "Effector entry per unit vessel fraction at full priming";
     cd8_basal_supply = 0.1, [0.0, 10.0], "-", "assumed",
         "Effector supply without lymph-node priming, relative to full priming";
     cd8_prolif_per_day = 1.0, [0.0, 10.0], "1/day", "model-brief (up to 1/d)",
         "Maximal antigen-driven proliferation of effectors";
-    cd8_death_per_day = 0.05, [0.0, 10.0], "1/day", "assumed (brief gives 0.01/d for memory-like T cells)",
+    cd8_death_per_day = 0.2, [0.0, 10.0], "1/day", "assumed (brief gives 0.01/d for memory-like T cells)",
         "Effector death rate";
     cd8_exhaustion_death_per_day = 0.2, [0.0, 10.0], "1/day", "assumed",
         "Extra death of fully exhausted effectors";
@@ -249,7 +249,7 @@ param_registry! {
         "Vessel regression under full crowding (compression)";
 
     // --- IFN-gamma ----------------------------------------------------------------------
-    ifng_secretion = 0.02, [0.0, 1e3], "nM/min per volume fraction", "assumed",
+    ifng_secretion = 0.1, [0.0, 1e3], "nM/min per volume fraction", "assumed",
         "IFN-gamma secretion by fully engaged effectors";
     ifng_uptake = 0.01, [0.0, 1e3], "1/min per volume fraction", "assumed",
         "Receptor-mediated IFN-gamma consumption by tumour and T cells";
@@ -287,7 +287,7 @@ param_registry! {
         "CD39/CD73 capacity per MDSC fraction";
     cd73_k = 0.1, [1e-5, 100.0], "-", "assumed",
         "CD39/CD73 capacity of half-maximal conversion";
-    adenosine_production = 100.0, [0.0, 1e6], "nM/min", "assumed",
+    adenosine_production = 10.0, [0.0, 1e6], "nM/min", "assumed",
         "Adenosine production per unit ATP release at full CD39/CD73 capacity";
     adenosine_suppression_max = 0.8, [0.0, 1.0], "fraction", "assumed",
         "Maximal suppression of T-cell function through A2A/A2B";

@@ -42,6 +42,8 @@ impl CpuBackend {
                     for sweep in &m.sweeps {
                         cpu::diffuse_sweep::diffuse_sweep(&grid, sweep, &m.coef, &mut self.scratch, u);
                     }
+                    cpu::diffuse_smooth::diffuse_smooth(&grid, &m.smooth, u, &mut self.scratch);
+                    cpu::diffuse_smooth::diffuse_apply(u, &self.scratch);
                 }
                 DiffusionSolver::Explicit => {
                     for _ in 0..m.explicit_substeps {
