@@ -5,7 +5,7 @@
 //!   w_ij = (M + chi * max(0, s_j - s_i)) / dx^2,
 //! with s = ifng / (ifng + K) the chemotactic signal, times the free space
 //! 1 - rho_j / rho_max at the target (both from the crowding stage). The
-//! sub-step is chosen so that dt * sum_j w_ij <= 0.9, which keeps every
+//! sub-step is chosen so that dt * sum_j w_ij <= 0.45, which keeps every
 //! field non-negative and the cell sum within rho_max (docs/model.md,
 //! "Cell transport").
 //!
