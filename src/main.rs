@@ -14,7 +14,11 @@ use tmesim::sim::run::{run, RunOptions};
 use tmesim::sim::select::{make_backend, BackendChoice};
 
 #[derive(Parser)]
-#[command(name = "tmesim", version, about = "Tumour microenvironment reaction-diffusion simulator (PD-1 immunotherapy)")]
+#[command(
+    name = "tmesim",
+    version,
+    about = "Tumour microenvironment reaction-diffusion simulator (PD-1 immunotherapy)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,7 +62,13 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, out, backend, set, quiet } => cmd_run(&config, out, backend, &set, quiet),
+        Command::Run {
+            config,
+            out,
+            backend,
+            set,
+            quiet,
+        } => cmd_run(&config, out, backend, &set, quiet),
         Command::Check { config, set } => cmd_check(&config, &set),
         Command::Info => cmd_info(),
         Command::Params { markdown } => {
@@ -78,7 +88,13 @@ fn default_out_dir(config: &Path) -> PathBuf {
     PathBuf::from("outputs").join(format!("{stem}-{stamp}"))
 }
 
-fn cmd_run(config: &Path, out: Option<PathBuf>, choice: BackendChoice, set: &[String], quiet: bool) -> Result<()> {
+fn cmd_run(
+    config: &Path,
+    out: Option<PathBuf>,
+    choice: BackendChoice,
+    set: &[String],
+    quiet: bool,
+) -> Result<()> {
     let spec = load_run_spec(config, set)?;
     let state = initial_state(&spec)?;
     let out = out.unwrap_or_else(|| default_out_dir(config));
@@ -111,7 +127,16 @@ fn cmd_run(config: &Path, out: Option<PathBuf>, choice: BackendChoice, set: &[St
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let report = run(&spec, state, backend.as_mut(), &RunOptions { out_dir: &out, progress: !quiet, interrupt: Some(&interrupt) })?;
+    let report = run(
+        &spec,
+        state,
+        backend.as_mut(),
+        &RunOptions {
+            out_dir: &out,
+            progress: !quiet,
+            interrupt: Some(&interrupt),
+        },
+    )?;
     let last = report.summaries.last().context("no state saved")?;
     let first = &report.summaries[0];
     eprintln!(
@@ -134,10 +159,23 @@ fn cmd_check(config: &Path, set: &[String]) -> Result<()> {
     let spec = load_run_spec(config, set)?;
     initial_state(&spec)?;
     let plan = TransportPlan::new(&spec);
-    println!("{}", toml::to_string_pretty(&spec.config).context("cannot print the config")?);
+    println!(
+        "{}",
+        toml::to_string_pretty(&spec.config).context("cannot print the config")?
+    );
     println!("# resolved");
-    println!("# grid: {} x {} x {} voxels of {} um ({} voxels)", spec.grid.nx, spec.grid.ny, spec.grid.nz, spec.grid.dx_um, spec.grid.len());
-    println!("# time: {} steps of {} min, saving every {} steps", spec.steps, spec.dt_min, spec.save_every_steps);
+    println!(
+        "# grid: {} x {} x {} voxels of {} um ({} voxels)",
+        spec.grid.nx,
+        spec.grid.ny,
+        spec.grid.nz,
+        spec.grid.dx_um,
+        spec.grid.len()
+    );
+    println!(
+        "# time: {} steps of {} min, saving every {} steps",
+        spec.steps, spec.dt_min, spec.save_every_steps
+    );
     println!("# transport: {}", plan.describe());
     for (f, setup) in FIELDS.iter().zip(&spec.fields) {
         println!(
@@ -170,15 +208,30 @@ fn cmd_info() -> Result<()> {
         let l = a.limits();
         println!("{}", context::describe(&info));
         println!("  driver: {} {}", info.driver, info.driver_info);
-        println!("  storage buffers per stage: {}", l.max_storage_buffers_per_shader_stage);
-        println!("  max storage binding: {} bytes, max buffer: {} bytes", l.max_storage_buffer_binding_size, l.max_buffer_size);
-        println!("  max workgroup invocations: {}, workgroup memory: {} bytes", l.max_compute_invocations_per_workgroup, l.max_compute_workgroup_storage_size);
-        let max_voxels = l.max_buffer_size.min(l.max_storage_buffer_binding_size as u64) / 4;
+        println!(
+            "  storage buffers per stage: {}",
+            l.max_storage_buffers_per_shader_stage
+        );
+        println!(
+            "  max storage binding: {} bytes, max buffer: {} bytes",
+            l.max_storage_buffer_binding_size, l.max_buffer_size
+        );
+        println!(
+            "  max workgroup invocations: {}, workgroup memory: {} bytes",
+            l.max_compute_invocations_per_workgroup, l.max_compute_workgroup_storage_size
+        );
+        let max_voxels = l.max_buffer_size.min(l.max_storage_buffer_binding_size) / 4;
         println!("  largest grid: {max_voxels} voxels");
     }
     match context::select_adapter(&instance) {
-        Ok(a) if context::is_software(&a.get_info()) && std::env::var("WGPU_ADAPTER_NAME").is_err() => {
-            println!("auto: CPU reference backend (only a software adapter: {})", a.get_info().name)
+        Ok(a)
+            if context::is_software(&a.get_info())
+                && std::env::var("WGPU_ADAPTER_NAME").is_err() =>
+        {
+            println!(
+                "auto: CPU reference backend (only a software adapter: {})",
+                a.get_info().name
+            )
         }
         Ok(a) => println!("auto: {}", context::describe(&a.get_info())),
         Err(e) => println!("auto: CPU reference backend ({e})"),
@@ -193,11 +246,17 @@ fn cmd_params(markdown: bool) {
         println!("| parameter | default | allowed range | unit | meaning | source |");
         println!("|---|---|---|---|---|---|");
         for p in specs {
-            println!("| `{}` | {} | [{}, {}] | {} | {} | {} |", p.name, p.default, p.min, p.max, p.unit, p.description, p.source);
+            println!(
+                "| `{}` | {} | [{}, {}] | {} | {} | {} |",
+                p.name, p.default, p.min, p.max, p.unit, p.description, p.source
+            );
         }
     } else {
         for p in specs {
-            println!("{:<32} {:>10} [{}, {}] {}  -- {}", p.name, p.default, p.min, p.max, p.unit, p.description);
+            println!(
+                "{:<32} {:>10} [{}, {}] {}  -- {}",
+                p.name, p.default, p.min, p.max, p.unit, p.description
+            );
         }
     }
 }

@@ -6,7 +6,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn tmesim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tmesim")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -30,10 +34,14 @@ fn run_writes_every_output() {
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("done after 192 steps"), "{stderr}");
 
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "complete");
     assert_eq!(manifest["backend"], "cpu");
-    assert_eq!(manifest["grid"]["npy_shape"], serde_json::json!([1, 125, 125]));
+    assert_eq!(
+        manifest["grid"]["npy_shape"],
+        serde_json::json!([1, 125, 125])
+    );
     assert_eq!(manifest["saved"].as_array().unwrap().len(), 3);
     assert_eq!(manifest["config"]["time"]["end_days"], 2.0);
     assert_eq!(manifest["params"]["kill_rate_per_day"], 2.0);
@@ -41,10 +49,19 @@ fn run_writes_every_output() {
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    for col in ["time_days", "tumor_burden", "equivalent_diameter_um", "ifng_total", "cd8_tumor_mean", "anti_pd1_occupancy"] {
+    for col in [
+        "time_days",
+        "tumor_burden",
+        "equivalent_diameter_um",
+        "ifng_total",
+        "cd8_tumor_mean",
+        "anti_pd1_occupancy",
+    ] {
         assert!(header.contains(&col), "missing column {col}");
     }
-    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[2][0], 2.0);
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
@@ -61,7 +78,10 @@ fn run_writes_every_output() {
     assert_eq!(tumor.0, vec![1, 125, 125]);
     let area_mm2 = tumor.1.iter().map(|&v| v as f64).sum::<f64>() * 20.0 * 20.0 / 1e6;
     let burden = rows[2][col("tumor_burden")];
-    assert!((area_mm2 - burden).abs() < 1e-5 * burden, "{area_mm2} vs {burden}");
+    assert!(
+        (area_mm2 - burden).abs() < 1e-5 * burden,
+        "{area_mm2} vs {burden}"
+    );
     // Anti-PD-1 was dosed at day 0: receptors are occupied.
     assert!(rows[1][col("anti_pd1_occupancy")] > 0.9);
 }
@@ -78,7 +98,10 @@ fn check_and_info_and_params_work() {
     let o = tmesim(&["check", "configs/baseline.toml", "--set", "grid.nx=50"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("nx = 50") && stdout.contains("# ok:"), "{stdout}");
+    assert!(
+        stdout.contains("nx = 50") && stdout.contains("# ok:"),
+        "{stdout}"
+    );
     let o = tmesim(&["info"]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("auto:"));

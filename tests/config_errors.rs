@@ -28,26 +28,44 @@ fn error_of(text: &str) -> String {
 #[test]
 fn unknown_key_is_named_with_a_suggestion() {
     let e = error_of("[grid]\nnx = 10\nnxx = 20\n");
-    assert!(e.contains("scenario.toml") && e.contains("`nxx`") && e.contains("did you mean `nx`"), "{e}");
+    assert!(
+        e.contains("scenario.toml") && e.contains("`nxx`") && e.contains("did you mean `nx`"),
+        "{e}"
+    );
     assert!(e.contains("line 3"), "{e}");
     let e = error_of("[gird]\nnx = 10\n");
-    assert!(e.contains("`gird`") && e.contains("did you mean `grid`"), "{e}");
+    assert!(
+        e.contains("`gird`") && e.contains("did you mean `grid`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_parameter_and_field_are_named() {
     let e = error_of("[params]\nkill_rate_per_dya = 2.0\n");
-    assert!(e.contains("params.kill_rate_per_dya") && e.contains("did you mean `kill_rate_per_day`"), "{e}");
+    assert!(
+        e.contains("params.kill_rate_per_dya") && e.contains("did you mean `kill_rate_per_day`"),
+        "{e}"
+    );
     let e = error_of("[fields.cd4]\ndiffusion_um2_per_min = 1.0\n");
-    assert!(e.contains("fields.cd4") && e.contains("did you mean `cd8`"), "{e}");
+    assert!(
+        e.contains("fields.cd4") && e.contains("did you mean `cd8`"),
+        "{e}"
+    );
     let e = error_of("[fields.cd8]\ndifusion_um2_per_min = 1.0\n");
-    assert!(e.contains("difusion_um2_per_min") && e.contains("did you mean `diffusion_um2_per_min`"), "{e}");
+    assert!(
+        e.contains("difusion_um2_per_min") && e.contains("did you mean `diffusion_um2_per_min`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_type_is_reported() {
     let e = error_of("[grid]\nnx = \"many\"\n");
-    assert!(e.contains("scenario.toml") && e.contains("nx") && e.contains("line 2"), "{e}");
+    assert!(
+        e.contains("scenario.toml") && e.contains("nx") && e.contains("line 2"),
+        "{e}"
+    );
     let e = error_of("[model]\nreactions = 1\n");
     assert!(e.contains("reactions"), "{e}");
 }
@@ -55,13 +73,24 @@ fn wrong_type_is_reported() {
 #[test]
 fn out_of_range_values_give_the_range() {
     let e = error_of("[fields.ifng]\ndiffusion_um2_per_min = -5.0\n");
-    assert!(e.contains("fields.ifng.diffusion_um2_per_min") && e.contains("-5") && e.contains("[0, 10000000]"), "{e}");
+    assert!(
+        e.contains("fields.ifng.diffusion_um2_per_min")
+            && e.contains("-5")
+            && e.contains("[0, 10000000]"),
+        "{e}"
+    );
     let e = error_of("[params]\ncrowding_limit = 1.5\n");
-    assert!(e.contains("params.crowding_limit") && e.contains("[0.05") && e.contains("1]"), "{e}");
+    assert!(
+        e.contains("params.crowding_limit") && e.contains("[0.05") && e.contains("1]"),
+        "{e}"
+    );
     let e = error_of("[time]\ndt_min = 0\n");
     assert!(e.contains("time.dt_min"), "{e}");
     let e = error_of("[time]\ndt_min = 10.0\nsave_every_min = 25.0\n");
-    assert!(e.contains("time.save_every_min") && e.contains("multiple"), "{e}");
+    assert!(
+        e.contains("time.save_every_min") && e.contains("multiple"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -74,28 +103,51 @@ fn grid_too_large_is_an_error() {
 
 #[test]
 fn missing_npy_file_is_named() {
-    let e = error_of("[fields.tumor]\ninitial = { kind = \"npy\", path = \"no_such_tumor.npy\" }\n");
-    assert!(e.contains("fields.tumor.initial.path") && e.contains("no_such_tumor.npy") && e.contains("cannot read"), "{e}");
+    let e =
+        error_of("[fields.tumor]\ninitial = { kind = \"npy\", path = \"no_such_tumor.npy\" }\n");
+    assert!(
+        e.contains("fields.tumor.initial.path")
+            && e.contains("no_such_tumor.npy")
+            && e.contains("cannot read"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_initial_conditions_are_named() {
     let e = error_of("[fields.tumor]\ninitial = { kind = \"blob\", value = 1.0 }\n");
-    assert!(e.contains("fields.tumor.initial") && e.contains("blob"), "{e}");
+    assert!(
+        e.contains("fields.tumor.initial") && e.contains("blob"),
+        "{e}"
+    );
     let e = error_of("[fields.tumor]\ninitial = { kind = \"uniform\", value = 0.8 }\n[fields.cd8]\ninitial = { kind = \"uniform\", value = 0.5 }\n");
     assert!(e.contains("crowding_limit") && e.contains("voxel"), "{e}");
     let e = error_of("[fields.pi3k]\ninitial = { kind = \"uniform\", value = 2.0 }\n");
-    assert!(e.contains("fields.pi3k.initial") && e.contains("[0, 1]"), "{e}");
+    assert!(
+        e.contains("fields.pi3k.initial") && e.contains("[0, 1]"),
+        "{e}"
+    );
     let e = error_of("[fields.tumor]\ndecay_per_min = 0.1\n");
-    assert!(e.contains("fields.tumor.decay_per_min") && e.contains("molecule"), "{e}");
+    assert!(
+        e.contains("fields.tumor.decay_per_min") && e.contains("molecule"),
+        "{e}"
+    );
     let e = error_of("[fields.ifng]\nboundary = \"open\"\n");
-    assert!(e.contains("fields.ifng.boundary") && e.contains("no_flux"), "{e}");
+    assert!(
+        e.contains("fields.ifng.boundary") && e.contains("no_flux"),
+        "{e}"
+    );
 }
 
 #[test]
 fn npy_initial_condition_loads_and_checks_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let grid = tmesim::model::grid::Grid { nx: 4, ny: 3, nz: 1, dx_um: 10.0 };
+    let grid = tmesim::model::grid::Grid {
+        nx: 4,
+        ny: 3,
+        nz: 1,
+        dx_um: 10.0,
+    };
     let data: Vec<f32> = (0..12).map(|i| i as f32 * 0.01).collect();
     tmesim::output::npy::write_field(&dir.path().join("tumor.npy"), &grid, &data).unwrap();
     let ok = write(dir.path(), "ok.toml", "[grid]\nnx = 4\nny = 3\n[fields.tumor]\ninitial = { kind = \"npy\", path = \"tumor.npy\" }\n");
@@ -104,19 +156,33 @@ fn npy_initial_condition_loads_and_checks_shape() {
     assert_eq!(state.fields[tmesim::model::fields::idx::TUMOR], data);
     let bad = write(dir.path(), "bad.toml", "[grid]\nnx = 5\nny = 3\n[fields.tumor]\ninitial = { kind = \"npy\", path = \"tumor.npy\" }\n");
     let e = load_run_spec(&bad, &[]).unwrap_err().to_string();
-    assert!(e.contains("shape") && e.contains("[1, 3, 4]") && e.contains("[1, 3, 5]"), "{e}");
+    assert!(
+        e.contains("shape") && e.contains("[1, 3, 4]") && e.contains("[1, 3, 5]"),
+        "{e}"
+    );
 }
 
 #[test]
 fn set_overrides_apply_and_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "s.toml", "[grid]\nnx = 10\n");
-    let spec = load_run_spec(&path, &["grid.ny=7".into(), "params.kill_rate_per_day=3".into()]).unwrap();
+    let spec = load_run_spec(
+        &path,
+        &["grid.ny=7".into(), "params.kill_rate_per_day=3".into()],
+    )
+    .unwrap();
     assert_eq!((spec.grid.nx, spec.grid.ny), (10, 7));
     assert_eq!(spec.params.kill_rate_per_day, 3.0);
-    let e = load_run_spec(&path, &["grid.nyy=7".into()]).unwrap_err().to_string();
-    assert!(e.contains("`nyy`") && e.contains("did you mean `ny`") && e.contains("--set"), "{e}");
-    let e = load_run_spec(&path, &["grid.ny".into()]).unwrap_err().to_string();
+    let e = load_run_spec(&path, &["grid.nyy=7".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`nyy`") && e.contains("did you mean `ny`") && e.contains("--set"),
+        "{e}"
+    );
+    let e = load_run_spec(&path, &["grid.ny".into()])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("key=value"), "{e}");
 }
 
@@ -124,21 +190,36 @@ fn set_overrides_apply_and_are_checked() {
 fn cli_reports_errors_without_panicking() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.toml", "[grid]\nnxx = 3\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_tmesim")).arg("check").arg(&path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("error: ") && stderr.contains("bad.toml") && stderr.contains("nxx"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("bad.toml") && stderr.contains("nxx"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let out = Command::new(env!("CARGO_BIN_EXE_tmesim")).args(["run", "does/not/exist.toml", "--backend", "cpu"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args(["run", "does/not/exist.toml", "--backend", "cpu"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("does/not/exist.toml") && stderr.contains("cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("does/not/exist.toml") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn shipped_configs_are_valid() {
     for name in ["baseline", "highres", "block3d"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(format!("{name}.toml"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(format!("{name}.toml"));
         let spec = load_run_spec(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
         initial_state(&spec).unwrap_or_else(|e| panic!("{e}"));
     }

@@ -11,7 +11,11 @@ use tmesim::sim::select::cpu_backend;
 fn every_mechanism(nx: usize, ny: usize, nz: usize, solver: &str) -> String {
     // The explicit solver sub-steps under its stability limit, so it gets a
     // shorter step and slower small molecules to keep the test quick.
-    let (dt, small_molecule_d) = if solver == "explicit" { (2.0, 2000.0) } else { (15.0, 18000.0) };
+    let (dt, small_molecule_d) = if solver == "explicit" {
+        (2.0, 2000.0)
+    } else {
+        (15.0, 18000.0)
+    };
     let end_days = 300.0 * dt / 1440.0;
     let (cx, cy, cz) = (nx as f64 * 10.0, ny as f64 * 10.0, nz as f64 * 10.0);
     format!(
@@ -74,7 +78,11 @@ start_day = 0.5
 /// pow make the backends drift apart slowly; on lavapipe the largest
 /// relative difference after 300 steps is about 2e-5. A 2% change of one
 /// kernel parameter moves fields by far more (see the last test).
-const TOL: Tolerance = Tolerance { rtol: 1e-3, atol: 1e-7, scaled: 1e-4 };
+const TOL: Tolerance = Tolerance {
+    rtol: 1e-3,
+    atol: 1e-7,
+    scaled: 1e-4,
+};
 
 fn agree(nx: usize, ny: usize, nz: usize, solver: &str) {
     let spec = spec(&every_mechanism(nx, ny, nz, solver));
@@ -83,14 +91,22 @@ fn agree(nx: usize, ny: usize, nz: usize, solver: &str) {
     let cpu_state = run_to_end(&mut cpu_backend(&spec), &spec);
     let gpu_state = run_to_end(gpu.as_mut(), &spec);
     // The run must be non-trivial: T cells infiltrate, cytokines form.
-    assert!(total(&cpu_state.fields[idx::CD8]) > 0.0 && total(&cpu_state.fields[idx::KYNURENINE]) > 0.0);
-    eprintln!("{solver} {nx}x{ny}x{nz}: max relative differences {:?}", max_relative_difference(&cpu_state, &gpu_state));
+    assert!(
+        total(&cpu_state.fields[idx::CD8]) > 0.0 && total(&cpu_state.fields[idx::KYNURENINE]) > 0.0
+    );
+    eprintln!(
+        "{solver} {nx}x{ny}x{nz}: max relative differences {:?}",
+        max_relative_difference(&cpu_state, &gpu_state)
+    );
     if let Err(m) = compare_states(&cpu_state, &gpu_state, TOL) {
         panic!("CPU and GPU disagree ({solver}, {nx}x{ny}x{nz}): {m}");
     }
     assert_eq!(cpu_state.step, gpu_state.step);
     let (a, b) = (cpu_state.systemic.priming, gpu_state.systemic.priming);
-    assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-6), "priming {a} vs {b}");
+    assert!(
+        (a - b).abs() <= 1e-3 * a.abs().max(1e-6),
+        "priming {a} vs {b}"
+    );
 }
 
 #[test]
@@ -123,6 +139,7 @@ fn a_changed_kernel_is_caught() {
     let Some(mut gpu) = gpu(&spec_b) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec_a), &spec_a);
     let gpu_state = run_to_end(gpu.as_mut(), &spec_b);
-    let m = compare_states(&cpu_state, &gpu_state, TOL).expect_err("a changed kill rate must be detected");
+    let m = compare_states(&cpu_state, &gpu_state, TOL)
+        .expect_err("a changed kill rate must be detected");
     eprintln!("detected as intended: {m}");
 }

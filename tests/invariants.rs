@@ -18,7 +18,8 @@ fn populated(nx: usize, ny: usize, nz: usize, time: &str, extra: &str) -> String
             c[2]
         )
     };
-    let mut s = format!("[grid]\nnx = {nx}\nny = {ny}\nnz = {nz}\ndx_um = 20.0\n[time]\n{time}\n{extra}\n");
+    let mut s =
+        format!("[grid]\nnx = {nx}\nny = {ny}\nnz = {nz}\ndx_um = 20.0\n[time]\n{time}\n{extra}\n");
     s += &g("tumor", 80.0, 0.5, 0.0);
     s += &g("cd8", 60.0, 0.15, 40.0);
     s += &g("treg", 90.0, 0.05, -30.0);
@@ -40,9 +41,16 @@ fn transport_conserves_mass_with_no_flux_boundaries() {
         for solver in ["implicit", "explicit"] {
             // No reactions, no decay: every molecule and cell total is fixed.
             let extra = format!("[model]\nreactions = false\n[solver]\ndiffusion = \"{solver}\"\n");
-            let toml = populated(nx, ny, nz, "dt_min = 5.0\nend_days = 0.6944444444444444\nsave_every_min = 5.0", &extra);
-            let overrides: Vec<String> =
-                fields_of(FieldKind::Molecule).map(|f| format!("fields.{}.decay_per_min=0", FIELDS[f].name)).collect();
+            let toml = populated(
+                nx,
+                ny,
+                nz,
+                "dt_min = 5.0\nend_days = 0.6944444444444444\nsave_every_min = 5.0",
+                &extra,
+            );
+            let overrides: Vec<String> = fields_of(FieldKind::Molecule)
+                .map(|f| format!("fields.{}.decay_per_min=0", FIELDS[f].name))
+                .collect();
             let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
             let spec = spec_with(&toml, &overrides);
             assert_eq!(spec.steps, 200);
@@ -52,10 +60,18 @@ fn transport_conserves_mass_with_no_flux_boundaries() {
                 for f in fields_of(FieldKind::Molecule).chain(fields_of(FieldKind::Cell)) {
                     let (t0, t1) = (total(&start.fields[f]), total(&end.fields[f]));
                     let rel = ((t1 - t0) / t0).abs();
-                    assert!(rel < 2e-5, "{} {solver} {nx}x{ny}x{nz}: {} total {t0} -> {t1} ({rel:e})", b.kind(), FIELDS[f].name);
+                    assert!(
+                        rel < 2e-5,
+                        "{} {solver} {nx}x{ny}x{nz}: {} total {t0} -> {t1} ({rel:e})",
+                        b.kind(),
+                        FIELDS[f].name
+                    );
                 }
                 // Transport actually moved things.
-                let moved = start.fields[idx::CD8].iter().zip(&end.fields[idx::CD8]).any(|(a, b)| (a - b).abs() > 1e-4);
+                let moved = start.fields[idx::CD8]
+                    .iter()
+                    .zip(&end.fields[idx::CD8])
+                    .any(|(a, b)| (a - b).abs() > 1e-4);
                 assert!(moved, "cd8 did not move");
             }
         }
@@ -73,22 +89,41 @@ fn check_bounds_with(extreme: impl Fn(&tmesim::model::params::ParamSpec) -> f32,
     overrides.push("fields.cd8.chemotaxis_um2_per_min=500".into());
     overrides.push("fields.tumor.diffusion_um2_per_min=100".into());
     let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
-    let toml = populated(16, 14, 1, "dt_min = 60.0\nend_days = 4.166666666666667\nsave_every_min = 60.0", "");
+    let toml = populated(
+        16,
+        14,
+        1,
+        "dt_min = 60.0\nend_days = 4.166666666666667\nsave_every_min = 60.0",
+        "",
+    );
     let spec = spec_with(&toml, &overrides);
     for mut b in backends(&spec) {
         let end = run_to_end(b.as_mut(), &spec);
         for (f, field) in end.fields.iter().enumerate() {
             for (i, &v) in field.iter().enumerate() {
-                assert!(v.is_finite() && v >= 0.0, "{label} {}: {} = {v} at voxel {i}", b.kind(), FIELDS[f].name);
+                assert!(
+                    v.is_finite() && v >= 0.0,
+                    "{label} {}: {} = {v} at voxel {i}",
+                    b.kind(),
+                    FIELDS[f].name
+                );
             }
         }
         for f in [idx::LAG3, idx::EXHAUSTION] {
-            assert!(end.fields[f].iter().all(|&v| v <= 1.0 + 1e-6), "{label}: {} above 1", FIELDS[f].name);
+            assert!(
+                end.fields[f].iter().all(|&v| v <= 1.0 + 1e-6),
+                "{label}: {} above 1",
+                FIELDS[f].name
+            );
         }
         let limit = spec.params.crowding_limit;
         for i in 0..spec.grid.len() {
             let rho: f32 = fields_of(FieldKind::Cell).map(|c| end.fields[c][i]).sum();
-            assert!(rho <= limit * (1.0 + 1e-5), "{label} {}: cell sum {rho} above {limit} at voxel {i}", b.kind());
+            assert!(
+                rho <= limit * (1.0 + 1e-5),
+                "{label} {}: cell sum {rho} above {limit} at voxel {i}",
+                b.kind()
+            );
         }
     }
 }
@@ -105,12 +140,23 @@ fn extreme_low_parameters_keep_fields_non_negative_and_bounded() {
 
 #[test]
 fn runs_are_deterministic_and_resume_exactly() {
-    let toml = populated(20, 18, 1, "dt_min = 15.0\nend_days = 1.0\nsave_every_min = 15.0", "[therapy.anti_pd1]\n");
+    let toml = populated(
+        20,
+        18,
+        1,
+        "dt_min = 15.0\nend_days = 1.0\nsave_every_min = 15.0",
+        "[therapy.anti_pd1]\n",
+    );
     let spec = spec(&toml);
     for mut b in backends(&spec) {
         let a = run_to_end(b.as_mut(), &spec);
         let again = run_to_end(b.as_mut(), &spec);
-        assert_eq!(a, again, "{}: two runs of the same scenario differ", b.kind());
+        assert_eq!(
+            a,
+            again,
+            "{}: two runs of the same scenario differ",
+            b.kind()
+        );
         // Stop half-way, take the state out, put it into a fresh backend.
         let half = advance(b.as_mut(), &spec, &initial(&spec), spec.steps / 2);
         let mut fresh: Box<dyn tmesim::sim::backend::Backend> = if b.kind() == "cpu" {
@@ -119,6 +165,11 @@ fn runs_are_deterministic_and_resume_exactly() {
             gpu(&spec).expect("GPU available")
         };
         let resumed = advance(fresh.as_mut(), &spec, &half, spec.steps - spec.steps / 2);
-        assert_eq!(a, resumed, "{}: resuming from a saved state changed the result", b.kind());
+        assert_eq!(
+            a,
+            resumed,
+            "{}: resuming from a saved state changed the result",
+            b.kind()
+        );
     }
 }

@@ -9,20 +9,33 @@ use tmesim::model::state::Systemic;
 
 fn module(stage: Stage) -> naga::Module {
     let src = source(stage);
-    let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}.wgsl: {}", stage.name(), e.emit_to_string(&src)));
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}.wgsl does not validate: {e:?}", stage.name()));
+    let module = naga::front::wgsl::parse_str(&src)
+        .unwrap_or_else(|e| panic!("{}.wgsl: {}", stage.name(), e.emit_to_string(&src)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}.wgsl does not validate: {e:?}", stage.name()));
     module
 }
 
 /// (member name, offset) of a WGSL struct, and its size.
 fn layout(module: &naga::Module, name: &str) -> (Vec<(String, u32)>, u32) {
-    let ty = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
+    let ty = module
+        .types
+        .iter()
+        .find(|(_, t)| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no struct {name}"))
+        .1;
     match &ty.inner {
-        naga::TypeInner::Struct { members, span } => {
-            (members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(), *span)
-        }
+        naga::TypeInner::Struct { members, span } => (
+            members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                .collect(),
+            *span,
+        ),
         other => panic!("{name} is not a struct: {other:?}"),
     }
 }
@@ -51,7 +64,10 @@ fn shared_structs_match_rust_layouts() {
         ("active_mask", offset_of!(GridUniform, active_mask)),
     ];
     for (name, off) in expect {
-        assert!(grid.contains(&(name.to_string(), off as u32)), "Grid.{name} not at offset {off}: {grid:?}");
+        assert!(
+            grid.contains(&(name.to_string(), off as u32)),
+            "Grid.{name} not at offset {off}: {grid:?}"
+        );
     }
 
     let (tr, size) = layout(&m, "Transport");
@@ -64,14 +80,20 @@ fn shared_structs_match_rust_layouts() {
         ("dt", offset_of!(TransportUniform, dt)),
         ("k", offset_of!(TransportUniform, k)),
         ("bc_value", offset_of!(TransportUniform, bc_value)),
-        ("ghost_crowding", offset_of!(TransportUniform, ghost_crowding)),
+        (
+            "ghost_crowding",
+            offset_of!(TransportUniform, ghost_crowding),
+        ),
         ("dirichlet", offset_of!(TransportUniform, dirichlet)),
         ("axis", offset_of!(TransportUniform, axis)),
         ("apply", offset_of!(TransportUniform, apply)),
         ("coef_offset", offset_of!(TransportUniform, coef_offset)),
     ];
     for (name, off) in expect {
-        assert!(tr.contains(&(name.to_string(), off as u32)), "Transport.{name} not at offset {off}: {tr:?}");
+        assert!(
+            tr.contains(&(name.to_string(), off as u32)),
+            "Transport.{name} not at offset {off}: {tr:?}"
+        );
     }
 
     let (sys, size) = layout(&m, "Systemic");
@@ -83,6 +105,10 @@ fn shared_structs_match_rust_layouts() {
     let (params, size) = layout(&m, "Params");
     assert_eq!(size as usize, size_of::<ModelParams>());
     for (k, spec) in PARAM_SPECS.iter().enumerate() {
-        assert_eq!(params[k], (spec.name.to_string(), 4 * k as u32), "Params member {k}");
+        assert_eq!(
+            params[k],
+            (spec.name.to_string(), 4 * k as u32),
+            "Params member {k}"
+        );
     }
 }

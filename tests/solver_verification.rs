@@ -15,7 +15,10 @@ fn transport(grid: &str, time: &str, solver: &str, field: &str) -> String {
         "[grid]\n{grid}\n[time]\n{time}\n[model]\nreactions = false\n[solver]\ndiffusion = \"{solver}\"\n[fields.ifng]\n{field}\n"
     );
     for m in fields_of(FieldKind::Molecule).filter(|&m| m != idx::IFNG) {
-        s += &format!("[fields.{}]\ndiffusion_um2_per_min = 0.0\ndecay_per_min = 0.0\n", FIELDS[m].name);
+        s += &format!(
+            "[fields.{}]\ndiffusion_um2_per_min = 0.0\ndecay_per_min = 0.0\n",
+            FIELDS[m].name
+        );
     }
     for c in fields_of(FieldKind::Cell) {
         s += &format!("[fields.{}]\ndiffusion_um2_per_min = 0.0\n", FIELDS[c].name);
@@ -58,7 +61,10 @@ fn decay_alone_converges_first_order_in_time() {
             );
             for (k, (name, u)) in ifng_on_each_backend(&toml).into_iter().enumerate() {
                 let exact = (-lambda * t_end).exp();
-                let err = u.iter().map(|&v| (v as f64 - exact).abs()).fold(0.0, f64::max);
+                let err = u
+                    .iter()
+                    .map(|&v| (v as f64 - exact).abs())
+                    .fold(0.0, f64::max);
                 if errors.len() <= k {
                     errors.push((name, Vec::new()));
                 }
@@ -66,11 +72,17 @@ fn decay_alone_converges_first_order_in_time() {
             }
         }
         for (name, e) in errors {
-            let orders = [observed_order(e[0], e[1], 2.0), observed_order(e[1], e[2], 2.0)];
+            let orders = [
+                observed_order(e[0], e[1], 2.0),
+                observed_order(e[1], e[2], 2.0),
+            ];
             eprintln!("decay {solver} on {name}: errors {e:?}, observed orders {orders:?}");
             assert!(e[2] < 1e-2, "{solver}/{name}: error {} too large", e[2]);
             for p in orders {
-                assert!((0.85..1.15).contains(&p), "{solver}/{name}: order in time {p}, expected 1");
+                assert!(
+                    (0.85..1.15).contains(&p),
+                    "{solver}/{name}: order in time {p}, expected 1"
+                );
             }
         }
     }
@@ -104,7 +116,11 @@ fn dirichlet_steady_profile_converges_second_order_in_space() {
         );
         let exact = cosh_profile(n, dx, l);
         for (k, (name, u)) in ifng_on_each_backend(&toml).into_iter().enumerate() {
-            let err = u.iter().zip(&exact).map(|(&v, e)| (v as f64 - e).abs()).fold(0.0, f64::max);
+            let err = u
+                .iter()
+                .zip(&exact)
+                .map(|(&v, e)| (v as f64 - e).abs())
+                .fold(0.0, f64::max);
             if errors.len() <= k {
                 errors.push((name, Vec::new()));
             }
@@ -112,10 +128,18 @@ fn dirichlet_steady_profile_converges_second_order_in_space() {
         }
     }
     for (name, e) in errors {
-        let orders = [observed_order(e[0], e[1], 2.0), observed_order(e[1], e[2], 2.0)];
-        eprintln!("steady profile on {name}: max errors {e:?}, observed orders in space {orders:?}");
+        let orders = [
+            observed_order(e[0], e[1], 2.0),
+            observed_order(e[1], e[2], 2.0),
+        ];
+        eprintln!(
+            "steady profile on {name}: max errors {e:?}, observed orders in space {orders:?}"
+        );
         for p in orders {
-            assert!((1.8..2.2).contains(&p), "{name}: order in space {p}, expected 2");
+            assert!(
+                (1.8..2.2).contains(&p),
+                "{name}: order in space {p}, expected 2"
+            );
         }
     }
 }
@@ -125,24 +149,46 @@ fn dirichlet_steady_profile_converges_second_order_in_space() {
 /// Dirichlet edges), where plain LOD splitting is about 9% off at dt = 1.
 #[test]
 fn implicit_steady_state_does_not_depend_on_dt() {
-    let field = "diffusion_um2_per_min = 100.0\ndecay_per_min = 0.01\nboundary = { dirichlet = 1.0 }";
+    let field =
+        "diffusion_um2_per_min = 100.0\ndecay_per_min = 0.01\nboundary = { dirichlet = 1.0 }";
     let grid = "nx = 30\nny = 30\nnz = 1\ndx_um = 10.0";
     let run = |solver: &str, dt: f64, days: f64| {
-        ifng_on_each_backend(&transport(grid, &format!("dt_min = {dt}\nend_days = {days}\nsave_every_min = {dt}"), solver, field))
+        ifng_on_each_backend(&transport(
+            grid,
+            &format!("dt_min = {dt}\nend_days = {days}\nsave_every_min = {dt}"),
+            solver,
+            field,
+        ))
     };
     let small = run("implicit", 1.0, 3.0);
     let large = run("implicit", 50.0, 30.0);
     // The explicit solver converges to the same discrete steady state.
     let explicit = run("explicit", 10.0, 3.0);
     for ((s, l), x) in small.iter().zip(&large).zip(&explicit) {
-        let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| ((p - q) / q).abs()).fold(0f32, f32::max);
+        let diff = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| ((p - q) / q).abs())
+                .fold(0f32, f32::max)
+        };
         let (dl, dx) = (diff(&s.1, &l.1), diff(&s.1, &x.1));
-        eprintln!("{}: steady state dt=1 vs dt=50 differs by {dl:e}, implicit vs explicit by {dx:e}", s.0);
+        eprintln!(
+            "{}: steady state dt=1 vs dt=50 differs by {dl:e}, implicit vs explicit by {dx:e}",
+            s.0
+        );
         assert!(dl < 1e-4, "{}: steady state depends on dt ({dl})", s.0);
-        assert!(dx < 1e-4, "{}: implicit and explicit steady states differ ({dx})", s.0);
+        assert!(
+            dx < 1e-4,
+            "{}: implicit and explicit steady states differ ({dx})",
+            s.0
+        );
         // Not trivially flat: the centre is well below the edge value.
         let centre = s.1[15 + 30 * 15];
-        assert!(centre < 0.7, "{}: centre {centre} of a decaying field should lie well below the edge value 1", s.0);
+        assert!(
+            centre < 0.7,
+            "{}: centre {centre} of a decaying field should lie well below the edge value 1",
+            s.0
+        );
     }
 }
 
@@ -155,7 +201,10 @@ fn gaussian_spreading_matches_and_converges_in_time() {
     let c = n as f64 * dx / 2.0;
     let exact: Vec<f64> = (0..n * n)
         .map(|i| {
-            let (x, y) = ((i % n) as f64 * dx + dx / 2.0 - c, (i / n) as f64 * dx + dx / 2.0 - c);
+            let (x, y) = (
+                (i % n) as f64 * dx + dx / 2.0 - c,
+                (i / n) as f64 * dx + dx / 2.0 - c,
+            );
             let s2 = sigma0 * sigma0 + 2.0 * d * t_end;
             sigma0 * sigma0 / s2 * (-(x * x + y * y) / (2.0 * s2)).exp()
         })
@@ -170,17 +219,35 @@ fn gaussian_spreading_matches_and_converges_in_time() {
             ),
         ))
     };
-    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&p, &q)| (p as f64 - q as f64).abs()).fold(0.0, f64::max);
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(&p, &q)| (p as f64 - q as f64).abs())
+            .fold(0.0, f64::max)
+    };
     let reference = run(1.0 / 64.0);
     let runs: Vec<_> = [0.5, 0.25, 0.125].iter().map(|&dt| run(dt)).collect();
     for (k, (name, fine)) in reference.iter().enumerate() {
-        let analytic = fine.iter().zip(&exact).map(|(&v, e)| (v as f64 - e).abs()).fold(0.0, f64::max);
+        let analytic = fine
+            .iter()
+            .zip(&exact)
+            .map(|(&v, e)| (v as f64 - e).abs())
+            .fold(0.0, f64::max);
         let e: Vec<f64> = runs.iter().map(|r| max_diff(&r[k].1, fine)).collect();
-        let orders = [observed_order(e[0], e[1], 2.0), observed_order(e[1], e[2], 2.0)];
+        let orders = [
+            observed_order(e[0], e[1], 2.0),
+            observed_order(e[1], e[2], 2.0),
+        ];
         eprintln!("gaussian implicit on {name}: analytic error {analytic:e}; time errors {e:?}, observed orders {orders:?}");
-        assert!(analytic < 5e-3, "{name}: error {analytic} against the analytic Gaussian");
+        assert!(
+            analytic < 5e-3,
+            "{name}: error {analytic} against the analytic Gaussian"
+        );
         for p in orders {
-            assert!((0.85..1.25).contains(&p), "{name}: order in time {p}, expected 1");
+            assert!(
+                (0.85..1.25).contains(&p),
+                "{name}: order in time {p}, expected 1"
+            );
         }
     }
 }
@@ -214,9 +281,20 @@ fn implicit_step_damps_grid_scale_modes() {
             .map(|i| (u[i] - 1.0).abs())
             .fold(0f32, f32::max);
         let amplitude = u.iter().map(|v| (v - 1.0).abs()).fold(0f32, f32::max);
-        eprintln!("{}: checkerboard amplitude 0.5 -> {interior} inside, {amplitude} at worst (corners)", b.kind());
-        assert!(interior < 0.05, "{}: interior checkerboard amplitude {interior} after one step", b.kind());
-        assert!(amplitude < 0.25, "{}: checkerboard amplitude {amplitude} after one step", b.kind());
+        eprintln!(
+            "{}: checkerboard amplitude 0.5 -> {interior} inside, {amplitude} at worst (corners)",
+            b.kind()
+        );
+        assert!(
+            interior < 0.05,
+            "{}: interior checkerboard amplitude {interior} after one step",
+            b.kind()
+        );
+        assert!(
+            amplitude < 0.25,
+            "{}: checkerboard amplitude {amplitude} after one step",
+            b.kind()
+        );
         assert!((total(u) - total(&start.fields[idx::IFNG])).abs() < 1e-3);
     }
 }

@@ -51,7 +51,10 @@ fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
     if !valid.is_empty() && valid.len() <= 40 {
         s.push_str(&format!("; valid keys here: {}", valid.join(", ")));
     } else if !valid.is_empty() {
-        s.push_str(&format!("; {} valid keys, listed in docs/model.md", valid.len()));
+        s.push_str(&format!(
+            "; {} valid keys, listed in docs/model.md",
+            valid.len()
+        ));
     }
     s
 }
@@ -73,7 +76,14 @@ mod tests {
     #[test]
     fn closest_finds_typos_only() {
         assert_eq!(closest("nxx", ["nx", "ny", "dx_um"]), Some("nx".into()));
-        assert_eq!(closest("kill_rate_per_dya", ["kill_rate_per_day", "tumor_death_per_day"]).as_deref(), Some("kill_rate_per_day"));
+        assert_eq!(
+            closest(
+                "kill_rate_per_dya",
+                ["kill_rate_per_day", "tumor_death_per_day"]
+            )
+            .as_deref(),
+            Some("kill_rate_per_day")
+        );
         assert_eq!(closest("zzzz", ["nx", "ny"]), None);
     }
 }

@@ -87,9 +87,18 @@ fn de_error(path: &Path, e: &toml::de::Error, text: &str) -> ConfigError {
             .span()
             .map(|span| format!(" line {}", line_of(text, span.start)))
             .unwrap_or_default();
-        return ConfigError::UnknownKey { file: path.to_path_buf(), location, key, suggestion, valid };
+        return ConfigError::UnknownKey {
+            file: path.to_path_buf(),
+            location,
+            key,
+            suggestion,
+            valid,
+        };
     }
-    ConfigError::Parse { file: path.to_path_buf(), message: e.to_string().trim_end().to_string() }
+    ConfigError::Parse {
+        file: path.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -77,15 +77,30 @@ impl Ctx<'_> {
         if value.is_finite() && value >= min && value <= max {
             Ok(value)
         } else {
-            Err(ConfigError::OutOfRange { file: self.file.into(), key: key.into(), value, min, max })
+            Err(ConfigError::OutOfRange {
+                file: self.file.into(),
+                key: key.into(),
+                value,
+                min,
+                max,
+            })
         }
     }
 
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { file: self.file.into(), key: key.into(), message: message.into() }
+        ConfigError::Invalid {
+            file: self.file.into(),
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
-    fn unknown<'v>(&self, key: &str, name: &str, valid: impl Iterator<Item = &'v str> + Clone) -> ConfigError {
+    fn unknown<'v>(
+        &self,
+        key: &str,
+        name: &str,
+        valid: impl Iterator<Item = &'v str> + Clone,
+    ) -> ConfigError {
         ConfigError::UnknownKey {
             file: self.file.into(),
             location: String::new(),
@@ -105,7 +120,12 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         cx.range(key, n as f64, 1.0, 65536.0)?;
     }
     let dx = cx.range("grid.dx_um", g.dx_um, 1e-3, 1e4)?;
-    let grid = Grid { nx: g.nx as usize, ny: g.ny as usize, nz: g.nz as usize, dx_um: dx as f32 };
+    let grid = Grid {
+        nx: g.nx as usize,
+        ny: g.ny as usize,
+        nz: g.nz as usize,
+        dx_um: dx as f32,
+    };
     if grid.len() > MAX_VOXELS {
         return Err(cx.invalid(
             "grid",
@@ -125,7 +145,9 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
     let save = cx.range("time.save_every_min", t.save_every_min, 1e-6, 1e8)?;
     let steps = (end_min / dt - 1e-9).ceil().max(0.0) as u64;
     let save_ratio = save / dt;
-    if (save_ratio - save_ratio.round()).abs() > 1e-6 * save_ratio.max(1.0) || save_ratio.round() < 1.0 {
+    if (save_ratio - save_ratio.round()).abs() > 1e-6 * save_ratio.max(1.0)
+        || save_ratio.round() < 1.0
+    {
         return Err(cx.invalid(
             "time.save_every_min",
             format!("{save} is not a whole multiple of time.dt_min = {dt}"),
@@ -169,22 +191,63 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
             if ok {
                 Ok(())
             } else {
-                Err(cx.invalid(&key(k), format!("applies to {what} only; `{}` is a {}", spec.name, spec.kind.as_str())))
+                Err(cx.invalid(
+                    &key(k),
+                    format!(
+                        "applies to {what} only; `{}` is a {}",
+                        spec.name,
+                        spec.kind.as_str()
+                    ),
+                ))
             }
         };
         if fc.diffusion_um2_per_min.is_some() {
-            only("diffusion_um2_per_min", transported, "molecule and cell fields")?;
+            only(
+                "diffusion_um2_per_min",
+                transported,
+                "molecule and cell fields",
+            )?;
         }
         if fc.decay_per_min.is_some() {
-            only("decay_per_min", spec.kind == FieldKind::Molecule, "molecule fields (cell death rates are params)")?;
+            only(
+                "decay_per_min",
+                spec.kind == FieldKind::Molecule,
+                "molecule fields (cell death rates are params)",
+            )?;
         }
         if fc.chemotaxis_um2_per_min.is_some() {
-            only("chemotaxis_um2_per_min", spec.kind == FieldKind::Cell, "cell fields")?;
+            only(
+                "chemotaxis_um2_per_min",
+                spec.kind == FieldKind::Cell,
+                "cell fields",
+            )?;
         }
-        let diffusivity = cx.range(&key("diffusion_um2_per_min"), fc.diffusion_um2_per_min.unwrap_or(spec.diffusion_um2_per_min as f64), 0.0, 1e7)?;
-        let decay = cx.range(&key("decay_per_min"), fc.decay_per_min.unwrap_or(spec.decay_per_min as f64), 0.0, 1e4)?;
-        let chemotaxis = cx.range(&key("chemotaxis_um2_per_min"), fc.chemotaxis_um2_per_min.unwrap_or(spec.chemotaxis_um2_per_min as f64), 0.0, 1e7)?;
-        let display_max = cx.range(&key("display_max"), fc.display_max.unwrap_or(spec.display_max as f64), 1e-30, 1e30)?;
+        let diffusivity = cx.range(
+            &key("diffusion_um2_per_min"),
+            fc.diffusion_um2_per_min
+                .unwrap_or(spec.diffusion_um2_per_min as f64),
+            0.0,
+            1e7,
+        )?;
+        let decay = cx.range(
+            &key("decay_per_min"),
+            fc.decay_per_min.unwrap_or(spec.decay_per_min as f64),
+            0.0,
+            1e4,
+        )?;
+        let chemotaxis = cx.range(
+            &key("chemotaxis_um2_per_min"),
+            fc.chemotaxis_um2_per_min
+                .unwrap_or(spec.chemotaxis_um2_per_min as f64),
+            0.0,
+            1e7,
+        )?;
+        let display_max = cx.range(
+            &key("display_max"),
+            fc.display_max.unwrap_or(spec.display_max as f64),
+            1e-30,
+            1e30,
+        )?;
         let boundary = match &fc.boundary {
             None => Boundary::NoFlux,
             Some(v) => {
@@ -231,15 +294,29 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         cx.range(&key("half_life_days"), drug.half_life_days, 1e-4, 1e5)?;
         cx.range(&key("volume_l"), drug.volume_l, 1e-3, 1e5)?;
         cx.range(&key("ec50_mg_per_l"), drug.ec50_mg_per_l, 1e-9, 1e6)?;
-        let occupancy_params = PARAM_SPECS.iter().filter(|s| s.min == 0.0 && s.max == 1.0).map(|s| s.name);
+        let occupancy_params = PARAM_SPECS
+            .iter()
+            .filter(|s| s.min == 0.0 && s.max == 1.0)
+            .map(|s| s.name);
         if !occupancy_params.clone().any(|n| n == drug.occupancy_param) {
-            let mut e = cx.unknown(&key("occupancy_param"), &drug.occupancy_param, occupancy_params);
+            let mut e = cx.unknown(
+                &key("occupancy_param"),
+                &drug.occupancy_param,
+                occupancy_params,
+            );
             if let ConfigError::UnknownKey { key: k, .. } = &mut e {
-                *k = format!("{} = \"{}\" (a parameter with range [0, 1])", key("occupancy_param"), drug.occupancy_param);
+                *k = format!(
+                    "{} = \"{}\" (a parameter with range [0, 1])",
+                    key("occupancy_param"),
+                    drug.occupancy_param
+                );
             }
             return Err(e);
         }
-        drugs.push(Drug { name: name.clone(), config: drug.clone() });
+        drugs.push(Drug {
+            name: name.clone(),
+            config: drug.clone(),
+        });
     }
 
     let mut out_fields = Vec::new();
@@ -262,13 +339,22 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         params,
         fields,
         drugs,
-        output: OutputSpec { png: config.output.png, npy: config.output.npy, fields: out_fields },
+        output: OutputSpec {
+            png: config.output.png,
+            npy: config.output.npy,
+            fields: out_fields,
+        },
         config,
     })
 }
 
 fn parse_boundary(cx: &Ctx, key: &str, v: &toml::Value) -> Result<Boundary, ConfigError> {
-    let bad = || cx.invalid(key, format!("expected \"no_flux\" or {{ dirichlet = <value> }}, found {v}"));
+    let bad = || {
+        cx.invalid(
+            key,
+            format!("expected \"no_flux\" or {{ dirichlet = <value> }}, found {v}"),
+        )
+    };
     match v {
         toml::Value::String(s) if s == "no_flux" => Ok(Boundary::NoFlux),
         toml::Value::Table(t) if t.len() == 1 && t.contains_key("dirichlet") => {
@@ -277,20 +363,32 @@ fn parse_boundary(cx: &Ctx, key: &str, v: &toml::Value) -> Result<Boundary, Conf
                 toml::Value::Integer(i) => *i as f64,
                 _ => return Err(bad()),
             };
-            Ok(Boundary::Dirichlet(cx.range(&format!("{key}.dirichlet"), value, 0.0, 1e12)? as f32))
+            Ok(Boundary::Dirichlet(
+                cx.range(&format!("{key}.dirichlet"), value, 0.0, 1e12)? as f32,
+            ))
         }
         _ => Err(bad()),
     }
 }
 
-fn parse_initial(cx: &Ctx, key: &str, v: &toml::Value, base_dir: &Path, grid: &Grid) -> Result<Vec<InitialPiece>, ConfigError> {
+fn parse_initial(
+    cx: &Ctx,
+    key: &str,
+    v: &toml::Value,
+    base_dir: &Path,
+    grid: &Grid,
+) -> Result<Vec<InitialPiece>, ConfigError> {
     let items: Vec<&toml::Value> = match v {
         toml::Value::Array(a) => a.iter().collect(),
         other => vec![other],
     };
     let mut pieces = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let k = if items.len() > 1 { format!("{key}[{i}]") } else { key.to_string() };
+        let k = if items.len() > 1 {
+            format!("{key}[{i}]")
+        } else {
+            key.to_string()
+        };
         let piece: Initial = (*item)
             .clone()
             .try_into()
@@ -300,10 +398,19 @@ fn parse_initial(cx: &Ctx, key: &str, v: &toml::Value, base_dir: &Path, grid: &G
     Ok(pieces)
 }
 
-fn check_initial(cx: &Ctx, key: &str, piece: Initial, base_dir: &Path, grid: &Grid) -> Result<InitialPiece, ConfigError> {
+fn check_initial(
+    cx: &Ctx,
+    key: &str,
+    piece: Initial,
+    base_dir: &Path,
+    grid: &Grid,
+) -> Result<InitialPiece, ConfigError> {
     let center = |c: &Vec<f64>| -> Result<(), ConfigError> {
         if c.len() < 2 || c.len() > 3 || c.iter().any(|v| !v.is_finite()) {
-            Err(cx.invalid(&format!("{key}.center_um"), "expected [x, y] or [x, y, z] in um"))
+            Err(cx.invalid(
+                &format!("{key}.center_um"),
+                "expected [x, y] or [x, y, z] in um",
+            ))
         } else {
             Ok(())
         }
@@ -312,17 +419,33 @@ fn check_initial(cx: &Ctx, key: &str, piece: Initial, base_dir: &Path, grid: &Gr
         Initial::Uniform { value } => {
             cx.range(&format!("{key}.value"), *value, 0.0, 1e12)?;
         }
-        Initial::Gaussian { center_um, sigma_um, peak } => {
+        Initial::Gaussian {
+            center_um,
+            sigma_um,
+            peak,
+        } => {
             center(center_um)?;
             cx.range(&format!("{key}.sigma_um"), *sigma_um, 1e-6, 1e9)?;
             cx.range(&format!("{key}.peak"), *peak, 0.0, 1e12)?;
         }
-        Initial::Disk { center_um, radius_um, value } => {
+        Initial::Disk {
+            center_um,
+            radius_um,
+            value,
+        } => {
             center(center_um)?;
             cx.range(&format!("{key}.radius_um"), *radius_um, 0.0, 1e9)?;
             cx.range(&format!("{key}.value"), *value, 0.0, 1e12)?;
         }
-        Initial::Spots { count, radius_um, value, center_um, min_distance_um, max_distance_um, .. } => {
+        Initial::Spots {
+            count,
+            radius_um,
+            value,
+            center_um,
+            min_distance_um,
+            max_distance_um,
+            ..
+        } => {
             cx.range(&format!("{key}.count"), *count as f64, 0.0, 1e7)?;
             cx.range(&format!("{key}.radius_um"), *radius_um, 0.0, 1e9)?;
             cx.range(&format!("{key}.value"), *value, 0.0, 1e12)?;
@@ -337,8 +460,9 @@ fn check_initial(cx: &Ctx, key: &str, piece: Initial, base_dir: &Path, grid: &Gr
         }
         Initial::Npy { path } => {
             let full = base_dir.join(path);
-            let data = crate::output::npy::read_field(&full, grid)
-                .map_err(|e| cx.invalid(&format!("{key}.path"), format!("{}: {e}", full.display())))?;
+            let data = crate::output::npy::read_field(&full, grid).map_err(|e| {
+                cx.invalid(&format!("{key}.path"), format!("{}: {e}", full.display()))
+            })?;
             return Ok(InitialPiece::Array(data));
         }
     }

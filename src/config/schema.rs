@@ -32,7 +32,12 @@ pub struct GridConfig {
 
 impl Default for GridConfig {
     fn default() -> Self {
-        Self { nx: 125, ny: 125, nz: 1, dx_um: 20.0 }
+        Self {
+            nx: 125,
+            ny: 125,
+            nz: 1,
+            dx_um: 20.0,
+        }
     }
 }
 
@@ -46,7 +51,11 @@ pub struct TimeConfig {
 
 impl Default for TimeConfig {
     fn default() -> Self {
-        Self { dt_min: 15.0, end_days: 60.0, save_every_min: 1440.0 }
+        Self {
+            dt_min: 15.0,
+            end_days: 60.0,
+            save_every_min: 1440.0,
+        }
     }
 }
 
@@ -182,6 +191,10 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self { png: true, npy: false, fields: Vec::new() }
+        Self {
+            png: true,
+            npy: false,
+            fields: Vec::new(),
+        }
     }
 }

@@ -5,7 +5,13 @@
 use super::map_voxels;
 use crate::model::fields::{fields_of, idx, FieldKind};
 
-pub fn crowding(fields: &[Vec<f32>], crowding_limit: f32, chemo_k: f32, free: &mut [f32], signal: &mut [f32]) {
+pub fn crowding(
+    fields: &[Vec<f32>],
+    crowding_limit: f32,
+    chemo_k: f32,
+    free: &mut [f32],
+    signal: &mut [f32],
+) {
     let cells: Vec<&Vec<f32>> = fields_of(FieldKind::Cell).map(|c| &fields[c]).collect();
     map_voxels(free, |i| {
         let rho: f32 = cells.iter().map(|c| c[i]).sum();

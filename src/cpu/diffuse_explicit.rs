@@ -6,5 +6,7 @@ use super::map_voxels_xyz;
 use crate::model::grid::{Grid, TransportUniform};
 
 pub fn diffuse_explicit(grid: &Grid, t: &TransportUniform, u: &[f32], out: &mut [f32]) {
-    map_voxels_xyz(grid, out, |i, x, y, z| u[i] + t.dt * operator(grid, t, u, i, x, y, z));
+    map_voxels_xyz(grid, out, |i, x, y, z| {
+        u[i] + t.dt * operator(grid, t, u, i, x, y, z)
+    });
 }

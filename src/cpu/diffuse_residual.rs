@@ -7,7 +7,15 @@ use crate::model::grid::{Grid, TransportUniform};
 
 /// D lap(u) - lambda u at voxel `i` = (x, y, z) (shared with the explicit solver).
 #[inline]
-pub fn operator(grid: &Grid, t: &TransportUniform, u: &[f32], i: usize, x: usize, y: usize, z: usize) -> f32 {
+pub fn operator(
+    grid: &Grid,
+    t: &TransportUniform,
+    u: &[f32],
+    i: usize,
+    x: usize,
+    y: usize,
+    z: usize,
+) -> f32 {
     let inv_dx2 = 1.0 / (grid.dx_um * grid.dx_um);
     let ui = u[i];
     let mut lap = 0.0f32;
@@ -22,5 +30,7 @@ pub fn operator(grid: &Grid, t: &TransportUniform, u: &[f32], i: usize, x: usize
 }
 
 pub fn diffuse_residual(grid: &Grid, t: &TransportUniform, u: &[f32], r: &mut [f32]) {
-    map_voxels_xyz(grid, r, |i, x, y, z| t.dt * operator(grid, t, u, i, x, y, z));
+    map_voxels_xyz(grid, r, |i, x, y, z| {
+        t.dt * operator(grid, t, u, i, x, y, z)
+    });
 }

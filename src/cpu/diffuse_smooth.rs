@@ -10,7 +10,9 @@ use crate::model::grid::{Grid, TransportUniform};
 /// `r` holds the ADI increment on entry, the correction on exit.
 pub fn diffuse_smooth(grid: &Grid, t: &TransportUniform, u: &[f32], r: &mut [f32]) {
     let increment = r.to_vec();
-    map_voxels_xyz(grid, r, |i, x, y, z| t.k * (t.dt * operator(grid, t, u, i, x, y, z) - increment[i]));
+    map_voxels_xyz(grid, r, |i, x, y, z| {
+        t.k * (t.dt * operator(grid, t, u, i, x, y, z) - increment[i])
+    });
 }
 
 pub fn diffuse_apply(u: &mut [f32], r: &[f32]) {

@@ -7,7 +7,13 @@ use crate::model::thomas::thomas_solve;
 use rayon::prelude::*;
 
 /// Solve all lines along `t.axis` in place in `r`; add to `u` when `t.apply`.
-pub fn diffuse_sweep(grid: &Grid, t: &TransportUniform, coef: &[f32], r: &mut [f32], u: &mut [f32]) {
+pub fn diffuse_sweep(
+    grid: &Grid,
+    t: &TransportUniform,
+    coef: &[f32],
+    r: &mut [f32],
+    u: &mut [f32],
+) {
     let axis = t.axis as usize;
     let n = grid.dims()[axis];
     let off = t.coef_offset as usize;

@@ -23,7 +23,9 @@ const CHUNK: usize = 4096;
 pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(&mut [f32; FIELD_COUNT]) + Sync) {
     assert_eq!(fields.len(), FIELD_COUNT);
     let n = fields[0].len();
-    let mut chunks: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::with_capacity(FIELD_COUNT)).collect();
+    let mut chunks: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK))
+        .map(|_| Vec::with_capacity(FIELD_COUNT))
+        .collect();
     for field in fields.iter_mut() {
         for (c, part) in field.chunks_mut(CHUNK).enumerate() {
             chunks[c].push(part);
@@ -53,18 +55,24 @@ pub fn map_voxels(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
 }
 
 /// Compute `out[i] = f(i, x, y, z)` in parallel, one task per grid row.
-pub fn map_voxels_xyz(grid: &Grid, out: &mut [f32], f: impl Fn(usize, usize, usize, usize) -> f32 + Sync) {
+pub fn map_voxels_xyz(
+    grid: &Grid,
+    out: &mut [f32],
+    f: impl Fn(usize, usize, usize, usize) -> f32 + Sync,
+) {
     let nx = grid.nx;
     let rows_per_task = CHUNK.div_ceil(nx);
-    out.par_chunks_mut(nx * rows_per_task).enumerate().for_each(|(task, part)| {
-        for (r, row_part) in part.chunks_mut(nx).enumerate() {
-            let row = task * rows_per_task + r;
-            let (y, z) = (row % grid.ny, row / grid.ny);
-            for (x, o) in row_part.iter_mut().enumerate() {
-                *o = f(row * nx + x, x, y, z);
+    out.par_chunks_mut(nx * rows_per_task)
+        .enumerate()
+        .for_each(|(task, part)| {
+            for (r, row_part) in part.chunks_mut(nx).enumerate() {
+                let row = task * rows_per_task + r;
+                let (y, z) = (row % grid.ny, row / grid.ny);
+                for (x, o) in row_part.iter_mut().enumerate() {
+                    *o = f(row * nx + x, x, y, z);
+                }
             }
-        }
-    });
+        });
 }
 
 /// The up to six face neighbours of voxel `i` at (x, y, z) along the active

@@ -30,12 +30,27 @@ pub struct MotilityInputs<'a> {
 
 /// Add the exchange with the neighbours at offset `j - i` to `flux` for
 /// voxels `i` in `range` of the row starting at `base`.
-fn exchange(t: &TransportUniform, m: &MotilityInputs, flux: &mut [f32], base: usize, range: std::ops::Range<usize>, offset: isize) {
+fn exchange(
+    t: &TransportUniform,
+    m: &MotilityInputs,
+    flux: &mut [f32],
+    base: usize,
+    range: std::ops::Range<usize>,
+    offset: isize,
+) {
     let i0 = base + range.start;
     let j0 = (i0 as isize + offset) as usize;
     let len = range.len();
-    let (ci, si, fi) = (&m.c[i0..i0 + len], &m.signal[i0..i0 + len], &m.free[i0..i0 + len]);
-    let (cj, sj, fj) = (&m.c[j0..j0 + len], &m.signal[j0..j0 + len], &m.free[j0..j0 + len]);
+    let (ci, si, fi) = (
+        &m.c[i0..i0 + len],
+        &m.signal[i0..i0 + len],
+        &m.free[i0..i0 + len],
+    );
+    let (cj, sj, fj) = (
+        &m.c[j0..j0 + len],
+        &m.signal[j0..j0 + len],
+        &m.free[j0..j0 + len],
+    );
     let out = &mut flux[range];
     for k in 0..len {
         let w_ij = t.diffusivity + t.chemotaxis * (sj[k] - si[k]).max(0.0);
@@ -57,32 +72,36 @@ pub fn motility(grid: &Grid, t: &TransportUniform, m: &MotilityInputs, out: &mut
     let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
     let inv_dx2 = 1.0 / (grid.dx_um * grid.dx_um);
     let plane = (nx * ny) as isize;
-    out.par_chunks_mut(nx).enumerate().for_each(|(row, out_row)| {
-        let (y, z) = (row % ny, row / ny);
-        let base = row * nx;
-        let mut flux = vec![0f32; nx];
-        // x neighbours
-        if nx > 1 {
-            exchange(t, m, &mut flux, base, 1..nx, -1);
-            flux[0] += ghost(t, m, base);
-            exchange(t, m, &mut flux, base, 0..nx - 1, 1);
-            flux[nx - 1] += ghost(t, m, base + nx - 1);
-        }
-        // y and z neighbours: whole rows, or ghosts on the boundary
-        for (axis_len, pos, stride) in [(ny, y, nx as isize), (nz, z, plane)] {
-            if axis_len <= 1 {
-                continue;
+    out.par_chunks_mut(nx)
+        .enumerate()
+        .for_each(|(row, out_row)| {
+            let (y, z) = (row % ny, row / ny);
+            let base = row * nx;
+            let mut flux = vec![0f32; nx];
+            // x neighbours
+            if nx > 1 {
+                exchange(t, m, &mut flux, base, 1..nx, -1);
+                flux[0] += ghost(t, m, base);
+                exchange(t, m, &mut flux, base, 0..nx - 1, 1);
+                flux[nx - 1] += ghost(t, m, base + nx - 1);
             }
-            for (has, offset) in [(pos > 0, -stride), (pos + 1 < axis_len, stride)] {
-                if has {
-                    exchange(t, m, &mut flux, base, 0..nx, offset);
-                } else {
-                    flux.iter_mut().enumerate().for_each(|(x, f)| *f += ghost(t, m, base + x));
+            // y and z neighbours: whole rows, or ghosts on the boundary
+            for (axis_len, pos, stride) in [(ny, y, nx as isize), (nz, z, plane)] {
+                if axis_len <= 1 {
+                    continue;
+                }
+                for (has, offset) in [(pos > 0, -stride), (pos + 1 < axis_len, stride)] {
+                    if has {
+                        exchange(t, m, &mut flux, base, 0..nx, offset);
+                    } else {
+                        flux.iter_mut()
+                            .enumerate()
+                            .for_each(|(x, f)| *f += ghost(t, m, base + x));
+                    }
                 }
             }
-        }
-        for x in 0..nx {
-            out_row[x] = m.c[base + x] + t.dt * flux[x] * inv_dx2;
-        }
-    });
+            for x in 0..nx {
+                out_row[x] = m.c[base + x] + t.dt * flux[x] * inv_dx2;
+            }
+        });
 }

@@ -71,11 +71,13 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     // T-cell function: PD-1 (2, 9, 10), Tregs (1), ARG1 (2), adenosine (11).
     let ligand = pdl1 * tumor + p.tam_pdl1 * tam;
     let engagement = sat(ligand, p.pdl1_engagement_k);
-    let pd1_signal = p.pd1_signal_gain * p.lck_pd1_phosphorylation * pd1 * (1.0 - p.pd1_occupancy) * engagement;
+    let pd1_signal =
+        p.pd1_signal_gain * p.lck_pd1_phosphorylation * pd1 * (1.0 - p.pd1_occupancy) * engagement;
     let f_pd1 = 1.0 / (1.0 + pd1_signal);
     let f_treg = 1.0 / (1.0 + treg / p.treg_suppression_k);
     let f_arg1 = 1.0 / (1.0 + tam / p.arg1_k);
-    let f_ado = 1.0 - p.adenosine_suppression_max * sat(ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
+    let f_ado =
+        1.0 - p.adenosine_suppression_max * sat(ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
     let t_function = f_pd1 * f_treg * f_arg1 * f_ado;
     // LAG-3 (6) limits proliferation and cytokines; kynurenine (12) proliferation.
     let f_lag3 = 1.0 / (1.0 + p.lag3_inhibition * lag3 * (1.0 - p.lag3_occupancy));
@@ -84,37 +86,72 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     let activation = 1.0 + p.ifng_activation_gain * sat(ifng, p.ifng_activation_ec50_nm);
 
     // Killing, saturating in both populations; exhaustion blunts it.
-    let kill_per_tumor = p.kill_rate_per_day * day * activation * t_function * (1.0 - p.exhaustion_kill_reduction * exh) * cd8
+    let kill_per_tumor = p.kill_rate_per_day
+        * day
+        * activation
+        * t_function
+        * (1.0 - p.exhaustion_kill_reduction * exh)
+        * cd8
         / (tumor + cd8 + p.kill_saturation);
     let tumor_death = p.tumor_death_per_day * day + kill_per_tumor;
     let dying_per_day = tumor_death * tumor * MIN_PER_DAY;
 
     // --- cells: production P (scaled by free space) and loss rate L ---------
-    let tumor_p = p.tumor_growth_per_day * day * (1.0 + p.pi3k_proliferation_gain * pi3k) * tumor * free;
+    let tumor_p =
+        p.tumor_growth_per_day * day * (1.0 + p.pi3k_proliferation_gain * pi3k) * tumor * free;
 
     // Entry through vessels: VEGF disorders vessels (13), Wnt excludes (8).
     let vessel_quality = 1.0 / (1.0 + vegf / p.vegf_vessel_disorder_k_nm);
     let supply = p.cd8_basal_supply + sys.priming;
-    let cd8_entry = p.cd8_entry_per_day * day * vessel * vessel_quality * supply * (1.0 - p.wnt_exclusion * wnt) * free;
-    let cd8_prolif = p.cd8_prolif_per_day * day * antigen * activation * t_function * f_lag3 * f_kyn * cd8 * free;
+    let cd8_entry = p.cd8_entry_per_day
+        * day
+        * vessel
+        * vessel_quality
+        * supply
+        * (1.0 - p.wnt_exclusion * wnt)
+        * free;
+    let cd8_prolif = p.cd8_prolif_per_day
+        * day
+        * antigen
+        * activation
+        * t_function
+        * f_lag3
+        * f_kyn
+        * cd8
+        * free;
     let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(kyn, p.kyn_treg_ec50_nm);
     let ros = p.mdsc_ros_kill_per_day * day * sat(mdsc, p.mdsc_ros_k);
-    let cd8_l = p.cd8_death_per_day * day + p.cd8_exhaustion_death_per_day * day * exh + ros + kyn_conversion;
+    let cd8_l = p.cd8_death_per_day * day
+        + p.cd8_exhaustion_death_per_day * day * exh
+        + ros
+        + kyn_conversion;
 
     let treg_p = p.treg_entry_per_day * day * vessel * vessel_quality * free + kyn_conversion * cd8;
     let treg_l = (p.treg_death_per_day + p.treg_depletion_per_day) * day;
 
-    let mdsc_p = p.mdsc_entry_per_day * day * vessel * (1.0 + p.mdsc_vegf_gain * sat(vegf, p.vegf_mdsc_ec50_nm)) * free;
+    let mdsc_p = p.mdsc_entry_per_day
+        * day
+        * vessel
+        * (1.0 + p.mdsc_vegf_gain * sat(vegf, p.vegf_mdsc_ec50_nm))
+        * free;
     let mdsc_l = p.mdsc_death_per_day * day;
 
-    let tam_p = p.tam_entry_per_day * day * vessel * (1.0 + p.tam_il10_gain * sat(il10, p.il10_tam_ec50_nm)) * free;
+    let tam_p = p.tam_entry_per_day
+        * day
+        * vessel
+        * (1.0 + p.tam_il10_gain * sat(il10, p.il10_tam_ec50_nm))
+        * free;
     let tam_l = p.tam_death_per_day * day;
 
     // DC maturation from antigen (live and dying tumour), inhibited by IL-10
     // (5), VEGF (13) and tumour PI3K (7); probiotics scale it systemically.
     let dc_antigen = sat(tumor + p.dc_death_antigen_gain * dying_per_day, p.antigen_k);
-    let dc_inhibition = (1.0 + il10 / p.il10_dc_ic50_nm) * (1.0 + vegf / p.vegf_dc_ic50_nm) * (1.0 + p.pi3k_dc_inhibition * pi3k * antigen);
-    let dc_p = p.dc_maturation_per_day * day * p.dc_precursor * dc_antigen * p.dc_systemic_boost / dc_inhibition * free;
+    let dc_inhibition = (1.0 + il10 / p.il10_dc_ic50_nm)
+        * (1.0 + vegf / p.vegf_dc_ic50_nm)
+        * (1.0 + p.pi3k_dc_inhibition * pi3k * antigen);
+    let dc_p = p.dc_maturation_per_day * day * p.dc_precursor * dc_antigen * p.dc_systemic_boost
+        / dc_inhibition
+        * free;
     let dc_l = p.dc_death_per_day * day;
 
     let vessel_p = p.angiogenesis_per_day * day * sat(vegf, p.vegf_angio_ec50_nm) * vessel * free;
@@ -130,12 +167,15 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     let ifng_p = p.ifng_secretion * cd8 * antigen * activation * t_function * f_lag3;
     let ifng_l = p.ifng_uptake * (tumor + cd8);
     let il10_p = p.il10_secretion_treg * treg + p.il10_secretion_tam * tam;
-    let vegf_p = p.vegf_secretion_tumor * tumor * (1.0 + p.pi3k_vegf_gain * pi3k) + p.vegf_secretion_mdsc * mdsc + p.vegf_secretion_tam * tam;
+    let vegf_p = p.vegf_secretion_tumor * tumor * (1.0 + p.pi3k_vegf_gain * pi3k)
+        + p.vegf_secretion_mdsc * mdsc
+        + p.vegf_secretion_tam * tam;
     let vegf_l = p.vegf_vessel_uptake * vessel + p.vegf_neutralization_per_min;
     let atp = p.atp_release_basal * tumor + p.atp_release_death * dying_per_day;
     let cd73 = p.cd73_tumor * tumor + p.cd73_treg * treg + p.cd73_mdsc * mdsc;
     let ado_p = p.adenosine_production * atp * sat(cd73, p.cd73_k);
-    let ido_activity = mdsc * p.kyn_secretion_mdsc + tumor * ido * p.kyn_secretion_tumor * sat(ifng, p.ido_ifng_ec50_nm);
+    let ido_activity = mdsc * p.kyn_secretion_mdsc
+        + tumor * ido * p.kyn_secretion_tumor * sat(ifng, p.ido_ifng_ec50_nm);
     let kyn_p = ido_activity * (1.0 - p.ido_inhibition);
 
     v[idx::IFNG] = (ifng + dt * ifng_p) / (1.0 + dt * ifng_l);
@@ -153,10 +193,15 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     v[idx::VESSEL] = step(vessel, vessel_p, vessel_l);
 
     // --- states: exact relaxation toward bounded targets ------------------------
-    let pdl1_target = (1.0 + (p.pdl1_max_fold - 1.0) * hill(ifng, p.pdl1_ifng_ec50_nm, p.pdl1_hill)) * (1.0 + p.pi3k_pdl1_gain * pi3k);
+    let pdl1_target = (1.0
+        + (p.pdl1_max_fold - 1.0) * hill(ifng, p.pdl1_ifng_ec50_nm, p.pdl1_hill))
+        * (1.0 + p.pi3k_pdl1_gain * pi3k);
     let pd1_target = p.pd1_base + p.pd1_chronic_gain * antigen;
     let lag3_target = (p.lag3_base + p.lag3_antigen_gain * antigen).min(1.0);
-    let drive = p.exhaustion_antigen_gain * antigen * (1.0 + p.tim3_exhaustion_gain * lag3) * (1.0 + pd1_signal);
+    let drive = p.exhaustion_antigen_gain
+        * antigen
+        * (1.0 + p.tim3_exhaustion_gain * lag3)
+        * (1.0 + pd1_signal);
     let exh_target = drive / (1.0 + drive);
     v[idx::PDL1] = relax(pdl1, pdl1_target, dt, p.pdl1_tau_hours * 60.0);
     v[idx::PD1] = relax(pd1, pd1_target, dt, p.pd1_tau_hours * 60.0);

@@ -11,7 +11,9 @@ pub const REDUCE_CHUNK: usize = 256;
 
 /// Partial sums of `dc`, one per chunk of [`REDUCE_CHUNK`] voxels.
 pub fn reduce_dc(dc: &[f32]) -> Vec<f32> {
-    dc.par_chunks(REDUCE_CHUNK).map(|c| c.iter().sum()).collect()
+    dc.par_chunks(REDUCE_CHUNK)
+        .map(|c| c.iter().sum())
+        .collect()
 }
 
 /// Update the systemic state from the partial sums.

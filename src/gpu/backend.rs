@@ -72,7 +72,9 @@ fn storage(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes.max(16),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
@@ -94,7 +96,9 @@ fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGrou
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: match slot {
                 Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: matches!(slot, Slot::Read) },
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: matches!(slot, Slot::Read),
+                    },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -106,13 +110,18 @@ fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGrou
                 Slot::Params => wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Uniform,
                     has_dynamic_offset: true,
-                    min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<ModelParams>() as u64),
+                    min_binding_size: wgpu::BufferSize::new(
+                        std::mem::size_of::<ModelParams>() as u64
+                    ),
                 },
             },
             count: None,
         })
         .collect();
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(stage.name()), entries: &entries })
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(stage.name()),
+        entries: &entries,
+    })
 }
 
 /// The binding slots of each stage, in binding order (see the WGSL files).
@@ -128,11 +137,16 @@ fn slots(stage: Stage) -> Vec<Slot> {
         Stage::Crowding => {
             let mut s = vec![ReadWrite, ReadWrite, Uniform, Params];
             assert_eq!(s.len() as u32, CROWDING_CELL_BINDING);
-            s.extend(std::iter::repeat_n(Read, fields_of(FieldKind::Cell).count() + 1));
+            s.extend(std::iter::repeat_n(
+                Read,
+                fields_of(FieldKind::Cell).count() + 1,
+            ));
             s
         }
         Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
-        Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth => vec![Read, ReadWrite, Uniform, Uniform],
+        Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth => {
+            vec![Read, ReadWrite, Uniform, Uniform]
+        }
         Stage::DiffuseApply => vec![ReadWrite, Read, Uniform],
         Stage::DiffuseSweep => vec![ReadWrite, ReadWrite, Read, Uniform, Uniform],
         Stage::ReduceDc => vec![Read, ReadWrite, Uniform],
@@ -146,7 +160,12 @@ enum Res<'a> {
     Params(&'a wgpu::Buffer),
 }
 
-fn bind_group(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, label: &str, res: &[Res]) -> wgpu::BindGroup {
+fn bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    label: &str,
+    res: &[Res],
+) -> wgpu::BindGroup {
     let entries: Vec<_> = res
         .iter()
         .enumerate()
@@ -162,18 +181,33 @@ fn bind_group(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, label: &str
             },
         })
         .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
 }
 
 impl GpuBackend {
     /// Select an adapter (see `context`) and build every pipeline and buffer.
-    pub fn new(grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Result<Self, GpuError> {
+    pub fn new(
+        grid: Grid,
+        plan: TransportPlan,
+        reactions: bool,
+        dt: f32,
+    ) -> Result<Self, GpuError> {
         let instance = context::instance();
         let adapter = context::select_adapter(&instance)?;
         Self::with_adapter(&adapter, grid, plan, reactions, dt)
     }
 
-    pub fn with_adapter(adapter: &wgpu::Adapter, grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Result<Self, GpuError> {
+    pub fn with_adapter(
+        adapter: &wgpu::Adapter,
+        grid: Grid,
+        plan: TransportPlan,
+        reactions: bool,
+        dt: f32,
+    ) -> Result<Self, GpuError> {
         let info = adapter.get_info();
         let (device, queue) = context::open_device(adapter, grid.len())?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -195,7 +229,10 @@ impl GpuBackend {
     ) -> Self {
         let n = grid.len() as u64;
         let bytes = n * 4;
-        let layouts: Vec<(Stage, wgpu::BindGroupLayout)> = Stage::ALL.iter().map(|&s| (s, layout(&device, s, &slots(s)))).collect();
+        let layouts: Vec<(Stage, wgpu::BindGroupLayout)> = Stage::ALL
+            .iter()
+            .map(|&s| (s, layout(&device, s, &slots(s))))
+            .collect();
         let bgl = |s: Stage| &layouts.iter().find(|(k, _)| *k == s).expect("layout").1;
         let pipelines = Stage::ALL
             .iter()
@@ -221,7 +258,9 @@ impl GpuBackend {
             })
             .collect();
 
-        let fields: Vec<wgpu::Buffer> = (0..FIELD_COUNT).map(|f| storage(&device, crate::model::fields::FIELDS[f].name, bytes)).collect();
+        let fields: Vec<wgpu::Buffer> = (0..FIELD_COUNT)
+            .map(|f| storage(&device, crate::model::fields::FIELDS[f].name, bytes))
+            .collect();
         let scratch = storage(&device, "scratch", bytes);
         let free = storage(&device, "free space", bytes);
         let signal = storage(&device, "chemotactic signal", bytes);
@@ -244,7 +283,11 @@ impl GpuBackend {
         });
 
         let react_bg = {
-            let mut res = vec![Res::Buf(&systemic), Res::Buf(&grid_ub), Res::Params(&params)];
+            let mut res = vec![
+                Res::Buf(&systemic),
+                Res::Buf(&grid_ub),
+                Res::Params(&params),
+            ];
             res.extend(fields.iter().map(Res::Buf));
             bind_group(&device, bgl(Stage::React), "react", &res)
         };
@@ -252,19 +295,31 @@ impl GpuBackend {
             &device,
             bgl(Stage::ReduceDc),
             "reduce_dc",
-            &[Res::Buf(&fields[idx::DC]), Res::Buf(&partials), Res::Buf(&grid_ub)],
+            &[
+                Res::Buf(&fields[idx::DC]),
+                Res::Buf(&partials),
+                Res::Buf(&grid_ub),
+            ],
         );
         let systemic_bg = bind_group(
             &device,
             bgl(Stage::Systemic),
             "systemic",
-            &[Res::Buf(&partials), Res::Buf(&systemic), Res::Buf(&grid_ub), Res::Params(&params)],
+            &[
+                Res::Buf(&partials),
+                Res::Buf(&systemic),
+                Res::Buf(&grid_ub),
+                Res::Params(&params),
+            ],
         );
 
         // Motility ping-pong: set 0 is the field buffers, set 1 the
         // alternates (immobile cells share their one buffer in both sets).
-        let cell_alt: Vec<(usize, wgpu::Buffer)> =
-            plan.cells.iter().map(|c| (c.field, storage(&device, "cell alternate", bytes))).collect();
+        let cell_alt: Vec<(usize, wgpu::Buffer)> = plan
+            .cells
+            .iter()
+            .map(|c| (c.field, storage(&device, "cell alternate", bytes)))
+            .collect();
         let cell_buffer = |field: usize, set: usize| -> &wgpu::Buffer {
             match (set, cell_alt.iter().find(|(f, _)| *f == field)) {
                 (1, Some((_, b))) => b,
@@ -272,12 +327,21 @@ impl GpuBackend {
             }
         };
         let crowding_bg = [0, 1].map(|set| {
-            let mut res = vec![Res::Buf(&free), Res::Buf(&signal), Res::Buf(&grid_ub), Res::Params(&params)];
+            let mut res = vec![
+                Res::Buf(&free),
+                Res::Buf(&signal),
+                Res::Buf(&grid_ub),
+                Res::Params(&params),
+            ];
             res.extend(fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set))));
             res.push(Res::Buf(&fields[idx::IFNG]));
             bind_group(&device, bgl(Stage::Crowding), "crowding", &res)
         });
-        let cell_uniforms: Vec<wgpu::Buffer> = plan.cells.iter().map(|c| uniform(&device, "motility", &c.uniform)).collect();
+        let cell_uniforms: Vec<wgpu::Buffer> = plan
+            .cells
+            .iter()
+            .map(|c| uniform(&device, "motility", &c.uniform))
+            .collect();
         let motility_bg = plan
             .cells
             .iter()
@@ -317,7 +381,12 @@ impl GpuBackend {
                     &device,
                     bgl(Stage::DiffuseResidual),
                     "diffuse_residual",
-                    &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub), Res::Buf(&residual_ub)],
+                    &[
+                        Res::Buf(u),
+                        Res::Buf(&scratch),
+                        Res::Buf(&grid_ub),
+                        Res::Buf(&residual_ub),
+                    ],
                 );
                 let sweeps = m
                     .sweeps
@@ -328,7 +397,13 @@ impl GpuBackend {
                             &device,
                             bgl(Stage::DiffuseSweep),
                             "diffuse_sweep",
-                            &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&coef), Res::Buf(&grid_ub), Res::Buf(&ub)],
+                            &[
+                                Res::Buf(u),
+                                Res::Buf(&scratch),
+                                Res::Buf(&coef),
+                                Res::Buf(&grid_ub),
+                                Res::Buf(&ub),
+                            ],
                         );
                         (bg, grid.line_count(s.axis as usize) as u32)
                     })
@@ -338,20 +413,41 @@ impl GpuBackend {
                     &device,
                     bgl(Stage::DiffuseSmooth),
                     "diffuse_smooth",
-                    &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub), Res::Buf(&smooth_ub)],
+                    &[
+                        Res::Buf(u),
+                        Res::Buf(&scratch),
+                        Res::Buf(&grid_ub),
+                        Res::Buf(&smooth_ub),
+                    ],
                 );
-                let apply =
-                    bind_group(&device, bgl(Stage::DiffuseApply), "diffuse_apply", &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub)]);
+                let apply = bind_group(
+                    &device,
+                    bgl(Stage::DiffuseApply),
+                    "diffuse_apply",
+                    &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub)],
+                );
                 let explicit_ub = uniform(&device, "explicit", &m.explicit);
                 let explicit = [(u, &scratch), (&scratch, u)].map(|(from, to)| {
                     bind_group(
                         &device,
                         bgl(Stage::DiffuseExplicit),
                         "diffuse_explicit",
-                        &[Res::Buf(from), Res::Buf(to), Res::Buf(&grid_ub), Res::Buf(&explicit_ub)],
+                        &[
+                            Res::Buf(from),
+                            Res::Buf(to),
+                            Res::Buf(&grid_ub),
+                            Res::Buf(&explicit_ub),
+                        ],
                     )
                 });
-                Molecule { smooth, apply, residual, sweeps, explicit, explicit_substeps: m.explicit_substeps }
+                Molecule {
+                    smooth,
+                    apply,
+                    residual,
+                    sweeps,
+                    explicit,
+                    explicit_substeps: m.explicit_substeps,
+                }
             })
             .collect();
 
@@ -380,7 +476,12 @@ impl GpuBackend {
     }
 
     fn pipeline(&self, stage: Stage) -> &wgpu::ComputePipeline {
-        &self.pipelines.iter().find(|(s, _)| *s == stage).expect("pipeline").1
+        &self
+            .pipelines
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .expect("pipeline")
+            .1
     }
 
     /// Workgroups for `count` threads, shaped like the all-voxel dispatch so
@@ -391,7 +492,14 @@ impl GpuBackend {
         (groups.min(row), groups.div_ceil(row))
     }
 
-    fn dispatch(&self, pass: &mut wgpu::ComputePass, stage: Stage, bg: &wgpu::BindGroup, offsets: &[u32], threads: u32) {
+    fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        stage: Stage,
+        bg: &wgpu::BindGroup,
+        offsets: &[u32],
+        threads: u32,
+    ) {
         pass.set_pipeline(self.pipeline(stage));
         pass.set_bind_group(0, bg, offsets);
         let (x, y) = self.groups(threads);
@@ -423,7 +531,13 @@ impl GpuBackend {
                 }
                 DiffusionSolver::Explicit => {
                     for s in 0..m.explicit_substeps {
-                        self.dispatch(pass, Stage::DiffuseExplicit, &m.explicit[(s % 2) as usize], &[], n);
+                        self.dispatch(
+                            pass,
+                            Stage::DiffuseExplicit,
+                            &m.explicit[(s % 2) as usize],
+                            &[],
+                            n,
+                        );
                     }
                 }
             }
@@ -445,12 +559,23 @@ impl GpuBackend {
         encoder.copy_buffer_to_buffer(buffer, 0, &self.readback, 0, bytes);
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        self.readback.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("GPU poll failed");
-        rx.recv().expect("map callback").expect("GPU buffer mapping failed");
-        let data = bytemuck::cast_slice(&self.readback.get_mapped_range(0..bytes).expect("mapped range")).to_vec();
+        self.readback
+            .map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+                let _ = tx.send(r);
+            });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("GPU poll failed");
+        rx.recv()
+            .expect("map callback")
+            .expect("GPU buffer mapping failed");
+        let data = bytemuck::cast_slice(
+            &self
+                .readback
+                .get_mapped_range(0..bytes)
+                .expect("mapped range"),
+        )
+        .to_vec();
         self.readback.unmap();
         data
     }
@@ -470,11 +595,15 @@ impl Backend for GpuBackend {
     }
 
     fn upload(&mut self, state: &State) {
-        assert_eq!(state.grid, self.grid, "state grid differs from backend grid");
+        assert_eq!(
+            state.grid, self.grid,
+            "state grid differs from backend grid"
+        );
         for (buf, data) in self.fields.iter().zip(&state.fields) {
             self.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
         }
-        self.queue.write_buffer(&self.systemic, 0, bytemuck::bytes_of(&state.systemic));
+        self.queue
+            .write_buffer(&self.systemic, 0, bytemuck::bytes_of(&state.systemic));
         self.step = state.step;
     }
 
@@ -483,7 +612,8 @@ impl Backend for GpuBackend {
             let mut ring = vec![0u8; self.params_stride as usize * chunk.len()];
             for (i, p) in chunk.iter().enumerate() {
                 let at = i * self.params_stride as usize;
-                ring[at..at + std::mem::size_of::<ModelParams>()].copy_from_slice(bytemuck::bytes_of(p));
+                ring[at..at + std::mem::size_of::<ModelParams>()]
+                    .copy_from_slice(bytemuck::bytes_of(p));
             }
             self.queue.write_buffer(&self.params, 0, &ring);
             let mut encoder = self.device.create_command_encoder(&Default::default());
@@ -500,8 +630,17 @@ impl Backend for GpuBackend {
 
     fn download(&mut self) -> State {
         let bytes = self.grid.len() as u64 * 4;
-        let fields = self.fields.iter().map(|b| self.read_buffer(b, bytes)).collect();
+        let fields = self
+            .fields
+            .iter()
+            .map(|b| self.read_buffer(b, bytes))
+            .collect();
         let sys = self.read_buffer(&self.systemic, std::mem::size_of::<Systemic>() as u64);
-        State { grid: self.grid, fields, systemic: *bytemuck::from_bytes(bytemuck::cast_slice(&sys)), step: self.step }
+        State {
+            grid: self.grid,
+            fields,
+            systemic: *bytemuck::from_bytes(bytemuck::cast_slice(&sys)),
+            step: self.step,
+        }
     }
 }

@@ -52,7 +52,11 @@ pub fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter, GpuErr
             .cloned()
             .ok_or_else(|| GpuError::NoMatchingAdapter {
                 wanted,
-                available: all.iter().map(|a| a.get_info().name).collect::<Vec<_>>().join(", "),
+                available: all
+                    .iter()
+                    .map(|a| a.get_info().name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
     }
     let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
@@ -62,7 +66,9 @@ pub fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter, GpuErr
         wgpu::DeviceType::Other => 3,
         wgpu::DeviceType::Cpu => 4,
     };
-    all.into_iter().min_by_key(rank).ok_or_else(|| GpuError::NoAdapter(String::new()))
+    all.into_iter()
+        .min_by_key(rank)
+        .ok_or_else(|| GpuError::NoAdapter(String::new()))
 }
 
 /// True for software rasterisers (llvmpipe/lavapipe, WARP, SwiftShader).
@@ -76,7 +82,10 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 
 /// Open a device with the adapter's own limits, after checking that the
 /// kernels and a grid of `voxels` fit in them.
-pub fn open_device(adapter: &wgpu::Adapter, voxels: usize) -> Result<(wgpu::Device, wgpu::Queue), GpuError> {
+pub fn open_device(
+    adapter: &wgpu::Adapter,
+    voxels: usize,
+) -> Result<(wgpu::Device, wgpu::Queue), GpuError> {
     let info = adapter.get_info();
     let limits = adapter.limits();
     check_limits(&info, &limits, voxels)?;
@@ -86,11 +95,23 @@ pub fn open_device(adapter: &wgpu::Adapter, voxels: usize) -> Result<(wgpu::Devi
         required_limits: limits,
         ..Default::default()
     };
-    pollster::block_on(adapter.request_device(&desc)).map_err(|source| GpuError::Device { adapter: info.name, source })
+    pollster::block_on(adapter.request_device(&desc)).map_err(|source| GpuError::Device {
+        adapter: info.name,
+        source,
+    })
 }
 
-pub fn check_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits, voxels: usize) -> Result<(), GpuError> {
-    let fail = |message: String| Err(GpuError::Limits { adapter: info.name.clone(), message });
+pub fn check_limits(
+    info: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+    voxels: usize,
+) -> Result<(), GpuError> {
+    let fail = |message: String| {
+        Err(GpuError::Limits {
+            adapter: info.name.clone(),
+            message,
+        })
+    };
     if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
         return fail(format!(
             "allows {} storage buffers per shader stage; the reaction kernel needs {STORAGE_BUFFERS_NEEDED}",
@@ -98,7 +119,9 @@ pub fn check_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits, voxels: usi
         ));
     }
     let bytes = voxels as u64 * 4;
-    let max = limits.max_buffer_size.min(limits.max_storage_buffer_binding_size as u64);
+    let max = limits
+        .max_buffer_size
+        .min(limits.max_storage_buffer_binding_size);
     if bytes > max {
         return fail(format!(
             "grid too large for this adapter: one field needs {bytes} bytes, the adapter binds at most {max} bytes \

@@ -99,13 +99,22 @@ pub fn source(stage: Stage) -> String {
                 "@group(0) @binding({}) var<storage, read> ifng: array<f32>;\n",
                 CROWDING_CELL_BINDING as usize + cells.len()
             ));
-            let sum: Vec<String> = cells.iter().map(|&c| format!("{}[i]", FIELDS[c].name)).collect();
-            s.push_str(&format!("fn cell_sum(i: u32) -> f32 {{\n    return {};\n}}\n", sum.join(" + ")));
+            let sum: Vec<String> = cells
+                .iter()
+                .map(|&c| format!("{}[i]", FIELDS[c].name))
+                .collect();
+            s.push_str(&format!(
+                "fn cell_sum(i: u32) -> f32 {{\n    return {};\n}}\n",
+                sum.join(" + ")
+            ));
         }
         _ => {}
     }
     s.push_str(COMMON);
-    if matches!(stage, Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth) {
+    if matches!(
+        stage,
+        Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth
+    ) {
         s.push_str(STENCIL);
     }
     s.push_str(stage.file());

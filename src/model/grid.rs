@@ -56,14 +56,22 @@ impl Grid {
     }
 
     pub fn coords(&self, i: usize) -> (usize, usize, usize) {
-        (i % self.nx, (i / self.nx) % self.ny, i / (self.nx * self.ny))
+        (
+            i % self.nx,
+            (i / self.nx) % self.ny,
+            i / (self.nx * self.ny),
+        )
     }
 
     /// Centre of voxel `i` in um, the domain starting at the origin.
     pub fn center_um(&self, i: usize) -> [f32; 3] {
         let (x, y, z) = self.coords(i);
         let h = self.dx_um;
-        [(x as f32 + 0.5) * h, (y as f32 + 0.5) * h, (z as f32 + 0.5) * h]
+        [
+            (x as f32 + 0.5) * h,
+            (y as f32 + 0.5) * h,
+            (z as f32 + 0.5) * h,
+        ]
     }
 
     /// Number of grid lines along `axis` and, for line `l`, its first voxel

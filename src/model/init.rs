@@ -49,7 +49,11 @@ fn check_bounds(spec: &RunSpec, f: usize, field: &[f32]) -> Result<(), ConfigErr
         (FieldKind::Cell, _) => spec.params.crowding_limit,
         _ => f32::INFINITY,
     };
-    if let Some((i, &v)) = field.iter().enumerate().find(|(_, &v)| !(v >= 0.0 && v <= upper * (1.0 + 1e-6))) {
+    if let Some((i, &v)) = field
+        .iter()
+        .enumerate()
+        .find(|(_, &v)| !(v >= 0.0 && v <= upper * (1.0 + 1e-6)))
+    {
         let (x, y, z) = spec.grid.coords(i);
         return Err(ConfigError::Invalid {
             file: spec.source.clone(),
@@ -76,22 +80,42 @@ fn dist2(grid: &Grid, i: usize, center: &[f64]) -> f64 {
 fn add_piece(field: &mut [f32], piece: &Initial, grid: &Grid) {
     match piece {
         Initial::Uniform { value } => field.iter_mut().for_each(|v| *v += *value as f32),
-        Initial::Gaussian { center_um, sigma_um, peak } => {
+        Initial::Gaussian {
+            center_um,
+            sigma_um,
+            peak,
+        } => {
             for (i, v) in field.iter_mut().enumerate() {
                 let r2 = dist2(grid, i, center_um);
                 *v += (peak * (-r2 / (2.0 * sigma_um * sigma_um)).exp()) as f32;
             }
         }
-        Initial::Disk { center_um, radius_um, value } => {
+        Initial::Disk {
+            center_um,
+            radius_um,
+            value,
+        } => {
             for (i, v) in field.iter_mut().enumerate() {
                 if dist2(grid, i, center_um) <= radius_um * radius_um {
                     *v += *value as f32;
                 }
             }
         }
-        Initial::Spots { count, radius_um, value, seed, center_um, min_distance_um, max_distance_um } => {
+        Initial::Spots {
+            count,
+            radius_um,
+            value,
+            seed,
+            center_um,
+            min_distance_um,
+            max_distance_um,
+        } => {
             let mut rng = SplitMix64(*seed ^ 0x9e37_79b9_7f4a_7c15);
-            let extent: Vec<f64> = grid.dims().iter().map(|&n| n as f64 * grid.dx_um as f64).collect();
+            let extent: Vec<f64> = grid
+                .dims()
+                .iter()
+                .map(|&n| n as f64 * grid.dx_um as f64)
+                .collect();
             let lo = min_distance_um.unwrap_or(0.0);
             let hi = max_distance_um.unwrap_or(f64::INFINITY);
             let mut placed = 0;
@@ -103,7 +127,11 @@ fn add_piece(field: &mut [f32], piece: &Initial, grid: &Grid) {
                 }
                 let p: Vec<f64> = extent.iter().map(|&e| rng.unit() * e).collect();
                 if let Some(c) = center_um {
-                    let d2: f64 = grid.active_axes().into_iter().map(|a| (p[a] - c.get(a).copied().unwrap_or(p[a])).powi(2)).sum();
+                    let d2: f64 = grid
+                        .active_axes()
+                        .into_iter()
+                        .map(|a| (p[a] - c.get(a).copied().unwrap_or(p[a])).powi(2))
+                        .sum();
                     if d2 < lo * lo || d2 > hi * hi {
                         continue;
                     }

@@ -319,18 +319,18 @@ impl ModelParams {
 /// The WGSL declaration of `Params`, generated from the registry so the
 /// shader struct cannot drift from [`ModelParams`].
 pub fn wgsl_struct() -> String {
-    let mut s = String::from("// Generated from src/model/params.rs: do not edit in a shader.\nstruct Params {\n");
+    let mut s = String::from(
+        "// Generated from src/model/params.rs: do not edit in a shader.\nstruct Params {\n",
+    );
     for name in PARAM_NAMES {
         s.push_str(&format!("    {name}: f32,\n"));
     }
-    for i in 0..PARAM_PAD {
-        s.push_str(&format!("    _pad{i}: f32,\n"));
-    }
+    (0..PARAM_PAD).for_each(|i| s.push_str(&format!("    _pad{i}: f32,\n")));
     s.push_str("}\n");
     s
 }
 
-const _: () = assert!(std::mem::size_of::<ModelParams>() % 16 == 0);
+const _: () = assert!(std::mem::size_of::<ModelParams>().is_multiple_of(16));
 const _: () = assert!(std::mem::size_of::<ModelParams>() == 4 * (PARAM_COUNT + PARAM_PAD));
 
 #[cfg(test)]
@@ -343,7 +343,13 @@ mod tests {
         for spec in PARAM_SPECS {
             let v = p.get(spec.name).unwrap();
             assert_eq!(v, spec.default, "{}", spec.name);
-            assert!(spec.min <= v && v <= spec.max, "{} = {v} outside [{}, {}]", spec.name, spec.min, spec.max);
+            assert!(
+                spec.min <= v && v <= spec.max,
+                "{} = {v} outside [{}, {}]",
+                spec.name,
+                spec.min,
+                spec.max
+            );
         }
     }
 

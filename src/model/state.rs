@@ -30,6 +30,11 @@ pub struct State {
 
 impl State {
     pub fn zeros(grid: Grid) -> Self {
-        Self { grid, fields: vec![vec![0.0; grid.len()]; FIELD_COUNT], systemic: Systemic::default(), step: 0 }
+        Self {
+            grid,
+            fields: vec![vec![0.0; grid.len()]; FIELD_COUNT],
+            systemic: Systemic::default(),
+            step: 0,
+        }
     }
 }

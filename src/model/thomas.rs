@@ -2,8 +2,8 @@
 //! idea: with constant coefficients every grid line along an axis shares
 //! one factorisation, so a step is a forward sweep and a back substitution).
 //!
-//! One sweep solves (1 + dt*lambda_a) d_i + k * sum_j (d_i - d_j)
-//!   + 2k * d_i [per Dirichlet face of voxel i] = r_i
+//! One sweep solves
+//! `(1 + dt*lambda_a) d_i + k * sum_j (d_i - d_j) + 2k * d_i [per Dirichlet face of voxel i] = r_i`
 //! along one axis, with k = dt D / dx^2 and neighbours j on that axis.
 
 use crate::config::resolve::Boundary;
@@ -68,7 +68,11 @@ mod tests {
             let mut x = r.clone();
             thomas_solve(&mut x, k as f32, &cp, &inv);
             // Residual of the original system.
-            let face = if matches!(boundary, Boundary::Dirichlet(_)) { 2.0 * k } else { 0.0 };
+            let face = if matches!(boundary, Boundary::Dirichlet(_)) {
+                2.0 * k
+            } else {
+                0.0
+            };
             for i in 0..n {
                 let mut lhs = (1.0 + ld) * x[i] as f64;
                 if i > 0 {
@@ -81,7 +85,11 @@ mod tests {
                 } else {
                     lhs += face * x[i] as f64;
                 }
-                assert!((lhs - r[i] as f64).abs() < 1e-5, "row {i}: {lhs} vs {}", r[i]);
+                assert!(
+                    (lhs - r[i] as f64).abs() < 1e-5,
+                    "row {i}: {lhs} vs {}",
+                    r[i]
+                );
             }
         }
     }

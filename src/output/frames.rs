@@ -35,7 +35,11 @@ pub fn write_frame(path: &Path, grid: &Grid, data: &[f32], vmax: f32) -> image::
         // Image rows run top-down; put y = 0 at the bottom, as in a plot.
         let y = grid.ny - 1 - py as usize / scale;
         let v = plane[x + y * grid.nx];
-        let t = if v.is_finite() { (v / vmax).clamp(0.0, 1.0) } else { 0.0 };
+        let t = if v.is_finite() {
+            (v / vmax).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         *pixel = image::Rgb(lut[((t * (LUT_SIZE - 1) as f32).round() as usize).min(LUT_SIZE - 1)]);
     }
     img.save(path)

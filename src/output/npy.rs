@@ -30,17 +30,32 @@ pub fn read_field(path: &Path, grid: &Grid) -> Result<Vec<f32>, String> {
             grid.nz,
             grid.ny,
             grid.nx,
-            if grid.nz == 1 { format!(" or [{}, {}]", grid.ny, grid.nx) } else { String::new() }
+            if grid.nz == 1 {
+                format!(" or [{}, {}]", grid.ny, grid.nx)
+            } else {
+                String::new()
+            }
         ));
     }
     if npy.order() != npyz::Order::C {
-        return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
+        return Err(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
+        );
     }
     let descr = npy.dtype().descr().trim_matches('\'').to_string();
     let data: Vec<f32> = match descr.as_str() {
         "<f4" => npy.into_vec::<f32>().map_err(|e| e.to_string())?,
-        "<f8" => npy.into_vec::<f64>().map_err(|e| e.to_string())?.into_iter().map(|v| v as f32).collect(),
-        other => return Err(format!("dtype {other} is not supported; use float32 or float64")),
+        "<f8" => npy
+            .into_vec::<f64>()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        other => {
+            return Err(format!(
+                "dtype {other} is not supported; use float32 or float64"
+            ))
+        }
     };
     if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
         return Err(format!("contains a non-finite value ({bad})"));

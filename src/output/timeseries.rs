@@ -28,8 +28,14 @@ pub fn summarize(state: &State, time_days: f64) -> Summary {
     let grid: &Grid = &state.grid;
     let measure = grid.voxel_measure();
     let tumor = &state.fields[idx::TUMOR];
-    let inside: Vec<usize> = (0..grid.len()).filter(|&i| tumor[i] >= TUMOR_THRESHOLD).collect();
-    let totals: Vec<f64> = state.fields.iter().map(|f| f.iter().map(|&v| v as f64).sum::<f64>() * measure).collect();
+    let inside: Vec<usize> = (0..grid.len())
+        .filter(|&i| tumor[i] >= TUMOR_THRESHOLD)
+        .collect();
+    let totals: Vec<f64> = state
+        .fields
+        .iter()
+        .map(|f| f.iter().map(|&v| v as f64).sum::<f64>() * measure)
+        .collect();
     let tumor_means = state
         .fields
         .iter()
@@ -66,7 +72,12 @@ impl TimeseriesWriter {
     /// Create the file with its header; `drug_columns` are extra columns.
     pub fn create(path: &Path, drug_columns: &[String]) -> std::io::Result<Self> {
         let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        let mut header = vec!["time_days".to_string(), "tumor_burden".into(), "equivalent_diameter_um".into(), "priming".into()];
+        let mut header = vec![
+            "time_days".to_string(),
+            "tumor_burden".into(),
+            "equivalent_diameter_um".into(),
+            "priming".into(),
+        ];
         header.extend(FIELDS.iter().map(|f| format!("{}_total", f.name)));
         header.extend(FIELDS.iter().map(|f| format!("{}_tumor_mean", f.name)));
         header.extend(drug_columns.iter().cloned());
@@ -76,7 +87,12 @@ impl TimeseriesWriter {
     }
 
     pub fn write(&mut self, s: &Summary, drug_values: &[f64]) -> std::io::Result<()> {
-        let mut row = vec![s.time_days, s.tumor_burden, s.equivalent_diameter_um, s.priming];
+        let mut row = vec![
+            s.time_days,
+            s.tumor_burden,
+            s.equivalent_diameter_um,
+            s.priming,
+        ];
         row.extend(&s.totals);
         row.extend(&s.tumor_means);
         row.extend(drug_values);

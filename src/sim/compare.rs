@@ -51,13 +51,26 @@ pub fn compare_states(a: &State, b: &State, tol: Tolerance) -> Result<(), Mismat
         for (i, (&va, &vb)) in fa.iter().zip(fb).enumerate() {
             let bound = floor + tol.rtol * va.abs().max(vb.abs());
             let diff = (va - vb).abs();
-            let bad = !(diff <= bound) || !va.is_finite() || !vb.is_finite();
+            let bad = diff.is_nan() || diff > bound || !va.is_finite() || !vb.is_finite();
             if bad {
                 failures += 1;
-                let excess = if diff.is_finite() { diff / bound } else { f32::INFINITY };
+                let excess = if diff.is_finite() {
+                    diff / bound
+                } else {
+                    f32::INFINITY
+                };
                 if worst.as_ref().is_none_or(|(e, _)| excess > *e) {
                     let voxel = a.grid.coords(i);
-                    worst = Some((excess, Mismatch { field: FIELDS[f].name, voxel, a: va, b: vb, failures: 0 }));
+                    worst = Some((
+                        excess,
+                        Mismatch {
+                            field: FIELDS[f].name,
+                            voxel,
+                            a: va,
+                            b: vb,
+                            failures: 0,
+                        },
+                    ));
                 }
             }
         }
@@ -79,7 +92,10 @@ pub fn max_relative_difference(a: &State, b: &State) -> Vec<(&'static str, f32)>
         .enumerate()
         .map(|(f, (fa, fb))| {
             let scale = fa.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
-            let diff = fa.iter().zip(fb).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            let diff = fa
+                .iter()
+                .zip(fb)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
             (FIELDS[f].name, diff / scale)
         })
         .collect()
@@ -92,7 +108,12 @@ mod tests {
     use crate::model::grid::Grid;
 
     fn state() -> State {
-        let grid = Grid { nx: 4, ny: 3, nz: 2, dx_um: 10.0 };
+        let grid = Grid {
+            nx: 4,
+            ny: 3,
+            nz: 2,
+            dx_um: 10.0,
+        };
         let mut s = State::zeros(grid);
         for (f, field) in s.fields.iter_mut().enumerate() {
             for (i, v) in field.iter_mut().enumerate() {
@@ -105,7 +126,16 @@ mod tests {
     #[test]
     fn identical_states_pass() {
         let s = state();
-        assert!(compare_states(&s, &s.clone(), Tolerance { rtol: 0.0, atol: 0.0, scaled: 0.0 }).is_ok());
+        assert!(compare_states(
+            &s,
+            &s.clone(),
+            Tolerance {
+                rtol: 0.0,
+                atol: 0.0,
+                scaled: 0.0
+            }
+        )
+        .is_ok());
     }
 
     #[test]
@@ -114,13 +144,25 @@ mod tests {
         let mut b = a.clone();
         let i = a.grid.index(3, 1, 1);
         b.fields[idx::VEGF][i] += 1.0;
-        let m = compare_states(&a, &b, Tolerance { rtol: 1e-6, atol: 1e-6, scaled: 0.0 }).unwrap_err();
+        let m = compare_states(
+            &a,
+            &b,
+            Tolerance {
+                rtol: 1e-6,
+                atol: 1e-6,
+                scaled: 0.0,
+            },
+        )
+        .unwrap_err();
         assert_eq!(m.field, "vegf");
         assert_eq!(m.voxel, (3, 1, 1));
         assert_eq!(m.b - m.a, 1.0);
         assert_eq!(m.failures, 1);
         let text = m.to_string();
-        assert!(text.contains("vegf") && text.contains("x=3, y=1, z=1"), "{text}");
+        assert!(
+            text.contains("vegf") && text.contains("x=3, y=1, z=1"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -128,17 +170,66 @@ mod tests {
         let a = state();
         let mut b = a.clone();
         b.fields[idx::TUMOR][5] *= 1.0 + 1e-4;
-        assert!(compare_states(&a, &b, Tolerance { rtol: 1e-3, atol: 0.0, scaled: 0.0 }).is_ok());
-        assert!(compare_states(&a, &b, Tolerance { rtol: 1e-6, atol: 0.0, scaled: 0.0 }).is_err());
+        assert!(compare_states(
+            &a,
+            &b,
+            Tolerance {
+                rtol: 1e-3,
+                atol: 0.0,
+                scaled: 0.0
+            }
+        )
+        .is_ok());
+        assert!(compare_states(
+            &a,
+            &b,
+            Tolerance {
+                rtol: 1e-6,
+                atol: 0.0,
+                scaled: 0.0
+            }
+        )
+        .is_err());
         // A small absolute error in a low voxel of a large field passes
         // with a scaled tolerance only.
         let mut low = a.clone();
         low.fields[idx::KYNURENINE][0] = 0.0;
         let mut c = low.clone();
         c.fields[idx::KYNURENINE][0] = 0.01;
-        assert!(compare_states(&low, &c, Tolerance { rtol: 1e-3, atol: 0.0, scaled: 0.0 }).is_err());
-        assert!(compare_states(&low, &c, Tolerance { rtol: 1e-3, atol: 0.0, scaled: 1e-4 }).is_ok());
+        assert!(compare_states(
+            &low,
+            &c,
+            Tolerance {
+                rtol: 1e-3,
+                atol: 0.0,
+                scaled: 0.0
+            }
+        )
+        .is_err());
+        assert!(compare_states(
+            &low,
+            &c,
+            Tolerance {
+                rtol: 1e-3,
+                atol: 0.0,
+                scaled: 1e-4
+            }
+        )
+        .is_ok());
         b.fields[idx::CD8][0] = f32::NAN;
-        assert_eq!(compare_states(&a, &b, Tolerance { rtol: 1.0, atol: 1.0, scaled: 0.0 }).unwrap_err().field, "cd8");
+        assert_eq!(
+            compare_states(
+                &a,
+                &b,
+                Tolerance {
+                    rtol: 1.0,
+                    atol: 1.0,
+                    scaled: 0.0
+                }
+            )
+            .unwrap_err()
+            .field,
+            "cd8"
+        );
     }
 }

@@ -23,7 +23,15 @@ pub struct CpuBackend {
 impl CpuBackend {
     pub fn new(grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Self {
         let n = grid.len();
-        Self { state: State::zeros(grid), plan, reactions, dt, scratch: vec![0.0; n], free: vec![0.0; n], signal: vec![0.0; n] }
+        Self {
+            state: State::zeros(grid),
+            plan,
+            reactions,
+            dt,
+            scratch: vec![0.0; n],
+            free: vec![0.0; n],
+            signal: vec![0.0; n],
+        }
     }
 
     /// One macro step: systemic ODE, molecule transport, cell transport,
@@ -38,23 +46,45 @@ impl CpuBackend {
             let u = &mut self.state.fields[m.field];
             match self.plan.solver {
                 DiffusionSolver::Implicit => {
-                    cpu::diffuse_residual::diffuse_residual(&grid, &m.residual, u, &mut self.scratch);
+                    cpu::diffuse_residual::diffuse_residual(
+                        &grid,
+                        &m.residual,
+                        u,
+                        &mut self.scratch,
+                    );
                     for sweep in &m.sweeps {
-                        cpu::diffuse_sweep::diffuse_sweep(&grid, sweep, &m.coef, &mut self.scratch, u);
+                        cpu::diffuse_sweep::diffuse_sweep(
+                            &grid,
+                            sweep,
+                            &m.coef,
+                            &mut self.scratch,
+                            u,
+                        );
                     }
                     cpu::diffuse_smooth::diffuse_smooth(&grid, &m.smooth, u, &mut self.scratch);
                     cpu::diffuse_smooth::diffuse_apply(u, &self.scratch);
                 }
                 DiffusionSolver::Explicit => {
                     for _ in 0..m.explicit_substeps {
-                        cpu::diffuse_explicit::diffuse_explicit(&grid, &m.explicit, u, &mut self.scratch);
+                        cpu::diffuse_explicit::diffuse_explicit(
+                            &grid,
+                            &m.explicit,
+                            u,
+                            &mut self.scratch,
+                        );
                         u.copy_from_slice(&self.scratch);
                     }
                 }
             }
         }
         for _ in 0..self.plan.motility_substeps {
-            cpu::crowding::crowding(&self.state.fields, p.crowding_limit, p.chemotaxis_ifng_k_nm, &mut self.free, &mut self.signal);
+            cpu::crowding::crowding(
+                &self.state.fields,
+                p.crowding_limit,
+                p.chemotaxis_ifng_k_nm,
+                &mut self.free,
+                &mut self.signal,
+            );
             for c in &self.plan.cells {
                 let inputs = MotilityInputs {
                     c: &self.state.fields[c.field],

@@ -14,7 +14,11 @@ pub fn concentration(drug: &Drug, t_day: f64) -> f64 {
     }
     let k = std::f64::consts::LN_2 / d.half_life_days;
     let given = ((t_day - d.start_day) / d.interval_days + 1e-9).floor() as i64 + 1;
-    let doses = if d.doses > 0 { given.min(d.doses) } else { given };
+    let doses = if d.doses > 0 {
+        given.min(d.doses)
+    } else {
+        given
+    };
     (0..doses)
         .map(|j| {
             let since = t_day - (d.start_day + j as f64 * d.interval_days);
@@ -34,7 +38,9 @@ pub fn params_at(base: &ModelParams, drugs: &[Drug], t_day: f64) -> ModelParams 
     let mut p = *base;
     for drug in drugs {
         let occ = occupancy(drug, t_day) as f32;
-        let slot = p.get_mut(&drug.config.occupancy_param).expect("validated parameter name");
+        let slot = p
+            .get_mut(&drug.config.occupancy_param)
+            .expect("validated parameter name");
         *slot = 1.0 - (1.0 - *slot) * (1.0 - occ);
     }
     p
@@ -44,12 +50,20 @@ pub fn params_at(base: &ModelParams, drugs: &[Drug], t_day: f64) -> ModelParams 
 pub fn columns(drugs: &[Drug]) -> Vec<String> {
     drugs
         .iter()
-        .flat_map(|d| [format!("{}_conc_mg_per_l", d.name), format!("{}_occupancy", d.name)])
+        .flat_map(|d| {
+            [
+                format!("{}_conc_mg_per_l", d.name),
+                format!("{}_occupancy", d.name),
+            ]
+        })
         .collect()
 }
 
 pub fn values(drugs: &[Drug], t_day: f64) -> Vec<f64> {
-    drugs.iter().flat_map(|d| [concentration(d, t_day), occupancy(d, t_day)]).collect()
+    drugs
+        .iter()
+        .flat_map(|d| [concentration(d, t_day), occupancy(d, t_day)])
+        .collect()
 }
 
 #[cfg(test)]
@@ -58,7 +72,10 @@ mod tests {
     use crate::config::schema::DrugConfig;
 
     fn pembro() -> Drug {
-        Drug { name: "anti_pd1".into(), config: DrugConfig::default() }
+        Drug {
+            name: "anti_pd1".into(),
+            config: DrugConfig::default(),
+        }
     }
 
     #[test]

@@ -99,7 +99,8 @@ impl TransportPlan {
                 let mut sweeps = Vec::new();
                 for (n_sweep, &axis) in axes.iter().enumerate() {
                     let n = grid.dims()[axis];
-                    let (cp, inv) = thomas_factors(n, k as f64, (dt * axis_decay) as f64, setup.boundary);
+                    let (cp, inv) =
+                        thomas_factors(n, k as f64, (dt * axis_decay) as f64, setup.boundary);
                     sweeps.push(TransportUniform {
                         axis_decay,
                         k,
@@ -119,8 +120,19 @@ impl TransportPlan {
                 };
                 let rate = 2.0 * dims * setup.diffusivity / dx2 + setup.decay;
                 let explicit_substeps = even((dt * rate / EXPLICIT_SAFETY).ceil() as u32);
-                let explicit = TransportUniform { dt: dt / explicit_substeps as f32, ..residual };
-                MoleculePlan { field: f, residual, sweeps, smooth, coef, explicit, explicit_substeps }
+                let explicit = TransportUniform {
+                    dt: dt / explicit_substeps as f32,
+                    ..residual
+                };
+                MoleculePlan {
+                    field: f,
+                    residual,
+                    sweeps,
+                    smooth,
+                    coef,
+                    explicit,
+                    explicit_substeps,
+                }
             })
             .collect();
 
@@ -142,13 +154,28 @@ impl TransportPlan {
         } else {
             even((dt * 2.0 * dims * max_rate / MOTILITY_SAFETY).ceil() as u32)
         };
-        let sub_dt = if motility_substeps > 0 { dt / motility_substeps as f32 } else { dt };
+        let sub_dt = if motility_substeps > 0 {
+            dt / motility_substeps as f32
+        } else {
+            dt
+        };
         let cells = mobile
             .into_iter()
-            .map(|c| CellPlan { field: c, uniform: TransportUniform { ghost_crowding, ..base_uniform(spec, c, sub_dt) } })
+            .map(|c| CellPlan {
+                field: c,
+                uniform: TransportUniform {
+                    ghost_crowding,
+                    ..base_uniform(spec, c, sub_dt)
+                },
+            })
             .collect();
 
-        TransportPlan { solver: spec.solver, molecules, cells, motility_substeps }
+        TransportPlan {
+            solver: spec.solver,
+            molecules,
+            cells,
+            motility_substeps,
+        }
     }
 
     /// A sentence for logs and the manifest.

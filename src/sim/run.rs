@@ -34,9 +34,15 @@ pub struct RunOptions<'a> {
     pub interrupt: Option<&'a AtomicBool>,
 }
 
-pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &RunOptions) -> Result<RunReport> {
+pub fn run(
+    spec: &RunSpec,
+    initial: State,
+    backend: &mut dyn Backend,
+    opts: &RunOptions,
+) -> Result<RunReport> {
     let out = opts.out_dir;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     if spec.output.png {
         std::fs::create_dir_all(out.join("frames"))?;
     }
@@ -45,8 +51,9 @@ pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &Run
     }
     let plan = TransportPlan::new(spec);
     let start = Instant::now();
-    let mut ts = TimeseriesWriter::create(&out.join("timeseries.csv"), &dosing::columns(&spec.drugs))
-        .with_context(|| format!("cannot write {}", out.join("timeseries.csv").display()))?;
+    let mut ts =
+        TimeseriesWriter::create(&out.join("timeseries.csv"), &dosing::columns(&spec.drugs))
+            .with_context(|| format!("cannot write {}", out.join("timeseries.csv").display()))?;
     let mut saved = Vec::new();
     let mut summaries = Vec::new();
     let dt = spec.dt_min as f64;
@@ -80,13 +87,24 @@ pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &Run
                 kind: FIELDS[f].kind.as_str(),
                 unit: FIELDS[f].unit,
                 display_max: spec.fields[f].display_max,
-                png: spec.output.png.then(|| format!("frames/{}_{{index}}.png", FIELDS[f].name)),
-                npy: spec.output.npy.then(|| format!("fields/{}_{{index}}.npy", FIELDS[f].name)),
+                png: spec
+                    .output
+                    .png
+                    .then(|| format!("frames/{}_{{index}}.png", FIELDS[f].name)),
+                npy: spec
+                    .output
+                    .npy
+                    .then(|| format!("fields/{}_{{index}}.npy", FIELDS[f].name)),
             })
             .collect(),
         params: PARAM_SPECS
             .iter()
-            .map(|s| (s.name.to_string(), serde_json::json!(spec.params.get(s.name).unwrap())))
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    serde_json::json!(spec.params.get(s.name).unwrap()),
+                )
+            })
             .collect(),
         config: spec.config.clone(),
     };
@@ -98,18 +116,28 @@ pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &Run
             let name = FIELDS[f].name;
             if spec.output.png {
                 let path = out.join(format!("frames/{name}_{index:04}.png"));
-                frames::write_frame(&path, &spec.grid, &state.fields[f], spec.fields[f].display_max)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                frames::write_frame(
+                    &path,
+                    &spec.grid,
+                    &state.fields[f],
+                    spec.fields[f].display_max,
+                )
+                .with_context(|| format!("cannot write {}", path.display()))?;
             }
             if spec.output.npy {
                 let path = out.join(format!("fields/{name}_{index:04}.npy"));
-                npy::write_field(&path, &spec.grid, &state.fields[f]).with_context(|| format!("cannot write {}", path.display()))?;
+                npy::write_field(&path, &spec.grid, &state.fields[f])
+                    .with_context(|| format!("cannot write {}", path.display()))?;
             }
         }
         let summary = summarize(state, t);
         ts.write(&summary, &dosing::values(&spec.drugs, t))?;
         summaries.push(summary);
-        saved.push(SavedTime { index, step: state.step, time_days: t });
+        saved.push(SavedTime {
+            index,
+            step: state.step,
+            time_days: t,
+        });
         manifest.saved = saved.iter().map(|s| SavedTime { ..*s }).collect();
         manifest.steps_done = state.step;
         manifest.wall_time_s = start.elapsed().as_secs_f64();
@@ -125,13 +153,19 @@ pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &Run
     while step < spec.steps {
         let to_save = spec.save_every_steps - step % spec.save_every_steps;
         let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
-        let params: Vec<_> = (step..step + batch).map(|s| dosing::params_at(&spec.params, &spec.drugs, day_of(s))).collect();
+        let params: Vec<_> = (step..step + batch)
+            .map(|s| dosing::params_at(&spec.params, &spec.drugs, day_of(s)))
+            .collect();
         backend.run_steps(&params);
         step += batch;
         bar.set_position(step);
-        bar.set_message(format!("day {:.1} of {:.1}", day_of(step), day_of(spec.steps)));
+        bar.set_message(format!(
+            "day {:.1} of {:.1}",
+            day_of(step),
+            day_of(spec.steps)
+        ));
         let stop = opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst));
-        if step % spec.save_every_steps == 0 || step == spec.steps || stop {
+        if step.is_multiple_of(spec.save_every_steps) || step == spec.steps || stop {
             last = backend.download();
             last.step = step;
             save(&last, &mut manifest)?;
@@ -142,7 +176,12 @@ pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &Run
         }
     }
     bar.finish_and_clear();
-    manifest.status = if interrupted { "interrupted" } else { "complete" }.into();
+    manifest.status = if interrupted {
+        "interrupted"
+    } else {
+        "complete"
+    }
+    .into();
     manifest.wall_time_s = start.elapsed().as_secs_f64();
     write_manifest(out, &manifest)?;
     Ok(RunReport {
@@ -157,7 +196,8 @@ pub fn run(spec: &RunSpec, initial: State, backend: &mut dyn Backend, opts: &Run
 fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
     let path = out.join("manifest.json");
     let tmp = out.join("manifest.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(manifest)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(manifest)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     // Rename so a reader never sees a half-written manifest.
     std::fs::rename(&tmp, &path)?;
     Ok(())
@@ -169,8 +209,10 @@ fn progress_bar(spec: &RunSpec, show: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(spec.steps);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}  elapsed {elapsed}  ETA {eta}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps  {msg}  elapsed {elapsed}  ETA {eta}",
+        )
+        .expect("valid template"),
     );
     bar
 }

@@ -18,15 +18,28 @@ pub enum BackendChoice {
 }
 
 pub fn cpu_backend(spec: &RunSpec) -> CpuBackend {
-    CpuBackend::new(spec.grid, TransportPlan::new(spec), spec.reactions, spec.dt_min)
+    CpuBackend::new(
+        spec.grid,
+        TransportPlan::new(spec),
+        spec.reactions,
+        spec.dt_min,
+    )
 }
 
 pub fn gpu_backend(spec: &RunSpec) -> Result<GpuBackend, context::GpuError> {
-    GpuBackend::new(spec.grid, TransportPlan::new(spec), spec.reactions, spec.dt_min)
+    GpuBackend::new(
+        spec.grid,
+        TransportPlan::new(spec),
+        spec.reactions,
+        spec.dt_min,
+    )
 }
 
 /// The backend to run on, and a one-line notice when `auto` fell back.
-pub fn make_backend(choice: BackendChoice, spec: &RunSpec) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
+pub fn make_backend(
+    choice: BackendChoice,
+    spec: &RunSpec,
+) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
     match choice {
         BackendChoice::Cpu => Ok((Box::new(cpu_backend(spec)), None)),
         BackendChoice::Gpu => Ok((Box::new(gpu_backend(spec)?), None)),
@@ -34,7 +47,12 @@ pub fn make_backend(choice: BackendChoice, spec: &RunSpec) -> anyhow::Result<(Bo
             let instance = context::instance();
             let adapter = match context::select_adapter(&instance) {
                 Ok(a) => a,
-                Err(e) => return Ok((Box::new(cpu_backend(spec)), Some(format!("{e}; running on the CPU reference backend")))),
+                Err(e) => {
+                    return Ok((
+                        Box::new(cpu_backend(spec)),
+                        Some(format!("{e}; running on the CPU reference backend")),
+                    ))
+                }
             };
             let info = adapter.get_info();
             if context::is_software(&info) && std::env::var("WGPU_ADAPTER_NAME").is_err() {
@@ -45,9 +63,18 @@ pub fn make_backend(choice: BackendChoice, spec: &RunSpec) -> anyhow::Result<(Bo
                 );
                 return Ok((Box::new(cpu_backend(spec)), Some(note)));
             }
-            match GpuBackend::with_adapter(&adapter, spec.grid, TransportPlan::new(spec), spec.reactions, spec.dt_min) {
+            match GpuBackend::with_adapter(
+                &adapter,
+                spec.grid,
+                TransportPlan::new(spec),
+                spec.reactions,
+                spec.dt_min,
+            ) {
                 Ok(b) => Ok((Box::new(b), None)),
-                Err(e) => Ok((Box::new(cpu_backend(spec)), Some(format!("{e}; running on the CPU reference backend")))),
+                Err(e) => Ok((
+                    Box::new(cpu_backend(spec)),
+                    Some(format!("{e}; running on the CPU reference backend")),
+                )),
             }
         }
     }

@@ -20,7 +20,8 @@ pub fn spec(toml: &str) -> RunSpec {
 
 pub fn spec_with(toml: &str, overrides: &[&str]) -> RunSpec {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let config = parse_config(toml, Path::new("test.toml"), &overrides).unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        parse_config(toml, Path::new("test.toml"), &overrides).unwrap_or_else(|e| panic!("{e}"));
     resolve(config, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -38,7 +39,9 @@ fn gpu_required() -> bool {
 pub fn gpu(spec: &RunSpec) -> Option<Box<dyn Backend>> {
     match gpu_backend(spec) {
         Ok(b) => Some(Box::new(b)),
-        Err(e) if gpu_required() => panic!("GPU backend required (CI / TMESIM_REQUIRE_GPU) but unavailable: {e}"),
+        Err(e) if gpu_required() => {
+            panic!("GPU backend required (CI / TMESIM_REQUIRE_GPU) but unavailable: {e}")
+        }
         Err(e) => {
             eprintln!("SKIPPED: GPU part of this test ({e})");
             None
@@ -58,7 +61,13 @@ pub fn advance(backend: &mut dyn Backend, spec: &RunSpec, state: &State, steps: 
     backend.upload(state);
     let dt = spec.dt_min as f64;
     let params: Vec<_> = (state.step..state.step + steps)
-        .map(|s| params_at(&spec.params, &spec.drugs, s as f64 * dt / MIN_PER_DAY as f64))
+        .map(|s| {
+            params_at(
+                &spec.params,
+                &spec.drugs,
+                s as f64 * dt / MIN_PER_DAY as f64,
+            )
+        })
         .collect();
     backend.run_steps(&params);
     backend.download()
