@@ -45,6 +45,22 @@ fn ifng_on_each_backend(toml: &str) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
+/// Run `toml` on every backend and append each backend's largest error
+/// against `exact` to its list in `errors` (one list per backend, in order).
+fn record_errors(errors: &mut Vec<(String, Vec<f64>)>, toml: &str, exact: &[f64]) {
+    for (k, (name, u)) in ifng_on_each_backend(toml).into_iter().enumerate() {
+        let err = u
+            .iter()
+            .zip(exact)
+            .map(|(&v, e)| (v as f64 - e).abs())
+            .fold(0.0, f64::max);
+        if errors.len() <= k {
+            errors.push((name, Vec::new()));
+        }
+        errors[k].1.push(err);
+    }
+}
+
 #[test]
 fn decay_alone_converges_first_order_in_time() {
     let (lambda, t_end) = (0.01f64, 200.0f64);
@@ -59,17 +75,8 @@ fn decay_alone_converges_first_order_in_time() {
                 // alone and shrinks with dt.
                 &format!("diffusion_um2_per_min = 0.0\ndecay_per_min = {lambda}\ninitial = {{ kind = \"uniform\", value = 1.0 }}"),
             );
-            for (k, (name, u)) in ifng_on_each_backend(&toml).into_iter().enumerate() {
-                let exact = (-lambda * t_end).exp();
-                let err = u
-                    .iter()
-                    .map(|&v| (v as f64 - exact).abs())
-                    .fold(0.0, f64::max);
-                if errors.len() <= k {
-                    errors.push((name, Vec::new()));
-                }
-                errors[k].1.push(err);
-            }
+            let exact = vec![(-lambda * t_end).exp(); 16];
+            record_errors(&mut errors, &toml, &exact);
         }
         for (name, e) in errors {
             let orders = [
@@ -115,17 +122,7 @@ fn dirichlet_steady_profile_converges_second_order_in_space() {
             &format!("diffusion_um2_per_min = {d}\ndecay_per_min = {lambda}\nboundary = {{ dirichlet = 1.0 }}"),
         );
         let exact = cosh_profile(n, dx, l);
-        for (k, (name, u)) in ifng_on_each_backend(&toml).into_iter().enumerate() {
-            let err = u
-                .iter()
-                .zip(&exact)
-                .map(|(&v, e)| (v as f64 - e).abs())
-                .fold(0.0, f64::max);
-            if errors.len() <= k {
-                errors.push((name, Vec::new()));
-            }
-            errors[k].1.push(err);
-        }
+        record_errors(&mut errors, &toml, &exact);
     }
     for (name, e) in errors {
         let orders = [

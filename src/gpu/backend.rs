@@ -376,18 +376,20 @@ impl GpuBackend {
                     contents: bytemuck::cast_slice(&m.coef),
                     usage: wgpu::BufferUsages::STORAGE,
                 });
+                // Residual, smoothing and explicit stages share one layout:
+                // (read u, write r, grid, transport uniform).
+                let stencil =
+                    |stage: Stage, from: &wgpu::Buffer, to: &wgpu::Buffer, ub: &wgpu::Buffer| {
+                        let res = [
+                            Res::Buf(from),
+                            Res::Buf(to),
+                            Res::Buf(&grid_ub),
+                            Res::Buf(ub),
+                        ];
+                        bind_group(&device, bgl(stage), stage.name(), &res)
+                    };
                 let residual_ub = uniform(&device, "residual", &m.residual);
-                let residual = bind_group(
-                    &device,
-                    bgl(Stage::DiffuseResidual),
-                    "diffuse_residual",
-                    &[
-                        Res::Buf(u),
-                        Res::Buf(&scratch),
-                        Res::Buf(&grid_ub),
-                        Res::Buf(&residual_ub),
-                    ],
-                );
+                let residual = stencil(Stage::DiffuseResidual, u, &scratch, &residual_ub);
                 let sweeps = m
                     .sweeps
                     .iter()
@@ -409,17 +411,7 @@ impl GpuBackend {
                     })
                     .collect();
                 let smooth_ub = uniform(&device, "smooth", &m.smooth);
-                let smooth = bind_group(
-                    &device,
-                    bgl(Stage::DiffuseSmooth),
-                    "diffuse_smooth",
-                    &[
-                        Res::Buf(u),
-                        Res::Buf(&scratch),
-                        Res::Buf(&grid_ub),
-                        Res::Buf(&smooth_ub),
-                    ],
-                );
+                let smooth = stencil(Stage::DiffuseSmooth, u, &scratch, &smooth_ub);
                 let apply = bind_group(
                     &device,
                     bgl(Stage::DiffuseApply),
@@ -427,19 +419,8 @@ impl GpuBackend {
                     &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub)],
                 );
                 let explicit_ub = uniform(&device, "explicit", &m.explicit);
-                let explicit = [(u, &scratch), (&scratch, u)].map(|(from, to)| {
-                    bind_group(
-                        &device,
-                        bgl(Stage::DiffuseExplicit),
-                        "diffuse_explicit",
-                        &[
-                            Res::Buf(from),
-                            Res::Buf(to),
-                            Res::Buf(&grid_ub),
-                            Res::Buf(&explicit_ub),
-                        ],
-                    )
-                });
+                let explicit = [(u, &scratch), (&scratch, u)]
+                    .map(|(from, to)| stencil(Stage::DiffuseExplicit, from, to, &explicit_ub));
                 Molecule {
                     smooth,
                     apply,
