@@ -88,7 +88,7 @@ pub fn open_device(
 ) -> Result<(wgpu::Device, wgpu::Queue), GpuError> {
     let info = adapter.get_info();
     let limits = adapter.limits();
-    check_limits(&info, &limits, voxels)?;
+    check_limits(&info.name, &limits, voxels)?;
     let desc = wgpu::DeviceDescriptor {
         label: Some("tmesim"),
         required_features: wgpu::Features::empty(),
@@ -101,14 +101,10 @@ pub fn open_device(
     })
 }
 
-pub fn check_limits(
-    info: &wgpu::AdapterInfo,
-    limits: &wgpu::Limits,
-    voxels: usize,
-) -> Result<(), GpuError> {
+pub fn check_limits(adapter: &str, limits: &wgpu::Limits, voxels: usize) -> Result<(), GpuError> {
     let fail = |message: String| {
         Err(GpuError::Limits {
-            adapter: info.name.clone(),
+            adapter: adapter.to_string(),
             message,
         })
     };
@@ -130,4 +126,32 @@ pub fn check_limits(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_checked_with_clear_messages() {
+        // WebGPU's defaults: 8 storage buffers per stage, 128 MiB bindings.
+        let defaults = wgpu::Limits::default();
+        let e = check_limits("test adapter", &defaults, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test adapter") && e.contains("storage buffers") && e.contains("20"),
+            "{e}"
+        );
+        let roomy = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: 32,
+            ..defaults
+        };
+        assert!(check_limits("a", &roomy, 1 << 20).is_ok());
+        let e = check_limits("a", &roomy, 1 << 26).unwrap_err().to_string();
+        assert!(
+            e.contains("grid too large") && e.contains("33554432 voxels"),
+            "{e}"
+        );
+    }
 }
