@@ -156,9 +156,7 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
 
     let mut params = ModelParams::default();
     for (name, &value) in &config.params {
-        let spec = PARAM_SPECS
-            .iter()
-            .find(|s| s.name == name)
+        let spec = ModelParams::spec(name)
             .ok_or_else(|| cx.unknown("params", name, PARAM_SPECS.iter().map(|s| s.name)))?;
         // Compared in f32, the precision of the registry and the kernels,
         // so a range end written in the config is accepted as given.
@@ -201,50 +199,55 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
                 ))
             }
         };
-        if fc.diffusion_um2_per_min.is_some() {
-            only(
-                "diffusion_um2_per_min",
-                transported,
-                "molecule and cell fields",
-            )?;
-        }
-        if fc.decay_per_min.is_some() {
-            only(
-                "decay_per_min",
-                spec.kind == FieldKind::Molecule,
-                "molecule fields (cell death rates are params)",
-            )?;
-        }
-        if fc.chemotaxis_um2_per_min.is_some() {
-            only(
-                "chemotaxis_um2_per_min",
-                spec.kind == FieldKind::Cell,
-                "cell fields",
-            )?;
-        }
-        let diffusivity = cx.range(
-            &key("diffusion_um2_per_min"),
-            fc.diffusion_um2_per_min
-                .unwrap_or(spec.diffusion_um2_per_min as f64),
+        // A per-field setting: it must apply to this kind of field when
+        // given, and lie in [min, max]; otherwise the registry default.
+        let setting = |name: &str,
+                       given: Option<f64>,
+                       default: f32,
+                       applies: bool,
+                       what: &str,
+                       min: f64,
+                       max: f64| {
+            if given.is_some() {
+                only(name, applies, what)?;
+            }
+            cx.range(&key(name), given.unwrap_or(default as f64), min, max)
+        };
+        let is_molecule = spec.kind == FieldKind::Molecule;
+        let is_cell = spec.kind == FieldKind::Cell;
+        let diffusivity = setting(
+            "diffusion_um2_per_min",
+            fc.diffusion_um2_per_min,
+            spec.diffusion_um2_per_min,
+            transported,
+            "molecule and cell fields",
             0.0,
             1e7,
         )?;
-        let decay = cx.range(
-            &key("decay_per_min"),
-            fc.decay_per_min.unwrap_or(spec.decay_per_min as f64),
+        let decay = setting(
+            "decay_per_min",
+            fc.decay_per_min,
+            spec.decay_per_min,
+            is_molecule,
+            "molecule fields (cell death rates are params)",
             0.0,
             1e4,
         )?;
-        let chemotaxis = cx.range(
-            &key("chemotaxis_um2_per_min"),
-            fc.chemotaxis_um2_per_min
-                .unwrap_or(spec.chemotaxis_um2_per_min as f64),
+        let chemotaxis = setting(
+            "chemotaxis_um2_per_min",
+            fc.chemotaxis_um2_per_min,
+            spec.chemotaxis_um2_per_min,
+            is_cell,
+            "cell fields",
             0.0,
             1e7,
         )?;
-        let display_max = cx.range(
-            &key("display_max"),
-            fc.display_max.unwrap_or(spec.display_max as f64),
+        let display_max = setting(
+            "display_max",
+            fc.display_max,
+            spec.display_max,
+            true,
+            "",
             1e-30,
             1e30,
         )?;

@@ -560,10 +560,6 @@ impl GpuBackend {
         self.readback.unmap();
         data
     }
-
-    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
-        &self.info
-    }
 }
 
 impl Backend for GpuBackend {
