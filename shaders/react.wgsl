@@ -13,6 +13,27 @@ fn relax(s: f32, target_value: f32, dt: f32, tau: f32) -> f32 {
     return target_value + (s - target_value) * exp(-dt / tau);
 }
 
+// 1 inside the radiation field (rt_shape: 0 whole domain, 1 disk or ball,
+// 2 box), else 0 (mirrors cpu::react::in_radiation_field).
+fn in_radiation_field(i: u32) -> f32 {
+    if p.rt_shape < 0.5 {
+        return 1.0;
+    }
+    let dx = (f32(i % grid.nx) + 0.5) * grid.dx_um - p.rt_center_x_um;
+    let dy = (f32((i / grid.nx) % grid.ny) + 0.5) * grid.dx_um - p.rt_center_y_um;
+    var dz = 0.0;
+    if grid.nz > 1u {
+        dz = (f32(i / (grid.nx * grid.ny)) + 0.5) * grid.dx_um - p.rt_center_z_um;
+    }
+    var inside = false;
+    if p.rt_shape < 1.5 {
+        inside = dx * dx + dy * dy + dz * dz <= p.rt_radius_um * p.rt_radius_um;
+    } else {
+        inside = abs(dx) <= p.rt_half_x_um && abs(dy) <= p.rt_half_y_um && (grid.nz == 1u || abs(dz) <= p.rt_half_z_um);
+    }
+    return select(0.0, 1.0, inside);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = voxel_index(gid);
@@ -37,7 +58,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pd1_v = pd1[i];
     let lag3_v = lag3[i];
     let exh_v = exhaustion[i];
-    let pi3k_v = pi3k[i];
+    // A PI3K inhibitor lowers the effective pathway activity (7).
+    let pi3k_v = pi3k[i] * (1.0 - p.pi3k_inhibition);
     let wnt_v = wnt[i];
     let ido_v = ido[i];
 
@@ -62,8 +84,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
     let kill_per_tumor = p.kill_rate_per_day * day * activation * t_function * (1.0 - p.exhaustion_kill_reduction * exh_v) * cd8_v
         / (tumor_v + cd8_v + p.kill_saturation);
-    let tumor_death = p.tumor_death_per_day * day + kill_per_tumor;
+    // Therapy deaths: radiation inside its field, chemotherapy of cycling
+    // cells. Both are immunogenic (they add the DC adjuvant signal).
+    let rt = in_radiation_field(i) * day;
+    let icd_rate = p.rt_death_tumor_per_day * rt + p.chemo_kill_per_day * day * free;
+    let tumor_death = (p.tumor_death_per_day + p.sink_tumor_per_day) * day + kill_per_tumor + icd_rate;
     let dying_per_day = tumor_death * tumor_v * MIN_PER_DAY;
+    let icd_per_day = icd_rate * tumor_v * MIN_PER_DAY;
 
     // --- cells -------------------------------------------------------------
     let tumor_p = p.tumor_growth_per_day * day * (1.0 + p.pi3k_proliferation_gain * pi3k_v) * tumor_v * free;
@@ -74,24 +101,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cd8_prolif = p.cd8_prolif_per_day * day * antigen * activation * t_function * f_lag3 * f_kyn * cd8_v * free;
     let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(kyn_v, p.kyn_treg_ec50_nm);
     let ros = p.mdsc_ros_kill_per_day * day * sat(mdsc_v, p.mdsc_ros_k);
-    let cd8_l = p.cd8_death_per_day * day + p.cd8_exhaustion_death_per_day * day * exh_v + ros + kyn_conversion;
+    let cd8_l = (p.cd8_death_per_day + p.sink_cd8_per_day) * day + p.cd8_exhaustion_death_per_day * day * exh_v + ros + kyn_conversion
+        + p.rt_death_cd8_per_day * rt;
 
     let treg_p = p.treg_entry_per_day * day * vessel_v * vessel_quality * free + kyn_conversion * cd8_v;
-    let treg_l = (p.treg_death_per_day + p.treg_depletion_per_day) * day;
+    let treg_l = (p.treg_death_per_day + p.sink_treg_per_day) * day + p.rt_death_treg_per_day * rt;
 
-    let mdsc_p = p.mdsc_entry_per_day * day * vessel_v * (1.0 + p.mdsc_vegf_gain * sat(vegf_v, p.vegf_mdsc_ec50_nm)) * free;
-    let mdsc_l = p.mdsc_death_per_day * day;
+    let a2b = p.ado_mdsc_gain * sat(ado_v * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
+    let mdsc_p = p.mdsc_entry_per_day * day * vessel_v * (1.0 + p.mdsc_vegf_gain * sat(vegf_v, p.vegf_mdsc_ec50_nm) + a2b) * free;
+    let mdsc_l = (p.mdsc_death_per_day + p.sink_mdsc_per_day) * day + p.rt_death_mdsc_per_day * rt;
 
     let tam_p = p.tam_entry_per_day * day * vessel_v * (1.0 + p.tam_il10_gain * sat(il10_v, p.il10_tam_ec50_nm)) * free;
-    let tam_l = p.tam_death_per_day * day;
+    let tam_l = (p.tam_death_per_day + p.sink_tam_per_day) * day + p.rt_death_tam_per_day * rt;
 
     let dc_antigen = sat(tumor_v + p.dc_death_antigen_gain * dying_per_day, p.antigen_k);
     let dc_inhibition = (1.0 + il10_v / p.il10_dc_ic50_nm) * (1.0 + vegf_v / p.vegf_dc_ic50_nm) * (1.0 + p.pi3k_dc_inhibition * pi3k_v * antigen);
-    let dc_p = p.dc_maturation_per_day * day * p.dc_precursor * dc_antigen * p.dc_systemic_boost / dc_inhibition * free;
-    let dc_l = p.dc_death_per_day * day;
+    let icd_adjuvant = 1.0 + p.icd_dc_gain * sat(icd_per_day, p.icd_k_per_day);
+    let dc_p = p.dc_maturation_per_day * day * p.dc_precursor * dc_antigen * icd_adjuvant * p.dc_systemic_boost / dc_inhibition * free;
+    let dc_l = (p.dc_death_per_day + p.sink_dc_per_day) * day + p.rt_death_dc_per_day * rt;
 
     let vessel_p = p.angiogenesis_per_day * day * sat(vegf_v, p.vegf_angio_ec50_nm) * vessel_v * free;
-    let vessel_l = p.vessel_regression_per_day * day * min(rho / p.crowding_limit, 1.0);
+    let vessel_l = p.vessel_regression_per_day * day * min(rho / p.crowding_limit, 1.0) + p.sink_vessel_per_day * day
+        + p.rt_death_vessel_per_day * rt;
 
     let gain = dt * (tumor_p + cd8_entry + cd8_prolif + treg_p + mdsc_p + tam_p + dc_p + vessel_p);
     let room = max(p.crowding_limit - rho, 0.0);
@@ -103,10 +134,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
     // --- molecules -----------------------------------------------------------
     let ifng_p = p.ifng_secretion * cd8_v * antigen * activation * t_function * f_lag3;
-    let ifng_l = p.ifng_uptake * (tumor_v + cd8_v);
+    let ifng_l = p.ifng_uptake * (tumor_v + cd8_v) + p.sink_ifng_per_day * day;
     let il10_p = p.il10_secretion_treg * treg_v + p.il10_secretion_tam * tam_v;
     let vegf_p = p.vegf_secretion_tumor * tumor_v * (1.0 + p.pi3k_vegf_gain * pi3k_v) + p.vegf_secretion_mdsc * mdsc_v + p.vegf_secretion_tam * tam_v;
-    let vegf_l = p.vegf_vessel_uptake * vessel_v + p.vegf_neutralization_per_min;
+    let vegf_l = p.vegf_vessel_uptake * vessel_v + p.sink_vegf_per_day * day;
     let atp = p.atp_release_basal * tumor_v + p.atp_release_death * dying_per_day;
     let cd73 = p.cd73_tumor * tumor_v + p.cd73_treg * treg_v + p.cd73_mdsc * mdsc_v;
     let ado_p = p.adenosine_production * atp * sat(cd73, p.cd73_k);
@@ -114,10 +145,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let kyn_p = ido_activity * (1.0 - p.ido_inhibition);
 
     ifng[i] = (ifng_v + dt * ifng_p) / (1.0 + dt * ifng_l);
-    il10[i] = il10_v + dt * il10_p;
+    il10[i] = (il10_v + dt * il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
     vegf[i] = (vegf_v + dt * vegf_p) / (1.0 + dt * vegf_l);
-    adenosine[i] = ado_v + dt * ado_p;
-    kynurenine[i] = kyn_v + dt * kyn_p;
+    adenosine[i] = (ado_v + dt * ado_p) / (1.0 + dt * p.sink_adenosine_per_day * day);
+    kynurenine[i] = (kyn_v + dt * kyn_p) / (1.0 + dt * p.sink_kynurenine_per_day * day);
 
     tumor[i] = (tumor_v + g * tumor_p) / (1.0 + dt * tumor_death);
     cd8[i] = (cd8_v + g * (cd8_entry + cd8_prolif)) / (1.0 + dt * cd8_l);

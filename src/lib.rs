@@ -12,3 +12,4 @@ pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod sim;
+pub mod therapy;

@@ -18,8 +18,10 @@ fn every_mechanism(nx: usize, ny: usize, nz: usize, solver: &str) -> String {
     };
     let end_days = 300.0 * dt / 1440.0;
     let (cx, cy, cz) = (nx as f64 * 10.0, ny as f64 * 10.0, nz as f64 * 10.0);
+    let rx = cx + 37.0;
     format!(
         r#"
+arm = ["anti_pd1"]
 [grid]
 nx = {nx}
 ny = {ny}
@@ -36,9 +38,26 @@ ctla4_occupancy = 0.3
 lag3_occupancy = 0.2
 a2a_occupancy = 0.1
 ido_inhibition = 0.1
-treg_depletion_per_day = 0.05
-vegf_neutralization_per_min = 0.001
 dc_systemic_boost = 1.5
+# Therapy hooks, so every kernel term runs: sinks, PI3K inhibition,
+# chemotherapy and a radiation field (a disk off the tumour centre).
+sink_treg_per_day = 0.05
+sink_vegf_per_day = 1.44
+sink_il10_per_day = 0.5
+sink_adenosine_per_day = 0.5
+sink_kynurenine_per_day = 0.5
+sink_mdsc_per_day = 0.1
+pi3k_inhibition = 0.3
+chemo_kill_per_day = 0.2
+rt_shape = 1.0
+rt_center_x_um = {rx}
+rt_center_y_um = {cy}
+rt_center_z_um = {cz}
+rt_radius_um = 90.0
+rt_death_tumor_per_day = 0.5
+rt_death_cd8_per_day = 0.8
+rt_death_treg_per_day = 0.3
+rt_death_vessel_per_day = 0.1
 [fields.tumor]
 initial = {{ kind = "disk", center_um = [{cx}, {cy}, {cz}], radius_um = 100.0, value = 0.6 }}
 [fields.vessel]
@@ -68,8 +87,6 @@ initial = {{ kind = "disk", center_um = [{cx}, {cy}, {cz}], radius_um = 60.0, va
 initial = {{ kind = "uniform", value = 0.3 }}
 [fields.ido]
 initial = {{ kind = "uniform", value = 0.5 }}
-[therapy.anti_pd1]
-start_day = 0.5
 "#
     )
 }

@@ -140,12 +140,19 @@ fn extreme_low_parameters_keep_fields_non_negative_and_bounded() {
 
 #[test]
 fn runs_are_deterministic_and_resume_exactly() {
-    let toml = populated(
-        20,
-        18,
-        1,
-        "dt_min = 15.0\nend_days = 1.0\nsave_every_min = 15.0",
-        "[therapy.anti_pd1]\n",
+    // An arm with a drug and a radiation fraction mid-run, so resuming
+    // must also pick up the therapy schedule where it was.
+    let toml = format!(
+        "arm = [\"anti_pd1\", \"rt\"]\n{}",
+        populated(
+            20,
+            18,
+            1,
+            "dt_min = 15.0\nend_days = 1.0\nsave_every_min = 15.0",
+            "[therapy.rt.radiation]\ndose_gy = 4.0\nfraction_days = [0.4]\ndeath_window_days = 0.25\n\
+             alpha_per_gy = { tumor = 0.3, cd8 = 0.5 }\nbeta_per_gy2 = { tumor = 0.03 }\n\
+             field = { shape = \"disk\", center_um = [200.0, 180.0], radius_um = 100.0 }\n",
+        )
     );
     let spec = spec(&toml);
     for mut b in backends(&spec) {

@@ -48,13 +48,8 @@ fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
     if let Some(best) = suggestion {
         s.push_str(&format!(" (did you mean `{best}`?)"));
     }
-    if !valid.is_empty() && valid.len() <= 40 {
-        s.push_str(&format!("; valid keys here: {}", valid.join(", ")));
-    } else if !valid.is_empty() {
-        s.push_str(&format!(
-            "; {} valid keys, listed in docs/model.md",
-            valid.len()
-        ));
+    if !valid.is_empty() {
+        s.push_str(&format!("; valid: {}", valid.join(", ")));
     }
     s
 }

@@ -47,6 +47,12 @@ pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Con
     })
 }
 
+/// Parse any TOML file of the project (therapy, phenotype) with the same
+/// error reporting as a scenario: file, line and closest valid key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| de_error(path, &e, text))
+}
+
 /// Set `a.b.c = value` in a TOML tree. The value is read as TOML (numbers,
 /// booleans, arrays, inline tables) and taken as a string otherwise.
 pub fn apply_override(root: &mut toml::Value, arg: &str) -> Result<(), String> {

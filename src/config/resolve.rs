@@ -2,10 +2,11 @@
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
 use super::error::{closest, ConfigError};
-use super::schema::{Config, DiffusionSolver, DrugConfig, Initial};
+use super::schema::{Config, DiffusionSolver, Initial};
 use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, PARAM_SPECS};
+use crate::therapy::treatment::{RunFrame, Treatment};
 use std::path::{Path, PathBuf};
 
 /// Largest grid accepted (voxels): keeps every index within u32 and the
@@ -36,13 +37,6 @@ pub struct FieldSetup {
     pub display_max: f32,
 }
 
-/// A drug with one-compartment pharmacokinetics driving one parameter.
-#[derive(Clone, Debug)]
-pub struct Drug {
-    pub name: String,
-    pub config: DrugConfig,
-}
-
 #[derive(Clone, Debug)]
 pub struct OutputSpec {
     pub png: bool,
@@ -64,7 +58,8 @@ pub struct RunSpec {
     pub solver: DiffusionSolver,
     pub params: ModelParams,
     pub fields: Vec<FieldSetup>,
-    pub drugs: Vec<Drug>,
+    /// The treatment arm, tabulated on the steps of this run.
+    pub treatment: Treatment,
     pub output: OutputSpec,
 }
 
@@ -112,8 +107,12 @@ impl Ctx<'_> {
 }
 
 /// Validate a config read from `file` (relative paths resolve against its folder).
-pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
+pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
     let cx = Ctx { file };
+    let mut config = original.clone();
+    if let Some(name) = &original.phenotype {
+        crate::therapy::phenotype::apply(&mut config, name, file)?;
+    }
     let g = &config.grid;
     let dims = [("grid.nx", g.nx), ("grid.ny", g.ny), ("grid.nz", g.nz)];
     for (key, n) in dims {
@@ -287,40 +286,18 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         ));
     }
 
-    let mut drugs = Vec::new();
-    for (name, drug) in &config.therapy {
-        let key = |k: &str| format!("therapy.{name}.{k}");
-        cx.range(&key("start_day"), drug.start_day, 0.0, 1e5)?;
-        cx.range(&key("dose_mg"), drug.dose_mg, 0.0, 1e6)?;
-        cx.range(&key("interval_days"), drug.interval_days, 1e-3, 1e5)?;
-        cx.range(&key("doses"), drug.doses as f64, 0.0, 1e6)?;
-        cx.range(&key("half_life_days"), drug.half_life_days, 1e-4, 1e5)?;
-        cx.range(&key("volume_l"), drug.volume_l, 1e-3, 1e5)?;
-        cx.range(&key("ec50_mg_per_l"), drug.ec50_mg_per_l, 1e-9, 1e6)?;
-        let occupancy_params = PARAM_SPECS
-            .iter()
-            .filter(|s| s.min == 0.0 && s.max == 1.0)
-            .map(|s| s.name);
-        if !occupancy_params.clone().any(|n| n == drug.occupancy_param) {
-            let mut e = cx.unknown(
-                &key("occupancy_param"),
-                &drug.occupancy_param,
-                occupancy_params,
-            );
-            if let ConfigError::UnknownKey { key: k, .. } = &mut e {
-                *k = format!(
-                    "{} = \"{}\" (a parameter with range [0, 1])",
-                    key("occupancy_param"),
-                    drug.occupancy_param
-                );
-            }
-            return Err(e);
-        }
-        drugs.push(Drug {
-            name: name.clone(),
-            config: drug.clone(),
-        });
-    }
+    // The phenotype (applied before this) is in `params` already.
+    let treatment = Treatment::resolve(
+        &config.arm,
+        &config.therapy,
+        &params,
+        &RunFrame {
+            scenario: file,
+            grid: &grid,
+            dt_min: dt,
+            steps,
+        },
+    )?;
 
     let mut out_fields = Vec::new();
     for name in &config.output.fields {
@@ -341,13 +318,13 @@ pub fn resolve(config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         solver: config.solver.diffusion,
         params,
         fields,
-        drugs,
+        treatment,
         output: OutputSpec {
             png: config.output.png,
             npy: config.output.npy,
             fields: out_fields,
         },
-        config,
+        config: original,
     })
 }
 

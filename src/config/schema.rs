@@ -15,9 +15,14 @@ pub struct Config {
     pub params: BTreeMap<String, f64>,
     /// Per-field transport, boundary and initial condition, by field name.
     pub fields: BTreeMap<String, FieldConfig>,
-    /// Drugs by name, each with its dosing, pharmacokinetics and the
-    /// parameter its occupancy drives.
-    pub therapy: BTreeMap<String, DrugConfig>,
+    /// The treatment arm: therapy names, looked up in `[therapy.NAME]`
+    /// tables of this file, then in `therapies/NAME.toml` beside it, then
+    /// in the shipped configs/therapies. Empty: untreated control.
+    pub arm: Vec<String>,
+    /// A resistance phenotype applied to this scenario (configs/phenotypes).
+    pub phenotype: Option<String>,
+    /// Therapies defined inline, in the schema of configs/therapies files.
+    pub therapy: BTreeMap<String, crate::therapy::schema::TherapyConfig>,
     pub output: OutputConfig,
 }
 
@@ -142,42 +147,6 @@ pub enum Initial {
         #[serde(default)]
         max_distance_um: Option<f64>,
     },
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DrugConfig {
-    pub agent: String,
-    pub start_day: f64,
-    pub dose_mg: f64,
-    pub interval_days: f64,
-    /// Number of doses; 0 doses on schedule until the end of the run.
-    pub doses: i64,
-    /// One-compartment elimination half-life.
-    pub half_life_days: f64,
-    /// Distribution volume, L.
-    pub volume_l: f64,
-    /// Concentration of half-maximal occupancy, mg/L (= ug/mL).
-    pub ec50_mg_per_l: f64,
-    /// Registry parameter set to the occupancy C/(C + EC50) at each step.
-    pub occupancy_param: String,
-}
-
-impl Default for DrugConfig {
-    /// Pembrolizumab 200 mg every 3 weeks (see docs/model.md, therapy).
-    fn default() -> Self {
-        Self {
-            agent: "pembrolizumab".into(),
-            start_day: 0.0,
-            dose_mg: 200.0,
-            interval_days: 21.0,
-            doses: 0,
-            half_life_days: 22.0,
-            volume_l: 6.0,
-            ec50_mg_per_l: 0.5,
-            occupancy_param: "pd1_occupancy".into(),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -19,8 +19,9 @@ use rayon::prelude::*;
 /// Voxels per rayon task.
 const CHUNK: usize = 4096;
 
-/// Apply `f` to the values of all fields at each voxel, in parallel.
-pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(&mut [f32; FIELD_COUNT]) + Sync) {
+/// Apply `f(i, values)` to the values of all fields at each voxel `i`, in
+/// parallel.
+pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(usize, &mut [f32; FIELD_COUNT]) + Sync) {
     assert_eq!(fields.len(), FIELD_COUNT);
     let n = fields[0].len();
     let mut chunks: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK))
@@ -31,13 +32,13 @@ pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(&mut [f32; FIELD_COUNT
             chunks[c].push(part);
         }
     }
-    chunks.into_par_iter().for_each(|mut parts| {
+    chunks.into_par_iter().enumerate().for_each(|(c, mut parts)| {
         let mut v = [0f32; FIELD_COUNT];
         for j in 0..parts[0].len() {
             for (f, part) in parts.iter().enumerate() {
                 v[f] = part[j];
             }
-            f(&mut v);
+            f(c * CHUNK + j, &mut v);
             for (f, part) in parts.iter_mut().enumerate() {
                 part[j] = v[f];
             }

@@ -10,6 +10,7 @@
 
 use super::for_each_voxel;
 use crate::model::fields::{idx, FIELD_COUNT};
+use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, MIN_PER_DAY};
 use crate::model::state::Systemic;
 
@@ -36,12 +37,49 @@ fn relax(s: f32, target: f32, dt: f32, tau: f32) -> f32 {
 }
 
 /// Run the reaction stage over every voxel.
-pub fn react(fields: &mut [Vec<f32>], p: &ModelParams, sys: &Systemic, dt: f32) {
-    for_each_voxel(fields, |v| react_voxel(v, p, sys, dt));
+pub fn react(grid: &Grid, fields: &mut [Vec<f32>], p: &ModelParams, sys: &Systemic, dt: f32) {
+    for_each_voxel(fields, |i, v| {
+        react_voxel(v, p, sys, dt, in_radiation_field(grid, p, i))
+    });
 }
 
-/// All reaction terms of one voxel, in place. Keep in step with react.wgsl.
-pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, dt: f32) {
+/// 1 inside the radiation field (`rt_shape`: 0 whole domain, 1 disk or
+/// ball, 2 box), else 0. Mirrors `in_radiation_field` in react.wgsl.
+pub fn in_radiation_field(grid: &Grid, p: &ModelParams, i: usize) -> f32 {
+    if p.rt_shape < 0.5 {
+        return 1.0;
+    }
+    let (x, y, z) = (i % grid.nx, (i / grid.nx) % grid.ny, i / (grid.nx * grid.ny));
+    let dx = (x as f32 + 0.5) * grid.dx_um - p.rt_center_x_um;
+    let dy = (y as f32 + 0.5) * grid.dx_um - p.rt_center_y_um;
+    let dz = if grid.nz > 1 {
+        (z as f32 + 0.5) * grid.dx_um - p.rt_center_z_um
+    } else {
+        0.0
+    };
+    let inside = if p.rt_shape < 1.5 {
+        dx * dx + dy * dy + dz * dz <= p.rt_radius_um * p.rt_radius_um
+    } else {
+        dx.abs() <= p.rt_half_x_um
+            && dy.abs() <= p.rt_half_y_um
+            && (grid.nz == 1 || dz.abs() <= p.rt_half_z_um)
+    };
+    if inside {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// All reaction terms of one voxel, in place; `in_rt_field` is 1 inside the
+/// radiation field. Keep in step with react.wgsl.
+pub fn react_voxel(
+    v: &mut [f32; FIELD_COUNT],
+    p: &ModelParams,
+    sys: &Systemic,
+    dt: f32,
+    in_rt_field: f32,
+) {
     let day = 1.0 / MIN_PER_DAY;
     // Molecules may carry round-off negatives from the ADI transport.
     let ifng = v[idx::IFNG].max(0.0);
@@ -60,7 +98,8 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     let pd1 = v[idx::PD1];
     let lag3 = v[idx::LAG3];
     let exh = v[idx::EXHAUSTION];
-    let pi3k = v[idx::PI3K];
+    // A PI3K inhibitor lowers the effective pathway activity (7).
+    let pi3k = v[idx::PI3K] * (1.0 - p.pi3k_inhibition);
     let wnt = v[idx::WNT];
     let ido = v[idx::IDO];
 
@@ -93,8 +132,14 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
         * (1.0 - p.exhaustion_kill_reduction * exh)
         * cd8
         / (tumor + cd8 + p.kill_saturation);
-    let tumor_death = p.tumor_death_per_day * day + kill_per_tumor;
+    // Therapy deaths: radiation inside its field, chemotherapy of cycling
+    // cells. Both are immunogenic (they add the DC adjuvant signal).
+    let rt = in_rt_field * day;
+    let icd_rate = p.rt_death_tumor_per_day * rt + p.chemo_kill_per_day * day * free;
+    let tumor_death =
+        (p.tumor_death_per_day + p.sink_tumor_per_day) * day + kill_per_tumor + icd_rate;
     let dying_per_day = tumor_death * tumor * MIN_PER_DAY;
+    let icd_per_day = icd_rate * tumor * MIN_PER_DAY;
 
     // --- cells: production P (scaled by free space) and loss rate L ---------
     let tumor_p =
@@ -121,27 +166,30 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
         * free;
     let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(kyn, p.kyn_treg_ec50_nm);
     let ros = p.mdsc_ros_kill_per_day * day * sat(mdsc, p.mdsc_ros_k);
-    let cd8_l = p.cd8_death_per_day * day
+    let cd8_l = (p.cd8_death_per_day + p.sink_cd8_per_day) * day
         + p.cd8_exhaustion_death_per_day * day * exh
         + ros
-        + kyn_conversion;
+        + kyn_conversion
+        + p.rt_death_cd8_per_day * rt;
 
     let treg_p = p.treg_entry_per_day * day * vessel * vessel_quality * free + kyn_conversion * cd8;
-    let treg_l = (p.treg_death_per_day + p.treg_depletion_per_day) * day;
+    let treg_l = (p.treg_death_per_day + p.sink_treg_per_day) * day + p.rt_death_treg_per_day * rt;
 
+    // MDSC recruitment: VEGF (13) and adenosine through A2B (11).
+    let a2b = p.ado_mdsc_gain * sat(ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
     let mdsc_p = p.mdsc_entry_per_day
         * day
         * vessel
-        * (1.0 + p.mdsc_vegf_gain * sat(vegf, p.vegf_mdsc_ec50_nm))
+        * (1.0 + p.mdsc_vegf_gain * sat(vegf, p.vegf_mdsc_ec50_nm) + a2b)
         * free;
-    let mdsc_l = p.mdsc_death_per_day * day;
+    let mdsc_l = (p.mdsc_death_per_day + p.sink_mdsc_per_day) * day + p.rt_death_mdsc_per_day * rt;
 
     let tam_p = p.tam_entry_per_day
         * day
         * vessel
         * (1.0 + p.tam_il10_gain * sat(il10, p.il10_tam_ec50_nm))
         * free;
-    let tam_l = p.tam_death_per_day * day;
+    let tam_l = (p.tam_death_per_day + p.sink_tam_per_day) * day + p.rt_death_tam_per_day * rt;
 
     // DC maturation from antigen (live and dying tumour), inhibited by IL-10
     // (5), VEGF (13) and tumour PI3K (7); probiotics scale it systemically.
@@ -149,13 +197,22 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     let dc_inhibition = (1.0 + il10 / p.il10_dc_ic50_nm)
         * (1.0 + vegf / p.vegf_dc_ic50_nm)
         * (1.0 + p.pi3k_dc_inhibition * pi3k * antigen);
-    let dc_p = p.dc_maturation_per_day * day * p.dc_precursor * dc_antigen * p.dc_systemic_boost
+    // Immunogenic death (calreticulin, ATP, HMGB1) is a maturation adjuvant.
+    let icd_adjuvant = 1.0 + p.icd_dc_gain * sat(icd_per_day, p.icd_k_per_day);
+    let dc_p = p.dc_maturation_per_day
+        * day
+        * p.dc_precursor
+        * dc_antigen
+        * icd_adjuvant
+        * p.dc_systemic_boost
         / dc_inhibition
         * free;
-    let dc_l = p.dc_death_per_day * day;
+    let dc_l = (p.dc_death_per_day + p.sink_dc_per_day) * day + p.rt_death_dc_per_day * rt;
 
     let vessel_p = p.angiogenesis_per_day * day * sat(vegf, p.vegf_angio_ec50_nm) * vessel * free;
-    let vessel_l = p.vessel_regression_per_day * day * (rho / p.crowding_limit).min(1.0);
+    let vessel_l = p.vessel_regression_per_day * day * (rho / p.crowding_limit).min(1.0)
+        + p.sink_vessel_per_day * day
+        + p.rt_death_vessel_per_day * rt;
 
     // Scale all cell gains together so the cell sum stays within the limit.
     let gain = dt * (tumor_p + cd8_entry + cd8_prolif + treg_p + mdsc_p + tam_p + dc_p + vessel_p);
@@ -165,12 +222,12 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
 
     // --- molecules ------------------------------------------------------------
     let ifng_p = p.ifng_secretion * cd8 * antigen * activation * t_function * f_lag3;
-    let ifng_l = p.ifng_uptake * (tumor + cd8);
+    let ifng_l = p.ifng_uptake * (tumor + cd8) + p.sink_ifng_per_day * day;
     let il10_p = p.il10_secretion_treg * treg + p.il10_secretion_tam * tam;
     let vegf_p = p.vegf_secretion_tumor * tumor * (1.0 + p.pi3k_vegf_gain * pi3k)
         + p.vegf_secretion_mdsc * mdsc
         + p.vegf_secretion_tam * tam;
-    let vegf_l = p.vegf_vessel_uptake * vessel + p.vegf_neutralization_per_min;
+    let vegf_l = p.vegf_vessel_uptake * vessel + p.sink_vegf_per_day * day;
     let atp = p.atp_release_basal * tumor + p.atp_release_death * dying_per_day;
     let cd73 = p.cd73_tumor * tumor + p.cd73_treg * treg + p.cd73_mdsc * mdsc;
     let ado_p = p.adenosine_production * atp * sat(cd73, p.cd73_k);
@@ -179,10 +236,10 @@ pub fn react_voxel(v: &mut [f32; FIELD_COUNT], p: &ModelParams, sys: &Systemic, 
     let kyn_p = ido_activity * (1.0 - p.ido_inhibition);
 
     v[idx::IFNG] = (ifng + dt * ifng_p) / (1.0 + dt * ifng_l);
-    v[idx::IL10] = il10 + dt * il10_p;
+    v[idx::IL10] = (il10 + dt * il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
     v[idx::VEGF] = (vegf + dt * vegf_p) / (1.0 + dt * vegf_l);
-    v[idx::ADENOSINE] = ado + dt * ado_p;
-    v[idx::KYNURENINE] = kyn + dt * kyn_p;
+    v[idx::ADENOSINE] = (ado + dt * ado_p) / (1.0 + dt * p.sink_adenosine_per_day * day);
+    v[idx::KYNURENINE] = (kyn + dt * kyn_p) / (1.0 + dt * p.sink_kynurenine_per_day * day);
 
     v[idx::TUMOR] = step(tumor, tumor_p, tumor_death);
     v[idx::CD8] = step(cd8, cd8_entry + cd8_prolif, cd8_l);

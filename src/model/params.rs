@@ -179,8 +179,6 @@ param_registry! {
         "Treg entry per unit vessel fraction";
     treg_death_per_day = 0.1, [0.0, 10.0], "1/day", "assumed",
         "Treg death rate";
-    treg_depletion_per_day = 0.0, [0.0, 100.0], "1/day", "set by anti-CTLA-4 (ADCC)",
-        "Antibody-mediated Treg depletion";
     treg_suppression_k = 0.02, [1e-5, 10.0], "volume fraction", "assumed",
         "Treg fraction halving effector function";
     kyn_treg_induction_per_day = 0.2, [0.0, 10.0], "1/day", "assumed (mechanism 12)",
@@ -195,6 +193,8 @@ param_registry! {
         "Relative increase of MDSC recruitment at saturating VEGF";
     vegf_mdsc_ec50_nm = 0.5, [1e-4, 1000.0], "nM", "assumed",
         "VEGF for half-maximal MDSC recruitment";
+    ado_mdsc_gain = 1.0, [0.0, 100.0], "-", "assumed (mechanism 11; A2B on myeloid cells, Ryzhov 2011)",
+        "Relative increase of MDSC recruitment at saturating adenosine through A2B (blocked with A2A/A2B occupancy)";
     mdsc_death_per_day = 0.3, [0.0, 10.0], "1/day", "assumed (lifespan of days)",
         "MDSC death rate";
     mdsc_ros_kill_per_day = 0.5, [0.0, 50.0], "1/day", "assumed (mechanism 3)",
@@ -227,6 +227,10 @@ param_registry! {
         "IL-10 halving DC maturation";
     vegf_dc_ic50_nm = 1.0, [1e-4, 1000.0], "nM", "assumed (mechanism 13)",
         "VEGF halving DC maturation";
+    icd_dc_gain = 2.0, [0.0, 100.0], "-", "assumed (immunogenic cell death: calreticulin, ATP, HMGB1; Galluzzi 2017)",
+        "Relative increase of DC maturation at saturating immunogenic (radiation or chemotherapy) tumour death";
+    icd_k_per_day = 0.05, [1e-6, 100.0], "volume fraction/day", "assumed",
+        "Immunogenic tumour death flux of half-maximal DC adjuvant effect";
     pi3k_dc_inhibition = 1.0, [0.0, 100.0], "-", "assumed (mechanism 7)",
         "Inhibition of DC maturation at full PI3K/AKT activity";
     dc_systemic_boost = 1.0, [0.0, 100.0], "-", "set by probiotics (SCFA)",
@@ -271,8 +275,6 @@ param_registry! {
         "VEGF secretion by M2 macrophages";
     vegf_vessel_uptake = 0.1, [0.0, 1e3], "1/min per volume fraction", "assumed",
         "VEGF consumption by vessels (receptor binding)";
-    vegf_neutralization_per_min = 0.0, [0.0, 1e3], "1/min", "set by anti-VEGF",
-        "Extra VEGF sink from a neutralising antibody";
 
     // --- adenosine (mechanism 11) -----------------------------------------------------------
     atp_release_basal = 0.1, [0.0, 1e3], "-", "assumed",
@@ -307,6 +309,59 @@ param_registry! {
         "Share of IDO activity inhibited";
     kyn_prolif_ic50_nm = 100000.0, [1e-3, 1e7], "nM", "assumed",
         "Kynurenine halving T-cell proliferation";
+
+    // --- therapy hooks: set over time by therapies (configs/therapies) -----------------------
+    pi3k_inhibition = 0.0, [0.0, 1.0], "fraction", "set by a PI3K inhibitor",
+        "Share of PI3K/AKT activity inhibited (lowers proliferation, PD-L1 translation, VEGF and DC inhibition)";
+    chemo_kill_per_day = 0.0, [0.0, 50.0], "1/day", "set by chemotherapy",
+        "Kill rate of cycling tumour cells (scaled by the free space that lets them cycle)";
+    sink_ifng_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of IFN-gamma (neutralisation, depletion)";
+    sink_il10_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of IL-10 (neutralisation, depletion)";
+    sink_vegf_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of VEGF (neutralisation, depletion)";
+    sink_adenosine_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of adenosine (neutralisation, depletion)";
+    sink_kynurenine_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of kynurenine (neutralisation, depletion)";
+    sink_tumor_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of tumour cells (neutralisation, depletion)";
+    sink_cd8_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of CD8 effectors (neutralisation, depletion)";
+    sink_treg_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of Tregs (neutralisation, depletion)";
+    sink_mdsc_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of MDSCs (neutralisation, depletion)";
+    sink_tam_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of M2 macrophages (neutralisation, depletion)";
+    sink_dc_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of mature DCs (neutralisation, depletion)";
+    sink_vessel_per_day = 0.0, [0.0, 1e6], "1/day", "set by therapies (sink effects)",
+        "Extra first-order removal of vessels (neutralisation, depletion)";
+    rt_death_tumor_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of tumour cells inside the radiation field while a fraction takes effect";
+    rt_death_cd8_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of CD8 effectors inside the radiation field while a fraction takes effect";
+    rt_death_treg_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of Tregs inside the radiation field while a fraction takes effect";
+    rt_death_mdsc_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of MDSCs inside the radiation field while a fraction takes effect";
+    rt_death_tam_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of M2 macrophages inside the radiation field while a fraction takes effect";
+    rt_death_dc_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of DCs inside the radiation field while a fraction takes effect";
+    rt_death_vessel_per_day = 0.0, [0.0, 1e7], "1/day", "set by radiotherapy (linear-quadratic survival)",
+        "Death rate of vessel endothelium inside the radiation field while a fraction takes effect";
+    rt_shape = 0.0, [0.0, 2.0], "-", "set by radiotherapy",
+        "Radiation field: 0 whole domain, 1 disk (ball in 3D), 2 box";
+    rt_center_x_um = 0.0, [-1e7, 1e7], "um", "set by radiotherapy", "Radiation field centre, x";
+    rt_center_y_um = 0.0, [-1e7, 1e7], "um", "set by radiotherapy", "Radiation field centre, y";
+    rt_center_z_um = 0.0, [-1e7, 1e7], "um", "set by radiotherapy", "Radiation field centre, z (3D)";
+    rt_radius_um = 0.0, [0.0, 1e7], "um", "set by radiotherapy", "Radiation field radius (disk)";
+    rt_half_x_um = 0.0, [0.0, 1e7], "um", "set by radiotherapy", "Radiation field half-width, x (box)";
+    rt_half_y_um = 0.0, [0.0, 1e7], "um", "set by radiotherapy", "Radiation field half-width, y (box)";
+    rt_half_z_um = 0.0, [0.0, 1e7], "um", "set by radiotherapy", "Radiation field half-width, z (box, 3D)";
 }
 
 impl ModelParams {

@@ -4,7 +4,6 @@
 pub mod backend;
 pub mod compare;
 pub mod cpu_backend;
-pub mod dosing;
 pub mod plan;
 pub mod run;
 pub mod select;

@@ -2,7 +2,6 @@
 //! progress, and a clean stop on interrupt that keeps everything written.
 
 use super::backend::Backend;
-use super::dosing;
 use super::plan::TransportPlan;
 use crate::config::resolve::RunSpec;
 use crate::model::fields::FIELDS;
@@ -52,7 +51,7 @@ pub fn run(
     let plan = TransportPlan::new(spec);
     let start = Instant::now();
     let mut ts =
-        TimeseriesWriter::create(&out.join("timeseries.csv"), &dosing::columns(&spec.drugs))
+        TimeseriesWriter::create(&out.join("timeseries.csv"), &spec.treatment.columns())
             .with_context(|| format!("cannot write {}", out.join("timeseries.csv").display()))?;
     let mut saved = Vec::new();
     let mut summaries = Vec::new();
@@ -131,7 +130,7 @@ pub fn run(
             }
         }
         let summary = summarize(state, t);
-        ts.write(&summary, &dosing::values(&spec.drugs, t))?;
+        ts.write(&summary, &spec.treatment.values(state.step))?;
         summaries.push(summary);
         saved.push(SavedTime {
             index,
@@ -154,7 +153,7 @@ pub fn run(
         let to_save = spec.save_every_steps - step % spec.save_every_steps;
         let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
         let params: Vec<_> = (step..step + batch)
-            .map(|s| dosing::params_at(&spec.params, &spec.drugs, day_of(s)))
+            .map(|s| spec.treatment.params_at(&spec.params, s))
             .collect();
         backend.run_steps(&params);
         step += batch;

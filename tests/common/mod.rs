@@ -7,10 +7,8 @@ use std::path::Path;
 use tmesim::config::load::parse_config;
 use tmesim::config::resolve::{resolve, RunSpec};
 use tmesim::model::init::initial_state;
-use tmesim::model::params::MIN_PER_DAY;
 use tmesim::model::state::State;
 use tmesim::sim::backend::Backend;
-use tmesim::sim::dosing::params_at;
 use tmesim::sim::select::{cpu_backend, gpu_backend};
 
 /// A validated scenario from TOML text.
@@ -59,15 +57,8 @@ pub fn backends(spec: &RunSpec) -> Vec<Box<dyn Backend>> {
 /// Run `steps` macro steps from `state` with the scenario's parameters.
 pub fn advance(backend: &mut dyn Backend, spec: &RunSpec, state: &State, steps: u64) -> State {
     backend.upload(state);
-    let dt = spec.dt_min as f64;
     let params: Vec<_> = (state.step..state.step + steps)
-        .map(|s| {
-            params_at(
-                &spec.params,
-                &spec.drugs,
-                s as f64 * dt / MIN_PER_DAY as f64,
-            )
-        })
+        .map(|s| spec.treatment.params_at(&spec.params, s))
         .collect();
     backend.run_steps(&params);
     backend.download()

@@ -1,0 +1,336 @@
+//! A treatment arm resolved against a run: each drug's concentration on
+//! the step grid, its exposure, and the parameters of every step.
+
+use super::effects::{apply, resolve_effect, ParamEffect};
+use super::library::{find, Kind};
+use super::pk::{concentration_table, Rates};
+use super::radiation::RadiationPlan;
+use super::schema::{Pk, Response, ResponseModel, Route, Schedule, TherapyConfig};
+use crate::config::error::ConfigError;
+use crate::config::load::parse_toml;
+use crate::model::grid::Grid;
+use crate::model::params::{ModelParams, MIN_PER_DAY, PARAM_SPECS};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A drug of the arm, tabulated on the run's steps.
+#[derive(Clone, Debug)]
+pub struct DrugPlan {
+    pub name: String,
+    pub agent: String,
+    pub file: PathBuf,
+    /// Plasma concentration (mg/L) at the start of each step, 0..=steps.
+    pub concentration: Vec<f64>,
+    pub response: Response,
+    pub effects: Vec<ParamEffect>,
+    pub terminal_half_life_days: f64,
+}
+
+impl DrugPlan {
+    pub fn exposure(&self, step: u64) -> f64 {
+        let c = self.concentration[(step as usize).min(self.concentration.len() - 1)];
+        exposure(&self.response, c)
+    }
+}
+
+/// Exposure in [0, 1] (times Emax) at plasma concentration `c`, mg/L.
+pub fn exposure(r: &Response, c: f64) -> f64 {
+    match r.model {
+        ResponseModel::Occupancy => c / (c + r.ec50_mg_per_l),
+        ResponseModel::Emax => {
+            let x = c.max(0.0).powf(r.hill);
+            r.emax * x / (x + r.ec50_mg_per_l.powf(r.hill))
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RadiationCourse {
+    pub name: String,
+    pub file: PathBuf,
+    pub plan: RadiationPlan,
+}
+
+/// The therapies of one arm.
+#[derive(Clone, Debug, Default)]
+pub struct Treatment {
+    /// Therapy names in arm order.
+    pub arm: Vec<String>,
+    pub drugs: Vec<DrugPlan>,
+    pub radiation: Vec<RadiationCourse>,
+    dt_days: f64,
+}
+
+/// What the treatment needs to know about the run.
+pub struct RunFrame<'a> {
+    pub scenario: &'a Path,
+    pub grid: &'a Grid,
+    pub dt_min: f64,
+    pub steps: u64,
+}
+
+impl Treatment {
+    /// Resolve `arm` (names of inline `[therapy.NAME]` tables or therapy
+    /// files) for a run; `base` are the run's parameters without therapy.
+    pub fn resolve(
+        arm: &[String],
+        inline: &BTreeMap<String, TherapyConfig>,
+        base: &ModelParams,
+        run: &RunFrame,
+    ) -> Result<Self, ConfigError> {
+        let dir = run.scenario.parent().unwrap_or(Path::new("."));
+        let mut t = Treatment {
+            arm: arm.to_vec(),
+            dt_days: run.dt_min / MIN_PER_DAY as f64,
+            ..Self::default()
+        };
+        for (k, name) in arm.iter().enumerate() {
+            if arm[..k].contains(name) {
+                return Err(ConfigError::Invalid {
+                    file: run.scenario.into(),
+                    key: "arm".into(),
+                    message: format!("`{name}` is listed twice"),
+                });
+            }
+            let (file, therapy) = match inline.get(name) {
+                Some(th) => (PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display())), th.clone()),
+                None => {
+                    let (path, text) = find(Kind::Therapy, name, dir, run.scenario, &format!("arm[{k}]"))?;
+                    let th: TherapyConfig = parse_toml(&text, &path)?;
+                    (path, th)
+                }
+            };
+            t.add(name, file, &therapy, run)?;
+        }
+        t.check_ranges(base)?;
+        Ok(t)
+    }
+
+    fn add(&mut self, name: &str, file: PathBuf, th: &TherapyConfig, run: &RunFrame) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            file: file.clone(),
+            key: key.into(),
+            message: message.into(),
+        };
+        if let Some(r) = &th.radiation {
+            if th.schedule.is_some() || th.pk.is_some() || th.response.is_some() || !th.effect.is_empty() {
+                return Err(invalid(
+                    "radiation",
+                    "a radiotherapy file holds only [radiation]: its effects are the LQ kill and what follows from it",
+                ));
+            }
+            if !self.radiation.is_empty() {
+                return Err(invalid("radiation", "an arm can hold one radiotherapy course"));
+            }
+            let plan = RadiationPlan::resolve(r, &file, run.grid, run.dt_min, run.steps)?;
+            self.radiation.push(RadiationCourse {
+                name: name.into(),
+                file,
+                plan,
+            });
+            return Ok(());
+        }
+        let (Some(schedule), Some(pk), Some(response)) = (&th.schedule, &th.pk, &th.response) else {
+            return Err(invalid(
+                "schedule/pk/response",
+                "a drug needs [schedule], [pk] and [response] (or the file is a [radiation] course)",
+            ));
+        };
+        if th.effect.is_empty() {
+            return Err(invalid("effect", "a drug needs at least one [[effect]]"));
+        }
+        check_schedule(schedule, &file)?;
+        check_pk(pk, schedule, &file)?;
+        check_response(response, &file)?;
+        let effects = th
+            .effect
+            .iter()
+            .enumerate()
+            .map(|(k, e)| resolve_effect(e, &file, &format!("effect[{k}]"), false))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.drugs.push(DrugPlan {
+            name: name.into(),
+            agent: th.agent.clone(),
+            concentration: concentration_table(pk, schedule, self.dt_days, run.steps),
+            response: response.clone(),
+            effects,
+            terminal_half_life_days: Rates::new(pk).terminal_half_life_days(),
+            file,
+        });
+        Ok(())
+    }
+
+    /// Every parameter must stay within its registry range at any exposure.
+    /// Effects are affine in each drug's exposure, so checking every corner
+    /// of the exposure box (each drug off or at its maximum) suffices.
+    fn check_ranges(&self, base: &ModelParams) -> Result<(), ConfigError> {
+        let n = self.drugs.len().min(12);
+        for corner in 0..(1u32 << n) {
+            let mut p = *base;
+            let max_exposure = |d: &DrugPlan| match d.response.model {
+                ResponseModel::Occupancy => 1.0,
+                ResponseModel::Emax => d.response.emax,
+            };
+            apply(
+                &mut p,
+                self.drugs.iter().enumerate().flat_map(|(k, d)| {
+                    let e = if corner & (1 << k) != 0 { max_exposure(d) } else { 0.0 };
+                    d.effects.iter().map(move |x| (x, e))
+                }),
+            );
+            for spec in PARAM_SPECS {
+                let v = p.get(spec.name).expect("registry name");
+                if !(v >= spec.min && v <= spec.max) {
+                    let culprits: Vec<String> = self
+                        .drugs
+                        .iter()
+                        .filter(|d| d.effects.iter().any(|e| e.param == spec.name))
+                        .map(|d| d.file.display().to_string())
+                        .collect();
+                    return Err(ConfigError::OutOfRange {
+                        file: culprits.first().map(PathBuf::from).unwrap_or_default(),
+                        key: format!(
+                            "effects on `{}` (with {} at full exposure)",
+                            spec.name,
+                            culprits.join(" + ")
+                        ),
+                        value: v as f64,
+                        min: spec.min as f64,
+                        max: spec.max as f64,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parameters of step `step`: `base` with every therapy applied.
+    pub fn params_at(&self, base: &ModelParams, step: u64) -> ModelParams {
+        let mut p = *base;
+        apply(
+            &mut p,
+            self.drugs.iter().flat_map(|d| {
+                let e = d.exposure(step);
+                d.effects.iter().map(move |x| (x, e))
+            }),
+        );
+        for rt in &self.radiation {
+            rt.plan.apply(&mut p, step);
+        }
+        p
+    }
+
+    /// Extra time-series columns.
+    pub fn columns(&self) -> Vec<String> {
+        let mut cols = Vec::new();
+        for d in &self.drugs {
+            cols.push(format!("{}_conc_mg_per_l", d.name));
+            cols.push(format!("{}_exposure", d.name));
+        }
+        for r in &self.radiation {
+            cols.push(format!("{}_cumulative_dose_gy", r.name));
+        }
+        cols
+    }
+
+    /// Values of [`Self::columns`] at step `step`.
+    pub fn values(&self, step: u64) -> Vec<f64> {
+        let mut v = Vec::new();
+        for d in &self.drugs {
+            v.push(d.concentration[(step as usize).min(d.concentration.len() - 1)]);
+            v.push(d.exposure(step));
+        }
+        for r in &self.radiation {
+            v.push(r.plan.cumulative_dose_gy(step as f64 * self.dt_days));
+        }
+        v
+    }
+
+    /// The arm as written on the command line (`a+b`), or "control".
+    pub fn label(&self) -> String {
+        arm_label(&self.arm)
+    }
+}
+
+/// `a+b` for an arm, "control" for none.
+pub fn arm_label(arm: &[String]) -> String {
+    if arm.is_empty() {
+        "control".into()
+    } else {
+        arm.join("+")
+    }
+}
+
+fn range(file: &Path, key: &str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            file: file.into(),
+            key: key.into(),
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+fn check_schedule(s: &Schedule, file: &Path) -> Result<(), ConfigError> {
+    range(file, "schedule.start_day", s.start_day, 0.0, 1e5)?;
+    range(file, "schedule.dose_mg", s.dose_mg, 0.0, 1e7)?;
+    range(file, "schedule.interval_days", s.interval_days, 1e-3, 1e5)?;
+    range(file, "schedule.doses", s.doses as f64, 0.0, 1e6)?;
+    range(file, "schedule.infusion_min", s.infusion_min, 0.0, 1440.0 * s.interval_days)?;
+    if s.route == Route::Oral && s.infusion_min > 0.0 {
+        return Err(ConfigError::Invalid {
+            file: file.into(),
+            key: "schedule.infusion_min".into(),
+            message: "an oral dose has no infusion time".into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_pk(pk: &Pk, s: &Schedule, file: &Path) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: &str| ConfigError::Invalid {
+        file: file.into(),
+        key: key.into(),
+        message: message.into(),
+    };
+    range(file, "pk.compartments", pk.compartments as f64, 1.0, 2.0)?;
+    range(file, "pk.central_volume_l", pk.central_volume_l, 1e-3, 1e6)?;
+    match (pk.clearance_l_per_day, pk.half_life_days) {
+        (Some(cl), None) => range(file, "pk.clearance_l_per_day", cl, 1e-6, 1e7)?,
+        (None, Some(t)) if pk.compartments == 1 => range(file, "pk.half_life_days", t, 1e-4, 1e5)?,
+        (None, Some(_)) => {
+            return Err(invalid(
+                "pk.half_life_days",
+                "a two-compartment model takes clearance_l_per_day (its half-life follows)",
+            ))
+        }
+        _ => {
+            return Err(invalid(
+                "pk.clearance_l_per_day",
+                "give exactly one of clearance_l_per_day and half_life_days",
+            ))
+        }
+    }
+    if pk.compartments == 2 {
+        range(file, "pk.peripheral_volume_l", pk.peripheral_volume_l, 1e-3, 1e6)?;
+        range(file, "pk.intercompartmental_l_per_day", pk.intercompartmental_l_per_day, 1e-6, 1e7)?;
+    }
+    if s.route == Route::Oral {
+        range(file, "pk.absorption_per_day", pk.absorption_per_day, 1e-3, 1e4)?;
+        range(file, "pk.bioavailability", pk.bioavailability, 1e-3, 1.0)?;
+    }
+    Ok(())
+}
+
+fn check_response(r: &Response, file: &Path) -> Result<(), ConfigError> {
+    range(file, "response.ec50_mg_per_l", r.ec50_mg_per_l, 1e-9, 1e6)?;
+    if r.model == ResponseModel::Emax {
+        range(file, "response.emax", r.emax, 0.0, 1.0)?;
+        range(file, "response.hill", r.hill, 0.1, 10.0)?;
+    }
+    Ok(())
+}
