@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tmesim::config::load_run_spec;
+use tmesim::config::resolve::RunSpec;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::init::initial_state;
+use tmesim::sim::arms;
 use tmesim::sim::plan::TransportPlan;
-use tmesim::sim::run::{run, RunOptions};
+use tmesim::sim::run::{run, RunOptions, RunReport};
 use tmesim::sim::select::{make_backend, BackendChoice};
+use tmesim::therapy::treatment::parse_arm;
 
 #[derive(Parser)]
 #[command(
@@ -28,25 +31,44 @@ struct Cli {
 enum Command {
     /// Run a scenario and write frames, time series and a manifest.
     Run {
-        /// Scenario file (TOML), e.g. configs/baseline.toml.
-        config: PathBuf,
+        #[command(flatten)]
+        scenario: Scenario,
+        /// Treatment arm replacing the scenario's, e.g. anti_pd1+anti_lag3
+        /// (`control` for none).
+        #[arg(long, value_name = "A+B")]
+        arm: Option<String>,
         /// Output folder (default: a new folder under outputs/).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
-        /// Override any config key, e.g. --set time.end_days=10 (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
         /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a scenario once per treatment arm and compare the arms.
+    Compare {
+        #[command(flatten)]
+        scenario: Scenario,
+        /// Arms separated by `;`, each a `+`-joined list of therapies, e.g.
+        /// "anti_pd1; anti_pd1+anti_ctla4" (`control` for no treatment).
+        #[arg(long, value_name = "ARMS")]
+        arms: String,
+        /// Output folder (default: a new folder under outputs/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+        /// No progress bars.
         #[arg(long)]
         quiet: bool,
     },
     /// Validate a scenario and print the resolved config.
     Check {
-        config: PathBuf,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        scenario: Scenario,
+        #[arg(long, value_name = "A+B")]
+        arm: Option<String>,
     },
     /// List GPU adapters, their limits, and what `--backend auto` picks.
     Info,
@@ -58,18 +80,53 @@ enum Command {
     },
 }
 
+/// A scenario and what changes it, shared by run, compare and check.
+#[derive(clap::Args)]
+struct Scenario {
+    /// Scenario file (TOML), e.g. configs/baseline.toml.
+    config: PathBuf,
+    /// Resistance phenotype (configs/phenotypes), e.g. mdsc_rich.
+    #[arg(long)]
+    phenotype: Option<String>,
+    /// Override any config key, e.g. --set time.end_days=10 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl Scenario {
+    /// The `--set` overrides with the phenotype and arm (if given) added.
+    fn overrides(&self, arm: Option<&[String]>) -> Vec<String> {
+        let mut all = self.set.clone();
+        if let Some(p) = &self.phenotype {
+            all.push(format!("phenotype={}", toml::Value::String(p.clone())));
+        }
+        if let Some(arm) = arm {
+            let list = arm.iter().map(|t| toml::Value::String(t.clone())).collect();
+            all.push(format!("arm={}", toml::Value::Array(list)));
+        }
+        all
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
-            config,
+            scenario,
+            arm,
             out,
             backend,
-            set,
             quiet,
-        } => cmd_run(&config, out, backend, &set, quiet),
-        Command::Check { config, set } => cmd_check(&config, &set),
+        } => cmd_run(&scenario, arm.as_deref(), out, backend, quiet),
+        Command::Compare {
+            scenario,
+            arms,
+            out,
+            backend,
+            quiet,
+        } => cmd_compare(&scenario, &arms, out, backend, quiet),
+        Command::Check { scenario, arm } => cmd_check(&scenario, arm.as_deref()),
         Command::Info => cmd_info(),
         Command::Params { markdown } => {
             cmd_params(markdown);
@@ -89,54 +146,17 @@ fn default_out_dir(config: &Path) -> PathBuf {
 }
 
 fn cmd_run(
-    config: &Path,
+    scenario: &Scenario,
+    arm: Option<&str>,
     out: Option<PathBuf>,
     choice: BackendChoice,
-    set: &[String],
     quiet: bool,
 ) -> Result<()> {
-    let spec = load_run_spec(config, set)?;
-    let state = initial_state(&spec)?;
-    let out = out.unwrap_or_else(|| default_out_dir(config));
-    let (mut backend, notice) = make_backend(choice, &spec)?;
-    if let Some(notice) = notice {
-        eprintln!("note: {notice}");
-    }
-    eprintln!(
-        "tmesim: {} on {} | grid {}x{}x{} at {} um | {} steps of {} min | output {}",
-        config.display(),
-        backend.device_name(),
-        spec.grid.nx,
-        spec.grid.ny,
-        spec.grid.nz,
-        spec.grid.dx_um,
-        spec.steps,
-        spec.dt_min,
-        out.display()
-    );
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        // First Ctrl-C: finish the current batch, save, and stop cleanly.
-        // Second: exit at once.
-        ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupt: saving the current state and stopping (Ctrl-C again to abort)");
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
-    let report = run(
-        &spec,
-        state,
-        backend.as_mut(),
-        &RunOptions {
-            out_dir: &out,
-            progress: !quiet,
-            interrupt: Some(&interrupt),
-        },
-    )?;
+    let arm = arm.map(parse_arm);
+    let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
+    let out = out.unwrap_or_else(|| default_out_dir(&scenario.config));
+    let interrupt = interrupt_flag()?;
+    let report = run_one(&spec, &out, choice, quiet, &interrupt)?;
     let last = report.summaries.last().context("no state saved")?;
     let first = &report.summaries[0];
     eprintln!(
@@ -155,8 +175,145 @@ fn cmd_run(
     Ok(())
 }
 
-fn cmd_check(config: &Path, set: &[String]) -> Result<()> {
-    let spec = load_run_spec(config, set)?;
+/// Run one resolved scenario into `out` on the chosen backend.
+fn run_one(
+    spec: &RunSpec,
+    out: &Path,
+    choice: BackendChoice,
+    quiet: bool,
+    interrupt: &AtomicBool,
+) -> Result<RunReport> {
+    let state = initial_state(spec)?;
+    let (mut backend, notice) = make_backend(choice, spec)?;
+    if let Some(notice) = notice {
+        eprintln!("note: {notice}");
+    }
+    eprintln!(
+        "tmesim: {} | arm {}{} on {} | grid {}x{}x{} at {} um | {} steps of {} min | output {}",
+        spec.source.display(),
+        spec.treatment.label(),
+        spec.config
+            .phenotype
+            .as_ref()
+            .map(|p| format!(" | phenotype {p}"))
+            .unwrap_or_default(),
+        backend.device_name(),
+        spec.grid.nx,
+        spec.grid.ny,
+        spec.grid.nz,
+        spec.grid.dx_um,
+        spec.steps,
+        spec.dt_min,
+        out.display()
+    );
+    run(
+        spec,
+        state,
+        backend.as_mut(),
+        &RunOptions {
+            out_dir: out,
+            progress: !quiet,
+            interrupt: Some(interrupt),
+        },
+    )
+}
+
+/// A flag set by Ctrl-C: the first finishes the current batch, saves and
+/// stops cleanly; the second exits at once.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: saving the current state and stopping (Ctrl-C again to abort)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(interrupt)
+}
+
+fn cmd_compare(
+    scenario: &Scenario,
+    arms: &str,
+    out: Option<PathBuf>,
+    choice: BackendChoice,
+    quiet: bool,
+) -> Result<()> {
+    let arms: Vec<Vec<String>> = arms
+        .split(';')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(parse_arm)
+        .collect();
+    if arms.is_empty() {
+        anyhow::bail!("--arms lists no arm; e.g. --arms \"anti_pd1; anti_pd1+anti_lag3\"");
+    }
+    // Resolve every arm first, so a typo in the last arm fails at once.
+    let specs = arms
+        .iter()
+        .map(|arm| load_run_spec(&scenario.config, &scenario.overrides(Some(arm))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = out.unwrap_or_else(|| {
+        let stem = scenario
+            .config
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("run");
+        default_out_dir(Path::new(&format!("compare-{stem}")))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let interrupt = interrupt_flag()?;
+    let mut results = Vec::new();
+    for (k, spec) in specs.iter().enumerate() {
+        let label = spec.treatment.label();
+        eprintln!("arm {}/{}: {label}", k + 1, specs.len());
+        let report = run_one(spec, &out.join(&label), choice, quiet, &interrupt)?;
+        if !report.completed {
+            eprintln!("interrupted: the summary covers the arms finished so far");
+            break;
+        }
+        results.push((label, report.summaries));
+    }
+    let grid = specs[0].grid;
+    let cr = if grid.spatial_dims() >= 3 {
+        (6.0 * grid.voxel_measure() / std::f64::consts::PI).cbrt()
+    } else {
+        2.0 * (grid.voxel_measure() / std::f64::consts::PI).sqrt()
+    };
+    let metrics: Vec<_> = results
+        .iter()
+        .map(|(label, s)| (label.clone(), arms::metrics(s, cr)))
+        .collect();
+    arms::write_summary(&out.join("summary.csv"), &metrics)?;
+    let title = match &scenario
+        .phenotype
+        .clone()
+        .or(specs[0].config.phenotype.clone())
+    {
+        Some(p) => format!("{} ({p})", scenario.config.display()),
+        None => scenario.config.display().to_string(),
+    };
+    arms::plot_burden(&out.join("tumor_burden.png"), &results, &title)?;
+    println!(
+        "{}",
+        std::fs::read_to_string(out.join("summary.csv"))?.trim_end()
+    );
+    eprintln!(
+        "compared {} arms: {} (summary.csv, tumor_burden.png and one folder per arm)",
+        results.len(),
+        out.display()
+    );
+    if results.len() < specs.len() {
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
+    let config = &scenario.config;
+    let arm = arm.map(parse_arm);
+    let spec = load_run_spec(config, &scenario.overrides(arm.as_deref()))?;
     initial_state(&spec)?;
     let plan = TransportPlan::new(&spec);
     println!(
@@ -192,6 +349,27 @@ fn cmd_check(config: &Path, set: &[String]) -> Result<()> {
         let v = spec.params.get(spec_p.name).unwrap();
         let mark = if v != spec_p.default { "  (set)" } else { "" };
         println!("# param {} = {} {}{}", spec_p.name, v, spec_p.unit, mark);
+    }
+    for d in &spec.treatment.drugs {
+        println!(
+            "# drug {} ({}) from {}: terminal half-life {:.2} d, peak {:.3} mg/L",
+            d.name,
+            d.agent,
+            d.file.display(),
+            d.terminal_half_life_days,
+            d.concentration.iter().cloned().fold(0.0, f64::max)
+        );
+    }
+    for r in &spec.treatment.radiation {
+        println!(
+            "# radiotherapy {} from {}: {} x {} Gy on days {:?}; surviving fraction per fraction {:?}",
+            r.name,
+            r.file.display(),
+            r.plan.fraction_days.len(),
+            r.plan.dose_gy,
+            r.plan.fraction_days,
+            r.plan.survival
+        );
     }
     println!("# ok: {} is valid", config.display());
     Ok(())

@@ -49,7 +49,10 @@ pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Con
 
 /// Parse any TOML file of the project (therapy, phenotype) with the same
 /// error reporting as a scenario: file, line and closest valid key.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| de_error(path, &e, text))
 }
 

@@ -32,18 +32,21 @@ pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(usize, &mut [f32; FIEL
             chunks[c].push(part);
         }
     }
-    chunks.into_par_iter().enumerate().for_each(|(c, mut parts)| {
-        let mut v = [0f32; FIELD_COUNT];
-        for j in 0..parts[0].len() {
-            for (f, part) in parts.iter().enumerate() {
-                v[f] = part[j];
+    chunks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut parts)| {
+            let mut v = [0f32; FIELD_COUNT];
+            for j in 0..parts[0].len() {
+                for (f, part) in parts.iter().enumerate() {
+                    v[f] = part[j];
+                }
+                f(c * CHUNK + j, &mut v);
+                for (f, part) in parts.iter_mut().enumerate() {
+                    part[j] = v[f];
+                }
             }
-            f(c * CHUNK + j, &mut v);
-            for (f, part) in parts.iter_mut().enumerate() {
-                part[j] = v[f];
-            }
-        }
-    });
+        });
 }
 
 /// Compute `out[i] = f(i)` in parallel.

@@ -49,7 +49,11 @@ pub fn in_radiation_field(grid: &Grid, p: &ModelParams, i: usize) -> f32 {
     if p.rt_shape < 0.5 {
         return 1.0;
     }
-    let (x, y, z) = (i % grid.nx, (i / grid.nx) % grid.ny, i / (grid.nx * grid.ny));
+    let (x, y, z) = (
+        i % grid.nx,
+        (i / grid.nx) % grid.ny,
+        i / (grid.nx * grid.ny),
+    );
     let dx = (x as f32 + 0.5) * grid.dx_um - p.rt_center_x_um;
     let dy = (y as f32 + 0.5) * grid.dx_um - p.rt_center_y_um;
     let dz = if grid.nz > 1 {

@@ -97,7 +97,13 @@ impl CpuBackend {
             }
         }
         if self.reactions {
-            cpu::react::react(&self.state.grid, &mut self.state.fields, p, &self.state.systemic, self.dt);
+            cpu::react::react(
+                &self.state.grid,
+                &mut self.state.fields,
+                p,
+                &self.state.systemic,
+                self.dt,
+            );
         }
         self.state.step += 1;
     }

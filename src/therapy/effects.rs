@@ -53,13 +53,22 @@ pub fn resolve_effect(
     let allowed: &[EffectOp] = if phenotype {
         &[EffectOp::Set, EffectOp::Scale, EffectOp::Add]
     } else {
-        &[EffectOp::Occupy, EffectOp::Scale, EffectOp::Add, EffectOp::Sink]
+        &[
+            EffectOp::Occupy,
+            EffectOp::Scale,
+            EffectOp::Add,
+            EffectOp::Sink,
+        ]
     };
     if !allowed.contains(&e.op) {
         let names: Vec<_> = allowed.iter().map(|o| o.as_str()).collect();
         return Err(invalid(
             "op",
-            format!("`{}` is not allowed here; use one of {}", e.op.as_str(), names.join(", ")),
+            format!(
+                "`{}` is not allowed here; use one of {}",
+                e.op.as_str(),
+                names.join(", ")
+            ),
         ));
     }
     if !e.value.is_finite() {
@@ -67,7 +76,10 @@ pub fn resolve_effect(
     }
     let param = if e.op == EffectOp::Sink {
         if e.param.is_some() {
-            return Err(invalid("param", "a sink names a `field`, not a `param`".into()));
+            return Err(invalid(
+                "param",
+                "a sink names a `field`, not a `param`".into(),
+            ));
         }
         let field = e
             .field
@@ -81,17 +93,28 @@ pub fn resolve_effect(
                 .collect::<Vec<_>>()
         };
         if e.value < 0.0 {
-            return Err(invalid("value", format!("sink rate {} must be >= 0 (1/day)", e.value)));
+            return Err(invalid(
+                "value",
+                format!("sink rate {} must be >= 0 (1/day)", e.value),
+            ));
         }
         sink_param(field).ok_or_else(|| unknown(file, format!("{key}.field"), field, sinkable()))?
     } else {
         if e.field.is_some() {
-            return Err(invalid("field", format!("only a sink names a field; `{}` names a `param`", e.op.as_str())));
+            return Err(invalid(
+                "field",
+                format!(
+                    "only a sink names a field; `{}` names a `param`",
+                    e.op.as_str()
+                ),
+            ));
         }
-        let name = e
-            .param
-            .as_deref()
-            .ok_or_else(|| invalid("param", "missing: the registry parameter this effect changes".into()))?;
+        let name = e.param.as_deref().ok_or_else(|| {
+            invalid(
+                "param",
+                "missing: the registry parameter this effect changes".into(),
+            )
+        })?;
         let spec = ModelParams::spec(name).ok_or_else(|| {
             unknown(
                 file,
@@ -104,14 +127,23 @@ pub fn resolve_effect(
             EffectOp::Occupy if !(spec.min == 0.0 && spec.max == 1.0) => {
                 return Err(invalid(
                     "op",
-                    format!("`occupy` needs a fraction parameter (range [0, 1]); `{name}` has [{}, {}]", spec.min, spec.max),
+                    format!(
+                        "`occupy` needs a fraction parameter (range [0, 1]); `{name}` has [{}, {}]",
+                        spec.min, spec.max
+                    ),
                 ))
             }
             EffectOp::Occupy if !(0.0..=1.0).contains(&e.value) => {
-                return Err(invalid("value", format!("occupancy value {} is outside [0, 1]", e.value)))
+                return Err(invalid(
+                    "value",
+                    format!("occupancy value {} is outside [0, 1]", e.value),
+                ))
             }
             EffectOp::Scale if e.value < 0.0 => {
-                return Err(invalid("value", format!("scale factor {} must be >= 0", e.value)))
+                return Err(invalid(
+                    "value",
+                    format!("scale factor {} must be >= 0", e.value),
+                ))
             }
             _ => {}
         }
@@ -162,9 +194,27 @@ mod tests {
     #[test]
     fn blockade_combines_independently_and_ops_apply_in_order() {
         let path = Path::new("t.toml");
-        let a = resolve_effect(&effect("pd1_occupancy", EffectOp::Occupy, 1.0), path, "effect[0]", false).unwrap();
-        let s = resolve_effect(&effect("kill_rate_per_day", EffectOp::Scale, 3.0), path, "effect[1]", false).unwrap();
-        let d = resolve_effect(&effect("kill_rate_per_day", EffectOp::Add, 1.0), path, "effect[2]", false).unwrap();
+        let a = resolve_effect(
+            &effect("pd1_occupancy", EffectOp::Occupy, 1.0),
+            path,
+            "effect[0]",
+            false,
+        )
+        .unwrap();
+        let s = resolve_effect(
+            &effect("kill_rate_per_day", EffectOp::Scale, 3.0),
+            path,
+            "effect[1]",
+            false,
+        )
+        .unwrap();
+        let d = resolve_effect(
+            &effect("kill_rate_per_day", EffectOp::Add, 1.0),
+            path,
+            "effect[2]",
+            false,
+        )
+        .unwrap();
         let mut p = ModelParams::default();
         // Add listed before scale still applies after it.
         apply(&mut p, [(&d, 1.0), (&a, 0.5), (&a, 0.5), (&s, 0.5)]);
@@ -185,21 +235,40 @@ mod tests {
         };
         let e = resolve_effect(&sink, path, "effect[0]", false).unwrap();
         assert_eq!(e.param, "sink_vegf_per_day");
-        let bad = resolve_effect(&effect("kill_rate_per_dya", EffectOp::Scale, 2.0), path, "effect[3]", false)
-            .unwrap_err()
-            .to_string();
-        assert!(bad.contains("x.toml") && bad.contains("effect[3].param"), "{bad}");
+        let bad = resolve_effect(
+            &effect("kill_rate_per_dya", EffectOp::Scale, 2.0),
+            path,
+            "effect[3]",
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("x.toml") && bad.contains("effect[3].param"),
+            "{bad}"
+        );
         assert!(bad.contains("did you mean `kill_rate_per_day`"), "{bad}");
-        assert!(bad.contains("pd1_occupancy") && bad.contains("tumor_growth_per_day"), "lists valid names: {bad}");
-        let wrong = resolve_effect(&effect("kill_rate_per_day", EffectOp::Occupy, 1.0), path, "effect[0]", false)
-            .unwrap_err()
-            .to_string();
+        assert!(
+            bad.contains("pd1_occupancy") && bad.contains("tumor_growth_per_day"),
+            "lists valid names: {bad}"
+        );
+        let wrong = resolve_effect(
+            &effect("kill_rate_per_day", EffectOp::Occupy, 1.0),
+            path,
+            "effect[0]",
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(wrong.contains("fraction parameter"), "{wrong}");
     }
 
     #[test]
     fn every_molecule_and_cell_field_has_a_sink() {
-        for f in FIELDS.iter().filter(|f| matches!(f.kind, FieldKind::Molecule | FieldKind::Cell)) {
+        for f in FIELDS
+            .iter()
+            .filter(|f| matches!(f.kind, FieldKind::Molecule | FieldKind::Cell))
+        {
             assert!(sink_param(f.name).is_some(), "no sink for {}", f.name);
         }
     }

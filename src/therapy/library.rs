@@ -68,7 +68,9 @@ pub fn find(
     if name.ends_with(".toml") {
         return read(scenario_dir.join(name));
     }
-    let local = scenario_dir.join(kind.folder()).join(format!("{name}.toml"));
+    let local = scenario_dir
+        .join(kind.folder())
+        .join(format!("{name}.toml"));
     if local.is_file() {
         return read(local);
     }
@@ -80,7 +82,10 @@ pub fn find(
     Err(ConfigError::UnknownKey {
         file: referrer.into(),
         location: String::new(),
-        key: format!("{key} = \"{name}\" (no {} file of that name)", kind.folder()),
+        key: format!(
+            "{key} = \"{name}\" (no {} file of that name)",
+            kind.folder()
+        ),
         suggestion: closest(name, valid.iter().map(String::as_str)),
         valid,
     })

@@ -129,7 +129,8 @@ pub fn concentration_table(pk: &Pk, schedule: &Schedule, dt_days: f64, steps: u6
                 r.k12 * x[1] - r.k21 * x[2],
             ]
         };
-        let add = |a: [f64; 3], b: [f64; 3], s: f64| [a[0] + s * b[0], a[1] + s * b[1], a[2] + s * b[2]];
+        let add =
+            |a: [f64; 3], b: [f64; 3], s: f64| [a[0] + s * b[0], a[1] + s * b[1], a[2] + s * b[2]];
         let k1 = f(x);
         let k2 = f(add(x, k1, 0.5 * h));
         let k3 = f(add(x, k2, 0.5 * h));
@@ -167,7 +168,11 @@ mod tests {
         for s in [96usize, 2000, 5760] {
             let t = s as f64 * dt;
             let exact = 200.0 / 6.0 * (-std::f64::consts::LN_2 / 22.0 * t).exp();
-            assert!((c[s] - exact).abs() < 1e-9 * exact, "day {t}: {} vs {exact}", c[s]);
+            assert!(
+                (c[s] - exact).abs() < 1e-9 * exact,
+                "day {t}: {} vs {exact}",
+                c[s]
+            );
         }
     }
 
@@ -195,7 +200,10 @@ mod tests {
         let auc: f64 = c.windows(2).map(|w| 0.5 * (w[0] + w[1]) * dt).sum();
         assert!((auc - 200.0 / 0.22).abs() < 2e-3 * auc, "AUC {auc}");
         let t_half = Rates::new(&pk).terminal_half_life_days();
-        assert!(t_half > 15.0 && t_half < 30.0, "terminal half-life {t_half}");
+        assert!(
+            t_half > 15.0 && t_half < 30.0,
+            "terminal half-life {t_half}"
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ impl RadiationPlan {
         range("dose_gy", r.dose_gy, 0.0, 100.0)?;
         range("death_window_days", r.death_window_days, 0.0, 30.0)?;
         if r.fraction_days.is_empty() {
-            return Err(invalid("fraction_days", "list at least one fraction day".into()));
+            return Err(invalid(
+                "fraction_days",
+                "list at least one fraction day".into(),
+            ));
         }
         let dt_days = dt_min / MIN_PER_DAY as f64;
         let mut windows = Vec::new();
@@ -73,7 +76,8 @@ impl RadiationPlan {
                     format!(
                         "fractions on days {} and {day} are closer than death_window_days = {}; \
                          shorten the window or space the fractions",
-                        r.fraction_days[k - 1], r.death_window_days
+                        r.fraction_days[k - 1],
+                        r.death_window_days
                     ),
                 ));
             }
@@ -120,12 +124,19 @@ impl RadiationPlan {
         let dims = grid.spatial_dims();
         let center = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
             if c.len() != dims && !(dims == 2 && c.len() == 3) {
-                return Err(invalid(key, format!("needs {dims} coordinates (um), got {}", c.len())));
+                return Err(invalid(
+                    key,
+                    format!("needs {dims} coordinates (um), got {}", c.len()),
+                ));
             }
             for (k, &v) in c.iter().enumerate() {
                 range(&format!("{key}[{k}]"), v, -1e7, 1e7)?;
             }
-            Ok([c[0] as f32, c[1] as f32, c.get(2).copied().unwrap_or(0.0) as f32])
+            Ok([
+                c[0] as f32,
+                c[1] as f32,
+                c.get(2).copied().unwrap_or(0.0) as f32,
+            ])
         };
         let geometry = match &r.field {
             RadiationField::Whole => [0.0; 8],
@@ -208,7 +219,12 @@ mod tests {
             beta_per_gy2: BTreeMap::from([("tumor".to_string(), 0.03)]),
             ..Radiation::default()
         };
-        let grid = Grid { nx: 10, ny: 10, nz: 1, dx_um: 20.0 };
+        let grid = Grid {
+            nx: 10,
+            ny: 10,
+            nz: 1,
+            dx_um: 20.0,
+        };
         let dt = 15.0;
         let plan = RadiationPlan::resolve(&r, Path::new("rt.toml"), &grid, dt, 1000).unwrap();
         let mut survival = 1.0f64;
@@ -231,7 +247,12 @@ mod tests {
 
     #[test]
     fn overlapping_windows_and_unknown_cells_are_errors() {
-        let grid = Grid { nx: 10, ny: 10, nz: 1, dx_um: 20.0 };
+        let grid = Grid {
+            nx: 10,
+            ny: 10,
+            nz: 1,
+            dx_um: 20.0,
+        };
         let close = Radiation {
             dose_gy: 2.0,
             fraction_days: vec![1.0, 1.5],

@@ -93,9 +93,13 @@ impl Treatment {
                 });
             }
             let (file, therapy) = match inline.get(name) {
-                Some(th) => (PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display())), th.clone()),
+                Some(th) => (
+                    PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display())),
+                    th.clone(),
+                ),
                 None => {
-                    let (path, text) = find(Kind::Therapy, name, dir, run.scenario, &format!("arm[{k}]"))?;
+                    let (path, text) =
+                        find(Kind::Therapy, name, dir, run.scenario, &format!("arm[{k}]"))?;
                     let th: TherapyConfig = parse_toml(&text, &path)?;
                     (path, th)
                 }
@@ -106,21 +110,34 @@ impl Treatment {
         Ok(t)
     }
 
-    fn add(&mut self, name: &str, file: PathBuf, th: &TherapyConfig, run: &RunFrame) -> Result<(), ConfigError> {
+    fn add(
+        &mut self,
+        name: &str,
+        file: PathBuf,
+        th: &TherapyConfig,
+        run: &RunFrame,
+    ) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| ConfigError::Invalid {
             file: file.clone(),
             key: key.into(),
             message: message.into(),
         };
         if let Some(r) = &th.radiation {
-            if th.schedule.is_some() || th.pk.is_some() || th.response.is_some() || !th.effect.is_empty() {
+            if th.schedule.is_some()
+                || th.pk.is_some()
+                || th.response.is_some()
+                || !th.effect.is_empty()
+            {
                 return Err(invalid(
                     "radiation",
                     "a radiotherapy file holds only [radiation]: its effects are the LQ kill and what follows from it",
                 ));
             }
             if !self.radiation.is_empty() {
-                return Err(invalid("radiation", "an arm can hold one radiotherapy course"));
+                return Err(invalid(
+                    "radiation",
+                    "an arm can hold one radiotherapy course",
+                ));
             }
             let plan = RadiationPlan::resolve(r, &file, run.grid, run.dt_min, run.steps)?;
             self.radiation.push(RadiationCourse {
@@ -130,7 +147,8 @@ impl Treatment {
             });
             return Ok(());
         }
-        let (Some(schedule), Some(pk), Some(response)) = (&th.schedule, &th.pk, &th.response) else {
+        let (Some(schedule), Some(pk), Some(response)) = (&th.schedule, &th.pk, &th.response)
+        else {
             return Err(invalid(
                 "schedule/pk/response",
                 "a drug needs [schedule], [pk] and [response] (or the file is a [radiation] course)",
@@ -174,7 +192,11 @@ impl Treatment {
             apply(
                 &mut p,
                 self.drugs.iter().enumerate().flat_map(|(k, d)| {
-                    let e = if corner & (1 << k) != 0 { max_exposure(d) } else { 0.0 };
+                    let e = if corner & (1 << k) != 0 {
+                        max_exposure(d)
+                    } else {
+                        0.0
+                    };
                     d.effects.iter().map(move |x| (x, e))
                 }),
             );
@@ -280,7 +302,13 @@ fn check_schedule(s: &Schedule, file: &Path) -> Result<(), ConfigError> {
     range(file, "schedule.dose_mg", s.dose_mg, 0.0, 1e7)?;
     range(file, "schedule.interval_days", s.interval_days, 1e-3, 1e5)?;
     range(file, "schedule.doses", s.doses as f64, 0.0, 1e6)?;
-    range(file, "schedule.infusion_min", s.infusion_min, 0.0, 1440.0 * s.interval_days)?;
+    range(
+        file,
+        "schedule.infusion_min",
+        s.infusion_min,
+        0.0,
+        1440.0 * s.interval_days,
+    )?;
     if s.route == Route::Oral && s.infusion_min > 0.0 {
         return Err(ConfigError::Invalid {
             file: file.into(),
@@ -316,11 +344,29 @@ fn check_pk(pk: &Pk, s: &Schedule, file: &Path) -> Result<(), ConfigError> {
         }
     }
     if pk.compartments == 2 {
-        range(file, "pk.peripheral_volume_l", pk.peripheral_volume_l, 1e-3, 1e6)?;
-        range(file, "pk.intercompartmental_l_per_day", pk.intercompartmental_l_per_day, 1e-6, 1e7)?;
+        range(
+            file,
+            "pk.peripheral_volume_l",
+            pk.peripheral_volume_l,
+            1e-3,
+            1e6,
+        )?;
+        range(
+            file,
+            "pk.intercompartmental_l_per_day",
+            pk.intercompartmental_l_per_day,
+            1e-6,
+            1e7,
+        )?;
     }
     if s.route == Route::Oral {
-        range(file, "pk.absorption_per_day", pk.absorption_per_day, 1e-3, 1e4)?;
+        range(
+            file,
+            "pk.absorption_per_day",
+            pk.absorption_per_day,
+            1e-3,
+            1e4,
+        )?;
         range(file, "pk.bioavailability", pk.bioavailability, 1e-3, 1.0)?;
     }
     Ok(())
@@ -333,4 +379,14 @@ fn check_response(r: &Response, file: &Path) -> Result<(), ConfigError> {
         range(file, "response.hill", r.hill, 0.1, 10.0)?;
     }
     Ok(())
+}
+
+/// An arm as written on the command line: `a+b`; `control` or `none` for
+/// no treatment.
+pub fn parse_arm(text: &str) -> Vec<String> {
+    let text = text.trim();
+    if text.is_empty() || text == "control" || text == "none" {
+        return Vec::new();
+    }
+    text.split('+').map(|t| t.trim().to_string()).collect()
 }

@@ -1,0 +1,205 @@
+//! Treatment-arm comparison: the same scenario (and phenotype) run once per
+//! arm from the same initial state, then RECIST-style metrics per arm, a
+//! summary table and a burden plot.
+
+use crate::output::plot::{line_chart, Series};
+use crate::output::timeseries::Summary;
+use std::io::Write;
+use std::path::Path;
+
+/// Best overall response in the sense of RECIST 1.1 (model-brief): a fall
+/// of 30% or more in equivalent diameter from baseline is a response;
+/// a rise of 20% over the nadir is progression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recist {
+    /// Complete response: less tumour than one voxel's worth.
+    Cr,
+    Pr,
+    Sd,
+    Pd,
+}
+
+impl Recist {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recist::Cr => "CR",
+            Recist::Pr => "PR",
+            Recist::Sd => "SD",
+            Recist::Pd => "PD",
+        }
+    }
+}
+
+/// Partial response threshold: change from baseline.
+pub const RESPONSE_CHANGE: f64 = -0.30;
+/// Progression threshold: rise over the nadir.
+pub const PROGRESSION_RISE: f64 = 0.20;
+
+/// Per-arm outcome, computed from the saved time series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArmMetrics {
+    pub baseline_diameter_um: f64,
+    pub final_diameter_um: f64,
+    /// Smallest change of the equivalent diameter from baseline, percent.
+    pub best_change_pct: f64,
+    pub recist: Recist,
+    /// First saved time at which the diameter is 20% over its nadir.
+    pub time_to_progression_days: Option<f64>,
+    /// In-tumour mean CD8 over in-tumour mean Treg at the end.
+    pub cd8_treg_ratio: f64,
+    pub ifng_tumor_mean_nm: f64,
+    pub il10_tumor_mean_nm: f64,
+}
+
+/// Metrics of one arm. `cr_diameter_um` is the equivalent diameter of one
+/// voxel full of tumour: below it the tumour counts as gone.
+pub fn metrics(summaries: &[Summary], cr_diameter_um: f64) -> ArmMetrics {
+    use crate::model::fields::idx;
+    let first = &summaries[0];
+    let last = summaries.last().expect("at least one saved time");
+    let d0 = first.equivalent_diameter_um;
+    let mut nadir = d0;
+    let mut best = 0.0f64;
+    let mut response = None;
+    let mut progression = None;
+    for s in &summaries[1..] {
+        let d = s.equivalent_diameter_um;
+        let change = (d - d0) / d0;
+        best = best.min(change);
+        if progression.is_none() {
+            if d < cr_diameter_um {
+                response = Some(Recist::Cr);
+            } else if change <= RESPONSE_CHANGE && response.is_none() {
+                response = Some(Recist::Pr);
+            }
+            if d >= (1.0 + PROGRESSION_RISE) * nadir {
+                progression = Some(s.time_days);
+            }
+        }
+        nadir = nadir.min(d);
+    }
+    let recist = match (response, progression) {
+        (Some(r), _) => r,
+        (None, Some(_)) => Recist::Pd,
+        (None, None) => Recist::Sd,
+    };
+    let ratio = last.tumor_means[idx::CD8] / last.tumor_means[idx::TREG];
+    ArmMetrics {
+        baseline_diameter_um: d0,
+        final_diameter_um: last.equivalent_diameter_um,
+        best_change_pct: 100.0 * best,
+        recist,
+        time_to_progression_days: progression,
+        cd8_treg_ratio: ratio,
+        ifng_tumor_mean_nm: last.tumor_means[idx::IFNG],
+        il10_tumor_mean_nm: last.tumor_means[idx::IL10],
+    }
+}
+
+/// Column names of summary.csv.
+pub const SUMMARY_COLUMNS: &[&str] = &[
+    "arm",
+    "baseline_diameter_um",
+    "final_diameter_um",
+    "best_change_pct",
+    "recist",
+    "time_to_progression_days",
+    "cd8_treg_ratio",
+    "ifng_tumor_mean_nm",
+    "il10_tumor_mean_nm",
+];
+
+/// Write summary.csv: one row per arm; an empty cell is "not reached" or
+/// "no tumour left to average over".
+pub fn write_summary(path: &Path, arms: &[(String, ArmMetrics)]) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(f, "{}", SUMMARY_COLUMNS.join(","))?;
+    let num = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.4}")
+        } else {
+            String::new()
+        }
+    };
+    for (label, m) in arms {
+        writeln!(
+            f,
+            "{},{},{},{},{},{},{},{},{}",
+            label,
+            num(m.baseline_diameter_um),
+            num(m.final_diameter_um),
+            num(m.best_change_pct),
+            m.recist.as_str(),
+            m.time_to_progression_days.map(num).unwrap_or_default(),
+            num(m.cd8_treg_ratio),
+            num(m.ifng_tumor_mean_nm),
+            num(m.il10_tumor_mean_nm),
+        )?;
+    }
+    f.flush()
+}
+
+/// tumor_burden.png: equivalent diameter of every arm over time.
+pub fn plot_burden(
+    path: &Path,
+    arms: &[(String, Vec<Summary>)],
+    title: &str,
+) -> anyhow::Result<()> {
+    let series: Vec<Series> = arms
+        .iter()
+        .map(|(label, s)| Series {
+            label: label.clone(),
+            points: s
+                .iter()
+                .map(|s| (s.time_days, s.equivalent_diameter_um))
+                .collect(),
+        })
+        .collect();
+    line_chart(
+        path,
+        title,
+        "time (days)",
+        "tumour equivalent diameter (um)",
+        &series,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fields::FIELD_COUNT;
+
+    fn series(diameters: &[f64]) -> Vec<Summary> {
+        diameters
+            .iter()
+            .enumerate()
+            .map(|(k, &d)| Summary {
+                time_days: k as f64 * 7.0,
+                tumor_burden: 0.0,
+                equivalent_diameter_um: d,
+                priming: 0.0,
+                totals: vec![0.0; FIELD_COUNT],
+                tumor_means: vec![1.0; FIELD_COUNT],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recist_categories_follow_the_thresholds() {
+        let pr = metrics(&series(&[500.0, 400.0, 340.0, 350.0]), 20.0);
+        assert_eq!(pr.recist, Recist::Pr);
+        assert!((pr.best_change_pct + 32.0).abs() < 1e-9);
+        assert_eq!(pr.time_to_progression_days, None);
+        let pd = metrics(&series(&[500.0, 450.0, 520.0, 541.0]), 20.0);
+        // Nadir 450: 541 is 20.2% over it, so progression at day 21.
+        assert_eq!(pd.recist, Recist::Pd);
+        assert_eq!(pd.time_to_progression_days, Some(21.0));
+        let sd = metrics(&series(&[500.0, 480.0, 560.0]), 20.0);
+        assert_eq!(sd.recist, Recist::Sd);
+        let cr = metrics(&series(&[500.0, 200.0, 10.0]), 20.0);
+        assert_eq!(cr.recist, Recist::Cr);
+        // A response after progression does not count.
+        let late = metrics(&series(&[500.0, 620.0, 300.0]), 20.0);
+        assert_eq!(late.recist, Recist::Pd);
+    }
+}
