@@ -44,7 +44,7 @@ fn run_writes_every_output() {
     );
     assert_eq!(manifest["saved"].as_array().unwrap().len(), 3);
     assert_eq!(manifest["config"]["time"]["end_days"], 2.0);
-    assert_eq!(manifest["params"]["kill_rate_per_day"], 2.0);
+    assert_eq!(manifest["params"]["kill_rate_per_day"], 4.0);
 
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let mut lines = csv.lines();
@@ -55,7 +55,8 @@ fn run_writes_every_output() {
         "equivalent_diameter_um",
         "ifng_total",
         "cd8_tumor_mean",
-        "anti_pd1_occupancy",
+        "anti_pd1_exposure",
+        "anti_pd1_conc_mg_per_l",
     ] {
         assert!(header.contains(&col), "missing column {col}");
     }
@@ -108,4 +109,68 @@ fn check_and_info_and_params_work() {
     let o = tmesim(&["params", "--markdown"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.lines().count() > 50 && stdout.contains("`pd1_occupancy`"));
+}
+
+#[test]
+fn compare_writes_one_run_per_arm_a_summary_and_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let o = tmesim(&[
+        "compare",
+        "configs/baseline.toml",
+        "--arms",
+        "control; anti_pd1+anti_ctla4",
+        "--phenotype",
+        "treg_rich",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "time.end_days=2",
+        "--set",
+        "output.png=false",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = summary.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0], tmesim::sim::arms::SUMMARY_COLUMNS);
+    assert_eq!(rows.len(), 3, "{summary}");
+    assert_eq!(rows[1][0], "control");
+    assert_eq!(rows[2][0], "anti_pd1+anti_ctla4");
+    for row in &rows[1..] {
+        assert!(["CR", "PR", "SD", "PD"].contains(&row[4]), "{summary}");
+        let baseline: f64 = row[1].parse().unwrap();
+        assert!((baseline - 502.76).abs() < 0.1, "same initial state: {summary}");
+    }
+    for arm in ["control", "anti_pd1+anti_ctla4"] {
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(arm).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m["status"], "complete");
+        assert_eq!(m["config"]["phenotype"], "treg_rich");
+    }
+    let header = std::fs::read_to_string(out.join("anti_pd1+anti_ctla4/timeseries.csv")).unwrap();
+    assert!(header.contains("anti_ctla4_exposure"));
+    let plot = image::open(out.join("tumor_burden.png")).unwrap();
+    assert!(plot.width() >= 600 && plot.height() >= 400);
+}
+
+#[test]
+fn compare_rejects_an_unknown_therapy_before_running() {
+    let o = tmesim(&[
+        "compare",
+        "configs/baseline.toml",
+        "--arms",
+        "anti_pd1; anti_pd1+anti_lag33",
+        "--out",
+        "/nonexistent/never-written",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("anti_lag33") && stderr.contains("did you mean `anti_lag3`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

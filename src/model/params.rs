@@ -89,7 +89,7 @@ param_registry! {
         "Shared packing limit of all cell fields together";
 
     // --- tumour ---------------------------------------------------------------
-    tumor_growth_per_day = 0.2, [0.0, 5.0], "1/day", "assumed; between in-vitro cycle (0.92/d, 18 h) and clinical net growth (0.0087-0.015/d), model-brief",
+    tumor_growth_per_day = 0.1, [0.0, 5.0], "1/day", "fitted (docs/calibration.md); between in-vitro cycle (0.92/d, 18 h) and clinical net growth (0.0087-0.015/d), model-brief",
         "Logistic proliferation rate of tumour cells under crowding";
     tumor_death_per_day = 0.01, [0.0, 5.0], "1/day", "assumed",
         "Intrinsic tumour cell death rate";
@@ -97,7 +97,7 @@ param_registry! {
         "Relative increase of tumour proliferation at full PI3K/AKT activity";
 
     // --- killing and T-cell function ------------------------------------------
-    kill_rate_per_day = 2.0, [0.0, 50.0], "1/day", "model-brief 0.9-4/d (spQSP-IO)",
+    kill_rate_per_day = 4.0, [0.0, 50.0], "1/day", "model-brief 0.9-4/d (spQSP-IO); 4 fitted (docs/calibration.md)",
         "Maximal CD8 killing rate per tumour cell";
     kill_saturation = 0.05, [1e-4, 1.0], "volume fraction", "assumed",
         "Half-saturation of killing k*T*E/(T+E+K)";
