@@ -239,7 +239,7 @@ fn pi3k_inhibitor_lowers_growth_vegf_and_pdl1_in_the_pi3k_active_clone() {
 
 #[test]
 fn paclitaxel_kills_tumour_lowers_tregs_and_raises_dc_maturation() {
-    // Day 3, after the first dose's exposure (about 1.5 days above the
+    // Day 3, after the first dose's exposure (about 2 days above the
     // cytotoxic threshold) and before Tregs re-enter.
     let off = final_state(&scenario(&[], None, &["time.end_days=3.0"]));
     let on = final_state(&scenario(&["paclitaxel"], None, &["time.end_days=3.0"]));

@@ -165,8 +165,8 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
                 file: file.into(),
                 key: format!("params.{name}"),
                 value,
-                min: format!("{}", spec.min).parse().unwrap_or(spec.min as f64),
-                max: format!("{}", spec.max).parse().unwrap_or(spec.max as f64),
+                min: spec.range_f64().0,
+                max: spec.range_f64().1,
             });
         }
         *params.get_mut(name).expect("registry name") = v;

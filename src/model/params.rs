@@ -364,6 +364,15 @@ param_registry! {
     rt_half_z_um = 0.0, [0.0, 1e7], "um", "set by radiotherapy", "Radiation field half-width, z (box, 3D)";
 }
 
+impl ParamSpec {
+    /// The allowed range as f64, each end written as its shortest f32
+    /// decimal (so 1e-4 prints as 0.0001, not 0.0000999999974), for messages.
+    pub fn range_f64(&self) -> (f64, f64) {
+        let shown = |x: f32| format!("{x}").parse().unwrap_or(x as f64);
+        (shown(self.min), shown(self.max))
+    }
+}
+
 impl ModelParams {
     /// The registry entry of a parameter.
     pub fn spec(name: &str) -> Option<&'static ParamSpec> {

@@ -216,9 +216,9 @@ impl Treatment {
                             spec.name,
                             culprits.join(" + ")
                         ),
-                        value: v as f64,
-                        min: spec.min as f64,
-                        max: spec.max as f64,
+                        value: format!("{v}").parse().unwrap_or(v as f64),
+                        min: spec.range_f64().0,
+                        max: spec.range_f64().1,
                     });
                 }
             }
