@@ -1,0 +1,267 @@
+//! Line charts as PNG, drawn with plotters and the shipped font: labelled
+//! axes, a legend, NaN points left out (the line breaks there). Used for
+//! timeseries.png and by other commands that plot series.
+
+use super::font::{register_plot_font, PLOT_FAMILY};
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One labelled line.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One chart: its title, axis labels (with units) and lines.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+}
+
+/// Pixel size of a single chart and of each panel of a grid.
+const CHART_PX: (u32, u32) = (900, 560);
+const PANEL_PX: (u32, u32) = (680, 440);
+
+/// One chart in a PNG file.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    let panel = Panel {
+        title: title.into(),
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        series: series.to_vec(),
+    };
+    draw_png(path, CHART_PX, |root| draw_panel(root, &panel, 22))
+}
+
+/// Several charts in a grid of `columns` columns, in one PNG file.
+pub fn panel_grid(path: &Path, panels: &[Panel], columns: usize) -> Result<()> {
+    let columns = columns.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(columns).max(1);
+    let size = (PANEL_PX.0 * columns as u32, PANEL_PX.1 * rows as u32);
+    draw_png(path, size, |root| {
+        for (area, panel) in root.split_evenly((rows, columns)).iter().zip(panels) {
+            draw_panel(area, panel, 19)?;
+        }
+        Ok(())
+    })
+}
+
+/// Draw into an RGB buffer and save it with `image` (plotters' own encoder
+/// would pull in a second version of the image crate).
+fn draw_png(
+    path: &Path,
+    (w, h): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+) -> Result<()> {
+    register_plot_font();
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    let img = image::RgbImage::from_raw(w, h, buf).expect("buffer matches size");
+    img.save(path)
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Colours of successive series (Tableau 10: distinct, colour-blind aware).
+fn series_color(k: usize) -> RGBColor {
+    let c = colorous::TABLEAU10[k % colorous::TABLEAU10.len()];
+    RGBColor(c.r, c.g, c.b)
+}
+
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    panel: &Panel,
+    title_px: u32,
+) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<_>| anyhow!("plot {}: {e}", panel.title);
+    let finite = || {
+        panel
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+    };
+    let (x_range, y_range) = axis_ranges(finite());
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (PLOT_FAMILY, title_px))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(78)
+        .build_cartesian_2d(x_range.clone(), y_range.clone())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(&panel.x_label)
+        .y_desc(&panel.y_label)
+        .label_style((PLOT_FAMILY, 14))
+        .axis_desc_style((PLOT_FAMILY, 16))
+        .light_line_style(RGBColor(245, 245, 245))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .y_label_formatter(&|v| format_tick(*v))
+        .x_label_formatter(&|v| format_tick(*v))
+        .draw()
+        .map_err(err)?;
+    for (k, s) in panel.series.iter().enumerate() {
+        let style = series_color(k).stroke_width(2);
+        for (j, segment) in finite_segments(&s.points).into_iter().enumerate() {
+            // A lone point has no line to draw: mark it.
+            let drawn = if segment.len() == 1 {
+                chart.draw_series(std::iter::once(Circle::new(segment[0], 3, style.filled())))
+            } else {
+                chart.draw_series(LineSeries::new(segment, style))
+            }
+            .map_err(err)?;
+            if j == 0 {
+                drawn
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+            }
+        }
+    }
+    if !panel.series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(emptiest_corner(finite(), &x_range, &y_range))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .label_font((PLOT_FAMILY, 14))
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Runs of consecutive finite points; a NaN ends a run.
+fn finite_segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    points
+        .split(|(x, y)| !(x.is_finite() && y.is_finite()))
+        .filter(|run| !run.is_empty())
+        .map(|run| run.to_vec())
+        .collect()
+}
+
+/// Axis ranges around the data, with a margin; y starts at 0 when the data
+/// are positive and not far from it, so bars of change read honestly.
+fn axis_ranges(
+    points: impl Iterator<Item = (f64, f64)>,
+) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return (0.0..1.0, 0.0..1.0);
+    }
+    if x1 - x0 <= 0.0 {
+        (x0, x1) = (x0 - 0.5, x1 + 0.5);
+    }
+    if y0 >= 0.0 && y0 < 0.5 * y1 {
+        y0 = 0.0;
+    }
+    let pad = if y1 > y0 {
+        0.06 * (y1 - y0)
+    } else {
+        0.5 * y1.abs().max(1e-12)
+    };
+    let y_low = if y0 == 0.0 { 0.0 } else { y0 - pad };
+    (x0..x1, y_low..y1 + pad)
+}
+
+/// The legend corner with the fewest data points under it.
+fn emptiest_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    x: &std::ops::Range<f64>,
+    y: &std::ops::Range<f64>,
+) -> SeriesLabelPosition {
+    let mut counts = [0usize; 4]; // upper right, upper left, lower right, lower left
+    for (px, py) in points {
+        let right = (px - x.start) / (x.end - x.start) > 0.55;
+        let upper = (py - y.start) / (y.end - y.start) > 0.45;
+        let left_or_right = [right, !right, right, !right];
+        let upper_or_lower = [upper, upper, !upper, !upper];
+        for k in 0..4 {
+            if left_or_right[k] && upper_or_lower[k] {
+                counts[k] += 1;
+            }
+        }
+    }
+    match (0..4).min_by_key(|&k| counts[k]).unwrap_or(0) {
+        0 => SeriesLabelPosition::UpperRight,
+        1 => SeriesLabelPosition::UpperLeft,
+        2 => SeriesLabelPosition::LowerRight,
+        _ => SeriesLabelPosition::LowerLeft,
+    }
+}
+
+/// Tick labels short and without float noise: 0.30000000000000004 -> 0.3.
+pub fn format_tick(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_points_break_the_line() {
+        let pts = [(0.0, 1.0), (1.0, f64::NAN), (2.0, 3.0), (3.0, 4.0)];
+        let segs = finite_segments(&pts);
+        assert_eq!(segs, vec![vec![(0.0, 1.0)], vec![(2.0, 3.0), (3.0, 4.0)]]);
+    }
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(format_tick(0.30000000000000004), "0.3");
+        assert_eq!(format_tick(20.0), "20");
+        assert_eq!(format_tick(0.0), "0");
+        assert_eq!(format_tick(1.5e-5), "1.5e-5");
+    }
+
+    #[test]
+    fn chart_writes_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = std::env::var_os("TMESIM_KEEP_PLOT")
+            .map_or_else(|| dir.path().join("c.png"), std::path::PathBuf::from);
+        let series = vec![
+            Series {
+                label: "a".into(),
+                points: (0..10).map(|i| (i as f64, (i * i) as f64)).collect(),
+            },
+            Series {
+                label: "b (gaps)".into(),
+                points: vec![(0.0, f64::NAN), (1.0, 2.0), (2.0, f64::NAN)],
+            },
+            Series {
+                label: "empty".into(),
+                points: vec![],
+            },
+        ];
+        line_chart(&path, "title", "time (days)", "value (nM)", &series).unwrap();
+        let img = image::open(&path).unwrap();
+        assert_eq!((img.width(), img.height()), CHART_PX);
+    }
+}
