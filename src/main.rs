@@ -1,4 +1,4 @@
-//! The `tmesim` command line: run, check and info.
+//! The `tmesim` command line: run, render, check, info and params.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -42,6 +42,24 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Redraw frames, montage, composite, time-lapses, timeseries.png and
+    /// report.html of a finished run from its .npy fields and manifest.json.
+    Render {
+        /// The run folder (it holds manifest.json).
+        run_dir: PathBuf,
+        /// Only these fields (and/or "montage", "composite"), comma separated.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// Write GIF time-lapses.
+        #[arg(long)]
+        gif: bool,
+        /// Write animated PNG time-lapses.
+        #[arg(long)]
+        apng: bool,
+        /// Time-lapse frame rate (default: the run's output.fps).
+        #[arg(long)]
+        fps: Option<f32>,
+    },
     /// Validate a scenario and print the resolved config.
     Check {
         config: PathBuf,
@@ -69,6 +87,13 @@ fn main() {
             set,
             quiet,
         } => cmd_run(&config, out, backend, &set, quiet),
+        Command::Render {
+            run_dir,
+            fields,
+            gif,
+            apng,
+            fps,
+        } => cmd_render(&run_dir, fields, gif, apng, fps),
         Command::Check { config, set } => cmd_check(&config, &set),
         Command::Info => cmd_info(),
         Command::Params { markdown } => {
@@ -152,6 +177,32 @@ fn cmd_run(
     if !report.completed {
         std::process::exit(130);
     }
+    Ok(())
+}
+
+fn cmd_render(
+    dir: &Path,
+    only: Vec<String>,
+    gif: bool,
+    apng: bool,
+    fps: Option<f32>,
+) -> Result<()> {
+    if let Some(f) = fps {
+        anyhow::ensure!(f > 0.0 && f <= 100.0, "--fps must be in (0, 100], got {f}");
+    }
+    let opts = tmesim::output::render::RenderOptions {
+        only,
+        gif,
+        apng,
+        fps,
+    };
+    let start = std::time::Instant::now();
+    let n = tmesim::output::render::render_run(dir, &opts)?;
+    eprintln!(
+        "rendered {n} saved times of {} in {:.1} s",
+        dir.display(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -23,6 +23,71 @@ impl Format {
     }
 }
 
+/// Most distinct colours a frame may have for the fast palette below.
+const FAST_PALETTE_LIMIT: usize = 2048;
+
+/// One GIF frame with its own palette. Frames are colour-mapped fields on
+/// white with dark text: a few hundred distinct colours, so the 256 most
+/// frequent, with the rest mapped to their nearest, look exact and cost far
+/// less than a NeuQuant pass, which is kept for busier frames (composites).
+fn gif_frame(img: &image::RgbImage) -> gif::Frame<'static> {
+    use std::collections::HashMap;
+    let (w, h) = (img.width() as u16, img.height() as u16);
+    let key = |p: &[u8]| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32;
+    let mut counts: HashMap<u32, u32> = HashMap::new();
+    // Runs of equal pixels (maps are enlarged blocks) cost one lookup.
+    let mut run = (u32::MAX, 0u32);
+    for p in img.as_raw().chunks_exact(3) {
+        let k = key(p);
+        if k == run.0 {
+            run.1 += 1;
+            continue;
+        }
+        if run.1 > 0 {
+            *counts.entry(run.0).or_default() += run.1;
+        }
+        run = (k, 1);
+        if counts.len() > FAST_PALETTE_LIMIT {
+            return gif::Frame::from_rgb_speed(w, h, img.as_raw(), 10);
+        }
+    }
+    *counts.entry(run.0).or_default() += run.1;
+    let mut by_count: Vec<(u32, u32)> = counts.into_iter().collect();
+    by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    by_count.truncate(256);
+    let rgb = |k: u32| [(k >> 16) as u8, (k >> 8) as u8, k as u8];
+    let palette: Vec<[u8; 3]> = by_count.iter().map(|&(k, _)| rgb(k)).collect();
+    let mut index: HashMap<u32, u8> = by_count
+        .iter()
+        .enumerate()
+        .map(|(i, &(k, _))| (k, i as u8))
+        .collect();
+    let nearest = |c: [u8; 3]| -> u8 {
+        let d = |p: &[u8; 3]| {
+            (0..3)
+                .map(|i| (p[i] as i32 - c[i] as i32).pow(2))
+                .sum::<i32>()
+        };
+        (0..palette.len())
+            .min_by_key(|&i| d(&palette[i]))
+            .unwrap_or(0) as u8
+    };
+    let mut last = (u32::MAX, 0u8);
+    let buffer: Vec<u8> = img
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| {
+            let k = key(p);
+            if k != last.0 {
+                let i = *index.entry(k).or_insert_with(|| nearest(rgb(k)));
+                last = (k, i);
+            }
+            last.1
+        })
+        .collect();
+    gif::Frame::from_palette_pixels(w, h, buffer, palette.concat(), None)
+}
+
 /// `frames/<name>_0000.png` ... for `count` saves, in order.
 pub fn frame_paths(out: &Path, name: &str, count: usize) -> Vec<PathBuf> {
     (0..count)
@@ -68,9 +133,7 @@ pub fn write(dest: &Path, frames: &[PathBuf], fps: f32, format: Format) -> Resul
             let delay = (100.0 / fps).round().max(2.0) as u16;
             for k in 0..frames.len() {
                 let img = load(k)?;
-                // NeuQuant palette per frame; speed 10 trades a little
-                // colour accuracy for a fast encode.
-                let mut frame = gif::Frame::from_rgb_speed(w as u16, h as u16, img.as_raw(), 10);
+                let mut frame = gif_frame(&img);
                 frame.delay = delay;
                 enc.write_frame(&frame)?;
             }

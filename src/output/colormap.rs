@@ -115,8 +115,9 @@ pub fn nice_ticks(min: f32, max: f32, target: usize) -> Vec<f32> {
         .map(|m| m * mag)
         .find(|s| span / s <= target as f64 + 0.5)
         .unwrap_or(10.0 * mag);
-    let first = (min as f64 / step).ceil() as i64;
-    let last = (max as f64 / step + 1e-9).floor() as i64;
+    let first = (min as f64 / step - 1e-5).ceil() as i64;
+    // The tolerance absorbs f32 rounding: 0.03f32 / 0.01 = 2.99999993.
+    let last = (max as f64 / step + 1e-5).floor() as i64;
     (first..=last).map(|k| (k as f64 * step) as f32).collect()
 }
 

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod manifest;
 pub mod npy;
 pub mod plot;
+pub mod render;
 pub mod report;
 pub mod text;
 pub mod timeseries;

@@ -88,11 +88,11 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
         m.wall_time_s,
         esc(&m.tmesim_version)
     );
+    // APNG first: full colour; GIF is the fallback.
     let anim = |name: &str| {
-        [("apng", m.output.apng), ("gif", m.output.gif)]
+        ["apng", "gif"]
             .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(ext, _)| layout::animation(name, ext))
+            .map(|ext| layout::animation(name, ext))
             .find(|p| exists(p))
     };
     let mut sections: Vec<(&str, String)> = Vec::new();
