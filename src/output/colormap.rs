@@ -105,7 +105,7 @@ impl Scale {
 /// times a power of ten, about `target` of them, ends included when close.
 pub fn nice_ticks(min: f32, max: f32, target: usize) -> Vec<f32> {
     let span = (max - min) as f64;
-    if !(span > 0.0) {
+    if span.is_nan() || span <= 0.0 {
         return vec![min];
     }
     let raw = span / target.max(1) as f64;

@@ -16,6 +16,10 @@ const MONTAGE_COLUMNS: usize = 4;
 /// What to draw besides the per-field frames.
 #[derive(Clone, Debug)]
 pub struct ImageSettings {
+    /// Fields drawn as frames of their own.
+    pub frame_fields: Vec<usize>,
+    /// The fixed colour scale of every field, by field index.
+    pub scales: Vec<Scale>,
     pub slice_z: usize,
     /// Field indices of the montage panels; empty for no montage.
     pub montage: Vec<usize>,
@@ -34,15 +38,12 @@ impl ImageSettings {
     }
 }
 
-/// Write the frames of save `index`. `data[f]` holds field f where known;
-/// `scales[f]` is its fixed colour scale.
+/// Write the frames of save `index`. `data[f]` holds field f where known.
 pub fn write_images(
     out: &Path,
     grid: &Grid,
     settings: &ImageSettings,
-    frame_fields: &[usize],
     data: &[Option<&[f32]>],
-    scales: &[Scale],
     index: usize,
     time_days: f64,
 ) -> Result<()> {
@@ -50,7 +51,7 @@ pub fn write_images(
         Ok(FieldView {
             spec: &FIELDS[f],
             data: data[f].with_context(|| format!("no data for field {}", FIELDS[f].name))?,
-            scale: scales[f],
+            scale: settings.scales[f],
         })
     };
     let save = |img: &image::RgbImage, name: &str| -> Result<()> {
@@ -63,7 +64,11 @@ pub fn write_images(
         Montage,
         Composite,
     }
-    let mut jobs: Vec<Job> = frame_fields.iter().map(|&f| Job::Field(f)).collect();
+    let mut jobs: Vec<Job> = settings
+        .frame_fields
+        .iter()
+        .map(|&f| Job::Field(f))
+        .collect();
     if !settings.montage.is_empty() {
         jobs.push(Job::Montage);
     }

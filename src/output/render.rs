@@ -61,7 +61,7 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
         .iter()
         .map(|f| Scale::from_display_max(f.display_max))
         .collect();
-    let mut saved = vec![false; FIELD_COUNT];
+    let mut saved = [false; FIELD_COUNT];
     for f in &m.fields {
         let i = index_of(&f.name)?;
         scales[i] = Scale {
@@ -88,6 +88,8 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
     let names =
         |list: &[String]| -> Result<Vec<usize>> { list.iter().map(|n| index_of(n)).collect() };
     let settings = ImageSettings {
+        frame_fields: frame_fields.clone(),
+        scales: scales.clone(),
         slice_z: m.output.slice_z.min(grid.nz - 1),
         montage: if wanted(layout::MONTAGE) {
             names(&m.output.montage)?
@@ -117,16 +119,7 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
             data[i] = Some(values);
         }
         let views: Vec<Option<&[f32]>> = data.iter().map(|d| d.as_deref()).collect();
-        write_images(
-            dir,
-            &grid,
-            &settings,
-            &frame_fields,
-            &views,
-            &scales,
-            s.index,
-            s.time_days,
-        )?;
+        write_images(dir, &grid, &settings, &views, s.index, s.time_days)?;
     }
     // The manifest in memory says what exists now; the file keeps the run's record.
     m.layout.frame = Some(layout::pattern(layout::frame("{name}", 0)));

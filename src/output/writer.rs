@@ -28,7 +28,6 @@ pub struct RunWriter<'a> {
     ts: TimeseriesWriter,
     manifest: Manifest,
     images: ImageSettings,
-    scales: Vec<Scale>,
     start: Instant,
     pub summaries: Vec<Summary>,
 }
@@ -45,6 +44,8 @@ pub fn scales(spec: &RunSpec) -> Vec<Scale> {
 pub fn image_settings(spec: &RunSpec) -> ImageSettings {
     let o = &spec.output;
     ImageSettings {
+        frame_fields: o.fields.clone(),
+        scales: scales(spec),
         slice_z: o.slice_z,
         montage: if o.montage {
             ImageSettings::montage_of(&o.fields)
@@ -84,15 +85,13 @@ impl<'a> RunWriter<'a> {
         std::fs::write(&config, toml::to_string_pretty(&spec.config)?)
             .with_context(|| format!("cannot write {}", config.display()))?;
         let images = image_settings(spec);
-        let scales = scales(spec);
-        let manifest = manifest(spec, info, &images, &scales);
+        let manifest = manifest(spec, info, &images);
         Ok(Self {
             spec,
             out: out.to_path_buf(),
             ts,
             manifest,
             images,
-            scales,
             start: Instant::now(),
             summaries: Vec::new(),
         })
@@ -107,16 +106,7 @@ impl<'a> RunWriter<'a> {
         let index = self.manifest.saved.len();
         if o.png {
             let data: Vec<Option<&[f32]>> = state.fields.iter().map(|f| Some(&f[..])).collect();
-            write_images(
-                out,
-                &spec.grid,
-                &self.images,
-                &o.fields,
-                &data,
-                &self.scales,
-                index,
-                time_days,
-            )?;
+            write_images(out, &spec.grid, &self.images, &data, index, time_days)?;
         }
         if o.npy {
             o.fields.par_iter().try_for_each(|&f| {
@@ -252,7 +242,8 @@ pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings, scales: &[Scale]) -> Manifest {
+fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
+    let scales = &images.scales;
     let o = &spec.output;
     let g = &spec.grid;
     let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
