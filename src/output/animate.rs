@@ -54,13 +54,13 @@ fn gif_frame(img: &image::RgbImage) -> gif::Frame<'static> {
     *counts.entry(run.0).or_default() += run.1;
     let mut by_count: Vec<(u32, u32)> = counts.into_iter().collect();
     by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    by_count.truncate(256);
+    let chosen = choose_palette(by_count.into_iter().map(|(k, _)| k).collect());
     let rgb = |k: u32| [(k >> 16) as u8, (k >> 8) as u8, k as u8];
-    let palette: Vec<[u8; 3]> = by_count.iter().map(|&(k, _)| rgb(k)).collect();
-    let mut index: HashMap<u32, u8> = by_count
+    let palette: Vec<[u8; 3]> = chosen.iter().map(|&k| rgb(k)).collect();
+    let mut index: HashMap<u32, u8> = chosen
         .iter()
         .enumerate()
-        .map(|(i, &(k, _))| (k, i as u8))
+        .map(|(i, &k)| (k, i as u8))
         .collect();
     let nearest = |c: [u8; 3]| -> u8 {
         let d = |p: &[u8; 3]| {
@@ -86,6 +86,48 @@ fn gif_frame(img: &image::RgbImage) -> gif::Frame<'static> {
         })
         .collect();
     gif::Frame::from_palette_pixels(w, h, buffer, palette.concat(), None)
+}
+
+/// 256 of `colours` (most frequent first): the most frequent, a grey ramp
+/// for anti-aliased text, and the remaining coloured ones spread evenly by
+/// lightness. The colour maps are monotonic in lightness, so the spread
+/// keeps colour bars and gentle gradients smooth where the frequent
+/// colours alone would band them.
+fn choose_palette(colours: Vec<u32>) -> Vec<u32> {
+    const FREQUENT: usize = 144;
+    const GREYS: u32 = 16;
+    if colours.len() <= 256 {
+        return colours;
+    }
+    let channels = |k: u32| [k >> 16 & 255, k >> 8 & 255, k & 255];
+    let is_grey = |k: &u32| {
+        let c = channels(*k);
+        c.iter().max().unwrap() - c.iter().min().unwrap() < 12
+    };
+    let lightness = |k: &u32| {
+        let [r, g, b] = channels(*k);
+        2 * r + 5 * g + b
+    };
+    let mut chosen: Vec<u32> = colours[..FREQUENT].to_vec();
+    chosen.extend((0..GREYS).map(|i| {
+        let v = i * 255 / (GREYS - 1);
+        v << 16 | v << 8 | v
+    }));
+    let mut rest: Vec<u32> = colours[FREQUENT..]
+        .iter()
+        .copied()
+        .filter(|k| !is_grey(k))
+        .collect();
+    rest.sort_unstable_by_key(lightness);
+    let spread = 256 - chosen.len();
+    if rest.len() <= spread {
+        chosen.extend(rest);
+    } else {
+        chosen.extend((0..spread).map(|i| rest[i * (rest.len() - 1) / (spread - 1)]));
+    }
+    chosen.sort_unstable();
+    chosen.dedup();
+    chosen
 }
 
 /// `frames/<name>_0000.png` ... for `count` saves, in order.

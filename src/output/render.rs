@@ -93,13 +93,16 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
         slice_z: m.output.slice_z.min(grid.nz - 1),
         montage: if wanted(layout::MONTAGE) {
             names(&m.output.montage)?
+                .into_iter()
+                .filter(|&i| saved[i])
+                .collect()
         } else {
             Vec::new()
         },
-        composite: if wanted(layout::COMPOSITE) && m.output.composite.len() == 3 {
-            names(&m.output.composite)?
-        } else {
-            Vec::new()
+        // The composite needs the arrays of all three of its fields.
+        composite: match names(&m.output.composite)? {
+            c if wanted(layout::COMPOSITE) && c.len() == 3 && c.iter().all(|&i| saved[i]) => c,
+            _ => Vec::new(),
         },
     };
     std::fs::create_dir_all(dir.join(layout::FRAMES_DIR))?;
