@@ -523,4 +523,36 @@ mod tests {
         assert_eq!(bottom_left, lut[255]);
         assert_eq!(top_left, lut[0]);
     }
+
+    #[test]
+    fn three_d_frames_show_the_slice_and_the_projection() {
+        let grid = Grid {
+            nx: 4,
+            ny: 4,
+            nz: 3,
+            dx_um: 10.0,
+        };
+        let mut data = vec![0.0; grid.len()];
+        data[grid.index(0, 0, 2)] = 1.0; // off the middle plane (z = 1)
+        let view = FieldView {
+            spec: &FIELDS[idx::TUMOR],
+            data: &data,
+            scale: Scale::from_display_max(1.0),
+        };
+        let img = render_field(&grid, 1, &view, None, &FULL);
+        let l = layout(
+            &grid,
+            2,
+            colorbar_width(&view, &FULL),
+            header_height(&FULL, true),
+            &FULL,
+        );
+        let lut = ColorMap::Viridis.lut();
+        let corner = |k: usize| {
+            let (x0, y0) = l.maps_at[k];
+            img.get_pixel(x0 + 1, y0 + l.map_size.1 - 2).0
+        };
+        assert_eq!(corner(0), lut[0], "the z = 1 slice has no signal");
+        assert_eq!(corner(1), lut[255], "the projection shows the z = 2 voxel");
+    }
 }

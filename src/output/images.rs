@@ -10,8 +10,14 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Montage panels per row.
-const MONTAGE_COLUMNS: usize = 4;
+/// Montage panels per row; 3D panels hold two maps each, so fewer.
+fn montage_columns(grid: &Grid) -> usize {
+    if grid.nz > 1 {
+        3
+    } else {
+        4
+    }
+}
 
 /// What to draw besides the per-field frames.
 #[derive(Clone, Debug)]
@@ -103,7 +109,7 @@ pub fn write_images(
                     .collect::<Result<Vec<_>>>()?;
                 let title = "molecules and cells, each on its fixed scale";
                 save(
-                    &frames::render_montage(title, &panels, MONTAGE_COLUMNS, time_days),
+                    &frames::render_montage(title, &panels, montage_columns(grid), time_days),
                     layout::MONTAGE,
                 )
             }
