@@ -4,17 +4,11 @@
 
 use super::layout;
 use super::manifest::Manifest;
+// HTML text and attributes need the same escapes as XML.
+use super::vtk::xml_escape as esc;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Escape text for HTML.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A relative path as an href (forward slashes, spaces and odd characters
 /// percent-encoded).

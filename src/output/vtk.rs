@@ -14,7 +14,7 @@ pub fn array_name(field: &str, unit: &str) -> String {
     format!("{field} [{unit}]")
 }
 
-/// Escape the characters XML attributes cannot hold.
+/// Escape the characters XML (and HTML) text and attributes cannot hold.
 pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
