@@ -1,4 +1,4 @@
-//! The `tmesim` command line: run, check and info.
+//! The `tmesim` command line: run, render, check, info and params.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -63,6 +63,24 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Redraw frames, montage, composite, time-lapses, timeseries.png and
+    /// report.html of a finished run from its .npy fields and manifest.json.
+    Render {
+        /// The run folder (it holds manifest.json).
+        run_dir: PathBuf,
+        /// Only these fields (and/or "montage", "composite"), comma separated.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// Write GIF time-lapses.
+        #[arg(long)]
+        gif: bool,
+        /// Write animated PNG time-lapses.
+        #[arg(long)]
+        apng: bool,
+        /// Time-lapse frame rate (default: the run's output.fps).
+        #[arg(long)]
+        fps: Option<f32>,
+    },
     /// Validate a scenario and print the resolved config.
     Check {
         #[command(flatten)]
@@ -126,6 +144,13 @@ fn main() {
             backend,
             quiet,
         } => cmd_compare(&scenario, &arms, out, backend, quiet),
+        Command::Render {
+            run_dir,
+            fields,
+            gif,
+            apng,
+            fps,
+        } => cmd_render(&run_dir, fields, gif, apng, fps),
         Command::Check { scenario, arm } => cmd_check(&scenario, arm.as_deref()),
         Command::Info => cmd_info(),
         Command::Params { markdown } => {
@@ -295,18 +320,54 @@ fn cmd_compare(
         None => scenario.config.display().to_string(),
     };
     arms::plot_burden(&out.join("tumor_burden.png"), &results, &title)?;
+    let links: Vec<(String, PathBuf)> = results
+        .iter()
+        .map(|(label, _)| (label.clone(), PathBuf::from(label)))
+        .collect();
+    tmesim::output::report::write_compare_report(
+        &out,
+        &links,
+        &[PathBuf::from("tumor_burden.png")],
+        &out.join("summary.csv"),
+    )?;
     println!(
         "{}",
         std::fs::read_to_string(out.join("summary.csv"))?.trim_end()
     );
     eprintln!(
-        "compared {} arms: {} (summary.csv, tumor_burden.png and one folder per arm)",
+        "compared {} arms: {} (summary.csv, tumor_burden.png, report.html and one folder per arm)",
         results.len(),
         out.display()
     );
     if results.len() < specs.len() {
         std::process::exit(130);
     }
+    Ok(())
+}
+
+fn cmd_render(
+    dir: &Path,
+    only: Vec<String>,
+    gif: bool,
+    apng: bool,
+    fps: Option<f32>,
+) -> Result<()> {
+    if let Some(f) = fps {
+        anyhow::ensure!(f > 0.0 && f <= 100.0, "--fps must be in (0, 100], got {f}");
+    }
+    let opts = tmesim::output::render::RenderOptions {
+        only,
+        gif,
+        apng,
+        fps,
+    };
+    let start = std::time::Instant::now();
+    let n = tmesim::output::render::render_run(dir, &opts)?;
+    eprintln!(
+        "rendered {n} saved times of {} in {:.1} s",
+        dir.display(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -143,7 +143,10 @@ fn compare_writes_one_run_per_arm_a_summary_and_a_plot() {
     for row in &rows[1..] {
         assert!(["CR", "PR", "SD", "PD"].contains(&row[4]), "{summary}");
         let baseline: f64 = row[1].parse().unwrap();
-        assert!((baseline - 502.76).abs() < 0.1, "same initial state: {summary}");
+        assert!(
+            (baseline - 502.76).abs() < 0.1,
+            "same initial state: {summary}"
+        );
     }
     for arm in ["control", "anti_pd1+anti_ctla4"] {
         let m: serde_json::Value = serde_json::from_str(
@@ -171,6 +174,9 @@ fn compare_rejects_an_unknown_therapy_before_running() {
     ]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(stderr.contains("anti_lag33") && stderr.contains("did you mean `anti_lag3`"), "{stderr}");
+    assert!(
+        stderr.contains("anti_lag33") && stderr.contains("did you mean `anti_lag3`"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -229,7 +229,11 @@ fn shipped_configs_are_valid() {
 fn therapy_file_errors_name_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("therapies")).unwrap();
-    let scenario = write(dir.path(), "s.toml", "arm = [\"mydrug\"]\n[grid]\nnx = 10\nny = 10\n");
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        "arm = [\"mydrug\"]\n[grid]\nnx = 10\nny = 10\n",
+    );
     let drug = |effect: &str| {
         format!(
             "agent = \"x\"\n[schedule]\ndose_mg = 100.0\n[pk]\nhalf_life_days = 1.0\n[response]\nec50_mg_per_l = 1.0\n{effect}"
@@ -239,35 +243,66 @@ fn therapy_file_errors_name_the_file_and_key() {
         write(&dir.path().join("therapies"), "mydrug.toml", &drug(effect));
         load_run_spec(&scenario, &[]).err().map(|e| e.to_string())
     };
-    let e = load("[[effect]]\nparam = \"kill_rate_per_dya\"\nop = \"scale\"\nvalue = 2.0\n").unwrap();
-    assert!(e.contains("therapies/mydrug.toml") && e.contains("effect[0].param"), "{e}");
-    assert!(e.contains("did you mean `kill_rate_per_day`") && e.contains("pd1_occupancy"), "{e}");
-    let e = load("[[effect]]\nparam = \"kill_rate_per_day\"\nop = \"scale\"\nvalue = 100.0\n").unwrap();
-    assert!(e.contains("kill_rate_per_day") && e.contains("[0, 50]"), "{e}");
+    let e =
+        load("[[effect]]\nparam = \"kill_rate_per_dya\"\nop = \"scale\"\nvalue = 2.0\n").unwrap();
+    assert!(
+        e.contains("therapies/mydrug.toml") && e.contains("effect[0].param"),
+        "{e}"
+    );
+    assert!(
+        e.contains("did you mean `kill_rate_per_day`") && e.contains("pd1_occupancy"),
+        "{e}"
+    );
+    let e =
+        load("[[effect]]\nparam = \"kill_rate_per_day\"\nop = \"scale\"\nvalue = 100.0\n").unwrap();
+    assert!(
+        e.contains("kill_rate_per_day") && e.contains("[0, 50]"),
+        "{e}"
+    );
     let e = load("[[effect]]\nfield = \"vegf\"\nop = \"sink\"\nvalue = -1.0\n").unwrap();
     assert!(e.contains("effect[0].value"), "{e}");
-    let e = load("[[effect]]\nparam = \"pd1_occupancy\"\nop = \"occupy\"\nvalue = 1.0\ncolour = 1\n").unwrap();
+    let e =
+        load("[[effect]]\nparam = \"pd1_occupancy\"\nop = \"occupy\"\nvalue = 1.0\ncolour = 1\n")
+            .unwrap();
     assert!(e.contains("mydrug.toml") && e.contains("colour"), "{e}");
-    assert!(load("[[effect]]\nparam = \"pd1_occupancy\"\nop = \"occupy\"\nvalue = 1.0\n").is_none());
+    assert!(
+        load("[[effect]]\nparam = \"pd1_occupancy\"\nop = \"occupy\"\nvalue = 1.0\n").is_none()
+    );
     let e = error_of("arm = [\"anti_pd2\"]\n");
-    assert!(e.contains("anti_pd2") && e.contains("did you mean `anti_pd1`") && e.contains("bevacizumab"), "{e}");
+    assert!(
+        e.contains("anti_pd2")
+            && e.contains("did you mean `anti_pd1`")
+            && e.contains("bevacizumab"),
+        "{e}"
+    );
 }
 
 #[test]
 fn phenotype_errors_name_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("phenotypes")).unwrap();
-    let scenario = write(dir.path(), "s.toml", "phenotype = \"mine\"\n[grid]\nnx = 10\nny = 10\n");
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        "phenotype = \"mine\"\n[grid]\nnx = 10\nny = 10\n",
+    );
     let load = |text: &str| {
         write(&dir.path().join("phenotypes"), "mine.toml", text);
         load_run_spec(&scenario, &[]).err().map(|e| e.to_string())
     };
     let e = load("[fields.pi3kk]\ninitial = { kind = \"uniform\", value = 1.0 }\n").unwrap();
-    assert!(e.contains("phenotypes/mine.toml") && e.contains("did you mean `pi3k`"), "{e}");
-    let e = load("[[change]]\nparam = \"mdsc_entry_per_day\"\nop = \"occupy\"\nvalue = 1.0\n").unwrap();
+    assert!(
+        e.contains("phenotypes/mine.toml") && e.contains("did you mean `pi3k`"),
+        "{e}"
+    );
+    let e =
+        load("[[change]]\nparam = \"mdsc_entry_per_day\"\nop = \"occupy\"\nvalue = 1.0\n").unwrap();
     assert!(e.contains("change[0].op"), "{e}");
     let e = load("[[change]]\nparam = \"crowding_limit\"\nop = \"scale\"\nvalue = 5.0\n").unwrap();
-    assert!(e.contains("crowding_limit") && e.contains("[0.05, 1]"), "{e}");
+    assert!(
+        e.contains("crowding_limit") && e.contains("[0.05, 1]"),
+        "{e}"
+    );
     let e = load("extends = \"mine\"\n").unwrap();
     assert!(e.contains("extends"), "{e}");
     assert!(load("extends = \"responsive\"\n[[change]]\nparam = \"mdsc_entry_per_day\"\nop = \"scale\"\nvalue = 2.0\n").is_none());

@@ -42,6 +42,16 @@ pub struct OutputSpec {
     pub png: bool,
     pub npy: bool,
     pub fields: Vec<usize>,
+    pub montage: bool,
+    /// Field indices shown red, green, blue; empty for no composite.
+    pub composite: Vec<usize>,
+    pub gif: bool,
+    pub apng: bool,
+    pub fps: f32,
+    /// The z plane 3D frames show.
+    pub slice_z: usize,
+    pub vtk: bool,
+    pub report: bool,
 }
 
 /// Everything a run needs, validated.
@@ -307,6 +317,31 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
     if out_fields.is_empty() {
         out_fields = (0..FIELD_COUNT).collect();
     }
+    let mut composite = Vec::new();
+    for name in &config.output.composite {
+        let i = field_index(name).ok_or_else(|| cx.unknown("output.composite", name, names()))?;
+        composite.push(i);
+    }
+    if !composite.is_empty() && composite.len() != 3 {
+        return Err(cx.invalid(
+            "output.composite",
+            format!(
+                "expected three fields (red, green, blue) or none, found {}",
+                composite.len()
+            ),
+        ));
+    }
+    let formats = ["gif", "apng"];
+    for name in &config.output.animations {
+        if !formats.contains(&name.as_str()) {
+            return Err(cx.unknown("output.animations", name, formats.into_iter()));
+        }
+    }
+    let fps = cx.range("output.fps", config.output.fps, 0.1, 100.0)?;
+    let slice_z = match config.output.slice_z {
+        None => grid.nz / 2,
+        Some(z) => cx.range("output.slice_z", z as f64, 0.0, grid.nz as f64 - 1.0)? as usize,
+    };
 
     Ok(RunSpec {
         source: file.to_path_buf(),
@@ -323,6 +358,14 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
             png: config.output.png,
             npy: config.output.npy,
             fields: out_fields,
+            montage: config.output.montage,
+            composite,
+            gif: config.output.animations.iter().any(|a| a == "gif"),
+            apng: config.output.animations.iter().any(|a| a == "apng"),
+            fps: fps as f32,
+            slice_z,
+            vtk: config.output.vtk,
+            report: config.output.report,
         },
         config: original,
     })

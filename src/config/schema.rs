@@ -156,6 +156,20 @@ pub struct OutputConfig {
     pub npy: bool,
     /// Fields written as frames and arrays; empty means every field.
     pub fields: Vec<String>,
+    /// A montage of every molecule and cell field per saved time.
+    pub montage: bool,
+    /// The three fields of the RGB composite (red, green, blue); empty for none.
+    pub composite: Vec<String>,
+    /// Time-lapse formats written at the end: "gif", "apng".
+    pub animations: Vec<String>,
+    /// Time-lapse frame rate, frames per second.
+    pub fps: f64,
+    /// z plane shown in 3D frames (default: the middle one).
+    pub slice_z: Option<i64>,
+    /// VTK ImageData (.vti) per saved time and a .pvd collection.
+    pub vtk: bool,
+    /// timeseries.png and report.html.
+    pub report: bool,
 }
 
 impl Default for OutputConfig {
@@ -164,6 +178,13 @@ impl Default for OutputConfig {
             png: true,
             npy: false,
             fields: Vec::new(),
+            montage: true,
+            composite: vec!["tumor".into(), "cd8".into(), "mdsc".into()],
+            animations: vec!["gif".into(), "apng".into()],
+            fps: 6.0,
+            slice_z: None,
+            vtk: true,
+            report: true,
         }
     }
 }

@@ -1,11 +1,13 @@
-//! manifest.json: what ran, on what, with which resolved config, and where
-//! each saved field is (so numpy users need no guesswork).
+//! manifest.json: what ran, on what, with which resolved config, and a
+//! layout index of every file (field names, units, shapes, dx, times, file
+//! patterns), so numpy and ParaView users need no guesswork. `tmesim
+//! render` reads it back.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    pub tmesim_version: &'static str,
+    pub tmesim_version: String,
     /// "running", "complete" or "interrupted".
     pub status: String,
     pub config_file: String,
@@ -19,12 +21,14 @@ pub struct Manifest {
     pub wall_time_s: f64,
     pub saved: Vec<SavedTime>,
     pub fields: Vec<FieldInfo>,
+    pub output: OutputInfo,
+    pub layout: LayoutInfo,
     /// Every kernel parameter as used (defaults plus config).
     pub params: serde_json::Map<String, serde_json::Value>,
     pub config: crate::config::schema::Config,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct GridInfo {
     pub nx: usize,
     pub ny: usize,
@@ -32,22 +36,64 @@ pub struct GridInfo {
     pub dx_um: f32,
     /// Shape of every .npy file, (nz, ny, nx), C order.
     pub npy_shape: [usize; 3],
+    /// Voxel (i, j, k) spans [origin + spacing * (i, j, k), + spacing).
+    pub origin_um: [f32; 3],
+    pub spacing_um: [f32; 3],
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 pub struct SavedTime {
     pub index: usize,
     pub step: u64,
     pub time_days: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct FieldInfo {
-    pub name: &'static str,
-    pub kind: &'static str,
-    pub unit: &'static str,
+    pub name: String,
+    pub kind: String,
+    pub unit: String,
+    pub description: String,
+    /// The fixed colour scale of the frames: [display_min, display_max].
+    pub display_min: f32,
     pub display_max: f32,
+    pub colormap: String,
+    /// Name of the field's array in the .vti files.
+    pub vtk_array: String,
     /// Pattern of the frame files, `{index}` being the 4-digit save index.
     pub png: Option<String>,
     pub npy: Option<String>,
+}
+
+/// Output settings as resolved, so `tmesim render` redraws the same images.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct OutputInfo {
+    /// z plane shown in 3D frames.
+    pub slice_z: usize,
+    /// Fields in the montage.
+    pub montage: Vec<String>,
+    /// Fields of the RGB composite (red, green, blue).
+    pub composite: Vec<String>,
+    pub fps: f32,
+    pub gif: bool,
+    pub apng: bool,
+    pub vtk: bool,
+    pub report: bool,
+}
+
+/// File patterns; `{index}` is the save index (4 digits), `{name}` a field
+/// name, "montage" or "composite".
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LayoutInfo {
+    pub index_digits: usize,
+    pub config: String,
+    pub timeseries_csv: String,
+    pub timeseries_png: Option<String>,
+    pub report: Option<String>,
+    pub frame: Option<String>,
+    pub npy: Option<String>,
+    pub vti: Option<String>,
+    pub pvd: Option<String>,
+    pub animation_gif: Option<String>,
+    pub animation_apng: Option<String>,
 }

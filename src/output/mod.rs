@@ -1,9 +1,20 @@
-//! What a run writes: the manifest, the time series, PNG frames and .npy
-//! field dumps (layout: docs/outputs.md).
+//! What a run writes: the manifest, the time series and its plot, labelled
+//! frames, montages, composites, time-lapses, .npy and VTK files and the
+//! report page (layout: docs/outputs.md). `writer` drives them all.
 
+pub mod animate;
+pub mod colormap;
 pub mod font;
 pub mod frames;
+pub mod images;
+pub mod layout;
 pub mod manifest;
 pub mod npy;
 pub mod plot;
+pub mod render;
+pub mod report;
+pub mod text;
 pub mod timeseries;
+pub mod tsplot;
+pub mod vtk;
+pub mod writer;

@@ -96,6 +96,25 @@ fn draw_panel(
             .flat_map(|s| s.points.iter().copied())
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
+    // Points along every line, so the legend avoids lines, not just vertices.
+    let along_lines = || {
+        panel.series.iter().flat_map(|s| {
+            finite_segments(&s.points).into_iter().flat_map(|seg| {
+                let pairs: Vec<_> = seg.windows(2).map(|w| (w[0], w[1])).collect();
+                let lone = (seg.len() == 1).then(|| seg[0]);
+                pairs
+                    .into_iter()
+                    .flat_map(|((x0, y0), (x1, y1))| {
+                        (0..8).map(move |k| {
+                            let t = k as f64 / 8.0;
+                            (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+                        })
+                    })
+                    .chain(lone)
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
     let (x_range, y_range) = axis_ranges(finite());
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (PLOT_FAMILY, title_px))
@@ -136,7 +155,7 @@ fn draw_panel(
     if !panel.series.is_empty() {
         chart
             .configure_series_labels()
-            .position(emptiest_corner(finite(), &x_range, &y_range))
+            .position(emptiest_corner(along_lines(), &x_range, &y_range))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(160, 160, 160))
             .label_font((PLOT_FAMILY, 14))
@@ -188,16 +207,19 @@ fn emptiest_corner(
     x: &std::ops::Range<f64>,
     y: &std::ops::Range<f64>,
 ) -> SeriesLabelPosition {
-    let mut counts = [0usize; 4]; // upper right, upper left, lower right, lower left
+    // Points inside the box a legend takes in each corner: upper right,
+    // upper left, lower right, lower left.
+    let mut counts = [0usize; 4];
     for (px, py) in points {
-        let right = (px - x.start) / (x.end - x.start) > 0.55;
-        let upper = (py - y.start) / (y.end - y.start) > 0.45;
-        let left_or_right = [right, !right, right, !right];
-        let upper_or_lower = [upper, upper, !upper, !upper];
-        for k in 0..4 {
-            if left_or_right[k] && upper_or_lower[k] {
-                counts[k] += 1;
-            }
+        let fx = (px - x.start) / (x.end - x.start);
+        let fy = (py - y.start) / (y.end - y.start);
+        let (right, left) = (fx > 0.62, fx < 0.38);
+        let (upper, lower) = (fy > 0.68, fy < 0.32);
+        for (k, inside) in [right && upper, left && upper, right && lower, left && lower]
+            .into_iter()
+            .enumerate()
+        {
+            counts[k] += inside as usize;
         }
     }
     match (0..4).min_by_key(|&k| counts[k]).unwrap_or(0) {

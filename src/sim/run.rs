@@ -4,16 +4,13 @@
 use super::backend::Backend;
 use super::plan::TransportPlan;
 use crate::config::resolve::RunSpec;
-use crate::model::fields::FIELDS;
-use crate::model::params::{MIN_PER_DAY, PARAM_SPECS};
+use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
-use crate::output::manifest::{FieldInfo, GridInfo, Manifest, SavedTime};
-use crate::output::timeseries::{summarize, Summary, TimeseriesWriter};
-use crate::output::{frames, npy};
-use anyhow::{Context, Result};
+use crate::output::timeseries::Summary;
+use crate::output::writer::{RunInfo, RunWriter};
+use anyhow::Result;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 /// Most steps encoded per GPU submission (and per parameter upload).
 pub const MAX_BATCH: u64 = 256;
@@ -40,111 +37,22 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<RunReport> {
     let out = opts.out_dir;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
-    if spec.output.png {
-        std::fs::create_dir_all(out.join("frames"))?;
-    }
-    if spec.output.npy {
-        std::fs::create_dir_all(out.join("fields"))?;
-    }
     let plan = TransportPlan::new(spec);
-    let start = Instant::now();
-    let mut ts =
-        TimeseriesWriter::create(&out.join("timeseries.csv"), &spec.treatment.columns())
-            .with_context(|| format!("cannot write {}", out.join("timeseries.csv").display()))?;
-    let mut saved = Vec::new();
-    let mut summaries = Vec::new();
-    let dt = spec.dt_min as f64;
-    let day_of = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
-
-    let mut manifest = Manifest {
-        tmesim_version: env!("CARGO_PKG_VERSION"),
-        status: "running".into(),
-        config_file: spec.source.display().to_string(),
+    let info = RunInfo {
         backend: backend.kind().into(),
         adapter: backend.device_name(),
-        grid: GridInfo {
-            nx: spec.grid.nx,
-            ny: spec.grid.ny,
-            nz: spec.grid.nz,
-            dx_um: spec.grid.dx_um,
-            npy_shape: [spec.grid.nz, spec.grid.ny, spec.grid.nx],
-        },
-        dt_min: spec.dt_min,
-        steps_done: 0,
-        steps_total: spec.steps,
         transport: plan.describe(),
-        wall_time_s: 0.0,
-        saved: Vec::new(),
-        fields: spec
-            .output
-            .fields
-            .iter()
-            .map(|&f| FieldInfo {
-                name: FIELDS[f].name,
-                kind: FIELDS[f].kind.as_str(),
-                unit: FIELDS[f].unit,
-                display_max: spec.fields[f].display_max,
-                png: spec
-                    .output
-                    .png
-                    .then(|| format!("frames/{}_{{index}}.png", FIELDS[f].name)),
-                npy: spec
-                    .output
-                    .npy
-                    .then(|| format!("fields/{}_{{index}}.npy", FIELDS[f].name)),
-            })
-            .collect(),
-        params: PARAM_SPECS
-            .iter()
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    serde_json::json!(spec.params.get(s.name).unwrap()),
-                )
-            })
-            .collect(),
-        config: spec.config.clone(),
     };
-
-    let mut save = |state: &State, manifest: &mut Manifest| -> Result<()> {
-        let index = saved.len();
+    let mut writer = RunWriter::new(spec, out, info, &spec.treatment.columns())?;
+    let dt = spec.dt_min as f64;
+    let day_of = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
+    let save = |state: &State, writer: &mut RunWriter| -> Result<()> {
         let t = day_of(state.step);
-        for &f in &spec.output.fields {
-            let name = FIELDS[f].name;
-            if spec.output.png {
-                let path = out.join(format!("frames/{name}_{index:04}.png"));
-                frames::write_frame(
-                    &path,
-                    &spec.grid,
-                    &state.fields[f],
-                    spec.fields[f].display_max,
-                )
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            if spec.output.npy {
-                let path = out.join(format!("fields/{name}_{index:04}.npy"));
-                npy::write_field(&path, &spec.grid, &state.fields[f])
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-        }
-        let summary = summarize(state, t);
-        ts.write(&summary, &spec.treatment.values(state.step))?;
-        summaries.push(summary);
-        saved.push(SavedTime {
-            index,
-            step: state.step,
-            time_days: t,
-        });
-        manifest.saved = saved.iter().map(|s| SavedTime { ..*s }).collect();
-        manifest.steps_done = state.step;
-        manifest.wall_time_s = start.elapsed().as_secs_f64();
-        write_manifest(out, manifest)
+        writer.on_save(state, t, &spec.treatment.values(state.step))
     };
 
     backend.upload(&initial);
-    save(&initial, &mut manifest)?;
+    save(&initial, &mut writer)?;
     let bar = progress_bar(spec, opts.progress);
     let mut step = initial.step;
     let mut last = initial;
@@ -167,7 +75,7 @@ pub fn run(
         if step.is_multiple_of(spec.save_every_steps) || step == spec.steps || stop {
             last = backend.download();
             last.step = step;
-            save(&last, &mut manifest)?;
+            save(&last, &mut writer)?;
         }
         if stop {
             interrupted = true;
@@ -175,14 +83,7 @@ pub fn run(
         }
     }
     bar.finish_and_clear();
-    manifest.status = if interrupted {
-        "interrupted"
-    } else {
-        "complete"
-    }
-    .into();
-    manifest.wall_time_s = start.elapsed().as_secs_f64();
-    write_manifest(out, &manifest)?;
+    let (manifest, summaries) = writer.finish(!interrupted)?;
     Ok(RunReport {
         completed: !interrupted,
         steps_done: step,
@@ -190,16 +91,6 @@ pub fn run(
         summaries,
         final_state: last,
     })
-}
-
-fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
-    let path = out.join("manifest.json");
-    let tmp = out.join("manifest.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(manifest)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    // Rename so a reader never sees a half-written manifest.
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
 }
 
 fn progress_bar(spec: &RunSpec, show: bool) -> indicatif::ProgressBar {

@@ -1,0 +1,45 @@
+//! Where each output lives inside a run folder: the one place for file
+//! names (docs/outputs.md describes them; manifest.json lists the patterns).
+
+/// Save indices are zero-padded to this many digits.
+pub const INDEX_DIGITS: usize = 4;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const CONFIG: &str = "config.toml";
+pub const TIMESERIES_CSV: &str = "timeseries.csv";
+pub const TIMESERIES_PNG: &str = "timeseries.png";
+pub const REPORT: &str = "report.html";
+pub const PVD: &str = "run.pvd";
+pub const FRAMES_DIR: &str = "frames";
+pub const FIELDS_DIR: &str = "fields";
+pub const VTK_DIR: &str = "vtk";
+pub const ANIMATIONS_DIR: &str = "animations";
+
+/// Names of the two multi-field images, used like field names in frames/
+/// and animations/.
+pub const MONTAGE: &str = "montage";
+pub const COMPOSITE: &str = "composite";
+
+/// The placeholder the manifest's patterns use for the save index.
+pub const INDEX_PLACEHOLDER: &str = "{index}";
+
+pub fn frame(name: &str, index: usize) -> String {
+    format!("{FRAMES_DIR}/{name}_{index:04}.png")
+}
+
+pub fn npy(name: &str, index: usize) -> String {
+    format!("{FIELDS_DIR}/{name}_{index:04}.npy")
+}
+
+pub fn vti(index: usize) -> String {
+    format!("{VTK_DIR}/state_{index:04}.vti")
+}
+
+pub fn animation(name: &str, extension: &str) -> String {
+    format!("{ANIMATIONS_DIR}/{name}.{extension}")
+}
+
+/// A per-index path with the index replaced by the placeholder.
+pub fn pattern(path_at_zero: String) -> String {
+    path_at_zero.replace("0000", INDEX_PLACEHOLDER)
+}

@@ -1,0 +1,326 @@
+//! Everything a run writes, in one place: the run loop calls `on_save` at
+//! each saved time and `finish` at the end (layout: docs/outputs.md).
+
+use super::colormap::{ColorMap, Scale};
+use super::images::{write_images, ImageSettings};
+use super::manifest::{FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime};
+use super::timeseries::{summarize, Summary, TimeseriesWriter};
+use super::{animate, layout, npy, report, tsplot, vtk};
+use crate::config::resolve::RunSpec;
+use crate::model::fields::{FIELDS, FIELD_COUNT};
+use crate::model::params::PARAM_SPECS;
+use crate::model::state::State;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What ran the simulation, for the manifest.
+pub struct RunInfo {
+    pub backend: String,
+    pub adapter: String,
+    pub transport: String,
+}
+
+pub struct RunWriter<'a> {
+    spec: &'a RunSpec,
+    out: PathBuf,
+    ts: TimeseriesWriter,
+    manifest: Manifest,
+    images: ImageSettings,
+    start: Instant,
+    pub summaries: Vec<Summary>,
+}
+
+/// The fixed colour scale of every field.
+pub fn scales(spec: &RunSpec) -> Vec<Scale> {
+    spec.fields
+        .iter()
+        .map(|f| Scale::from_display_max(f.display_max))
+        .collect()
+}
+
+/// The image settings a spec asks for.
+pub fn image_settings(spec: &RunSpec) -> ImageSettings {
+    let o = &spec.output;
+    ImageSettings {
+        frame_fields: o.fields.clone(),
+        scales: scales(spec),
+        slice_z: o.slice_z,
+        montage: if o.montage {
+            ImageSettings::montage_of(&o.fields)
+        } else {
+            Vec::new()
+        },
+        composite: o.composite.clone(),
+    }
+}
+
+impl<'a> RunWriter<'a> {
+    /// Create the folders, the time series (with `extra_columns`, e.g. the
+    /// drugs') and config.toml. The start time is the wall-clock origin.
+    pub fn new(
+        spec: &'a RunSpec,
+        out: &Path,
+        info: RunInfo,
+        extra_columns: &[String],
+    ) -> Result<Self> {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create output folder {}", out.display()))?;
+        let o = &spec.output;
+        for (on, dir) in [
+            (o.png, layout::FRAMES_DIR),
+            (o.npy, layout::FIELDS_DIR),
+            (o.vtk, layout::VTK_DIR),
+            (o.png && (o.gif || o.apng), layout::ANIMATIONS_DIR),
+        ] {
+            if on {
+                std::fs::create_dir_all(out.join(dir))?;
+            }
+        }
+        let csv = out.join(layout::TIMESERIES_CSV);
+        let ts = TimeseriesWriter::create(&csv, extra_columns)
+            .with_context(|| format!("cannot write {}", csv.display()))?;
+        let config = out.join(layout::CONFIG);
+        std::fs::write(&config, toml::to_string_pretty(&spec.config)?)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let images = image_settings(spec);
+        let manifest = manifest(spec, info, &images);
+        Ok(Self {
+            spec,
+            out: out.to_path_buf(),
+            ts,
+            manifest,
+            images,
+            start: Instant::now(),
+            summaries: Vec::new(),
+        })
+    }
+
+    /// Write everything of one saved state; `extra_values` fill the extra
+    /// columns of the time series.
+    pub fn on_save(&mut self, state: &State, time_days: f64, extra_values: &[f64]) -> Result<()> {
+        let spec = self.spec;
+        let o = &spec.output;
+        let out = &self.out;
+        let index = self.manifest.saved.len();
+        if o.png {
+            let data: Vec<Option<&[f32]>> = state.fields.iter().map(|f| Some(&f[..])).collect();
+            write_images(out, &spec.grid, &self.images, &data, index, time_days)?;
+        }
+        if o.npy {
+            o.fields.par_iter().try_for_each(|&f| {
+                let path = out.join(layout::npy(FIELDS[f].name, index));
+                npy::write_field(&path, &spec.grid, &state.fields[f])
+                    .with_context(|| format!("cannot write {}", path.display()))
+            })?;
+        }
+        if o.vtk {
+            let arrays: Vec<(String, &[f32])> = o
+                .fields
+                .iter()
+                .map(|&f| {
+                    (
+                        vtk::array_name(FIELDS[f].name, FIELDS[f].unit),
+                        &state.fields[f][..],
+                    )
+                })
+                .collect();
+            let path = out.join(layout::vti(index));
+            vtk::write_vti(&path, &spec.grid, time_days, &arrays)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let summary = summarize(state, time_days);
+        self.ts.write(&summary, extra_values)?;
+        self.summaries.push(summary);
+        self.manifest.saved.push(SavedTime {
+            index,
+            step: state.step,
+            time_days,
+        });
+        self.manifest.steps_done = state.step;
+        if o.vtk {
+            write_pvd(out, &self.manifest)?;
+        }
+        self.write_manifest()
+    }
+
+    /// Time-lapses, the final manifest, timeseries.png and report.html.
+    /// Returns the manifest as written and the summaries of every save.
+    pub fn finish(mut self, completed: bool) -> Result<(Manifest, Vec<Summary>)> {
+        self.manifest.status = if completed { "complete" } else { "interrupted" }.into();
+        write_animations(&self.out, &self.manifest)?;
+        self.write_manifest()?;
+        if self.spec.output.report {
+            write_plots_and_report(&self.out, &self.manifest)?;
+        }
+        Ok((self.manifest, self.summaries))
+    }
+
+    pub fn wall_time_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn write_manifest(&mut self) -> Result<()> {
+        self.manifest.wall_time_s = self.wall_time_s();
+        write_manifest(&self.out, &self.manifest)
+    }
+}
+
+/// The sequences a manifest describes: fields with frames, montage, composite.
+pub fn sequence_names(m: &Manifest) -> Vec<String> {
+    let mut names: Vec<String> = m
+        .fields
+        .iter()
+        .filter(|f| f.png.is_some())
+        .map(|f| f.name.clone())
+        .collect();
+    if !m.output.montage.is_empty() {
+        names.push(layout::MONTAGE.into());
+    }
+    if m.output.composite.len() == 3 {
+        names.push(layout::COMPOSITE.into());
+    }
+    names
+}
+
+/// GIF and APNG time-lapses of every sequence the manifest names, from
+/// the frames on disk.
+pub fn write_animations(out: &Path, m: &Manifest) -> Result<()> {
+    if m.layout.frame.is_none() || m.saved.is_empty() {
+        return Ok(());
+    }
+    let formats: Vec<animate::Format> = [
+        (m.output.gif, animate::Format::Gif),
+        (m.output.apng, animate::Format::Apng),
+    ]
+    .into_iter()
+    .filter_map(|(on, f)| on.then_some(f))
+    .collect();
+    if formats.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(out.join(layout::ANIMATIONS_DIR))?;
+    let jobs: Vec<(String, animate::Format)> = sequence_names(m)
+        .into_iter()
+        .flat_map(|n| formats.iter().map(move |&f| (n.clone(), f)))
+        .collect();
+    jobs.par_iter().try_for_each(|(name, format)| {
+        let frames = animate::frame_paths(out, name, m.saved.len());
+        let dest = out.join(layout::animation(name, format.extension()));
+        animate::write(&dest, &frames, m.output.fps, *format)
+    })
+}
+
+/// timeseries.png and report.html.
+pub fn write_plots_and_report(out: &Path, m: &Manifest) -> Result<()> {
+    tsplot::write(
+        &out.join(layout::TIMESERIES_CSV),
+        &out.join(layout::TIMESERIES_PNG),
+        m.grid.nz > 1,
+    )?;
+    report::write_run_report(out, m)
+}
+
+pub fn write_pvd(out: &Path, m: &Manifest) -> Result<()> {
+    let entries: Vec<(f64, String)> = m
+        .saved
+        .iter()
+        .map(|s| (s.time_days, layout::vti(s.index)))
+        .collect();
+    let path = out.join(layout::PVD);
+    vtk::write_pvd(&path, &entries).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
+    let path = out.join(layout::MANIFEST);
+    let tmp = out.join("manifest.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(manifest)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    // Rename so a reader never sees a half-written manifest.
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
+fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
+    let scales = &images.scales;
+    let o = &spec.output;
+    let g = &spec.grid;
+    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
+    let names = |fields: &[usize]| fields.iter().map(|&f| FIELDS[f].name.to_string()).collect();
+    debug_assert_eq!(scales.len(), FIELD_COUNT);
+    Manifest {
+        tmesim_version: env!("CARGO_PKG_VERSION").into(),
+        status: "running".into(),
+        config_file: spec.source.display().to_string(),
+        backend: info.backend,
+        adapter: info.adapter,
+        grid: GridInfo {
+            nx: g.nx,
+            ny: g.ny,
+            nz: g.nz,
+            dx_um: g.dx_um,
+            npy_shape: [g.nz, g.ny, g.nx],
+            origin_um: [0.0; 3],
+            spacing_um: [g.dx_um; 3],
+        },
+        dt_min: spec.dt_min,
+        steps_done: 0,
+        steps_total: spec.steps,
+        transport: info.transport,
+        wall_time_s: 0.0,
+        saved: Vec::new(),
+        fields: o
+            .fields
+            .iter()
+            .map(|&f| {
+                let s = &FIELDS[f];
+                FieldInfo {
+                    name: s.name.into(),
+                    kind: s.kind.as_str().into(),
+                    unit: s.unit.into(),
+                    description: s.description.into(),
+                    display_min: scales[f].min,
+                    display_max: scales[f].max,
+                    colormap: format!("{:?}", ColorMap::for_field(s, &scales[f])).to_lowercase(),
+                    vtk_array: vtk::array_name(s.name, s.unit),
+                    png: pattern(o.png, layout::frame(s.name, 0)),
+                    npy: pattern(o.npy, layout::npy(s.name, 0)),
+                }
+            })
+            .collect(),
+        output: OutputInfo {
+            slice_z: o.slice_z,
+            montage: names(&images.montage),
+            composite: names(&images.composite),
+            fps: o.fps,
+            gif: o.png && o.gif,
+            apng: o.png && o.apng,
+            vtk: o.vtk,
+            report: o.report,
+        },
+        layout: LayoutInfo {
+            index_digits: layout::INDEX_DIGITS,
+            config: layout::CONFIG.into(),
+            timeseries_csv: layout::TIMESERIES_CSV.into(),
+            timeseries_png: o.report.then(|| layout::TIMESERIES_PNG.into()),
+            report: o.report.then(|| layout::REPORT.into()),
+            frame: pattern(o.png, layout::frame("{name}", 0)),
+            npy: pattern(o.npy, layout::npy("{name}", 0)),
+            vti: pattern(o.vtk, layout::vti(0)),
+            pvd: o.vtk.then(|| layout::PVD.into()),
+            animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
+            animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
+        },
+        params: PARAM_SPECS
+            .iter()
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    serde_json::json!(spec.params.get(s.name).unwrap()),
+                )
+            })
+            .collect(),
+        config: spec.config.clone(),
+    }
+}

@@ -1,0 +1,400 @@
+//! The files a run writes for people and other tools, read back
+//! independently: .vti arrays equal the .npy arrays, the .pvd lists every
+//! save, every time-lapse has one frame per save, `tmesim render` redraws
+//! from the arrays, and report.html loads in a real headless browser with
+//! every image resolved and no console errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Saves of the shared run (days 0, 1, 2).
+const SAVES: usize = 3;
+
+fn tmesim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// One short baseline run shared by the tests of this file.
+fn run_dir() -> &'static Path {
+    static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let o = tmesim(&[
+            "run",
+            "configs/baseline.toml",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "time.end_days=2",
+            "--set",
+            "output.npy=true",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (dir, out)
+    })
+    .1
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+type Attrs = std::collections::HashMap<String, String>;
+
+/// The XML attributes of every element named `tag` before the appended data.
+fn elements(xml: &str, tag: &str) -> Vec<Attrs> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut found = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.name().as_ref() == tag => {
+                found.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (a.key.as_ref().to_string(), a.value.to_string())
+                        })
+                        .collect(),
+                );
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Arrays of a .vti with raw appended data: (name, values).
+fn read_vti(path: &Path) -> (Vec<Attrs>, Vec<(String, Vec<f32>)>) {
+    let bytes = std::fs::read(path).unwrap();
+    let marker = b"<AppendedData encoding=\"raw\">";
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("raw appended data");
+    let header = std::str::from_utf8(&bytes[..at]).unwrap();
+    assert_eq!(
+        bytes[at + marker.len()],
+        b'_',
+        "appended data starts with _"
+    );
+    let base = at + marker.len() + 1;
+    let image = elements(header, "ImageData");
+    let file = elements(header, "VTKFile");
+    assert_eq!(file[0]["header_type"], "UInt64");
+    assert_eq!(file[0]["byte_order"], "LittleEndian");
+    let arrays = elements(header, "DataArray")
+        .into_iter()
+        .filter(|a| a.get("format").map(String::as_str) == Some("appended"))
+        .map(|a| {
+            assert_eq!(a["type"], "Float32");
+            let off = base + a["offset"].parse::<usize>().unwrap();
+            let n = u64::from_le_bytes(bytes[off..off + 8].try_into().unwrap()) as usize;
+            let values = bytes[off + 8..off + 8 + n]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            (a["Name"].clone(), values)
+        })
+        .collect();
+    (image, arrays)
+}
+
+#[test]
+fn vti_arrays_equal_the_npy_arrays() {
+    let dir = run_dir();
+    let m = manifest(dir);
+    let fields = m["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 19);
+    for k in 0..SAVES {
+        let (image, arrays) = read_vti(&dir.join(format!("vtk/state_{k:04}.vti")));
+        assert_eq!(image[0]["WholeExtent"], "0 125 0 125 0 1");
+        assert_eq!(image[0]["Spacing"], "20 20 20");
+        assert_eq!(image[0]["Origin"], "0 0 0");
+        assert_eq!(arrays.len(), fields.len());
+        for f in fields {
+            let name = f["name"].as_str().unwrap();
+            let vtk_name = format!("{name} [{}]", f["unit"].as_str().unwrap());
+            assert_eq!(f["vtk_array"], vtk_name.as_str());
+            let (_, values) = arrays
+                .iter()
+                .find(|(n, _)| *n == vtk_name)
+                .unwrap_or_else(|| panic!("no array {vtk_name}"));
+            let (shape, npy) = read_npy(&dir.join(format!("fields/{name}_{k:04}.npy")));
+            assert_eq!(shape, vec![1, 125, 125]);
+            assert_eq!(values, &npy, "{name} at save {k}");
+        }
+    }
+}
+
+#[test]
+fn pvd_lists_every_save_with_its_time() {
+    let dir = run_dir();
+    let m = manifest(dir);
+    let xml = std::fs::read_to_string(dir.join("run.pvd")).unwrap();
+    let sets = elements(&xml, "DataSet");
+    let saved = m["saved"].as_array().unwrap();
+    assert_eq!(sets.len(), saved.len());
+    for (set, s) in sets.iter().zip(saved) {
+        let t: f64 = set["timestep"].parse().unwrap();
+        assert_eq!(t, s["time_days"].as_f64().unwrap());
+        assert!(dir.join(&set["file"]).is_file(), "{}", set["file"]);
+    }
+}
+
+fn gif_frames(path: &Path) -> usize {
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut d = opts.read_info(std::fs::File::open(path).unwrap()).unwrap();
+    let mut n = 0;
+    while d.read_next_frame().unwrap().is_some() {
+        n += 1;
+    }
+    n
+}
+
+fn apng_frames(path: &Path) -> usize {
+    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = d.read_info().unwrap();
+    let declared = reader.info().animation_control.unwrap().num_frames as usize;
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let mut n = 0;
+    while n < declared + 1 && reader.next_frame(&mut buf).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, declared, "{}", path.display());
+    n
+}
+
+#[test]
+fn every_time_lapse_has_a_frame_per_save() {
+    let dir = run_dir();
+    let m = manifest(dir);
+    assert_eq!(m["saved"].as_array().unwrap().len(), SAVES);
+    let mut names: Vec<String> = m["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    names.extend(["montage".into(), "composite".into()]);
+    for name in &names {
+        assert_eq!(
+            gif_frames(&dir.join(format!("animations/{name}.gif"))),
+            SAVES,
+            "{name}"
+        );
+        assert_eq!(
+            apng_frames(&dir.join(format!("animations/{name}.apng"))),
+            SAVES,
+            "{name}"
+        );
+        for k in 0..SAVES {
+            assert!(dir.join(format!("frames/{name}_{k:04}.png")).is_file());
+        }
+    }
+    for f in ["timeseries.png", "report.html", "config.toml", "run.pvd"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    // The layout index names patterns that resolve to files.
+    let layout = &m["layout"];
+    let at = |pattern: &serde_json::Value, name: &str| {
+        dir.join(
+            pattern
+                .as_str()
+                .unwrap()
+                .replace("{name}", name)
+                .replace("{index}", "0001"),
+        )
+    };
+    for key in ["frame", "npy"] {
+        assert!(at(&layout[key], "cd8").is_file(), "{key}");
+    }
+    assert!(at(&layout["vti"], "").is_file());
+    assert!(at(&layout["animation_apng"], "montage").is_file());
+}
+
+#[test]
+fn render_redraws_frames_and_time_lapses_from_the_arrays() {
+    let src = run_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("copy");
+    let o = Command::new("cp")
+        .args(["-r", src.to_str().unwrap(), dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::remove_dir_all(dir.join("frames")).unwrap();
+    std::fs::remove_dir_all(dir.join("animations")).unwrap();
+    let before = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    let o = tmesim(&[
+        "render",
+        dir.to_str().unwrap(),
+        "--fields",
+        "tumor,cd8,montage",
+        "--apng",
+        "--fps",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for k in 0..SAVES {
+        for name in ["tumor", "cd8", "montage"] {
+            let a = image::open(dir.join(format!("frames/{name}_{k:04}.png"))).unwrap();
+            let b = image::open(src.join(format!("frames/{name}_{k:04}.png"))).unwrap();
+            assert!(a == b, "{name} {k}: redrawn frame differs from the run's");
+        }
+        assert!(!dir.join(format!("frames/ifng_{k:04}.png")).exists());
+    }
+    assert_eq!(apng_frames(&dir.join("animations/montage.apng")), SAVES);
+    assert!(!dir.join("animations/tumor.gif").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("manifest.json")).unwrap(),
+        before
+    );
+    let o = tmesim(&["render", dir.to_str().unwrap(), "--fields", "nope"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+}
+
+fn browser_required() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    set("CI") || set("TMESIM_REQUIRE_BROWSER")
+}
+
+fn find_chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TMESIM_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .flat_map(|name| {
+        std::env::var_os("PATH")
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(name))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    })
+    .find(|p| p.is_file())
+}
+
+/// Script injected into a copy of the report (the report itself has none):
+/// it records load errors and console errors, then lists images that did
+/// not resolve, in a <pre id="check"> that --dump-dom prints.
+const CHECK_SCRIPT: &str = r#"<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  var t = e.target;
+  window.__errors.push('error: ' + (e.message || (t && (t.src || t.href)) || 'unknown'));
+}, true);
+var __ce = console.error;
+console.error = function () { window.__errors.push('console.error: ' + Array.prototype.join.call(arguments, ' ')); __ce.apply(console, arguments); };
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var bad = imgs.filter(function (i) { return !i.complete || i.naturalWidth === 0; }).map(function (i) { return i.getAttribute('src'); });
+  var pre = document.createElement('pre');
+  pre.id = 'check';
+  pre.textContent = JSON.stringify({ images: imgs.length, bad: bad, errors: window.__errors });
+  document.body.appendChild(pre);
+});
+</script>"#;
+
+#[test]
+fn report_loads_in_a_headless_browser() {
+    let Some(chromium) = find_chromium() else {
+        if browser_required() {
+            panic!("chromium is required (CI or TMESIM_REQUIRE_BROWSER is set) but was not found; apt-get install chromium");
+        }
+        eprintln!(
+            "skipped: no chromium on PATH (set TMESIM_REQUIRE_BROWSER=1 to make this an error)"
+        );
+        return;
+    };
+    let dir = run_dir();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(!html.contains("<script"), "the report is static");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network links"
+    );
+    // Every relative link points at a file of the run.
+    for part in html.split("href=\"").skip(1) {
+        let target = &part[..part.find('"').unwrap()];
+        let target = target.replace("%20", " ");
+        assert!(dir.join(&target).exists(), "broken link {target}");
+    }
+    let check = dir.join("_browser_check.html");
+    std::fs::write(
+        &check,
+        html.replacen("<head>", &format!("<head>\n{CHECK_SCRIPT}"), 1),
+    )
+    .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", check.canonicalize().unwrap().display());
+    let o = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=20000",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium.display()));
+    std::fs::remove_file(&check).ok();
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "chromium failed: {stderr}");
+    let start = dom
+        .find("<pre id=\"check\">")
+        .unwrap_or_else(|| panic!("the page did not finish loading; stderr: {stderr}"));
+    let json = &dom[start + "<pre id=\"check\">".len()..];
+    let json = json[..json.find("</pre>").unwrap()]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let result: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(result["images"].as_u64().unwrap() >= 20, "{result}");
+    assert_eq!(
+        result["bad"],
+        serde_json::json!([]),
+        "images that did not load"
+    );
+    assert_eq!(result["errors"], serde_json::json!([]), "page errors");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+}
