@@ -60,7 +60,9 @@ def main():
     for p in phenotypes:
         cmd = [a.tmesim, "compare", a.scenario, "--phenotype", p, "--arms", arms,
                "--out", os.path.join(a.out, p), "--backend", a.backend, "--quiet",
-               "--set", "output.png=false"]
+               # Only the time series is needed: no frames, arrays, VTK or pages.
+               "--set", "output.png=false", "--set", "output.npy=false",
+               "--set", "output.vtk=false", "--set", "output.report=false"]
         for s in a.sets:
             cmd += ["--set", s]
         print("+", " ".join(cmd), file=sys.stderr, flush=True)

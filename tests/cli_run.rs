@@ -84,7 +84,7 @@ fn run_writes_every_output() {
         "{area_mm2} vs {burden}"
     );
     // Anti-PD-1 was dosed at day 0: receptors are occupied.
-    assert!(rows[1][col("anti_pd1_occupancy")] > 0.9);
+    assert!(rows[1][col("anti_pd1_exposure")] > 0.9);
 }
 
 fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {

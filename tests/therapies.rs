@@ -401,7 +401,7 @@ fn phenotypes_differ_from_the_responsive_reference_by_their_mechanism() {
         ),
         ("pi3k_active", "VEGF total", |s| field_total(s, "vegf"), 1.2),
         ("wnt_cold", "CD8 in tumour", |s| tumor_mean(s, "cd8"), 0.7),
-        ("vegf_high", "VEGF total", |s| field_total(s, "vegf"), 2.0),
+        ("vegf_high", "VEGF total", |s| field_total(s, "vegf"), 1.5),
         (
             "adenosine_high",
             "adenosine total",
