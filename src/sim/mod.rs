@@ -1,5 +1,5 @@
 //! Running a simulation: the transport plan, the backend interface and its
-//! CPU implementation, dosing, and the run loop.
+//! CPU implementation, the run loop, and treatment-arm comparison.
 
 pub mod arms;
 pub mod backend;
