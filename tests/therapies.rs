@@ -100,13 +100,18 @@ fn assert_ratio(what: &str, before: f64, after: f64, factor: f64) {
 
 #[test]
 fn every_therapy_and_phenotype_file_loads_and_runs() {
+    // Ten days, past the shipped radiotherapy's fractions (days 7-9), on a
+    // tumour with a PI3K-active clone so that every therapy has a target.
+    let ten = ["time.end_days=10.0"];
+    let control = final_state(&scenario(&[], Some("pi3k_active"), &ten));
     for name in builtin_names(Kind::Therapy) {
-        let spec = scenario(&[name], None, &["time.end_days=1.0"]);
+        let spec = scenario(&[name], Some("pi3k_active"), &ten);
         let s = final_state(&spec);
         assert!(
             s.fields.iter().flatten().all(|v| v.is_finite()),
             "{name}: non-finite field"
         );
+        assert!(s.fields != control.fields, "{name} changes nothing");
         let file = std::path::Path::new("configs/therapies").join(format!("{name}.toml"));
         assert!(file.is_file(), "{} is shipped", file.display());
     }
