@@ -316,8 +316,11 @@ fn cmd_compare(
         .clone()
         .or(specs[0].config.phenotype.clone())
     {
-        Some(p) => format!("{} ({p})", scenario.config.display()),
-        None => scenario.config.display().to_string(),
+        Some(p) => format!(
+            "Tumour burden by arm: {}, phenotype {p}",
+            scenario.config.display()
+        ),
+        None => format!("Tumour burden by arm: {}", scenario.config.display()),
     };
     arms::plot_burden(&out.join("tumor_burden.png"), &results, &title)?;
     let links: Vec<(String, PathBuf)> = results
