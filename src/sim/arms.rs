@@ -159,7 +159,7 @@ pub fn plot_burden(
         path,
         title,
         "time (days)",
-        "tumour equivalent diameter (um)",
+        "tumour equivalent diameter (µm)",
         &series,
     )
 }
