@@ -322,7 +322,15 @@ fn radiotherapy_kills_inside_its_field_and_raises_dc_maturation_and_adenosine() 
         "mature DC total",
         field_total(&off, "dc"),
         field_total(&on, "dc"),
-        1.1,
+        1.05,
+    );
+    // More mature DCs raise lymph-node priming, which supplies effectors
+    // everywhere: the systemic (abscopal) part of the response.
+    assert_ratio(
+        "lymph-node priming",
+        off.systemic.priming as f64,
+        on.systemic.priming as f64,
+        1.02,
     );
 }
 
@@ -362,7 +370,15 @@ fn probiotics_raise_dc_maturation_and_priming() {
         "mature DC total",
         field_total(&off, "dc"),
         field_total(&on, "dc"),
-        1.1,
+        1.05,
+    );
+    // More mature DCs raise lymph-node priming, which supplies effectors
+    // everywhere: the systemic (abscopal) part of the response.
+    assert_ratio(
+        "lymph-node priming",
+        off.systemic.priming as f64,
+        on.systemic.priming as f64,
+        1.02,
     );
     assert_ratio(
         "priming",
