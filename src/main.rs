@@ -10,6 +10,7 @@ use tmesim::config::resolve::RunSpec;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::init::initial_state;
+use tmesim::output::timeseries::equivalent_diameter_um;
 use tmesim::sim::arms;
 use tmesim::sim::plan::TransportPlan;
 use tmesim::sim::run::{run, RunOptions, RunReport};
@@ -37,14 +38,8 @@ enum Command {
         /// (`control` for none).
         #[arg(long, value_name = "A+B")]
         arm: Option<String>,
-        /// Output folder (default: a new folder under outputs/).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        target: Target,
     },
     /// Run a scenario once per treatment arm and compare the arms.
     Compare {
@@ -54,14 +49,8 @@ enum Command {
         /// "anti_pd1; anti_pd1+anti_ctla4" (`control` for no treatment).
         #[arg(long, value_name = "ARMS")]
         arms: String,
-        /// Output folder (default: a new folder under outputs/).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
-        /// No progress bars.
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        target: Target,
     },
     /// Redraw frames, montage, composite, time-lapses, timeseries.png and
     /// report.html of a finished run from its .npy fields and manifest.json.
@@ -111,6 +100,19 @@ struct Scenario {
     set: Vec<String>,
 }
 
+/// Where and how a run goes, shared by run and compare.
+#[derive(clap::Args)]
+struct Target {
+    /// Output folder (default: a new folder under outputs/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendChoice,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
 impl Scenario {
     /// The `--set` overrides with the phenotype and arm (if given) added.
     fn overrides(&self, arm: Option<&[String]>) -> Vec<String> {
@@ -133,17 +135,13 @@ fn main() {
         Command::Run {
             scenario,
             arm,
-            out,
-            backend,
-            quiet,
-        } => cmd_run(&scenario, arm.as_deref(), out, backend, quiet),
+            target,
+        } => cmd_run(&scenario, arm.as_deref(), &target),
         Command::Compare {
             scenario,
             arms,
-            out,
-            backend,
-            quiet,
-        } => cmd_compare(&scenario, &arms, out, backend, quiet),
+            target,
+        } => cmd_compare(&scenario, &arms, &target),
         Command::Render {
             run_dir,
             fields,
@@ -170,18 +168,15 @@ fn default_out_dir(config: &Path) -> PathBuf {
     PathBuf::from("outputs").join(format!("{stem}-{stamp}"))
 }
 
-fn cmd_run(
-    scenario: &Scenario,
-    arm: Option<&str>,
-    out: Option<PathBuf>,
-    choice: BackendChoice,
-    quiet: bool,
-) -> Result<()> {
+fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<()> {
     let arm = arm.map(parse_arm);
     let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
-    let out = out.unwrap_or_else(|| default_out_dir(&scenario.config));
+    let out = target
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&scenario.config));
     let interrupt = interrupt_flag()?;
-    let report = run_one(&spec, &out, choice, quiet, &interrupt)?;
+    let report = run_one(&spec, &out, target, &interrupt)?;
     let last = report.summaries.last().context("no state saved")?;
     let first = &report.summaries[0];
     eprintln!(
@@ -204,12 +199,11 @@ fn cmd_run(
 fn run_one(
     spec: &RunSpec,
     out: &Path,
-    choice: BackendChoice,
-    quiet: bool,
+    target: &Target,
     interrupt: &AtomicBool,
 ) -> Result<RunReport> {
     let state = initial_state(spec)?;
-    let (mut backend, notice) = make_backend(choice, spec)?;
+    let (mut backend, notice) = make_backend(target.backend, spec)?;
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
     }
@@ -237,7 +231,7 @@ fn run_one(
         backend.as_mut(),
         &RunOptions {
             out_dir: out,
-            progress: !quiet,
+            progress: !target.quiet,
             interrupt: Some(interrupt),
         },
     )
@@ -258,13 +252,7 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     Ok(interrupt)
 }
 
-fn cmd_compare(
-    scenario: &Scenario,
-    arms: &str,
-    out: Option<PathBuf>,
-    choice: BackendChoice,
-    quiet: bool,
-) -> Result<()> {
+fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
     let arms: Vec<Vec<String>> = arms
         .split(';')
         .map(str::trim)
@@ -279,7 +267,7 @@ fn cmd_compare(
         .iter()
         .map(|arm| load_run_spec(&scenario.config, &scenario.overrides(Some(arm))))
         .collect::<Result<Vec<_>, _>>()?;
-    let out = out.unwrap_or_else(|| {
+    let out = target.out.clone().unwrap_or_else(|| {
         let stem = scenario
             .config
             .file_stem()
@@ -293,29 +281,22 @@ fn cmd_compare(
     for (k, spec) in specs.iter().enumerate() {
         let label = spec.treatment.label();
         eprintln!("arm {}/{}: {label}", k + 1, specs.len());
-        let report = run_one(spec, &out.join(&label), choice, quiet, &interrupt)?;
+        let report = run_one(spec, &out.join(&label), target, &interrupt)?;
         if !report.completed {
             eprintln!("interrupted: the summary covers the arms finished so far");
             break;
         }
         results.push((label, report.summaries));
     }
-    let grid = specs[0].grid;
-    let cr = if grid.spatial_dims() >= 3 {
-        (6.0 * grid.voxel_measure() / std::f64::consts::PI).cbrt()
-    } else {
-        2.0 * (grid.voxel_measure() / std::f64::consts::PI).sqrt()
-    };
+    // Less tumour than one full voxel counts as a complete response.
+    let grid = &specs[0].grid;
+    let cr = equivalent_diameter_um(grid, grid.voxel_measure());
     let metrics: Vec<_> = results
         .iter()
         .map(|(label, s)| (label.clone(), arms::metrics(s, cr)))
         .collect();
     arms::write_summary(&out.join("summary.csv"), &metrics)?;
-    let title = match &scenario
-        .phenotype
-        .clone()
-        .or(specs[0].config.phenotype.clone())
-    {
+    let title = match &specs[0].config.phenotype {
         Some(p) => format!(
             "Tumour burden by arm: {}, phenotype {p}",
             scenario.config.display()

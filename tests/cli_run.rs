@@ -2,34 +2,16 @@
 //! baseline writes the manifest, the time series, frames and .npy arrays
 //! that agree with each other.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn tmesim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tmesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
+use common::{run_short_baseline, tmesim};
+use std::path::Path;
 
 #[test]
 fn run_writes_every_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = tmesim(&[
-        "run",
-        "configs/baseline.toml",
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "time.end_days=2",
-        "--set",
-        "output.npy=true",
-    ]);
+    let o = run_short_baseline(&out, &[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("done after 192 steps"), "{stderr}");

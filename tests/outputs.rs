@@ -4,6 +4,9 @@
 //! from the arrays, and report.html loads in a real headless browser with
 //! every image resolved and no console errors.
 
+mod common;
+
+use common::{run_short_baseline, tmesim};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -11,33 +14,13 @@ use std::sync::OnceLock;
 /// Saves of the shared run (days 0, 1, 2).
 const SAVES: usize = 3;
 
-fn tmesim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tmesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
 /// One short baseline run shared by the tests of this file.
 fn run_dir() -> &'static Path {
     static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
-        let o = tmesim(&[
-            "run",
-            "configs/baseline.toml",
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "time.end_days=2",
-            "--set",
-            "output.npy=true",
-        ]);
+        let o = run_short_baseline(&out, &[]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         (dir, out)
     })

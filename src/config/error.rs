@@ -54,6 +54,28 @@ fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
     s
 }
 
+/// `value` if it is finite and within `[min, max]`, else an error naming
+/// `file`, `key` and the range.
+pub fn check_range(
+    file: &std::path::Path,
+    key: &str,
+    value: f64,
+    min: f64,
+    max: f64,
+) -> Result<f64, ConfigError> {
+    if value.is_finite() && value >= min && value <= max {
+        Ok(value)
+    } else {
+        Err(ConfigError::OutOfRange {
+            file: file.into(),
+            key: key.into(),
+            value,
+            min,
+            max,
+        })
+    }
+}
+
 /// The valid key closest to `key`, if it is close enough to be a typo.
 pub fn closest<'a>(key: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<String> {
     valid

@@ -1,7 +1,7 @@
 //! Validation: a parsed [`Config`] becomes a [`RunSpec`] with every value
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
-use super::error::{closest, ConfigError};
+use super::error::{check_range, closest, ConfigError};
 use super::schema::{Config, DiffusionSolver, Initial};
 use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
@@ -79,17 +79,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
-        if value.is_finite() && value >= min && value <= max {
-            Ok(value)
-        } else {
-            Err(ConfigError::OutOfRange {
-                file: self.file.into(),
-                key: key.into(),
-                value,
-                min,
-                max,
-            })
-        }
+        check_range(self.file, key, value, min, max)
     }
 
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {

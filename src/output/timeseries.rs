@@ -24,6 +24,16 @@ pub struct Summary {
     pub tumor_means: Vec<f64>,
 }
 
+/// Diameter (um) of the circle (2D) or sphere (3D) whose area or volume is
+/// `measure` (um^2 or um^3).
+pub fn equivalent_diameter_um(grid: &Grid, measure: f64) -> f64 {
+    if grid.spatial_dims() >= 3 {
+        (6.0 * measure / std::f64::consts::PI).cbrt()
+    } else {
+        2.0 * (measure / std::f64::consts::PI).sqrt()
+    }
+}
+
 pub fn summarize(state: &State, time_days: f64) -> Summary {
     let grid: &Grid = &state.grid;
     let measure = grid.voxel_measure();
@@ -48,11 +58,7 @@ pub fn summarize(state: &State, time_days: f64) -> Summary {
         })
         .collect();
     let burden_um = totals[idx::TUMOR];
-    let equivalent_diameter_um = if grid.spatial_dims() >= 3 {
-        (6.0 * burden_um / std::f64::consts::PI).cbrt()
-    } else {
-        2.0 * (burden_um / std::f64::consts::PI).sqrt()
-    };
+    let equivalent_diameter_um = equivalent_diameter_um(grid, burden_um);
     let um_per_mm = 1e3f64.powi(grid.spatial_dims() as i32);
     Summary {
         time_days,

@@ -12,7 +12,7 @@
 //! systemic priming (abscopal) and adenosine.
 
 use super::schema::{Radiation, RadiationField};
-use crate::config::error::ConfigError;
+use crate::config::error::{check_range, ConfigError};
 use crate::model::fields::{FieldKind, FIELDS};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, MIN_PER_DAY};
@@ -25,6 +25,9 @@ pub struct RadiationPlan {
     pub fraction_days: Vec<f64>,
     /// Surviving fraction of one fraction, per cell field name.
     pub survival: Vec<(&'static str, f64)>,
+    /// The `rt_death_<cell>_per_day` parameter of each `survival` entry,
+    /// looked up once here rather than on every step.
+    death_params: Vec<&'static str>,
     /// (first step, number of steps) of each fraction's death window.
     windows: Vec<(u64, u64)>,
     /// rt_shape, centre x/y/z, radius, half widths x/y/z.
@@ -41,17 +44,7 @@ impl RadiationPlan {
         steps: u64,
     ) -> Result<Self, ConfigError> {
         let range = |key: &str, value: f64, min: f64, max: f64| {
-            if value.is_finite() && value >= min && value <= max {
-                Ok(value)
-            } else {
-                Err(ConfigError::OutOfRange {
-                    file: file.into(),
-                    key: format!("radiation.{key}"),
-                    value,
-                    min,
-                    max,
-                })
-            }
+            check_range(file, &format!("radiation.{key}"), value, min, max)
         };
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             file: file.into(),
@@ -121,6 +114,14 @@ impl RadiationPlan {
             let d = r.dose_gy;
             survival.push((field.name, (-alpha * d - beta * d * d).exp()));
         }
+        let death_params = survival
+            .iter()
+            .map(|(name, _)| {
+                ModelParams::spec(&format!("rt_death_{name}_per_day"))
+                    .expect("every cell field has an rt_death parameter")
+                    .name
+            })
+            .collect();
         let dims = grid.spatial_dims();
         let center = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
             if c.len() != dims && !(dims == 2 && c.len() == 3) {
@@ -164,6 +165,7 @@ impl RadiationPlan {
             dose_gy: r.dose_gy,
             fraction_days: r.fraction_days.clone(),
             survival,
+            death_params,
             windows,
             geometry,
             dt_min,
@@ -189,12 +191,9 @@ impl RadiationPlan {
             return;
         };
         let steps_per_day = MIN_PER_DAY as f64 / self.dt_min;
-        for &(name, s) in &self.survival {
+        for (&(_, s), &param) in self.survival.iter().zip(&self.death_params) {
             let rate = (s.powf(-1.0 / n as f64) - 1.0) * steps_per_day;
-            let slot = p
-                .get_mut(&format!("rt_death_{name}_per_day"))
-                .expect("every cell field has an rt_death parameter");
-            *slot += rate as f32;
+            *p.get_mut(param).expect("registry name") += rate as f32;
         }
     }
 

@@ -6,7 +6,7 @@ use super::library::{find, Kind};
 use super::pk::{concentration_table, Rates};
 use super::radiation::RadiationPlan;
 use super::schema::{Pk, Response, ResponseModel, Route, Schedule, TherapyConfig};
-use crate::config::error::ConfigError;
+use crate::config::error::{check_range, ConfigError};
 use crate::config::load::parse_toml;
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, MIN_PER_DAY, PARAM_SPECS};
@@ -27,9 +27,14 @@ pub struct DrugPlan {
 }
 
 impl DrugPlan {
+    /// Plasma concentration at the start of `step` (the last tabulated
+    /// value past the end of the run).
+    pub fn concentration_at(&self, step: u64) -> f64 {
+        self.concentration[(step as usize).min(self.concentration.len() - 1)]
+    }
+
     pub fn exposure(&self, step: u64) -> f64 {
-        let c = self.concentration[(step as usize).min(self.concentration.len() - 1)];
-        exposure(&self.response, c)
+        exposure(&self.response, self.concentration_at(step))
     }
 }
 
@@ -259,7 +264,7 @@ impl Treatment {
     pub fn values(&self, step: u64) -> Vec<f64> {
         let mut v = Vec::new();
         for d in &self.drugs {
-            v.push(d.concentration[(step as usize).min(d.concentration.len() - 1)]);
+            v.push(d.concentration_at(step));
             v.push(d.exposure(step));
         }
         for r in &self.radiation {
@@ -284,17 +289,7 @@ pub fn arm_label(arm: &[String]) -> String {
 }
 
 fn range(file: &Path, key: &str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
-    if value.is_finite() && value >= min && value <= max {
-        Ok(())
-    } else {
-        Err(ConfigError::OutOfRange {
-            file: file.into(),
-            key: key.into(),
-            value,
-            min,
-            max,
-        })
-    }
+    check_range(file, key, value, min, max).map(|_| ())
 }
 
 fn check_schedule(s: &Schedule, file: &Path) -> Result<(), ConfigError> {

@@ -72,3 +72,32 @@ pub fn run_to_end(backend: &mut dyn Backend, spec: &RunSpec) -> State {
 pub fn total(field: &[f32]) -> f64 {
     field.iter().map(|&v| v as f64).sum()
 }
+
+/// Run the `tmesim` binary from the repository root.
+pub fn tmesim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// `tmesim run configs/baseline.toml` on the CPU for two days into `out`,
+/// with every output and the .npy arrays, plus `extra` arguments.
+pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        "configs/baseline.toml",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "time.end_days=2",
+        "--set",
+        "output.npy=true",
+    ];
+    args.extend(extra);
+    tmesim(&args)
+}
