@@ -25,16 +25,12 @@ struct Grid {
 struct Transport {
     diffusivity: f32,
     decay: f32,
-    axis_decay: f32,
     chemotaxis: f32,
     dt: f32,
-    k: f32,
     bc_value: f32,
     ghost_crowding: f32,
     dirichlet: u32,
-    axis: u32,
-    apply: u32,
-    coef_offset: u32,
+    _pad0: u32,
 }
 
 struct Systemic {

@@ -17,6 +17,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     free[i] = max(1.0 - cell_sum(i) / p.crowding_limit, 0.0);
-    let x = max(ifng[i], 0.0);
+    let x = ifng[i];
     signal[i] = x / (x + p.chemotaxis_ifng_k_nm);
 }

@@ -42,11 +42,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let dt = grid.dt_min;
     let day = 1.0 / MIN_PER_DAY;
-    let ifng_v = max(ifng[i], 0.0);
-    let il10_v = max(il10[i], 0.0);
-    let vegf_v = max(vegf[i], 0.0);
-    let ado_v = max(adenosine[i], 0.0);
-    let kyn_v = max(kynurenine[i], 0.0);
+    let ifng_v = ifng[i];
+    let il10_v = il10[i];
+    let vegf_v = vegf[i];
+    let ado_v = adenosine[i];
+    let kyn_v = kynurenine[i];
     let tumor_v = tumor[i];
     let cd8_v = cd8[i];
     let treg_v = treg[i];

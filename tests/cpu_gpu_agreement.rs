@@ -127,8 +127,8 @@ fn agree(nx: usize, ny: usize, nz: usize, solver: &str) {
 }
 
 #[test]
-fn agree_2d_implicit() {
-    agree(24, 20, 1, "implicit");
+fn agree_2d_exponential() {
+    agree(24, 20, 1, "exponential");
 }
 
 #[test]
@@ -137,8 +137,8 @@ fn agree_2d_explicit() {
 }
 
 #[test]
-fn agree_3d_implicit() {
-    agree(12, 10, 8, "implicit");
+fn agree_3d_exponential() {
+    agree(12, 10, 8, "exponential");
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn agree_3d_explicit() {
 /// side only is caught, and reported with a field and a voxel.
 #[test]
 fn a_changed_kernel_is_caught() {
-    let spec_a = spec(&every_mechanism(16, 12, 1, "implicit"));
+    let spec_a = spec(&every_mechanism(16, 12, 1, "exponential"));
     let mut spec_b = spec_a.clone();
     spec_b.params.kill_rate_per_day *= 1.02;
     let Some(mut gpu) = gpu(&spec_b) else { return };

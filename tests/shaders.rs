@@ -3,6 +3,7 @@
 
 use std::mem::{offset_of, size_of};
 use tmesim::gpu::shaders::{source, Stage};
+use tmesim::gpu::backend::ExponentialPassUniform;
 use tmesim::model::grid::{GridUniform, TransportUniform};
 use tmesim::model::params::{ModelParams, PARAM_SPECS};
 use tmesim::model::state::Systemic;
@@ -42,7 +43,7 @@ fn layout(module: &naga::Module, name: &str) -> (Vec<(String, u32)>, u32) {
 
 #[test]
 fn every_stage_parses_and_validates() {
-    for stage in Stage::ALL {
+    for &stage in Stage::ALL {
         module(stage);
     }
 }
@@ -75,24 +76,36 @@ fn shared_structs_match_rust_layouts() {
     let expect = [
         ("diffusivity", offset_of!(TransportUniform, diffusivity)),
         ("decay", offset_of!(TransportUniform, decay)),
-        ("axis_decay", offset_of!(TransportUniform, axis_decay)),
         ("chemotaxis", offset_of!(TransportUniform, chemotaxis)),
         ("dt", offset_of!(TransportUniform, dt)),
-        ("k", offset_of!(TransportUniform, k)),
         ("bc_value", offset_of!(TransportUniform, bc_value)),
         (
             "ghost_crowding",
             offset_of!(TransportUniform, ghost_crowding),
         ),
         ("dirichlet", offset_of!(TransportUniform, dirichlet)),
-        ("axis", offset_of!(TransportUniform, axis)),
-        ("apply", offset_of!(TransportUniform, apply)),
-        ("coef_offset", offset_of!(TransportUniform, coef_offset)),
     ];
     for (name, off) in expect {
         assert!(
             tr.contains(&(name.to_string(), off as u32)),
             "Transport.{name} not at offset {off}: {tr:?}"
+        );
+    }
+
+    let e = module(Stage::DiffuseExponential);
+    let (pass, size) = layout(&e, "ExponentialPass");
+    assert_eq!(size as usize, size_of::<ExponentialPassUniform>());
+    let expect = [
+        ("len", offset_of!(ExponentialPassUniform, len)),
+        ("stride", offset_of!(ExponentialPassUniform, stride)),
+        ("matrix_base", offset_of!(ExponentialPassUniform, matrix_base)),
+        ("last", offset_of!(ExponentialPassUniform, last)),
+        ("offset_mask", offset_of!(ExponentialPassUniform, offset_mask)),
+    ];
+    for (name, off) in expect {
+        assert!(
+            pass.contains(&(name.to_string(), off as u32)),
+            "ExponentialPass.{name} not at offset {off}: {pass:?}"
         );
     }
 

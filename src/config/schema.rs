@@ -80,11 +80,12 @@ impl Default for ModelConfig {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DiffusionSolver {
-    /// Delta-form (Douglas) ADI, backward Euler per sweep: unconditionally
-    /// stable, exact discrete steady state at any dt.
+    /// The exact step of the discrete diffusion-decay equation (dense
+    /// axis propagators, model::exponential): accurate and non-negative at
+    /// any dt, exact discrete steady state.
     #[default]
-    Implicit,
-    /// Forward Euler with sub-steps under the stability limit.
+    Exponential,
+    /// Forward Euler with sub-steps under the stability limit (reference).
     Explicit,
 }
 

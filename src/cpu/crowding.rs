@@ -19,7 +19,7 @@ pub fn crowding(
     });
     let ifng = &fields[idx::IFNG];
     map_voxels(signal, |i| {
-        let x = ifng[i].max(0.0);
+        let x = ifng[i];
         x / (x + chemo_k)
     });
 }

@@ -5,9 +5,7 @@
 
 pub mod crowding;
 pub mod diffuse_explicit;
-pub mod diffuse_residual;
-pub mod diffuse_smooth;
-pub mod diffuse_sweep;
+pub mod diffuse_exponential;
 pub mod motility;
 pub mod react;
 pub mod systemic;

@@ -85,12 +85,12 @@ pub fn react_voxel(
     in_rt_field: f32,
 ) {
     let day = 1.0 / MIN_PER_DAY;
-    // Molecules may carry round-off negatives from the ADI transport.
-    let ifng = v[idx::IFNG].max(0.0);
-    let il10 = v[idx::IL10].max(0.0);
-    let vegf = v[idx::VEGF].max(0.0);
-    let ado = v[idx::ADENOSINE].max(0.0);
-    let kyn = v[idx::KYNURENINE].max(0.0);
+    // Transport and reactions keep every molecule >= 0: read as is.
+    let ifng = v[idx::IFNG];
+    let il10 = v[idx::IL10];
+    let vegf = v[idx::VEGF];
+    let ado = v[idx::ADENOSINE];
+    let kyn = v[idx::KYNURENINE];
     let tumor = v[idx::TUMOR];
     let cd8 = v[idx::CD8];
     let treg = v[idx::TREG];

@@ -9,14 +9,15 @@
 //! every field back in its own buffer and no copies are needed.
 
 use super::context::{self, GpuError};
-use super::shaders::{source, Stage, CROWDING_CELL_BINDING, REACT_FIELD_BINDING};
-use crate::config::schema::DiffusionSolver;
+use super::shaders::{
+    source, Stage, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING, REACT_FIELD_BINDING,
+};
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
-use crate::model::grid::{dispatch_shape, Grid, TransportUniform, WORKGROUP_SIZE};
+use crate::model::grid::{dispatch_shape, Grid, WORKGROUP_SIZE};
 use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
 use crate::sim::backend::Backend;
-use crate::sim::plan::TransportPlan;
+use crate::sim::plan::{Op, TransportPlan, MAX_MOLECULES};
 use crate::sim::run::MAX_BATCH;
 use wgpu::util::DeviceExt;
 
@@ -32,14 +33,17 @@ enum Slot {
     Params,
 }
 
-struct Molecule {
-    smooth: wgpu::BindGroup,
-    apply: wgpu::BindGroup,
-    residual: wgpu::BindGroup,
-    sweeps: Vec<(wgpu::BindGroup, u32)>,
-    /// Explicit sub-steps: field -> scratch, scratch -> field.
-    explicit: [wgpu::BindGroup; 2],
-    explicit_substeps: u32,
+/// The uniform of one exponential pass (WGSL `ExponentialPass`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ExponentialPassUniform {
+    pub len: u32,
+    pub stride: u32,
+    pub matrix_base: u32,
+    pub last: u32,
+    /// Bit m set when molecule slot m has a Dirichlet offset.
+    pub offset_mask: u32,
+    pub _pad: [u32; 3],
 }
 
 pub struct GpuBackend {
@@ -48,7 +52,6 @@ pub struct GpuBackend {
     info: wgpu::AdapterInfo,
     grid: Grid,
     plan: TransportPlan,
-    reactions: bool,
     fields: Vec<wgpu::Buffer>,
     /// Second buffer of each mobile cell field (motility ping-pong); held
     /// here so the buffers live as long as the bind groups that use them.
@@ -58,13 +61,18 @@ pub struct GpuBackend {
     params_stride: u64,
     readback: wgpu::Buffer,
     pipelines: Vec<(Stage, wgpu::ComputePipeline)>,
+    /// Scratch buffers of the molecule passes, held for their bind groups.
+    _molecule_scratch: Vec<wgpu::Buffer>,
     react_bg: wgpu::BindGroup,
     reduce_bg: wgpu::BindGroup,
     systemic_bg: wgpu::BindGroup,
     crowding_bg: [wgpu::BindGroup; 2],
     /// Per mobile cell field: sub-step bind groups (even, odd).
     motility_bg: Vec<[wgpu::BindGroup; 2]>,
-    molecules: Vec<Molecule>,
+    /// Per exponential pass: its bind group.
+    exponential_bg: Vec<wgpu::BindGroup>,
+    /// Per molecule: explicit sub-step bind groups (field -> scratch, back).
+    explicit_bg: Vec<[wgpu::BindGroup; 2]>,
     step: u64,
 }
 
@@ -144,11 +152,15 @@ fn slots(stage: Stage) -> Vec<Slot> {
             s
         }
         Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
-        Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth => {
-            vec![Read, ReadWrite, Uniform, Uniform]
+        Stage::DiffuseExplicit => vec![Read, ReadWrite, Uniform, Uniform],
+        Stage::DiffuseExponential => {
+            let mut s = vec![Uniform, Uniform, Read, Read];
+            assert_eq!(s.len() as u32, EXPONENTIAL_SLOT_BINDING);
+            for _ in 0..MAX_MOLECULES {
+                s.extend([Read, ReadWrite]);
+            }
+            s
         }
-        Stage::DiffuseApply => vec![ReadWrite, Read, Uniform],
-        Stage::DiffuseSweep => vec![ReadWrite, ReadWrite, Read, Uniform, Uniform],
         Stage::ReduceDc => vec![Read, ReadWrite, Uniform],
         Stage::Systemic => vec![Read, ReadWrite, Uniform, Params],
     }
@@ -193,25 +205,23 @@ impl GpuBackend {
     pub fn new(
         grid: Grid,
         plan: TransportPlan,
-        reactions: bool,
         dt: f32,
     ) -> Result<Self, GpuError> {
         let instance = context::instance();
         let adapter = context::select_adapter(&instance)?;
-        Self::with_adapter(&adapter, grid, plan, reactions, dt)
+        Self::with_adapter(&adapter, grid, plan, dt)
     }
 
     pub fn with_adapter(
         adapter: &wgpu::Adapter,
         grid: Grid,
         plan: TransportPlan,
-        reactions: bool,
         dt: f32,
     ) -> Result<Self, GpuError> {
         let info = adapter.get_info();
         let (device, queue) = context::open_device(adapter, grid.len())?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let backend = Self::build(device, queue, info, grid, plan, reactions, dt);
+        let backend = Self::build(device, queue, info, grid, plan, dt);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Wgpu(e.to_string()));
         }
@@ -224,7 +234,6 @@ impl GpuBackend {
         info: wgpu::AdapterInfo,
         grid: Grid,
         plan: TransportPlan,
-        reactions: bool,
         dt: f32,
     ) -> Self {
         let n = grid.len() as u64;
@@ -261,7 +270,6 @@ impl GpuBackend {
         let fields: Vec<wgpu::Buffer> = (0..FIELD_COUNT)
             .map(|f| storage(&device, crate::model::fields::FIELDS[f].name, bytes))
             .collect();
-        let scratch = storage(&device, "scratch", bytes);
         let free = storage(&device, "free space", bytes);
         let signal = storage(&device, "chemotactic signal", bytes);
         let partials = storage(&device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4);
@@ -366,69 +374,99 @@ impl GpuBackend {
             })
             .collect();
 
-        let molecules = plan
+        // Molecule transport. Pass p of the exponential solver reads
+        // chain[p] and writes chain[p + 1] of each molecule: field,
+        // scratch A, (scratch B,) field. The explicit solver ping-pongs
+        // between the field and scratch A.
+        let passes = plan.exponential.passes.len();
+        let molecule_scratch: Vec<wgpu::Buffer> = plan
             .molecules
             .iter()
-            .map(|m| {
-                let u = &fields[m.field];
-                let coef = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("thomas factors"),
-                    contents: bytemuck::cast_slice(&m.coef),
-                    usage: wgpu::BufferUsages::STORAGE,
-                });
-                // Residual, smoothing and explicit stages share one layout:
-                // (read u, write r, grid, transport uniform).
-                let stencil =
-                    |stage: Stage, from: &wgpu::Buffer, to: &wgpu::Buffer, ub: &wgpu::Buffer| {
-                        let res = [
-                            Res::Buf(from),
-                            Res::Buf(to),
-                            Res::Buf(&grid_ub),
-                            Res::Buf(ub),
-                        ];
-                        bind_group(&device, bgl(stage), stage.name(), &res)
-                    };
-                let residual_ub = uniform(&device, "residual", &m.residual);
-                let residual = stencil(Stage::DiffuseResidual, u, &scratch, &residual_ub);
-                let sweeps = m
-                    .sweeps
-                    .iter()
-                    .map(|s: &TransportUniform| {
-                        let ub = uniform(&device, "sweep", s);
-                        let bg = bind_group(
-                            &device,
-                            bgl(Stage::DiffuseSweep),
-                            "diffuse_sweep",
-                            &[
-                                Res::Buf(u),
-                                Res::Buf(&scratch),
-                                Res::Buf(&coef),
-                                Res::Buf(&grid_ub),
-                                Res::Buf(&ub),
-                            ],
-                        );
-                        (bg, grid.line_count(s.axis as usize) as u32)
-                    })
-                    .collect();
-                let smooth_ub = uniform(&device, "smooth", &m.smooth);
-                let smooth = stencil(Stage::DiffuseSmooth, u, &scratch, &smooth_ub);
-                let apply = bind_group(
+            .flat_map(|_| 0..passes.saturating_sub(1).max(1))
+            .map(|_| storage(&device, "molecule scratch", bytes))
+            .collect();
+        let per_molecule = passes.saturating_sub(1).max(1);
+        let chain = |m: usize, k: usize| -> &wgpu::Buffer {
+            if k == 0 || k == passes {
+                &fields[plan.molecules[m].field]
+            } else {
+                &molecule_scratch[m * per_molecule + k - 1]
+            }
+        };
+        let matrices = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("molecule propagators"),
+            contents: bytemuck::cast_slice(&plan.exponential.matrices),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let mut offset_data = vec![0f32; plan.molecules.len() * n as usize];
+        let mut offset_mask = 0u32;
+        for (m, mp) in plan.molecules.iter().enumerate() {
+            if let Some(c) = &mp.offset {
+                offset_data[m * n as usize..(m + 1) * n as usize].copy_from_slice(c);
+                offset_mask |= 1 << m;
+            }
+        }
+        offset_data.resize(offset_data.len().max(4), 0.0);
+        let offsets = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("dirichlet offsets"),
+            contents: bytemuck::cast_slice(&offset_data),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        // Unused slots bind placeholders (a buffer may not be read and
+        // written in one dispatch, so two).
+        let unused_src = storage(&device, "unused slot source", 16);
+        let unused_dst = storage(&device, "unused slot destination", 16);
+        let exponential_bg = plan
+            .exponential
+            .passes
+            .iter()
+            .enumerate()
+            .map(|(p, pass)| {
+                let ub = uniform(
                     &device,
-                    bgl(Stage::DiffuseApply),
-                    "diffuse_apply",
-                    &[Res::Buf(u), Res::Buf(&scratch), Res::Buf(&grid_ub)],
+                    "exponential pass",
+                    &ExponentialPassUniform {
+                        len: pass.len as u32,
+                        stride: pass.stride as u32,
+                        matrix_base: pass.matrix_base as u32,
+                        last: pass.last as u32,
+                        offset_mask,
+                        _pad: [0; 3],
+                    },
                 );
-                let explicit_ub = uniform(&device, "explicit", &m.explicit);
-                let explicit = [(u, &scratch), (&scratch, u)]
-                    .map(|(from, to)| stencil(Stage::DiffuseExplicit, from, to, &explicit_ub));
-                Molecule {
-                    smooth,
-                    apply,
-                    residual,
-                    sweeps,
-                    explicit,
-                    explicit_substeps: m.explicit_substeps,
+                let mut res = vec![
+                    Res::Buf(&grid_ub),
+                    Res::Buf(&ub),
+                    Res::Buf(&matrices),
+                    Res::Buf(&offsets),
+                ];
+                for m in 0..MAX_MOLECULES {
+                    if m < plan.molecules.len() {
+                        res.extend([Res::Buf(chain(m, p)), Res::Buf(chain(m, p + 1))]);
+                    } else {
+                        res.extend([Res::Buf(&unused_src), Res::Buf(&unused_dst)]);
+                    }
                 }
+                bind_group(&device, bgl(Stage::DiffuseExponential), "diffuse_exponential", &res)
+            })
+            .collect();
+        let explicit_bg = plan
+            .molecules
+            .iter()
+            .enumerate()
+            .map(|(m, mp)| {
+                let u = &fields[mp.field];
+                let scratch = &molecule_scratch[m * per_molecule];
+                let ub = uniform(&device, "explicit", &mp.explicit);
+                [(u, scratch), (scratch, u)].map(|(from, to)| {
+                    let res = [
+                        Res::Buf(from),
+                        Res::Buf(to),
+                        Res::Buf(&grid_ub),
+                        Res::Buf(&ub),
+                    ];
+                    bind_group(&device, bgl(Stage::DiffuseExplicit), "diffuse_explicit", &res)
+                })
             })
             .collect();
 
@@ -438,7 +476,6 @@ impl GpuBackend {
             info,
             grid,
             plan,
-            reactions,
             fields,
             _cell_alt: cell_alt,
             systemic,
@@ -446,12 +483,14 @@ impl GpuBackend {
             params_stride,
             readback,
             pipelines,
+            _molecule_scratch: molecule_scratch,
             react_bg,
             reduce_bg,
             systemic_bg,
             crowding_bg,
             motility_bg,
-            molecules,
+            exponential_bg,
+            explicit_bg,
             step: 0,
         }
     }
@@ -487,51 +526,42 @@ impl GpuBackend {
         pass.dispatch_workgroups(x, y, 1);
     }
 
-    /// Encode one macro step; the order matches CpuBackend::step.
+    /// Encode one macro step: the plan's operations in order.
     fn encode_step(&self, pass: &mut wgpu::ComputePass, slot: u32) {
         let n = self.grid.len() as u32;
         let off = [slot * self.params_stride as u32];
-        if self.reactions {
-            pass.set_pipeline(self.pipeline(Stage::ReduceDc));
-            pass.set_bind_group(0, &self.reduce_bg, &[]);
-            let (x, y) = dispatch_shape(n.div_ceil(REDUCE_WG));
-            pass.dispatch_workgroups(x, y, 1);
-            pass.set_pipeline(self.pipeline(Stage::Systemic));
-            pass.set_bind_group(0, &self.systemic_bg, &off);
-            pass.dispatch_workgroups(1, 1, 1);
-        }
-        for m in &self.molecules {
-            match self.plan.solver {
-                DiffusionSolver::Implicit => {
-                    self.dispatch(pass, Stage::DiffuseResidual, &m.residual, &[], n);
-                    for (bg, lines) in &m.sweeps {
-                        self.dispatch(pass, Stage::DiffuseSweep, bg, &[], *lines);
-                    }
-                    self.dispatch(pass, Stage::DiffuseSmooth, &m.smooth, &[], n);
-                    self.dispatch(pass, Stage::DiffuseApply, &m.apply, &[], n);
+        for &op in &self.plan.ops {
+            match op {
+                Op::ReduceDc => {
+                    pass.set_pipeline(self.pipeline(Stage::ReduceDc));
+                    pass.set_bind_group(0, &self.reduce_bg, &[]);
+                    let (x, y) = dispatch_shape(n.div_ceil(REDUCE_WG));
+                    pass.dispatch_workgroups(x, y, 1);
                 }
-                DiffusionSolver::Explicit => {
-                    for s in 0..m.explicit_substeps {
-                        self.dispatch(
-                            pass,
-                            Stage::DiffuseExplicit,
-                            &m.explicit[(s % 2) as usize],
-                            &[],
-                            n,
-                        );
-                    }
+                Op::Systemic => {
+                    pass.set_pipeline(self.pipeline(Stage::Systemic));
+                    pass.set_bind_group(0, &self.systemic_bg, &off);
+                    pass.dispatch_workgroups(1, 1, 1);
                 }
+                Op::ExponentialPass { index } => {
+                    pass.set_pipeline(self.pipeline(Stage::DiffuseExponential));
+                    pass.set_bind_group(0, &self.exponential_bg[index], &[]);
+                    let (x, y) = self.groups(n);
+                    pass.dispatch_workgroups(x, y, self.plan.molecules.len() as u32);
+                }
+                Op::ExplicitSubstep { molecule, odd } => {
+                    let bg = &self.explicit_bg[molecule][odd as usize];
+                    self.dispatch(pass, Stage::DiffuseExplicit, bg, &[], n);
+                }
+                Op::Crowding { odd } => {
+                    self.dispatch(pass, Stage::Crowding, &self.crowding_bg[odd as usize], &off, n);
+                }
+                Op::Motility { cell, odd } => {
+                    let bg = &self.motility_bg[cell][odd as usize];
+                    self.dispatch(pass, Stage::Motility, bg, &off, n);
+                }
+                Op::React => self.dispatch(pass, Stage::React, &self.react_bg, &off, n),
             }
-        }
-        for s in 0..self.plan.motility_substeps {
-            let set = (s % 2) as usize;
-            self.dispatch(pass, Stage::Crowding, &self.crowding_bg[set], &off, n);
-            for bgs in &self.motility_bg {
-                self.dispatch(pass, Stage::Motility, &bgs[set], &off, n);
-            }
-        }
-        if self.reactions {
-            self.dispatch(pass, Stage::React, &self.react_bg, &off, n);
         }
     }
 

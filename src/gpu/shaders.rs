@@ -4,74 +4,98 @@
 
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::params::wgsl_struct;
+use crate::sim::plan::MAX_MOLECULES;
 
-/// Every compute stage, by the name shared with its WGSL file and CPU twin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    React,
-    Crowding,
-    Motility,
-    DiffuseResidual,
-    DiffuseSweep,
-    DiffuseExplicit,
-    DiffuseSmooth,
-    DiffuseApply,
-    ReduceDc,
-    Systemic,
+/// The one list of compute stages: variant, name (shared with the WGSL
+/// file in shaders/ and the CPU twin in src/cpu/), and whether the stage
+/// uses the explicit stencil of shaders/stencil.wgsl.
+macro_rules! stages {
+    ($($variant:ident => $name:literal, stencil: $stencil:literal;)*) => {
+        /// Every compute stage.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Stage {
+            $($variant,)*
+        }
+
+        impl Stage {
+            pub const ALL: &'static [Stage] = &[$(Stage::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Stage::$variant => $name,)*
+                }
+            }
+
+            fn file(self) -> &'static str {
+                match self {
+                    $(Stage::$variant => include_str!(concat!("../../shaders/", $name, ".wgsl")),)*
+                }
+            }
+
+            fn uses_stencil(self) -> bool {
+                match self {
+                    $(Stage::$variant => $stencil,)*
+                }
+            }
+        }
+    };
 }
 
-impl Stage {
-    pub const ALL: [Stage; 10] = [
-        Stage::React,
-        Stage::Crowding,
-        Stage::Motility,
-        Stage::DiffuseResidual,
-        Stage::DiffuseSweep,
-        Stage::DiffuseExplicit,
-        Stage::DiffuseSmooth,
-        Stage::DiffuseApply,
-        Stage::ReduceDc,
-        Stage::Systemic,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::React => "react",
-            Stage::Crowding => "crowding",
-            Stage::Motility => "motility",
-            Stage::DiffuseResidual => "diffuse_residual",
-            Stage::DiffuseSweep => "diffuse_sweep",
-            Stage::DiffuseExplicit => "diffuse_explicit",
-            Stage::DiffuseSmooth => "diffuse_smooth",
-            Stage::DiffuseApply => "diffuse_apply",
-            Stage::ReduceDc => "reduce_dc",
-            Stage::Systemic => "systemic",
-        }
-    }
-
-    fn file(self) -> &'static str {
-        match self {
-            Stage::React => include_str!("../../shaders/react.wgsl"),
-            Stage::Crowding => include_str!("../../shaders/crowding.wgsl"),
-            Stage::Motility => include_str!("../../shaders/motility.wgsl"),
-            Stage::DiffuseResidual => include_str!("../../shaders/diffuse_residual.wgsl"),
-            Stage::DiffuseSweep => include_str!("../../shaders/diffuse_sweep.wgsl"),
-            Stage::DiffuseExplicit => include_str!("../../shaders/diffuse_explicit.wgsl"),
-            Stage::DiffuseSmooth => include_str!("../../shaders/diffuse_smooth.wgsl"),
-            Stage::DiffuseApply => include_str!("../../shaders/diffuse_apply.wgsl"),
-            Stage::ReduceDc => include_str!("../../shaders/reduce_dc.wgsl"),
-            Stage::Systemic => include_str!("../../shaders/systemic.wgsl"),
-        }
-    }
+stages! {
+    React => "react", stencil: false;
+    Crowding => "crowding", stencil: false;
+    Motility => "motility", stencil: false;
+    DiffuseExplicit => "diffuse_explicit", stencil: true;
+    DiffuseExponential => "diffuse_exponential", stencil: false;
+    ReduceDc => "reduce_dc", stencil: false;
+    Systemic => "systemic", stencil: false;
 }
 
 /// First binding of the generated per-field storage buffers in react.wgsl.
 pub const REACT_FIELD_BINDING: u32 = 3;
 /// First binding of the generated cell-field buffers (then ifng) in crowding.wgsl.
 pub const CROWDING_CELL_BINDING: u32 = 4;
+/// First binding of the generated molecule slots (source, destination per
+/// slot) in diffuse_exponential.wgsl.
+pub const EXPONENTIAL_SLOT_BINDING: u32 = 4;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const STENCIL: &str = include_str!("../../shaders/stencil.wgsl");
+
+/// Bindings and accessors of the exponential pass's molecule slots: WGSL
+/// cannot index a list of buffers, so slot m's line sum and store are
+/// chosen by a switch that is uniform across each workgroup.
+fn exponential_slots() -> String {
+    let mut s = String::new();
+    for m in 0..MAX_MOLECULES {
+        let b = EXPONENTIAL_SLOT_BINDING as usize + 2 * m;
+        s.push_str(&format!(
+            "@group(0) @binding({b}) var<storage, read> src{m}: array<f32>;\n\
+             @group(0) @binding({}) var<storage, read_write> dst{m}: array<f32>;\n\
+             fn line_dot{m}(row: u32, start: u32) -> f32 {{\n    \
+                 var acc = 0.0;\n    \
+                 for (var k = 0u; k < pass_.len; k++) {{\n        \
+                     acc += matrices[row + k] * src{m}[start + k * pass_.stride];\n    \
+                 }}\n    \
+                 return acc;\n}}\n",
+            b + 1
+        ));
+    }
+    let cases = |f: &dyn Fn(usize) -> String| -> String {
+        (0..MAX_MOLECULES)
+            .map(|m| format!("        case {m}u: {{ {} }}\n", f(m)))
+            .collect()
+    };
+    s.push_str(&format!(
+        "fn line_dot(m: u32, row: u32, start: u32) -> f32 {{\n    switch m {{\n{}        default: {{ return 0.0; }}\n    }}\n}}\n",
+        cases(&|m| format!("return line_dot{m}(row, start);"))
+    ));
+    s.push_str(&format!(
+        "fn store(m: u32, i: u32, v: f32) {{\n    switch m {{\n{}        default: {{ }}\n    }}\n}}\n",
+        cases(&|m| format!("dst{m}[i] = v;"))
+    ));
+    s
+}
 
 /// Full WGSL source of a stage.
 pub fn source(stage: Stage) -> String {
@@ -111,12 +135,12 @@ pub fn source(stage: Stage) -> String {
         _ => {}
     }
     s.push_str(COMMON);
-    if matches!(
-        stage,
-        Stage::DiffuseResidual | Stage::DiffuseExplicit | Stage::DiffuseSmooth
-    ) {
+    if stage.uses_stencil() {
         s.push_str(STENCIL);
     }
     s.push_str(stage.file());
+    if stage == Stage::DiffuseExponential {
+        s.push_str(&exponential_slots());
+    }
     s
 }

@@ -8,7 +8,7 @@
 /// What a field is, which decides how it is transported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
-    /// Diffuses and decays (implicit ADI or explicit solver).
+    /// Diffuses and decays (exact exponential or explicit solver).
     Molecule,
     /// Volume fraction of a cell population: random motility, chemotaxis
     /// toward IFN-gamma, volume exclusion against the shared crowding limit.

@@ -145,26 +145,17 @@ pub struct TransportUniform {
     pub diffusivity: f32,
     /// Linear decay, 1/min.
     pub decay: f32,
-    /// Decay share of one implicit sweep: decay / number of active axes.
-    pub axis_decay: f32,
     /// Chemotactic coefficient toward IFN-gamma, um^2/min.
     pub chemotaxis: f32,
     /// Time step of this kernel (macro step or sub-step), min.
     pub dt: f32,
-    /// dt * D / dx^2 of the sweep.
-    pub k: f32,
     /// Dirichlet value (when `dirichlet` = 1).
     pub bc_value: f32,
     /// Crowding of the ghost voxel outside a Dirichlet boundary (cells).
     pub ghost_crowding: f32,
     pub dirichlet: u32,
-    /// Axis of an implicit sweep (0 = x).
-    pub axis: u32,
-    /// 1 on the last sweep: add the increment to the field.
-    pub apply: u32,
-    /// First index of this axis' Thomas coefficients in the coefficient buffer.
-    pub coef_offset: u32,
+    pub _pad: [u32; 1],
 }
 
 const _: () = assert!(std::mem::size_of::<GridUniform>() == 48);
-const _: () = assert!(std::mem::size_of::<TransportUniform>() == 48);
+const _: () = assert!(std::mem::size_of::<TransportUniform>() == 32);

@@ -1,8 +1,8 @@
-//! The CPU backend: runs the schedule with the reference kernels in src/cpu.
+//! The CPU backend: runs the plan's operations with the reference kernels
+//! in src/cpu.
 
 use super::backend::Backend;
-use super::plan::TransportPlan;
-use crate::config::schema::DiffusionSolver;
+use super::plan::{Op, TransportPlan};
 use crate::cpu;
 use crate::cpu::motility::MotilityInputs;
 use crate::model::fields::idx;
@@ -13,79 +13,77 @@ use crate::model::state::State;
 pub struct CpuBackend {
     state: State,
     plan: TransportPlan,
-    reactions: bool,
     dt: f32,
     scratch: Vec<f32>,
     free: Vec<f32>,
     signal: Vec<f32>,
+    dc_partials: Vec<f32>,
 }
 
 impl CpuBackend {
-    pub fn new(grid: Grid, plan: TransportPlan, reactions: bool, dt: f32) -> Self {
+    pub fn new(grid: Grid, plan: TransportPlan, dt: f32) -> Self {
         let n = grid.len();
         Self {
             state: State::zeros(grid),
             plan,
-            reactions,
             dt,
             scratch: vec![0.0; n],
             free: vec![0.0; n],
             signal: vec![0.0; n],
+            dc_partials: Vec::new(),
         }
     }
 
-    /// One macro step: systemic ODE, molecule transport, cell transport,
-    /// reactions (the same order as gpu::backend).
-    fn step(&mut self, p: &ModelParams) {
+    fn run_op(&mut self, op: Op, p: &ModelParams) {
         let grid = self.state.grid;
-        if self.reactions {
-            let partials = cpu::systemic::reduce_dc(&self.state.fields[idx::DC]);
-            cpu::systemic::systemic(&partials, grid.len(), p, &mut self.state.systemic, self.dt);
-        }
-        for m in &self.plan.molecules {
-            let u = &mut self.state.fields[m.field];
-            match self.plan.solver {
-                DiffusionSolver::Implicit => {
-                    cpu::diffuse_residual::diffuse_residual(
-                        &grid,
-                        &m.residual,
-                        u,
+        match op {
+            Op::ReduceDc => {
+                self.dc_partials = cpu::systemic::reduce_dc(&self.state.fields[idx::DC]);
+            }
+            Op::Systemic => {
+                cpu::systemic::systemic(
+                    &self.dc_partials,
+                    grid.len(),
+                    p,
+                    &mut self.state.systemic,
+                    self.dt,
+                );
+            }
+            Op::ExponentialPass { index } => {
+                let exp = &self.plan.exponential;
+                let pass = exp.passes[index];
+                let size = pass.len * pass.len;
+                for (m, plan) in self.plan.molecules.iter().enumerate() {
+                    let at = pass.matrix_base + m * size;
+                    let offset = plan.offset.as_deref().filter(|_| pass.last);
+                    cpu::diffuse_exponential::exponential_pass(
+                        &pass,
+                        &exp.matrices[at..at + size],
+                        &self.state.fields[plan.field],
+                        offset,
                         &mut self.scratch,
                     );
-                    for sweep in &m.sweeps {
-                        cpu::diffuse_sweep::diffuse_sweep(
-                            &grid,
-                            sweep,
-                            &m.coef,
-                            &mut self.scratch,
-                            u,
-                        );
-                    }
-                    cpu::diffuse_smooth::diffuse_smooth(&grid, &m.smooth, u, &mut self.scratch);
-                    cpu::diffuse_smooth::diffuse_apply(u, &self.scratch);
-                }
-                DiffusionSolver::Explicit => {
-                    for _ in 0..m.explicit_substeps {
-                        cpu::diffuse_explicit::diffuse_explicit(
-                            &grid,
-                            &m.explicit,
-                            u,
-                            &mut self.scratch,
-                        );
-                        u.copy_from_slice(&self.scratch);
-                    }
+                    std::mem::swap(&mut self.state.fields[plan.field], &mut self.scratch);
                 }
             }
-        }
-        for _ in 0..self.plan.motility_substeps {
-            cpu::crowding::crowding(
-                &self.state.fields,
-                p.crowding_limit,
-                p.chemotaxis_ifng_k_nm,
-                &mut self.free,
-                &mut self.signal,
-            );
-            for c in &self.plan.cells {
+            // The CPU copies back after each sub-step: no ping-pong parity.
+            Op::ExplicitSubstep { molecule, odd: _ } => {
+                let m = &self.plan.molecules[molecule];
+                let u = &mut self.state.fields[m.field];
+                cpu::diffuse_explicit::diffuse_explicit(&grid, &m.explicit, u, &mut self.scratch);
+                u.copy_from_slice(&self.scratch);
+            }
+            Op::Crowding { odd: _ } => {
+                cpu::crowding::crowding(
+                    &self.state.fields,
+                    p.crowding_limit,
+                    p.chemotaxis_ifng_k_nm,
+                    &mut self.free,
+                    &mut self.signal,
+                );
+            }
+            Op::Motility { cell, odd: _ } => {
+                let c = &self.plan.cells[cell];
                 let inputs = MotilityInputs {
                     c: &self.state.fields[c.field],
                     free: &self.free,
@@ -95,17 +93,16 @@ impl CpuBackend {
                 cpu::motility::motility(&grid, &c.uniform, &inputs, &mut self.scratch);
                 self.state.fields[c.field].copy_from_slice(&self.scratch);
             }
+            Op::React => {
+                cpu::react::react(
+                    &self.state.grid,
+                    &mut self.state.fields,
+                    p,
+                    &self.state.systemic,
+                    self.dt,
+                );
+            }
         }
-        if self.reactions {
-            cpu::react::react(
-                &self.state.grid,
-                &mut self.state.fields,
-                p,
-                &self.state.systemic,
-                self.dt,
-            );
-        }
-        self.state.step += 1;
     }
 }
 
@@ -124,7 +121,10 @@ impl Backend for CpuBackend {
 
     fn run_steps(&mut self, params: &[ModelParams]) {
         for p in params {
-            self.step(p);
+            for i in 0..self.plan.ops.len() {
+                self.run_op(self.plan.ops[i], p);
+            }
+            self.state.step += 1;
         }
     }
 

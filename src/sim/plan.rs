@@ -1,11 +1,12 @@
-//! The transport schedule of a run, computed once from the config and read
-//! by both backends: per-field uniforms, Thomas factors and sub-step counts.
+//! The schedule of a run, computed once from the config and executed by
+//! both backends: the list of operations of one macro step, the molecule
+//! propagators and the per-field transport uniforms.
 
 use crate::config::resolve::{Boundary, RunSpec};
 use crate::config::schema::DiffusionSolver;
+use crate::model::exponential::{axis_propagator, dirichlet_offset};
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::grid::{Grid, TransportUniform};
-use crate::model::thomas::thomas_factors;
 
 /// Largest fraction of the explicit stability limit a diffusion sub-step
 /// may use (dt (2 d D / dx^2 + lambda) <= 0.9: non-negative updates).
@@ -17,19 +18,65 @@ pub const EXPLICIT_SAFETY: f32 = 0.9;
 /// ringing (at 0.9 it showed as a dotted ring at the tumour margin).
 pub const MOTILITY_SAFETY: f32 = 0.45;
 
+/// Most molecule fields one exponential pass carries (its dispatch depth
+/// and the generated bindings of shaders/diffuse_exponential.wgsl).
+pub const MAX_MOLECULES: usize = 8;
+
+/// One operation of a macro step. Both backends run `TransportPlan::ops`
+/// in order with one exhaustive `match`, so the stage order is written
+/// only here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Sum the dendritic-cell field (per-workgroup partial sums).
+    ReduceDc,
+    /// Advance the lymph-node priming ODE from the sum.
+    Systemic,
+    /// Exact transport of every molecule along one axis: pass `index` of
+    /// `ExponentialPlan::passes`.
+    ExponentialPass { index: usize },
+    /// One forward-Euler sub-step of `molecules[molecule]`; odd sub-steps
+    /// read the scratch buffer and write the field (reference solver).
+    ExplicitSubstep { molecule: usize, odd: bool },
+    /// Free space and chemotactic signal from the cell fields; `odd` picks
+    /// the GPU's ping-pong buffer set of the motility sub-step.
+    Crowding { odd: bool },
+    /// One motility sub-step of `cells[cell]`.
+    Motility { cell: usize, odd: bool },
+    /// Every pointwise mechanism, one voxel at a time.
+    React,
+}
+
 #[derive(Clone, Debug)]
 pub struct MoleculePlan {
     pub field: usize,
-    /// Implicit solver: residual uniform, then one uniform per sweep.
-    pub residual: TransportUniform,
-    pub sweeps: Vec<TransportUniform>,
-    /// Damped-Jacobi smoothing after the sweeps (`k` holds its weight).
-    pub smooth: TransportUniform,
-    /// Thomas factors of all sweep axes (offsets in the sweep uniforms).
-    pub coef: Vec<f32>,
     /// Explicit solver: sub-step uniform and count.
     pub explicit: TransportUniform,
     pub explicit_substeps: u32,
+    /// Exponential solver: the Dirichlet offset added in the last pass
+    /// (exact response to the boundary source over one step), if any.
+    pub offset: Option<Vec<f32>>,
+}
+
+/// One pass of the exponential transport: every molecule's field is
+/// multiplied along `axis` by its own `len` x `len` propagator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExponentialPass {
+    pub axis: usize,
+    pub len: usize,
+    /// Distance in memory between neighbours along `axis`.
+    pub stride: usize,
+    /// Start of this pass's propagators in `ExponentialPlan::matrices`
+    /// (molecule m's at `matrix_base + m * len * len`).
+    pub matrix_base: usize,
+    /// The last pass adds the Dirichlet offsets.
+    pub last: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExponentialPlan {
+    pub passes: Vec<ExponentialPass>,
+    /// Row-major propagators, every entry >= 0 (model::exponential).
+    pub matrices: Vec<f32>,
 }
 
 #[derive(Clone, Debug)]
@@ -42,8 +89,11 @@ pub struct CellPlan {
 pub struct TransportPlan {
     pub solver: DiffusionSolver,
     pub molecules: Vec<MoleculePlan>,
+    pub exponential: ExponentialPlan,
     pub cells: Vec<CellPlan>,
     pub motility_substeps: u32,
+    /// The operations of one macro step, in order.
+    pub ops: Vec<Op>,
 }
 
 fn base_uniform(spec: &RunSpec, field: usize, dt: f32) -> TransportUniform {
@@ -69,15 +119,64 @@ fn even(n: u32) -> u32 {
     n.max(1).div_ceil(2) * 2
 }
 
-/// Axes the implicit solver sweeps: the active ones, or x for a single voxel
-/// (so decay still acts).
-fn sweep_axes(grid: &Grid) -> Vec<usize> {
+/// Passes of the exponential transport: one per active axis, each over
+/// the whole step. With fewer than two active axes (a line, a single
+/// voxel) two half-step passes along x, so every step starts and ends in
+/// the field buffers and decay still acts.
+fn pass_axes(grid: &Grid) -> Vec<(usize, f64)> {
     let axes = grid.active_axes();
-    if axes.is_empty() {
-        vec![0]
+    if axes.len() >= 2 {
+        axes.into_iter().map(|a| (a, 1.0)).collect()
     } else {
-        axes
+        let a = axes.first().copied().unwrap_or(0);
+        vec![(a, 0.5), (a, 0.5)]
     }
+}
+
+fn exponential_plan(spec: &RunSpec, molecules: &[usize]) -> ExponentialPlan {
+    let grid = spec.grid;
+    let dt = spec.dt_min as f64;
+    let dx2 = (grid.dx_um as f64).powi(2);
+    let axes = pass_axes(&grid);
+    let mut plan = ExponentialPlan::default();
+    for (p, &(axis, share)) in axes.iter().enumerate() {
+        let len = grid.dims()[axis];
+        let stride: usize = grid.dims()[..axis].iter().product();
+        plan.passes.push(ExponentialPass {
+            axis,
+            len,
+            stride,
+            matrix_base: plan.matrices.len(),
+            last: p + 1 == axes.len(),
+        });
+        for &f in molecules {
+            let s = &spec.fields[f];
+            let r = share * dt * s.diffusivity as f64 / dx2;
+            // Decay acts in the first pass (half in each pass of a line).
+            let decay_share = if share < 1.0 || p == 0 { share } else { 0.0 };
+            let scale = (-(s.decay as f64) * dt * decay_share).exp();
+            let dirichlet = matches!(s.boundary, Boundary::Dirichlet(_));
+            let m = axis_propagator(len, r, dirichlet && len > 1, scale);
+            plan.matrices.extend(m.iter().map(|&x| x as f32));
+        }
+    }
+    plan
+}
+
+fn molecule_offset(spec: &RunSpec, field: usize) -> Option<Vec<f32>> {
+    let s = &spec.fields[field];
+    let Boundary::Dirichlet(v) = s.boundary else {
+        return None;
+    };
+    let grid = spec.grid;
+    let axes = grid.active_axes();
+    if v == 0.0 || axes.is_empty() {
+        return None;
+    }
+    let dt = spec.dt_min as f64;
+    let r = dt * s.diffusivity as f64 / (grid.dx_um as f64).powi(2);
+    let c = dirichlet_offset(grid.dims(), &axes, r, s.decay as f64 * dt, v as f64);
+    Some(c.iter().map(|&x| x as f32).collect())
 }
 
 impl TransportPlan {
@@ -86,55 +185,38 @@ impl TransportPlan {
         let dt = spec.dt_min;
         let dx2 = grid.dx_um * grid.dx_um;
         let dims = grid.spatial_dims() as f32;
-        let axes = sweep_axes(&grid);
 
-        let molecules = fields_of(FieldKind::Molecule)
+        let fields: Vec<usize> = fields_of(FieldKind::Molecule)
             .filter(|&f| spec.fields[f].diffusivity > 0.0 || spec.fields[f].decay > 0.0)
-            .map(|f| {
+            .collect();
+        assert!(fields.len() <= MAX_MOLECULES, "more molecules than MAX_MOLECULES");
+        let exponential_solver = spec.solver == DiffusionSolver::Exponential;
+        let molecules: Vec<MoleculePlan> = fields
+            .iter()
+            .map(|&f| {
                 let setup = &spec.fields[f];
-                let residual = base_uniform(spec, f, dt);
-                let axis_decay = setup.decay / axes.len() as f32;
-                let k = dt * setup.diffusivity / dx2;
-                let mut coef = Vec::new();
-                let mut sweeps = Vec::new();
-                for (n_sweep, &axis) in axes.iter().enumerate() {
-                    let n = grid.dims()[axis];
-                    let (cp, inv) =
-                        thomas_factors(n, k as f64, (dt * axis_decay) as f64, setup.boundary);
-                    sweeps.push(TransportUniform {
-                        axis_decay,
-                        k,
-                        axis: axis as u32,
-                        apply: (n_sweep + 1 == axes.len()) as u32,
-                        coef_offset: coef.len() as u32,
-                        ..residual
-                    });
-                    coef.extend(cp);
-                    coef.extend(inv);
-                }
-                // Weight 1/2 over the interior diagonal of (I - dt A), the
-                // same everywhere so the correction sums to zero (no-flux).
-                let smooth = TransportUniform {
-                    k: 0.5 / (1.0 + 2.0 * dims * k + dt * setup.decay),
-                    ..residual
-                };
                 let rate = 2.0 * dims * setup.diffusivity / dx2 + setup.decay;
                 let explicit_substeps = even((dt * rate / EXPLICIT_SAFETY).ceil() as u32);
-                let explicit = TransportUniform {
-                    dt: dt / explicit_substeps as f32,
-                    ..residual
-                };
                 MoleculePlan {
                     field: f,
-                    residual,
-                    sweeps,
-                    smooth,
-                    coef,
-                    explicit,
+                    explicit: TransportUniform {
+                        dt: dt / explicit_substeps as f32,
+                        ..base_uniform(spec, f, dt)
+                    },
                     explicit_substeps,
+                    offset: if exponential_solver {
+                        molecule_offset(spec, f)
+                    } else {
+                        None
+                    },
                 }
             })
             .collect();
+        let exponential = if exponential_solver && !fields.is_empty() {
+            exponential_plan(spec, &fields)
+        } else {
+            ExponentialPlan::default()
+        };
 
         let ghost_crowding: f32 = fields_of(FieldKind::Cell)
             .map(|c| match spec.fields[c].boundary {
@@ -170,32 +252,66 @@ impl TransportPlan {
             })
             .collect();
 
-        TransportPlan {
+        let mut plan = TransportPlan {
             solver: spec.solver,
             molecules,
+            exponential,
             cells,
             motility_substeps,
+            ops: Vec::new(),
+        };
+        plan.ops = plan.schedule(spec.reactions);
+        plan
+    }
+
+    /// One macro step: systemic ODE, molecule transport, cell transport,
+    /// reactions (Lie splitting; docs/model.md "Time stepping").
+    fn schedule(&self, reactions: bool) -> Vec<Op> {
+        let mut ops = Vec::new();
+        if reactions {
+            ops.extend([Op::ReduceDc, Op::Systemic]);
         }
+        match self.solver {
+            DiffusionSolver::Exponential => {
+                ops.extend((0..self.exponential.passes.len()).map(|index| Op::ExponentialPass { index }));
+            }
+            DiffusionSolver::Explicit => {
+                for (molecule, m) in self.molecules.iter().enumerate() {
+                    ops.extend((0..m.explicit_substeps).map(|s| Op::ExplicitSubstep {
+                        molecule,
+                        odd: s % 2 == 1,
+                    }));
+                }
+            }
+        }
+        for s in 0..self.motility_substeps {
+            let odd = s % 2 == 1;
+            ops.push(Op::Crowding { odd });
+            ops.extend((0..self.cells.len()).map(|cell| Op::Motility { cell, odd }));
+        }
+        if reactions {
+            ops.push(Op::React);
+        }
+        ops
     }
 
     /// A sentence for logs and the manifest.
     pub fn describe(&self) -> String {
-        let subs: Vec<String> = self
-            .molecules
-            .iter()
-            .map(|m| format!("{} {}", FIELDS[m.field].name, m.explicit_substeps))
-            .collect();
+        let motility = format!("{} motility sub-steps per step", self.motility_substeps);
         match self.solver {
-            DiffusionSolver::Implicit => format!(
-                "implicit delta-form ADI for {} molecules; {} motility sub-steps per step",
+            DiffusionSolver::Exponential => format!(
+                "exact exponential transport of {} molecules ({} axis passes); {motility}",
                 self.molecules.len(),
-                self.motility_substeps
+                self.exponential.passes.len(),
             ),
-            DiffusionSolver::Explicit => format!(
-                "explicit diffusion sub-steps per step: {}; {} motility sub-steps per step",
-                subs.join(", "),
-                self.motility_substeps
-            ),
+            DiffusionSolver::Explicit => {
+                let subs: Vec<String> = self
+                    .molecules
+                    .iter()
+                    .map(|m| format!("{} {}", FIELDS[m.field].name, m.explicit_substeps))
+                    .collect();
+                format!("explicit diffusion sub-steps per step: {}; {motility}", subs.join(", "))
+            }
         }
     }
 }

@@ -21,7 +21,6 @@ pub fn cpu_backend(spec: &RunSpec) -> CpuBackend {
     CpuBackend::new(
         spec.grid,
         TransportPlan::new(spec),
-        spec.reactions,
         spec.dt_min,
     )
 }
@@ -30,7 +29,6 @@ pub fn gpu_backend(spec: &RunSpec) -> Result<GpuBackend, context::GpuError> {
     GpuBackend::new(
         spec.grid,
         TransportPlan::new(spec),
-        spec.reactions,
         spec.dt_min,
     )
 }
@@ -67,7 +65,6 @@ pub fn make_backend(
                 &adapter,
                 spec.grid,
                 TransportPlan::new(spec),
-                spec.reactions,
                 spec.dt_min,
             ) {
                 Ok(b) => Ok((Box::new(b), None)),

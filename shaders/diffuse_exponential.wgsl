@@ -1,0 +1,40 @@
+// One pass of the exact molecule transport: every molecule's field is
+// multiplied along one axis by its propagator (model::exponential), and
+// the last pass adds each molecule's Dirichlet offset. All molecules go in
+// one dispatch: gid.z is the molecule slot. The slot's source and
+// destination bindings and `line_dot` / `store` are generated
+// (src/gpu/shaders.rs). CPU twin: src/cpu/diffuse_exponential.rs.
+
+struct ExponentialPass {
+    len: u32,
+    stride: u32,
+    matrix_base: u32,
+    last: u32,
+    // Bit m set when molecule slot m has a Dirichlet offset.
+    offset_mask: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> grid: Grid;
+@group(0) @binding(1) var<uniform> pass_: ExponentialPass;
+@group(0) @binding(2) var<storage, read> matrices: array<f32>;
+@group(0) @binding(3) var<storage, read> offsets: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = voxel_index(gid);
+    if i >= grid.n {
+        return;
+    }
+    let m = gid.z;
+    let pos = (i / pass_.stride) % pass_.len;
+    let start = i - pos * pass_.stride;
+    let row = pass_.matrix_base + m * pass_.len * pass_.len + pos * pass_.len;
+    var v = line_dot(m, row, start);
+    if pass_.last == 1u && (pass_.offset_mask & (1u << m)) != 0u {
+        v += offsets[m * grid.n + i];
+    }
+    store(m, i, v);
+}
