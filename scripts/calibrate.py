@@ -5,6 +5,7 @@ contrasts of the model brief against the responsive reference.
 
     python3 scripts/calibrate.py [--out outputs/calibration] [--tmesim target/release/tmesim]
                                  [--backend auto] [--set KEY=VALUE ...] [--phenotypes a,b] [--contrasts-only]
+                                 [--jobs N] [--reuse]
 
 Writes OUT/<phenotype>/ (a `tmesim compare` folder each), OUT/best_response.csv
 (best change per phenotype and arm, and its difference from anti-PD-1 alone)
@@ -41,6 +42,13 @@ def final_row(folder, arm="anti_pd1"):
     return read_csv(os.path.join(folder, arm, "timeseries.csv"))[-1]
 
 
+def wait_one(running):
+    """Wait for the first of `running` to end; stop on a failed run."""
+    proc = running.pop(0)
+    if proc.wait() != 0:
+        sys.exit(f"failed: {' '.join(proc.args)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="outputs/calibration")
@@ -52,12 +60,22 @@ def main():
     ap.add_argument("--arms", default="; ".join(ARMS))
     ap.add_argument("--contrasts-only", action="store_true",
                     help="only anti-PD-1 on the phenotypes the contrasts need")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="phenotypes run at once, each on one thread (RAYON_NUM_THREADS=1)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep phenotypes whose summary.csv already exists (resume a stopped calibration)")
     a = ap.parse_args()
     phenotypes = a.phenotypes.split(",")
     arms = a.arms
     if a.contrasts_only:
         arms = "anti_pd1"
+    env = dict(os.environ)
+    if a.jobs > 1:
+        env["RAYON_NUM_THREADS"] = "1"
+    running = []
     for p in phenotypes:
+        if a.reuse and os.path.exists(os.path.join(a.out, p, "summary.csv")):
+            continue
         cmd = [a.tmesim, "compare", a.scenario, "--phenotype", p, "--arms", arms,
                "--out", os.path.join(a.out, p), "--backend", a.backend, "--quiet",
                # Only the time series is needed: no frames, arrays, VTK or pages.
@@ -66,7 +84,11 @@ def main():
         for s in a.sets:
             cmd += ["--set", s]
         print("+", " ".join(cmd), file=sys.stderr, flush=True)
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        running.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env))
+        while len(running) >= a.jobs:
+            wait_one(running)
+    while running:
+        wait_one(running)
 
     rows = []
     for p in phenotypes:

@@ -79,7 +79,9 @@ fn transport_conserves_mass_with_no_flux_boundaries() {
 }
 
 /// Every parameter at the top (or bottom) of its allowed range, a one-hour
-/// step and fast transport: fields stay finite, non-negative, bounded.
+/// step, fast transport and a Dirichlet molecule boundary: at every save
+/// (every step) every field is finite and non-negative, with nothing
+/// clamped on the way, and the bounded states and the crowding hold.
 fn check_bounds_with(extreme: impl Fn(&tmesim::model::params::ParamSpec) -> f32, label: &str) {
     let mut overrides: Vec<String> = PARAM_SPECS
         .iter()
@@ -88,6 +90,7 @@ fn check_bounds_with(extreme: impl Fn(&tmesim::model::params::ParamSpec) -> f32,
         .collect();
     overrides.push("fields.cd8.chemotaxis_um2_per_min=500".into());
     overrides.push("fields.tumor.diffusion_um2_per_min=100".into());
+    overrides.push("fields.vegf.boundary={ dirichlet = 0.3 }".into());
     let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
     let toml = populated(
         16,
@@ -97,34 +100,47 @@ fn check_bounds_with(extreme: impl Fn(&tmesim::model::params::ParamSpec) -> f32,
         "",
     );
     let spec = spec_with(&toml, &overrides);
+    assert_eq!(spec.save_every_steps, 1);
     for mut b in backends(&spec) {
-        let end = run_to_end(b.as_mut(), &spec);
-        for (f, field) in end.fields.iter().enumerate() {
-            for (i, &v) in field.iter().enumerate() {
-                assert!(
-                    v.is_finite() && v >= 0.0,
-                    "{label} {}: {} = {v} at voxel {i}",
-                    b.kind(),
-                    FIELDS[f].name
-                );
-            }
-        }
-        for f in [idx::LAG3, idx::EXHAUSTION] {
-            assert!(
-                end.fields[f].iter().all(|&v| v <= 1.0 + 1e-6),
-                "{label}: {} above 1",
-                FIELDS[f].name
+        let mut state = initial(&spec);
+        for _ in 0..spec.steps {
+            state = advance(b.as_mut(), &spec, &state, 1);
+            check_state(
+                &spec,
+                &state,
+                &format!("{label} {} step {}", b.kind(), state.step),
             );
         }
-        let limit = spec.params.crowding_limit;
-        for i in 0..spec.grid.len() {
-            let rho: f32 = fields_of(FieldKind::Cell).map(|c| end.fields[c][i]).sum();
-            assert!(
-                rho <= limit * (1.0 + 1e-5),
-                "{label} {}: cell sum {rho} above {limit} at voxel {i}",
-                b.kind()
-            );
-        }
+    }
+}
+
+fn check_state(
+    spec: &tmesim::config::resolve::RunSpec,
+    end: &tmesim::model::state::State,
+    label: &str,
+) {
+    for (f, field) in end.fields.iter().enumerate() {
+        let min = field.iter().copied().fold(f32::INFINITY, f32::min);
+        assert!(
+            min.is_finite() && min >= 0.0 && field.iter().all(|v| v.is_finite()),
+            "{label}: {} minimum {min}",
+            FIELDS[f].name
+        );
+    }
+    for f in [idx::LAG3, idx::EXHAUSTION] {
+        assert!(
+            end.fields[f].iter().all(|&v| v <= 1.0 + 1e-6),
+            "{label}: {} above 1",
+            FIELDS[f].name
+        );
+    }
+    let limit = spec.params.crowding_limit;
+    for i in 0..spec.grid.len() {
+        let rho: f32 = fields_of(FieldKind::Cell).map(|c| end.fields[c][i]).sum();
+        assert!(
+            rho <= limit * (1.0 + 1e-5),
+            "{label}: cell sum {rho} above {limit} at voxel {i}"
+        );
     }
 }
 

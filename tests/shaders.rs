@@ -2,8 +2,8 @@
 //! the shared structs have the layout of their Rust twins.
 
 use std::mem::{offset_of, size_of};
-use tmesim::gpu::shaders::{source, Stage};
 use tmesim::gpu::backend::ExponentialPassUniform;
+use tmesim::gpu::shaders::{source, Stage};
 use tmesim::model::grid::{GridUniform, TransportUniform};
 use tmesim::model::params::{ModelParams, PARAM_SPECS};
 use tmesim::model::state::Systemic;
@@ -98,9 +98,15 @@ fn shared_structs_match_rust_layouts() {
     let expect = [
         ("len", offset_of!(ExponentialPassUniform, len)),
         ("stride", offset_of!(ExponentialPassUniform, stride)),
-        ("matrix_base", offset_of!(ExponentialPassUniform, matrix_base)),
+        (
+            "matrix_base",
+            offset_of!(ExponentialPassUniform, matrix_base),
+        ),
         ("last", offset_of!(ExponentialPassUniform, last)),
-        ("offset_mask", offset_of!(ExponentialPassUniform, offset_mask)),
+        (
+            "offset_mask",
+            offset_of!(ExponentialPassUniform, offset_mask),
+        ),
     ];
     for (name, off) in expect {
         assert!(

@@ -76,14 +76,22 @@ fn record_errors(errors: &mut Vec<(String, Vec<f64>)>, toml: &str, exact: &[f64]
 fn exact_line(n: usize, r: f64) -> Vec<f64> {
     use std::f64::consts::PI;
     let v = |i: usize, k: usize| {
-        let c = if k == 0 { 1.0 / n as f64 } else { 2.0 / n as f64 };
+        let c = if k == 0 {
+            1.0 / n as f64
+        } else {
+            2.0 / n as f64
+        };
         c.sqrt() * (PI * k as f64 * (i as f64 + 0.5) / n as f64).cos()
     };
     let mut e = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
             e[i * n + j] = (0..n)
-                .map(|k| v(i, k) * v(j, k) * (-4.0 * r * (PI * k as f64 / (2.0 * n as f64)).sin().powi(2)).exp())
+                .map(|k| {
+                    v(i, k)
+                        * v(j, k)
+                        * (-4.0 * r * (PI * k as f64 / (2.0 * n as f64)).sin().powi(2)).exp()
+                })
                 .sum();
         }
     }
@@ -92,15 +100,28 @@ fn exact_line(n: usize, r: f64) -> Vec<f64> {
 
 /// Exact no-flux solution at time `t` from unit pulses at `sources`
 /// (voxel coordinates) on a grid of `dims` voxels of `dx` um.
-fn exact_pulses(dims: [usize; 3], dx: f64, d: f64, decay: f64, t: f64, sources: &[[usize; 3]]) -> Vec<f64> {
+fn exact_pulses(
+    dims: [usize; 3],
+    dx: f64,
+    d: f64,
+    decay: f64,
+    t: f64,
+    sources: &[[usize; 3]],
+) -> Vec<f64> {
     let r = d * t / (dx * dx);
     let lines: Vec<Vec<f64>> = dims.iter().map(|&n| exact_line(n, r)).collect();
     let len = dims.iter().product();
     let mut u = vec![0.0; len];
     for (i, ui) in u.iter_mut().enumerate() {
-        let p = [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])];
+        let p = [
+            i % dims[0],
+            (i / dims[0]) % dims[1],
+            i / (dims[0] * dims[1]),
+        ];
         for s in sources {
-            *ui += (0..3).map(|a| lines[a][p[a] * dims[a] + s[a]]).product::<f64>();
+            *ui += (0..3)
+                .map(|a| lines[a][p[a] * dims[a] + s[a]])
+                .product::<f64>();
         }
         *ui *= (-decay * t).exp();
     }
@@ -109,7 +130,11 @@ fn exact_pulses(dims: [usize; 3], dx: f64, d: f64, decay: f64, t: f64, sources: 
 
 /// Relative L2 error of `u` against `exact`.
 fn relative_l2(u: &[f32], exact: &[f64]) -> f64 {
-    let num: f64 = u.iter().zip(exact).map(|(&a, b)| (a as f64 - b).powi(2)).sum();
+    let num: f64 = u
+        .iter()
+        .zip(exact)
+        .map(|(&a, b)| (a as f64 - b).powi(2))
+        .sum();
     let den: f64 = exact.iter().map(|b| b * b).sum();
     (num / den).sqrt()
 }
@@ -131,10 +156,16 @@ fn check_pulses(molecule: usize, dims: [usize; 3], dx: f64, sources: &[[usize; 3
     let d = FIELDS[molecule].diffusion_um2_per_min as f64;
     let decay = FIELDS[molecule].decay_per_min as f64;
     let exact = exact_pulses(dims, dx, d, decay, dt * steps as f64, sources);
-    for (solver, bound) in [("exponential", EXPONENTIAL_BOUND), ("explicit", EXPLICIT_BOUND)] {
+    for (solver, bound) in [
+        ("exponential", EXPONENTIAL_BOUND),
+        ("explicit", EXPLICIT_BOUND),
+    ] {
         let toml = transport_of(
             molecule,
-            &format!("nx = {}\nny = {}\nnz = {}\ndx_um = {dx}", dims[0], dims[1], dims[2]),
+            &format!(
+                "nx = {}\nny = {}\nnz = {}\ndx_um = {dx}",
+                dims[0], dims[1], dims[2]
+            ),
             &format!("dt_min = {dt}\nend_days = 1.0\nsave_every_min = {dt}"),
             solver,
             "",
@@ -190,11 +221,16 @@ fn single_voxel_pulses_match_the_exact_solution() {
 #[test]
 fn scattered_clusters_match_the_exact_solution() {
     let sources = [
-        [10, 10, 0], [11, 10, 0], [10, 11, 0], [11, 11, 0],
-        [30, 5, 0], [31, 5, 0],
+        [10, 10, 0],
+        [11, 10, 0],
+        [10, 11, 0],
+        [11, 11, 0],
+        [30, 5, 0],
+        [31, 5, 0],
         [0, 0, 0],
         [39, 20, 0],
-        [22, 33, 0], [22, 34, 0],
+        [22, 33, 0],
+        [22, 34, 0],
     ];
     for molecule in [idx::IFNG, idx::IL10] {
         check_pulses(molecule, [40, 36, 1], 10.0, &sources, 4);
@@ -386,7 +422,10 @@ fn gaussian_spreading_matches_at_every_step_size() {
             analytic < 5e-3,
             "{name}: error {analytic} against the analytic Gaussian"
         );
-        assert!(e.iter().all(|&x| x < 1e-5), "{name}: field depends on dt: {e:?}");
+        assert!(
+            e.iter().all(|&x| x < 1e-5),
+            "{name}: field depends on dt: {e:?}"
+        );
     }
 }
 
@@ -407,7 +446,7 @@ fn large_step_removes_grid_scale_modes() {
     let spec = spec(&toml);
     assert_eq!(spec.steps, 1);
     let mut start = initial(&spec);
-    let sign = |i: usize| if i % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
     for (i, v) in start.fields[idx::IFNG].iter_mut().enumerate() {
         *v = 1.0 + 0.5 * sign(i % n) * sign(i / n);
     }
@@ -416,7 +455,9 @@ fn large_step_removes_grid_scale_modes() {
     let ec: Vec<f64> = (0..n)
         .map(|i| (0..n).map(|j| e[i * n + j] * sign(j) as f64).sum())
         .collect();
-    let exact: Vec<f64> = (0..n * n).map(|i| 1.0 + 0.5 * ec[i % n] * ec[i / n]).collect();
+    let exact: Vec<f64> = (0..n * n)
+        .map(|i| 1.0 + 0.5 * ec[i % n] * ec[i / n])
+        .collect();
     for mut b in backends(&spec) {
         let end = advance(b.as_mut(), &spec, &start, 1);
         let u = &end.fields[idx::IFNG];
@@ -431,7 +472,11 @@ fn large_step_removes_grid_scale_modes() {
             b.kind()
         );
         assert!(amplitude < 0.01, "{}: amplitude {amplitude}", b.kind());
-        assert!(err < 1e-6, "{}: error {err} against the exact step", b.kind());
+        assert!(
+            err < 1e-6,
+            "{}: error {err} against the exact step",
+            b.kind()
+        );
         assert!((total(u) - total(&start.fields[idx::IFNG])).abs() < 1e-3);
     }
 }

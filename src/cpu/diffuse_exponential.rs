@@ -26,14 +26,25 @@ pub fn exponential_pass(
             // Output row `row` is line position j of block `outer`.
             let (outer, j) = (row / n, row % n);
             let weights = &matrix[j * n..(j + 1) * n];
-            o.fill(0.0);
-            for (k, &w) in weights.iter().enumerate() {
-                let src = &u[(outer * n + k) * inner..][..inner];
-                o.iter_mut().zip(src).for_each(|(o, &s)| *o += w * s);
+            if inner == 1 {
+                // Along x the line is contiguous: one dot product.
+                let line = &u[outer * n..(outer + 1) * n];
+                o[0] = weights
+                    .iter()
+                    .zip(line)
+                    .fold(0.0, |acc, (&w, &s)| acc + w * s);
+            } else {
+                o.fill(0.0);
+                for (k, &w) in weights.iter().enumerate() {
+                    let src = &u[(outer * n + k) * inner..][..inner];
+                    o.iter_mut().zip(src).for_each(|(o, &s)| *o += w * s);
+                }
             }
             if let Some(c) = offset {
                 let at = row * inner;
-                o.iter_mut().zip(&c[at..at + inner]).for_each(|(o, &c)| *o += c);
+                o.iter_mut()
+                    .zip(&c[at..at + inner])
+                    .for_each(|(o, &c)| *o += c);
             }
         });
 }

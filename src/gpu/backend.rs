@@ -202,11 +202,7 @@ fn bind_group(
 
 impl GpuBackend {
     /// Select an adapter (see `context`) and build every pipeline and buffer.
-    pub fn new(
-        grid: Grid,
-        plan: TransportPlan,
-        dt: f32,
-    ) -> Result<Self, GpuError> {
+    pub fn new(grid: Grid, plan: TransportPlan, dt: f32) -> Result<Self, GpuError> {
         let instance = context::instance();
         let adapter = context::select_adapter(&instance)?;
         Self::with_adapter(&adapter, grid, plan, dt)
@@ -447,7 +443,12 @@ impl GpuBackend {
                         res.extend([Res::Buf(&unused_src), Res::Buf(&unused_dst)]);
                     }
                 }
-                bind_group(&device, bgl(Stage::DiffuseExponential), "diffuse_exponential", &res)
+                bind_group(
+                    &device,
+                    bgl(Stage::DiffuseExponential),
+                    "diffuse_exponential",
+                    &res,
+                )
             })
             .collect();
         let explicit_bg = plan
@@ -465,7 +466,12 @@ impl GpuBackend {
                         Res::Buf(&grid_ub),
                         Res::Buf(&ub),
                     ];
-                    bind_group(&device, bgl(Stage::DiffuseExplicit), "diffuse_explicit", &res)
+                    bind_group(
+                        &device,
+                        bgl(Stage::DiffuseExplicit),
+                        "diffuse_explicit",
+                        &res,
+                    )
                 })
             })
             .collect();
@@ -554,7 +560,13 @@ impl GpuBackend {
                     self.dispatch(pass, Stage::DiffuseExplicit, bg, &[], n);
                 }
                 Op::Crowding { odd } => {
-                    self.dispatch(pass, Stage::Crowding, &self.crowding_bg[odd as usize], &off, n);
+                    self.dispatch(
+                        pass,
+                        Stage::Crowding,
+                        &self.crowding_bg[odd as usize],
+                        &off,
+                        n,
+                    );
                 }
                 Op::Motility { cell, odd } => {
                     let bg = &self.motility_bg[cell][odd as usize];

@@ -125,7 +125,13 @@ fn dirichlet_basis(n: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// Multiply `data` (shape `dims`, x fastest) along `axis` by the n x n
 /// row-major matrix `m` (or its transpose).
-pub fn apply_along(dims: [usize; 3], axis: usize, m: &[f64], transpose: bool, data: &[f64]) -> Vec<f64> {
+pub fn apply_along(
+    dims: [usize; 3],
+    axis: usize,
+    m: &[f64],
+    transpose: bool,
+    data: &[f64],
+) -> Vec<f64> {
     let n = dims[axis];
     let inner: usize = dims[..axis].iter().product();
     let outer: usize = dims[axis + 1..].iter().product();
@@ -134,7 +140,11 @@ pub fn apply_along(dims: [usize; 3], axis: usize, m: &[f64], transpose: bool, da
         for j in 0..n {
             let dst = (o * n + j) * inner;
             for k in 0..n {
-                let e = if transpose { m[k * n + j] } else { m[j * n + k] };
+                let e = if transpose {
+                    m[k * n + j]
+                } else {
+                    m[j * n + k]
+                };
                 let src = (o * n + k) * inner;
                 for q in 0..inner {
                     out[dst + q] += e * data[src + q];
@@ -148,7 +158,13 @@ pub fn apply_along(dims: [usize; 3], axis: usize, m: &[f64], transpose: bool, da
 /// The Dirichlet offset c of one step: the exact solution at t = dt of
 /// du/dt = (D L - lambda) u + D g v from u = 0, on a grid of `dims` cells
 /// with the given active axes. `r` = dt D / dx^2, `decay_dt` = lambda dt.
-pub fn dirichlet_offset(dims: [usize; 3], axes: &[usize], r: f64, decay_dt: f64, value: f64) -> Vec<f64> {
+pub fn dirichlet_offset(
+    dims: [usize; 3],
+    axes: &[usize],
+    r: f64,
+    decay_dt: f64,
+    value: f64,
+) -> Vec<f64> {
     let len: usize = dims.iter().product();
     if value == 0.0 || axes.is_empty() {
         return vec![0.0; len];
@@ -156,7 +172,11 @@ pub fn dirichlet_offset(dims: [usize; 3], axes: &[usize], r: f64, decay_dt: f64,
     // Source per step: 2 r v for each Dirichlet face of a voxel.
     let mut g = vec![0.0; len];
     for (i, gi) in g.iter_mut().enumerate() {
-        let pos = [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])];
+        let pos = [
+            i % dims[0],
+            (i / dims[0]) % dims[1],
+            i / (dims[0] * dims[1]),
+        ];
         for &a in axes {
             let faces = (pos[a] == 0) as u32 + (pos[a] + 1 == dims[a]) as u32;
             *gi += 2.0 * r * value * faces as f64;
@@ -177,7 +197,11 @@ pub fn dirichlet_offset(dims: [usize; 3], axes: &[usize], r: f64, decay_dt: f64,
         hat = apply_along(dims, *a, v, true, &hat);
     }
     for (i, h) in hat.iter_mut().enumerate() {
-        let pos = [i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1])];
+        let pos = [
+            i % dims[0],
+            (i / dims[0]) % dims[1],
+            i / (dims[0] * dims[1]),
+        ];
         let z: f64 = bases.iter().map(|(a, _, mu)| r * mu[pos[*a]]).sum::<f64>() - decay_dt;
         *h *= (z.exp() - 1.0) / z;
     }
@@ -187,7 +211,10 @@ pub fn dirichlet_offset(dims: [usize; 3], axes: &[usize], r: f64, decay_dt: f64,
     }
     let noise = offset_noise(value);
     for x in c.iter_mut() {
-        assert!(*x > -noise, "Dirichlet offset {x} below round-off level {noise}");
+        assert!(
+            *x > -noise,
+            "Dirichlet offset {x} below round-off level {noise}"
+        );
         *x = x.max(0.0);
     }
     c
@@ -211,7 +238,11 @@ mod tests {
             let mut v = vec![0.0; n * n];
             let mut mu = vec![0.0; n];
             for k in 0..n {
-                let c = if k == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() };
+                let c = if k == 0 {
+                    (1.0 / n as f64).sqrt()
+                } else {
+                    (2.0 / n as f64).sqrt()
+                };
                 for i in 0..n {
                     v[i * n + k] = c * (PI * k as f64 * (i as f64 + 0.5) / n as f64).cos();
                 }
@@ -222,7 +253,9 @@ mod tests {
         let mut e = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
-                e[i * n + j] = (0..n).map(|k| v[i * n + k] * (r * mu[k]).exp() * v[j * n + k]).sum();
+                e[i * n + j] = (0..n)
+                    .map(|k| v[i * n + k] * (r * mu[k]).exp() * v[j * n + k])
+                    .sum();
             }
         }
         e
@@ -230,11 +263,23 @@ mod tests {
 
     #[test]
     fn propagator_matches_eigen_decomposition_and_is_non_negative() {
-        for &(n, r, dirichlet) in &[(7, 0.3, false), (33, 22.5, false), (33, 22.5, true), (64, 900.0, true)] {
+        for &(n, r, dirichlet) in &[
+            (7, 0.3, false),
+            (33, 22.5, false),
+            (33, 22.5, true),
+            (64, 900.0, true),
+        ] {
             let e = axis_propagator(n, r, dirichlet, 1.0);
             let exact = reference(n, r, dirichlet);
-            let err = e.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-            assert!(err < 1e-12, "n {n} r {r} dirichlet {dirichlet}: max error {err:e}");
+            let err = e
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                err < 1e-12,
+                "n {n} r {r} dirichlet {dirichlet}: max error {err:e}"
+            );
             assert!(e.iter().all(|&x| x >= 0.0));
             if !dirichlet {
                 for i in 0..n {
@@ -263,7 +308,11 @@ mod tests {
             u = apply_along(dims, 1, &ey, false, &apply_along(dims, 0, &ex, false, &u));
             u.iter_mut().zip(&small).for_each(|(a, b)| *a += b);
         }
-        let err = u.iter().zip(&one).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let err = u
+            .iter()
+            .zip(&one)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(err < 1e-12, "offset vs composed small steps: {err:e}");
         assert!(one.iter().all(|&x| x >= 0.0));
     }

@@ -189,7 +189,10 @@ impl TransportPlan {
         let fields: Vec<usize> = fields_of(FieldKind::Molecule)
             .filter(|&f| spec.fields[f].diffusivity > 0.0 || spec.fields[f].decay > 0.0)
             .collect();
-        assert!(fields.len() <= MAX_MOLECULES, "more molecules than MAX_MOLECULES");
+        assert!(
+            fields.len() <= MAX_MOLECULES,
+            "more molecules than MAX_MOLECULES"
+        );
         let exponential_solver = spec.solver == DiffusionSolver::Exponential;
         let molecules: Vec<MoleculePlan> = fields
             .iter()
@@ -273,7 +276,9 @@ impl TransportPlan {
         }
         match self.solver {
             DiffusionSolver::Exponential => {
-                ops.extend((0..self.exponential.passes.len()).map(|index| Op::ExponentialPass { index }));
+                ops.extend(
+                    (0..self.exponential.passes.len()).map(|index| Op::ExponentialPass { index }),
+                );
             }
             DiffusionSolver::Explicit => {
                 for (molecule, m) in self.molecules.iter().enumerate() {
@@ -310,8 +315,115 @@ impl TransportPlan {
                     .iter()
                     .map(|m| format!("{} {}", FIELDS[m.field].name, m.explicit_substeps))
                     .collect();
-                format!("explicit diffusion sub-steps per step: {}; {motility}", subs.join(", "))
+                format!(
+                    "explicit diffusion sub-steps per step: {}; {motility}",
+                    subs.join(", ")
+                )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::parse_config;
+    use crate::config::resolve::resolve;
+    use std::path::Path;
+
+    fn plan(toml: &str) -> TransportPlan {
+        let path = Path::new("test.toml");
+        let config = parse_config(toml, path, &[]).expect("config");
+        TransportPlan::new(&resolve(config, path).expect("spec"))
+    }
+
+    #[test]
+    fn a_step_runs_systemic_transport_motility_then_reactions() {
+        let p = plan("[grid]\nnx = 10\nny = 8\nnz = 1\n");
+        let ops = &p.ops;
+        assert_eq!(
+            &ops[..4],
+            &[
+                Op::ReduceDc,
+                Op::Systemic,
+                Op::ExponentialPass { index: 0 },
+                Op::ExponentialPass { index: 1 },
+            ]
+        );
+        assert_eq!(
+            p.exponential
+                .passes
+                .iter()
+                .map(|s| s.axis)
+                .collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert_eq!(ops.last(), Some(&Op::React));
+        // Motility: crowding, then each mobile cell field, per sub-step.
+        let per_substep = 1 + p.cells.len();
+        let motility = &ops[4..ops.len() - 1];
+        assert_eq!(motility.len(), p.motility_substeps as usize * per_substep);
+        for (s, chunk) in motility.chunks(per_substep).enumerate() {
+            let odd = s % 2 == 1;
+            assert_eq!(chunk[0], Op::Crowding { odd });
+            for (cell, op) in chunk[1..].iter().enumerate() {
+                assert_eq!(*op, Op::Motility { cell, odd });
+            }
+        }
+    }
+
+    #[test]
+    fn passes_cover_each_active_axis_or_two_half_steps() {
+        let axes = |toml: &str| -> Vec<(usize, usize, bool)> {
+            plan(toml)
+                .exponential
+                .passes
+                .iter()
+                .map(|p| (p.axis, p.stride, p.last))
+                .collect()
+        };
+        assert_eq!(
+            axes("[grid]\nnx = 6\nny = 5\nnz = 4\n"),
+            [(0, 1, false), (1, 6, false), (2, 30, true)]
+        );
+        assert_eq!(
+            axes("[grid]\nnx = 1\nny = 7\nnz = 1\n"),
+            [(1, 1, false), (1, 1, true)]
+        );
+        assert_eq!(
+            axes("[grid]\nnx = 1\nny = 1\nnz = 1\n"),
+            [(0, 1, false), (0, 1, true)]
+        );
+    }
+
+    #[test]
+    fn without_reactions_the_step_is_transport_only() {
+        let p = plan("[grid]\nnx = 6\nny = 5\nnz = 1\n[model]\nreactions = false\n[solver]\ndiffusion = \"explicit\"\n");
+        assert!(!p
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::React | Op::ReduceDc | Op::Systemic)));
+        let first = p.molecules[0].explicit_substeps as usize;
+        assert_eq!(
+            p.ops[0],
+            Op::ExplicitSubstep {
+                molecule: 0,
+                odd: false
+            }
+        );
+        assert_eq!(
+            p.ops[first - 1],
+            Op::ExplicitSubstep {
+                molecule: 0,
+                odd: true
+            }
+        );
+        assert_eq!(
+            p.ops[first],
+            Op::ExplicitSubstep {
+                molecule: 1,
+                odd: false
+            }
+        );
     }
 }

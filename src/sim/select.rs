@@ -18,19 +18,11 @@ pub enum BackendChoice {
 }
 
 pub fn cpu_backend(spec: &RunSpec) -> CpuBackend {
-    CpuBackend::new(
-        spec.grid,
-        TransportPlan::new(spec),
-        spec.dt_min,
-    )
+    CpuBackend::new(spec.grid, TransportPlan::new(spec), spec.dt_min)
 }
 
 pub fn gpu_backend(spec: &RunSpec) -> Result<GpuBackend, context::GpuError> {
-    GpuBackend::new(
-        spec.grid,
-        TransportPlan::new(spec),
-        spec.dt_min,
-    )
+    GpuBackend::new(spec.grid, TransportPlan::new(spec), spec.dt_min)
 }
 
 /// The backend to run on, and a one-line notice when `auto` fell back.
