@@ -2,7 +2,7 @@
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
 use super::error::{check_range, closest, ConfigError};
-use super::schema::{Config, DiffusionSolver, Initial};
+use super::schema::{Config, DiffusionSolver, Initial, Splitting};
 use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, PARAM_SPECS};
@@ -66,6 +66,7 @@ pub struct RunSpec {
     pub save_every_steps: u64,
     pub reactions: bool,
     pub solver: DiffusionSolver,
+    pub splitting: Splitting,
     pub params: ModelParams,
     pub fields: Vec<FieldSetup>,
     /// The treatment arm, tabulated on the steps of this run.
@@ -341,6 +342,7 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         save_every_steps: save_ratio.round() as u64,
         reactions: config.model.reactions,
         solver: config.solver.diffusion,
+        splitting: config.solver.splitting,
         params,
         fields,
         treatment,

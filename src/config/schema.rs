@@ -89,10 +89,24 @@ pub enum DiffusionSolver {
     Explicit,
 }
 
+/// How a macro step combines transport and reactions.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Splitting {
+    /// Symmetric: half a step of transport, the reactions, the other
+    /// half (second order in dt).
+    #[default]
+    Strang,
+    /// Sequential: transport over the whole step, then the reactions
+    /// (first order in dt).
+    Lie,
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SolverConfig {
     pub diffusion: DiffusionSolver,
+    pub splitting: Splitting,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

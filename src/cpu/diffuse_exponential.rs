@@ -1,7 +1,8 @@
 //! CPU twin of shaders/diffuse_exponential.wgsl: one pass of the exact
 //! transport, out = E u along one axis (+ the Dirichlet offset on the last
 //! pass). Each output is the same ascending sum over the line as on the
-//! GPU, written as row updates so the strided axes stream through memory.
+//! GPU, written as updates of whole rows or lines so that the inner loops
+//! vectorise and stream through memory.
 
 use crate::sim::plan::ExponentialPass;
 use rayon::prelude::*;
@@ -18,27 +19,58 @@ pub fn exponential_pass(
     offset: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let (n, inner) = (pass.len, pass.stride);
+    if pass.stride == 1 {
+        along_lines(pass.len, matrix, u, offset, out);
+    } else {
+        across_rows(pass.len, pass.stride, matrix, u, offset, out);
+    }
+}
+
+/// Contiguous lines (x, or a 1D grid): each output line is
+/// sum_k column_k(E) * u_k, accumulated over k in ascending order.
+fn along_lines(n: usize, matrix: &[f32], u: &[f32], offset: Option<&[f32]>, out: &mut [f32]) {
+    let mut columns = vec![0f32; n * n];
+    for j in 0..n {
+        for k in 0..n {
+            columns[k * n + j] = matrix[j * n + k];
+        }
+    }
+    out.par_chunks_mut(n)
+        .with_min_len(MIN_TASK.div_ceil(n))
+        .enumerate()
+        .for_each(|(line, o)| {
+            let src = &u[line * n..(line + 1) * n];
+            o.fill(0.0);
+            for (k, &s) in src.iter().enumerate() {
+                let column = &columns[k * n..(k + 1) * n];
+                o.iter_mut().zip(column).for_each(|(o, &e)| *o += e * s);
+            }
+            if let Some(c) = offset {
+                o.iter_mut().zip(&c[line * n..]).for_each(|(o, &c)| *o += c);
+            }
+        });
+}
+
+/// Strided axes: output row (block, j) is sum_k E[j, k] * row (block, k),
+/// whole rows of `inner` values at a time.
+fn across_rows(
+    n: usize,
+    inner: usize,
+    matrix: &[f32],
+    u: &[f32],
+    offset: Option<&[f32]>,
+    out: &mut [f32],
+) {
     out.par_chunks_mut(inner)
         .with_min_len(MIN_TASK.div_ceil(inner))
         .enumerate()
         .for_each(|(row, o)| {
-            // Output row `row` is line position j of block `outer`.
-            let (outer, j) = (row / n, row % n);
+            let (block, j) = (row / n, row % n);
             let weights = &matrix[j * n..(j + 1) * n];
-            if inner == 1 {
-                // Along x the line is contiguous: one dot product.
-                let line = &u[outer * n..(outer + 1) * n];
-                o[0] = weights
-                    .iter()
-                    .zip(line)
-                    .fold(0.0, |acc, (&w, &s)| acc + w * s);
-            } else {
-                o.fill(0.0);
-                for (k, &w) in weights.iter().enumerate() {
-                    let src = &u[(outer * n + k) * inner..][..inner];
-                    o.iter_mut().zip(src).for_each(|(o, &s)| *o += w * s);
-                }
+            o.fill(0.0);
+            for (k, &w) in weights.iter().enumerate() {
+                let src = &u[(block * n + k) * inner..][..inner];
+                o.iter_mut().zip(src).for_each(|(o, &s)| *o += w * s);
             }
             if let Some(c) = offset {
                 let at = row * inner;

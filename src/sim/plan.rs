@@ -3,7 +3,7 @@
 //! propagators and the per-field transport uniforms.
 
 use crate::config::resolve::{Boundary, RunSpec};
-use crate::config::schema::DiffusionSolver;
+use crate::config::schema::{DiffusionSolver, Splitting};
 use crate::model::exponential::{axis_propagator, dirichlet_offset};
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::grid::{Grid, TransportUniform};
@@ -88,6 +88,10 @@ pub struct CellPlan {
 #[derive(Clone, Debug)]
 pub struct TransportPlan {
     pub solver: DiffusionSolver,
+    pub splitting: Splitting,
+    /// Time one molecule transport covers: dt, or dt/2 with Strang
+    /// splitting (which transports twice per step).
+    pub transport_dt: f32,
     pub molecules: Vec<MoleculePlan>,
     pub exponential: ExponentialPlan,
     pub cells: Vec<CellPlan>,
@@ -113,10 +117,11 @@ fn base_uniform(spec: &RunSpec, field: usize, dt: f32) -> TransportUniform {
     }
 }
 
-/// Sub-step counts are rounded up to an even number (at least 2): the GPU
-/// ping-pongs between two buffers and must end a step in the first one.
-fn even(n: u32) -> u32 {
-    n.max(1).div_ceil(2) * 2
+/// Sub-step counts are rounded up to a multiple of `m` (2, or 4 with Strang
+/// splitting, which runs half of them on each side of the reactions): the
+/// GPU ping-pongs between two buffers and must end each half in the first.
+fn round_up(n: u32, m: u32) -> u32 {
+    n.max(1).div_ceil(m) * m
 }
 
 /// Passes of the exponential transport: one per active axis, each over
@@ -133,9 +138,9 @@ fn pass_axes(grid: &Grid) -> Vec<(usize, f64)> {
     }
 }
 
-fn exponential_plan(spec: &RunSpec, molecules: &[usize]) -> ExponentialPlan {
+fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> ExponentialPlan {
     let grid = spec.grid;
-    let dt = spec.dt_min as f64;
+    let dt = transport_dt as f64;
     let dx2 = (grid.dx_um as f64).powi(2);
     let axes = pass_axes(&grid);
     let mut plan = ExponentialPlan::default();
@@ -163,7 +168,7 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize]) -> ExponentialPlan {
     plan
 }
 
-fn molecule_offset(spec: &RunSpec, field: usize) -> Option<Vec<f32>> {
+fn molecule_offset(spec: &RunSpec, field: usize, transport_dt: f32) -> Option<Vec<f32>> {
     let s = &spec.fields[field];
     let Boundary::Dirichlet(v) = s.boundary else {
         return None;
@@ -173,7 +178,7 @@ fn molecule_offset(spec: &RunSpec, field: usize) -> Option<Vec<f32>> {
     if v == 0.0 || axes.is_empty() {
         return None;
     }
-    let dt = spec.dt_min as f64;
+    let dt = transport_dt as f64;
     let r = dt * s.diffusivity as f64 / (grid.dx_um as f64).powi(2);
     let c = dirichlet_offset(grid.dims(), &axes, r, s.decay as f64 * dt, v as f64);
     Some(c.iter().map(|&x| x as f32).collect())
@@ -194,12 +199,17 @@ impl TransportPlan {
             "more molecules than MAX_MOLECULES"
         );
         let exponential_solver = spec.solver == DiffusionSolver::Exponential;
+        let (multiple, transport_dt) = match spec.splitting {
+            Splitting::Strang => (4, dt / 2.0),
+            Splitting::Lie => (2, dt),
+        };
         let molecules: Vec<MoleculePlan> = fields
             .iter()
             .map(|&f| {
                 let setup = &spec.fields[f];
                 let rate = 2.0 * dims * setup.diffusivity / dx2 + setup.decay;
-                let explicit_substeps = even((dt * rate / EXPLICIT_SAFETY).ceil() as u32);
+                let explicit_substeps =
+                    round_up((dt * rate / EXPLICIT_SAFETY).ceil() as u32, multiple);
                 MoleculePlan {
                     field: f,
                     explicit: TransportUniform {
@@ -208,7 +218,7 @@ impl TransportPlan {
                     },
                     explicit_substeps,
                     offset: if exponential_solver {
-                        molecule_offset(spec, f)
+                        molecule_offset(spec, f, transport_dt)
                     } else {
                         None
                     },
@@ -216,7 +226,7 @@ impl TransportPlan {
             })
             .collect();
         let exponential = if exponential_solver && !fields.is_empty() {
-            exponential_plan(spec, &fields)
+            exponential_plan(spec, &fields, transport_dt)
         } else {
             ExponentialPlan::default()
         };
@@ -237,7 +247,10 @@ impl TransportPlan {
         let motility_substeps = if grid.active_axes().is_empty() || mobile.is_empty() {
             0
         } else {
-            even((dt * 2.0 * dims * max_rate / MOTILITY_SAFETY).ceil() as u32)
+            round_up(
+                (dt * 2.0 * dims * max_rate / MOTILITY_SAFETY).ceil() as u32,
+                multiple,
+            )
         };
         let sub_dt = if motility_substeps > 0 {
             dt / motility_substeps as f32
@@ -257,6 +270,8 @@ impl TransportPlan {
 
         let mut plan = TransportPlan {
             solver: spec.solver,
+            splitting: spec.splitting,
+            transport_dt,
             molecules,
             exponential,
             cells,
@@ -267,13 +282,43 @@ impl TransportPlan {
         plan
     }
 
-    /// One macro step: systemic ODE, molecule transport, cell transport,
-    /// reactions (Lie splitting; docs/model.md "Time stepping").
+    /// One macro step (docs/model.md, "One step"). Lie: systemic ODE,
+    /// molecule transport, cell motility, reactions. Strang: molecule
+    /// transport and motility over half a step, the systemic ODE and the
+    /// reactions over the whole step, then the second half in reverse order.
     fn schedule(&self, reactions: bool) -> Vec<Op> {
         let mut ops = Vec::new();
-        if reactions {
-            ops.extend([Op::ReduceDc, Op::Systemic]);
+        let pointwise = |ops: &mut Vec<Op>| {
+            if reactions {
+                ops.extend([Op::ReduceDc, Op::Systemic, Op::React]);
+            }
+        };
+        match self.splitting {
+            Splitting::Lie => {
+                if reactions {
+                    ops.extend([Op::ReduceDc, Op::Systemic]);
+                }
+                self.molecule_ops(&mut ops, 1);
+                self.motility_ops(&mut ops, self.motility_substeps);
+                if reactions {
+                    ops.push(Op::React);
+                }
+            }
+            Splitting::Strang => {
+                let half = self.motility_substeps / 2;
+                self.molecule_ops(&mut ops, 2);
+                self.motility_ops(&mut ops, half);
+                pointwise(&mut ops);
+                self.motility_ops(&mut ops, half);
+                self.molecule_ops(&mut ops, 2);
+            }
         }
+        ops
+    }
+
+    /// One molecule transport: the exponential passes (over
+    /// `transport_dt`), or 1/`parts` of each molecule's explicit sub-steps.
+    fn molecule_ops(&self, ops: &mut Vec<Op>, parts: u32) {
         match self.solver {
             DiffusionSolver::Exponential => {
                 ops.extend(
@@ -282,22 +327,24 @@ impl TransportPlan {
             }
             DiffusionSolver::Explicit => {
                 for (molecule, m) in self.molecules.iter().enumerate() {
-                    ops.extend((0..m.explicit_substeps).map(|s| Op::ExplicitSubstep {
-                        molecule,
-                        odd: s % 2 == 1,
-                    }));
+                    ops.extend(
+                        (0..m.explicit_substeps / parts).map(|s| Op::ExplicitSubstep {
+                            molecule,
+                            odd: s % 2 == 1,
+                        }),
+                    );
                 }
             }
         }
-        for s in 0..self.motility_substeps {
+    }
+
+    /// `count` motility sub-steps: crowding, then each mobile cell field.
+    fn motility_ops(&self, ops: &mut Vec<Op>, count: u32) {
+        for s in 0..count {
             let odd = s % 2 == 1;
             ops.push(Op::Crowding { odd });
             ops.extend((0..self.cells.len()).map(|cell| Op::Motility { cell, odd }));
         }
-        if reactions {
-            ops.push(Op::React);
-        }
-        ops
     }
 
     /// A sentence for logs and the manifest.
@@ -305,7 +352,8 @@ impl TransportPlan {
         let motility = format!("{} motility sub-steps per step", self.motility_substeps);
         match self.solver {
             DiffusionSolver::Exponential => format!(
-                "exact exponential transport of {} molecules ({} axis passes); {motility}",
+                "{:?} splitting; exact exponential transport of {} molecules ({} axis passes); {motility}",
+                self.splitting,
                 self.molecules.len(),
                 self.exponential.passes.len(),
             ),
@@ -337,12 +385,44 @@ mod tests {
         TransportPlan::new(&resolve(config, path).expect("spec"))
     }
 
+    /// Motility sub-steps starting at `ops[at]`: (crowding, each cell) x
+    /// `count`, with alternating parity from even. Returns the index after.
+    fn expect_motility(p: &TransportPlan, at: usize, count: usize) -> usize {
+        let per = 1 + p.cells.len();
+        for s in 0..count {
+            let odd = s % 2 == 1;
+            assert_eq!(p.ops[at + s * per], Op::Crowding { odd });
+            for cell in 0..p.cells.len() {
+                assert_eq!(p.ops[at + s * per + 1 + cell], Op::Motility { cell, odd });
+            }
+        }
+        at + count * per
+    }
+
     #[test]
-    fn a_step_runs_systemic_transport_motility_then_reactions() {
+    fn strang_step_is_symmetric_around_the_reactions() {
         let p = plan("[grid]\nnx = 10\nny = 8\nnz = 1\n");
-        let ops = &p.ops;
+        assert_eq!(p.splitting, Splitting::Strang);
+        assert_eq!(p.transport_dt, 7.5);
+        assert_eq!(p.motility_substeps % 4, 0);
+        let half = p.motility_substeps as usize / 2;
+        let passes = [
+            Op::ExponentialPass { index: 0 },
+            Op::ExponentialPass { index: 1 },
+        ];
+        assert_eq!(&p.ops[..2], &passes);
+        let at = expect_motility(&p, 2, half);
+        assert_eq!(&p.ops[at..at + 3], &[Op::ReduceDc, Op::Systemic, Op::React]);
+        let at = expect_motility(&p, at + 3, half);
+        assert_eq!(&p.ops[at..], &passes);
+    }
+
+    #[test]
+    fn lie_step_runs_systemic_transport_motility_then_reactions() {
+        let p = plan("[grid]\nnx = 10\nny = 8\nnz = 1\n[solver]\nsplitting = \"lie\"\n");
+        assert_eq!(p.transport_dt, 15.0);
         assert_eq!(
-            &ops[..4],
+            &p.ops[..4],
             &[
                 Op::ReduceDc,
                 Op::Systemic,
@@ -350,26 +430,8 @@ mod tests {
                 Op::ExponentialPass { index: 1 },
             ]
         );
-        assert_eq!(
-            p.exponential
-                .passes
-                .iter()
-                .map(|s| s.axis)
-                .collect::<Vec<_>>(),
-            [0, 1]
-        );
-        assert_eq!(ops.last(), Some(&Op::React));
-        // Motility: crowding, then each mobile cell field, per sub-step.
-        let per_substep = 1 + p.cells.len();
-        let motility = &ops[4..ops.len() - 1];
-        assert_eq!(motility.len(), p.motility_substeps as usize * per_substep);
-        for (s, chunk) in motility.chunks(per_substep).enumerate() {
-            let odd = s % 2 == 1;
-            assert_eq!(chunk[0], Op::Crowding { odd });
-            for (cell, op) in chunk[1..].iter().enumerate() {
-                assert_eq!(*op, Op::Motility { cell, odd });
-            }
-        }
+        let at = expect_motility(&p, 4, p.motility_substeps as usize);
+        assert_eq!(&p.ops[at..], &[Op::React]);
     }
 
     #[test]
@@ -403,7 +465,9 @@ mod tests {
             .ops
             .iter()
             .any(|op| matches!(op, Op::React | Op::ReduceDc | Op::Systemic)));
-        let first = p.molecules[0].explicit_substeps as usize;
+        // Half of each molecule's sub-steps on each side (Strang).
+        let half = p.molecules[0].explicit_substeps as usize / 2;
+        assert_eq!(p.molecules[0].explicit_substeps % 4, 0);
         assert_eq!(
             p.ops[0],
             Op::ExplicitSubstep {
@@ -412,18 +476,25 @@ mod tests {
             }
         );
         assert_eq!(
-            p.ops[first - 1],
+            p.ops[half - 1],
             Op::ExplicitSubstep {
                 molecule: 0,
                 odd: true
             }
         );
         assert_eq!(
-            p.ops[first],
+            p.ops[half],
             Op::ExplicitSubstep {
                 molecule: 1,
                 odd: false
             }
         );
+        let explicit = p
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::ExplicitSubstep { .. }))
+            .count();
+        let total: u32 = p.molecules.iter().map(|m| m.explicit_substeps).sum();
+        assert_eq!(explicit, total as usize);
     }
 }
