@@ -44,11 +44,12 @@ fn laplacian_1d(n: usize, dirichlet: bool) -> Vec<f64> {
     m
 }
 
-/// Dense product of two n x n row-major matrices of non-negative entries.
+/// Dense product of two n x n row-major matrices of non-negative entries,
+/// rows in parallel.
 fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    use rayon::prelude::*;
     let mut out = vec![0.0; n * n];
-    for i in 0..n {
-        let row = &mut out[i * n..(i + 1) * n];
+    out.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
         for k in 0..n {
             let aik = a[i * n + k];
             if aik == 0.0 {
@@ -57,6 +58,26 @@ fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
             for (o, &bkj) in row.iter_mut().zip(&b[k * n..(k + 1) * n]) {
                 *o += aik * bkj;
             }
+        }
+    });
+    out
+}
+
+/// `a` times the tridiagonal matrix `t` (both n x n, row-major): O(n^2).
+fn times_tridiagonal(a: &[f64], t: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            // Ascending k, as a dense product would sum.
+            let mut v = 0.0;
+            if j > 0 {
+                v += a[i * n + j - 1] * t[(j - 1) * n + j];
+            }
+            v += a[i * n + j] * t[j * n + j];
+            if j + 1 < n {
+                v += a[i * n + j + 1] * t[(j + 1) * n + j];
+            }
+            out[i * n + j] = v;
         }
     }
     out
@@ -89,7 +110,7 @@ pub fn axis_propagator(n: usize, r: f64, dirichlet: bool, scale: f64) -> Vec<f64
         term[i * n + i] = 1.0;
     }
     for j in 1..=20 {
-        term = matmul(&term, &a, n);
+        term = times_tridiagonal(&term, &a, n);
         term.iter_mut().for_each(|x| *x /= j as f64);
         sum.iter_mut().zip(&term).for_each(|(s, t)| *s += t);
     }

@@ -144,6 +144,8 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
     let dx2 = (grid.dx_um as f64).powi(2);
     let axes = pass_axes(&grid);
     let mut plan = ExponentialPlan::default();
+    // Square grids repeat propagators: compute each (len, r, boundary) once.
+    let mut cache: std::collections::HashMap<(usize, u64, bool), Vec<f64>> = Default::default();
     for (p, &(axis, share)) in axes.iter().enumerate() {
         let len = grid.dims()[axis];
         let stride: usize = grid.dims()[..axis].iter().product();
@@ -161,8 +163,11 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             let decay_share = if share < 1.0 || p == 0 { share } else { 0.0 };
             let scale = (-(s.decay as f64) * dt * decay_share).exp();
             let dirichlet = matches!(s.boundary, Boundary::Dirichlet(_));
-            let m = axis_propagator(len, r, dirichlet && len > 1, scale);
-            plan.matrices.extend(m.iter().map(|&x| x as f32));
+            let dirichlet = dirichlet && len > 1;
+            let m = cache
+                .entry((len, r.to_bits(), dirichlet))
+                .or_insert_with(|| axis_propagator(len, r, dirichlet, 1.0));
+            plan.matrices.extend(m.iter().map(|&x| (x * scale) as f32));
         }
     }
     plan
