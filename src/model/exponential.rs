@@ -187,7 +187,8 @@ pub fn dirichlet_offset(
     value: f64,
 ) -> Vec<f64> {
     let len: usize = dims.iter().product();
-    if value == 0.0 || axes.is_empty() {
+    if value == 0.0 || axes.is_empty() || r == 0.0 {
+        // No boundary exchange (and z = 0 would divide by zero below).
         return vec![0.0; len];
     }
     // Source per step: 2 r v for each Dirichlet face of a voxel.
