@@ -26,7 +26,12 @@ fn run_writes_every_output() {
     );
     assert_eq!(manifest["saved"].as_array().unwrap().len(), 3);
     assert_eq!(manifest["config"]["time"]["end_days"], 2.0);
-    assert_eq!(manifest["params"]["kill_rate_per_day"], 4.0);
+    // Every registry parameter is recorded with its value.
+    let kill = tmesim::model::params::PARAM_SPECS
+        .iter()
+        .find(|s| s.name == "kill_rate_per_day")
+        .unwrap();
+    assert_eq!(manifest["params"]["kill_rate_per_day"], kill.default as f64);
 
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let mut lines = csv.lines();
