@@ -5,7 +5,7 @@
 //! Per-step parameters live in a ring of uniform slots addressed by dynamic
 //! offsets, so a batch of steps with changing therapy parameters needs one
 //! upload and one submission. Cell motility and explicit diffusion ping-pong
-//! between two buffers with an even number of sub-steps, so a step ends with
+//! between two buffers with an even number of sub-steps per half step, so a step ends with
 //! every field back in its own buffer and no copies are needed.
 
 use super::context::{self, GpuError};
