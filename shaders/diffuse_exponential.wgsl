@@ -18,7 +18,9 @@ struct ExponentialPass {
 }
 
 @group(0) @binding(0) var<uniform> grid: Grid;
-@group(0) @binding(1) var<uniform> pass_: ExponentialPass;
+// Storage, not uniform: software drivers (lavapipe) specialise shaders on
+// uniform values used as loop bounds, and recompiled per pass.
+@group(0) @binding(1) var<storage, read> pass_: ExponentialPass;
 @group(0) @binding(2) var<storage, read> matrices: array<f32>;
 @group(0) @binding(3) var<storage, read> offsets: array<f32>;
 

@@ -154,7 +154,7 @@ fn slots(stage: Stage) -> Vec<Slot> {
         Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
         Stage::DiffuseExplicit => vec![Read, ReadWrite, Uniform, Uniform],
         Stage::DiffuseExponential => {
-            let mut s = vec![Uniform, Uniform, Read, Read];
+            let mut s = vec![Uniform, Read, Read, Read];
             assert_eq!(s.len() as u32, EXPONENTIAL_SLOT_BINDING);
             for _ in 0..MAX_MOLECULES {
                 s.extend([Read, ReadWrite]);
@@ -418,18 +418,18 @@ impl GpuBackend {
             .iter()
             .enumerate()
             .map(|(p, pass)| {
-                let ub = uniform(
-                    &device,
-                    "exponential pass",
-                    &ExponentialPassUniform {
+                let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("exponential pass"),
+                    usage: wgpu::BufferUsages::STORAGE,
+                    contents: bytemuck::bytes_of(&ExponentialPassUniform {
                         len: pass.len as u32,
                         stride: pass.stride as u32,
                         matrix_base: pass.matrix_base as u32,
                         last: pass.last as u32,
                         offset_mask,
                         _pad: [0; 3],
-                    },
-                );
+                    }),
+                });
                 let mut res = vec![
                     Res::Buf(&grid_ub),
                     Res::Buf(&ub),

@@ -167,10 +167,22 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             let m = cache
                 .entry((len, r.to_bits(), dirichlet))
                 .or_insert_with(|| axis_propagator(len, r, dirichlet, 1.0));
-            plan.matrices.extend(m.iter().map(|&x| (x * scale) as f32));
+            plan.matrices.extend(m.iter().map(|&x| flush_subnormal((x * scale) as f32)));
         }
     }
     plan
+}
+
+/// Propagator entries below the smallest normal f32 (1.2e-38) become 0.
+/// They carry no weight any f32 sum could show, and subnormal operands
+/// run many times slower on CPUs and software GPU drivers. Zero keeps
+/// every entry non-negative.
+fn flush_subnormal(x: f32) -> f32 {
+    if x < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
 }
 
 fn molecule_offset(spec: &RunSpec, field: usize, transport_dt: f32) -> Option<Vec<f32>> {
