@@ -167,7 +167,8 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             let m = cache
                 .entry((len, r.to_bits(), dirichlet))
                 .or_insert_with(|| axis_propagator(len, r, dirichlet, 1.0));
-            plan.matrices.extend(m.iter().map(|&x| flush_subnormal((x * scale) as f32)));
+            plan.matrices
+                .extend(m.iter().map(|&x| flush_subnormal((x * scale) as f32)));
         }
     }
     plan
