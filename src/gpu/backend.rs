@@ -33,7 +33,8 @@ enum Slot {
     Params,
 }
 
-/// The uniform of one exponential pass (WGSL `ExponentialPass`).
+/// The settings of one exponential pass (WGSL `ExponentialPass`), bound as
+/// a storage buffer (see shaders/diffuse_exponential.wgsl for why).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ExponentialPassUniform {
@@ -84,6 +85,15 @@ fn storage(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
+    })
+}
+
+/// A read-only storage buffer holding `contents` (never written after creation).
+fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage: wgpu::BufferUsages::STORAGE,
     })
 }
 
@@ -375,13 +385,10 @@ impl GpuBackend {
         // scratch A, (scratch B,) field. The explicit solver ping-pongs
         // between the field and scratch A.
         let passes = plan.exponential.passes.len();
-        let molecule_scratch: Vec<wgpu::Buffer> = plan
-            .molecules
-            .iter()
-            .flat_map(|_| 0..passes.saturating_sub(1).max(1))
+        let per_molecule = passes.saturating_sub(1).max(1);
+        let molecule_scratch: Vec<wgpu::Buffer> = (0..plan.molecules.len() * per_molecule)
             .map(|_| storage(&device, "molecule scratch", bytes))
             .collect();
-        let per_molecule = passes.saturating_sub(1).max(1);
         let chain = |m: usize, k: usize| -> &wgpu::Buffer {
             if k == 0 || k == passes {
                 &fields[plan.molecules[m].field]
@@ -389,11 +396,11 @@ impl GpuBackend {
                 &molecule_scratch[m * per_molecule + k - 1]
             }
         };
-        let matrices = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("molecule propagators"),
-            contents: bytemuck::cast_slice(&plan.exponential.matrices),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let matrices = storage_init(
+            &device,
+            "molecule propagators",
+            bytemuck::cast_slice(&plan.exponential.matrices),
+        );
         let mut offset_data = vec![0f32; plan.molecules.len() * n as usize];
         let mut offset_mask = 0u32;
         for (m, mp) in plan.molecules.iter().enumerate() {
@@ -403,11 +410,11 @@ impl GpuBackend {
             }
         }
         offset_data.resize(offset_data.len().max(4), 0.0);
-        let offsets = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("dirichlet offsets"),
-            contents: bytemuck::cast_slice(&offset_data),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let offsets = storage_init(
+            &device,
+            "dirichlet offsets",
+            bytemuck::cast_slice(&offset_data),
+        );
         // Unused slots bind placeholders (a buffer may not be read and
         // written in one dispatch, so two).
         let unused_src = storage(&device, "unused slot source", 16);
@@ -418,10 +425,10 @@ impl GpuBackend {
             .iter()
             .enumerate()
             .map(|(p, pass)| {
-                let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("exponential pass"),
-                    usage: wgpu::BufferUsages::STORAGE,
-                    contents: bytemuck::bytes_of(&ExponentialPassUniform {
+                let ub = storage_init(
+                    &device,
+                    "exponential pass",
+                    bytemuck::bytes_of(&ExponentialPassUniform {
                         len: pass.len as u32,
                         stride: pass.stride as u32,
                         matrix_base: pass.matrix_base as u32,
@@ -429,7 +436,7 @@ impl GpuBackend {
                         offset_mask,
                         _pad: [0; 3],
                     }),
-                });
+                );
                 let mut res = vec![
                     Res::Buf(&grid_ub),
                     Res::Buf(&ub),
