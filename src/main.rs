@@ -4,12 +4,15 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tmesim::config::load_run_spec;
 use tmesim::config::resolve::RunSpec;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::init::initial_state;
+use tmesim::output::layout;
+use tmesim::output::manifest::Manifest;
+use tmesim::output::run_dir::{self, Existing};
 use tmesim::output::timeseries::equivalent_diameter_um;
 use tmesim::sim::arms;
 use tmesim::sim::plan::TransportPlan;
@@ -31,13 +34,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and write frames, time series and a manifest.
+    ///
+    /// Exit status: 0 complete, 1 failed (the manifest says why), 130
+    /// interrupted by Ctrl-C or SIGTERM after a checkpoint (continue with
+    /// --resume).
     Run {
-        #[command(flatten)]
-        scenario: Scenario,
+        /// Scenario file (TOML), e.g. configs/baseline.toml.
+        #[arg(required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Resistance phenotype (configs/phenotypes), e.g. mdsc_rich.
+        #[arg(long)]
+        phenotype: Option<String>,
+        /// Override any config key, e.g. --set time.end_days=10 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         /// Treatment arm replacing the scenario's, e.g. anti_pd1+anti_lag3
         /// (`control` for none).
         #[arg(long, value_name = "A+B")]
         arm: Option<String>,
+        /// Continue the interrupted or failed run in RUN_DIR from its newest
+        /// valid checkpoint, with the scenario it was started with.
+        #[arg(
+            long,
+            value_name = "RUN_DIR",
+            conflicts_with_all = ["config", "phenotype", "set", "arm", "out", "force"]
+        )]
+        resume: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -49,8 +71,18 @@ enum Command {
         /// "anti_pd1; anti_pd1+anti_ctla4" (`control` for no treatment).
         #[arg(long, value_name = "ARMS")]
         arms: String,
+        /// Continue the comparison in --out: finished arms are kept, an
+        /// interrupted arm resumes from its checkpoint, the rest run.
+        #[arg(long, conflicts_with = "force", requires = "out")]
+        resume: bool,
         #[command(flatten)]
         target: Target,
+    },
+    /// Say whether a run folder's run is complete, interrupted, failed,
+    /// running (alive) or dead (its process ended without a word).
+    Status {
+        /// The run folder (it holds manifest.json).
+        run_dir: PathBuf,
     },
     /// Redraw frames, montage, composite, time-lapses, timeseries.png and
     /// report.html of a finished run from its .npy fields and manifest.json.
@@ -103,9 +135,14 @@ struct Scenario {
 /// Where and how a run goes, shared by run and compare.
 #[derive(clap::Args)]
 struct Target {
-    /// Output folder (default: a new folder under outputs/).
+    /// Output folder (default: a new folder under outputs/). A folder that
+    /// already holds files is refused unless --force.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace what an earlier run wrote in --out (files tmesim did not
+    /// write are never removed).
+    #[arg(long)]
+    force: bool,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
     /// No progress bar.
@@ -133,33 +170,66 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
-            scenario,
+            config,
+            phenotype,
+            set,
             arm,
+            resume,
             target,
-        } => cmd_run(&scenario, arm.as_deref(), &target),
+        } => match (resume, config) {
+            (Some(dir), _) => cmd_resume(&dir, &target),
+            (None, Some(config)) => cmd_run(
+                &Scenario {
+                    config,
+                    phenotype,
+                    set,
+                },
+                arm.as_deref(),
+                &target,
+            ),
+            (None, None) => unreachable!("clap requires a config or --resume"),
+        },
         Command::Compare {
             scenario,
             arms,
+            resume,
             target,
-        } => cmd_compare(&scenario, &arms, &target),
+        } => cmd_compare(&scenario, &arms, resume, &target),
+        Command::Status { run_dir } => cmd_status(&run_dir),
         Command::Render {
             run_dir,
             fields,
             gif,
             apng,
             fps,
-        } => cmd_render(&run_dir, fields, gif, apng, fps),
-        Command::Check { scenario, arm } => cmd_check(&scenario, arm.as_deref()),
-        Command::Info => cmd_info(),
+        } => cmd_render(&run_dir, fields, gif, apng, fps).map(|()| Outcome::Complete),
+        Command::Check { scenario, arm } => {
+            cmd_check(&scenario, arm.as_deref()).map(|()| Outcome::Complete)
+        }
+        Command::Info => cmd_info().map(|()| Outcome::Complete),
         Command::Params { markdown } => {
             cmd_params(markdown);
-            Ok(())
+            Ok(Outcome::Complete)
         }
     };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    match result {
+        Ok(Outcome::Complete) => {}
+        Ok(Outcome::Interrupted) => std::process::exit(EXIT_INTERRUPTED),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// Exit status of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as
+/// shells report it): distinct from 0 (complete) and 1 (failed).
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// How a command ended, when it did not fail.
+enum Outcome {
+    Complete,
+    Interrupted,
 }
 
 fn default_out_dir(config: &Path) -> PathBuf {
@@ -168,41 +238,136 @@ fn default_out_dir(config: &Path) -> PathBuf {
     PathBuf::from("outputs").join(format!("{stem}-{stamp}"))
 }
 
-fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<()> {
+fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
     let arm = arm.map(parse_arm);
     let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
     let out = target
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&scenario.config));
+    let existing = if target.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
     let interrupt = interrupt_flag()?;
-    let report = run_one(&spec, &out, target, &interrupt)?;
-    let last = report.summaries.last().context("no state saved")?;
-    let first = &report.summaries[0];
+    let report = run_one(&spec, &out, target, &interrupt, existing, None)?;
+    Ok(end_of_run(&report, &out))
+}
+
+/// `tmesim run --resume DIR`: the scenario from DIR's manifest, the state
+/// from its newest valid checkpoint.
+fn cmd_resume(dir: &Path, target: &Target) -> Result<Outcome> {
+    let manifest = read_manifest(dir)?;
+    if manifest.status == "complete" {
+        eprintln!("{} is complete; nothing to resume", dir.display());
+        return Ok(Outcome::Complete);
+    }
+    let spec = manifest_spec(dir, &manifest)?;
+    let interrupt = interrupt_flag()?;
+    let report = run_one(&spec, dir, target, &interrupt, Existing::Continue, Some(()))?;
+    Ok(end_of_run(&report, dir))
+}
+
+/// The run's scenario, resolved again from the config its manifest holds.
+fn manifest_spec(dir: &Path, m: &Manifest) -> Result<RunSpec> {
+    let source = m
+        .config_file_absolute
+        .as_deref()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(&m.config_file));
+    tmesim::config::resolve::resolve(m.config.clone(), &source).with_context(|| {
+        format!(
+            "cannot resolve the scenario of {} again (started from {})",
+            dir.display(),
+            source.display()
+        )
+    })
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(layout::MANIFEST);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is not a run folder: cannot read {}",
+            dir.display(),
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a tmesim manifest", path.display()))
+}
+
+/// The line a run ends with, and the outcome it means.
+fn end_of_run(report: &RunReport, out: &Path) -> Outcome {
+    let last = report.summaries.last();
+    let first = report.summaries.first();
     eprintln!(
         "{} after {} steps in {:.1} s: day {:.1}, tumour equivalent diameter {:.0} um (start {:.0} um), outputs in {}",
         if report.completed { "done" } else { "interrupted" },
         report.steps_done,
         report.wall_time_s,
-        last.time_days,
-        last.equivalent_diameter_um,
-        first.equivalent_diameter_um,
+        last.map_or(0.0, |s| s.time_days),
+        last.map_or(0.0, |s| s.equivalent_diameter_um),
+        first.map_or(0.0, |s| s.equivalent_diameter_um),
         out.display()
     );
-    if !report.completed {
-        std::process::exit(130);
+    if report.completed {
+        Outcome::Complete
+    } else {
+        eprintln!(
+            "checkpoint saved; continue with: tmesim run --resume {}",
+            out.display()
+        );
+        Outcome::Interrupted
     }
-    Ok(())
 }
 
-/// Run one resolved scenario into `out` on the chosen backend.
+/// Every file a run reads, so its output folder can be checked to hold none.
+fn input_files(spec: &RunSpec) -> Vec<PathBuf> {
+    let mut files = vec![spec.source.clone()];
+    files.extend(spec.treatment.drugs.iter().map(|d| d.file.clone()));
+    files.extend(spec.treatment.radiation.iter().map(|r| r.file.clone()));
+    files
+}
+
+/// Run one resolved scenario into `out` on the chosen backend; with
+/// `resume`, continue from the newest valid checkpoint in `out` (or start
+/// over when it has none).
 fn run_one(
     spec: &RunSpec,
     out: &Path,
     target: &Target,
     interrupt: &AtomicBool,
+    existing: Existing,
+    resume: Option<()>,
 ) -> Result<RunReport> {
-    let state = initial_state(spec)?;
+    let dir = run_dir::prepare(out, &input_files(spec), existing)?;
+    let checkpoint = match resume {
+        None => None,
+        Some(()) => {
+            let c = tmesim::sim::run::find_checkpoint(out, spec)?;
+            match &c {
+                Some(c) => eprintln!(
+                    "resuming {} from step {} of {} ({})",
+                    out.display(),
+                    c.header.step,
+                    spec.steps,
+                    c.path.display()
+                ),
+                None => eprintln!(
+                    "{} has no usable checkpoint; starting the run again from step 0",
+                    out.display()
+                ),
+            }
+            c
+        }
+    };
+    let state = match &checkpoint {
+        Some(_) => tmesim::model::state::State::zeros(spec.grid),
+        None => initial_state(spec)?,
+    };
     let (mut backend, notice) = make_backend(target.backend, spec)?;
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
@@ -225,43 +390,97 @@ fn run_one(
         spec.dt_min,
         out.display()
     );
-    run(
+    set_current_run(Some(out));
+    let report = run(
         spec,
         state,
         backend.as_mut(),
         &RunOptions {
-            out_dir: out,
+            out_dir: &dir.path,
             progress: !target.quiet,
             interrupt: Some(interrupt),
+            resume: checkpoint,
         },
-    )
+    );
+    set_current_run(None);
+    report
 }
 
-/// A flag set by Ctrl-C: the first finishes the current batch, saves and
-/// stops cleanly; the second exits at once.
+/// The run folder being written, for the second-signal handler.
+static CURRENT_RUN: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn set_current_run(dir: Option<&Path>) {
+    *CURRENT_RUN.lock().unwrap_or_else(|p| p.into_inner()) = dir.map(Path::to_path_buf);
+}
+
+/// A flag set by Ctrl-C or SIGTERM: the first finishes the current batch,
+/// writes a checkpoint and the outputs so far and stops; the second marks
+/// the run failed in its manifest and exits at once.
 fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    if let Some(f) = FLAG.get() {
+        return Ok(f.clone());
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+            if let Some(dir) = CURRENT_RUN.lock().ok().and_then(|d| d.clone()) {
+                mark_aborted(&dir);
+            }
+            std::process::exit(EXIT_INTERRUPTED);
         }
-        eprintln!("\ninterrupt: saving the current state and stopping (Ctrl-C again to abort)");
+        eprintln!("\ninterrupt: saving a checkpoint and the outputs so far, then stopping (again to abort)");
     })
     .context("cannot install the Ctrl-C handler")?;
+    let _ = FLAG.set(interrupt.clone());
     Ok(interrupt)
 }
 
-fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
-    let arms: Vec<Vec<String>> = arms
-        .split(';')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(parse_arm)
-        .collect();
-    if arms.is_empty() {
-        anyhow::bail!("--arms lists no arm; e.g. --arms \"anti_pd1; anti_pd1+anti_lag3\"");
+/// Say in the manifest of `dir` that its run was aborted, so it is not
+/// taken for a live run.
+fn mark_aborted(dir: &Path) {
+    if let Ok(mut m) = read_manifest(dir) {
+        m.status = "failed".into();
+        m.error = Some("aborted by a second interrupt before the outputs were finished".into());
+        let _ = tmesim::output::writer::write_manifest(dir, &m);
     }
+}
+
+/// `tmesim status DIR`.
+fn cmd_status(dir: &Path) -> Result<Outcome> {
+    let m = read_manifest(dir)?;
+    let alive = run_dir::is_locked(dir);
+    let progress = format!(
+        "step {} of {} ({} saves)",
+        m.steps_done,
+        m.steps_total,
+        m.saved.len()
+    );
+    let beat = m.heartbeat.as_deref().unwrap_or("never");
+    match (m.status.as_str(), alive) {
+        ("running", true) => println!(
+            "running: {progress}, pid {}, last heartbeat {beat}",
+            m.pid.map_or("?".into(), |p| p.to_string())
+        ),
+        ("running", false) => println!(
+            "dead: the manifest says running, but no process holds the folder (last heartbeat {beat}); {progress}; continue with: tmesim run --resume {}",
+            dir.display()
+        ),
+        ("failed", _) => println!(
+            "failed: {}; {progress}",
+            m.error.as_deref().unwrap_or("no error recorded")
+        ),
+        (status, _) => println!("{status}: {progress}"),
+    }
+    if let Some(c) = &m.checkpoint {
+        println!("newest checkpoint: {}", dir.join(c).display());
+    }
+    Ok(Outcome::Complete)
+}
+
+fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -> Result<Outcome> {
+    let arms = parse_arms(arms)?;
     // Resolve every arm first, so a typo in the last arm fails at once.
     let specs = arms
         .iter()
@@ -275,15 +494,43 @@ fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
             .unwrap_or("run");
         default_out_dir(Path::new(&format!("compare-{stem}")))
     });
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let existing = match (resume, target.force) {
+        (true, _) => Existing::Continue,
+        (false, true) => Existing::Replace,
+        (false, false) => Existing::Refuse,
+    };
+    let inputs: Vec<PathBuf> = specs.iter().flat_map(input_files).collect();
+    let _lock = run_dir::prepare(&out, &inputs, existing)?;
     let interrupt = interrupt_flag()?;
     let mut results = Vec::new();
     for (k, spec) in specs.iter().enumerate() {
         let label = spec.treatment.label();
+        let arm_dir = out.join(&label);
         eprintln!("arm {}/{}: {label}", k + 1, specs.len());
-        let report = run_one(spec, &out.join(&label), target, &interrupt)?;
+        if resume {
+            if let Some(summaries) = finished_arm(&arm_dir, spec)? {
+                eprintln!("  already complete in {}; kept", arm_dir.display());
+                results.push((label, summaries));
+                continue;
+            }
+        }
+        let started = arm_dir.join(layout::MANIFEST).is_file();
+        let report = if resume && started {
+            run_one(
+                spec,
+                &arm_dir,
+                target,
+                &interrupt,
+                Existing::Continue,
+                Some(()),
+            )?
+        } else {
+            run_one(spec, &arm_dir, target, &interrupt, Existing::Replace, None)?
+        };
         if !report.completed {
-            eprintln!("interrupted: the summary covers the arms finished so far");
+            eprintln!(
+                "interrupted: the summary covers the arms finished so far; continue with the same command and --resume"
+            );
             break;
         }
         results.push((label, report.summaries));
@@ -295,7 +542,9 @@ fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
         .iter()
         .map(|(label, s)| (label.clone(), arms::metrics(s, cr)))
         .collect();
-    arms::write_summary(&out.join("summary.csv"), &metrics)?;
+    let summary_csv = out.join(layout::SUMMARY_CSV);
+    arms::write_summary(&summary_csv, &metrics)
+        .with_context(|| format!("cannot write {}", summary_csv.display()))?;
     let title = match &specs[0].config.phenotype {
         Some(p) => format!(
             "Tumour burden by arm: {}, phenotype {p}",
@@ -303,7 +552,7 @@ fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
         ),
         None => format!("Tumour burden by arm: {}", scenario.config.display()),
     };
-    arms::plot_burden(&out.join("tumor_burden.png"), &results, &title)?;
+    arms::plot_burden(&out.join(layout::BURDEN_PNG), &results, &title)?;
     let links: Vec<(String, PathBuf)> = results
         .iter()
         .map(|(label, _)| (label.clone(), PathBuf::from(label)))
@@ -311,22 +560,66 @@ fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
     tmesim::output::report::write_compare_report(
         &out,
         &links,
-        &[PathBuf::from("tumor_burden.png")],
-        &out.join("summary.csv"),
+        &[PathBuf::from(layout::BURDEN_PNG)],
+        Path::new(layout::SUMMARY_CSV),
     )?;
-    println!(
-        "{}",
-        std::fs::read_to_string(out.join("summary.csv"))?.trim_end()
-    );
+    println!("{}", std::fs::read_to_string(&summary_csv)?.trim_end());
     eprintln!(
         "compared {} arms: {} (summary.csv, tumor_burden.png, report.html and one folder per arm)",
         results.len(),
         out.display()
     );
-    if results.len() < specs.len() {
-        std::process::exit(130);
+    Ok(if results.len() < specs.len() {
+        Outcome::Interrupted
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// The arms of `--arms`: `;`-separated, each a `+`-joined therapy list.
+/// Two arms that are the same treatment would share one folder: refused.
+fn parse_arms(text: &str) -> Result<Vec<Vec<String>>> {
+    let arms: Vec<Vec<String>> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(parse_arm)
+        .collect();
+    if arms.is_empty() {
+        anyhow::bail!("--arms lists no arm; e.g. --arms \"anti_pd1; anti_pd1+anti_lag3\"");
     }
-    Ok(())
+    let labels: Vec<String> = arms
+        .iter()
+        .map(|a| tmesim::therapy::treatment::arm_label(a))
+        .collect();
+    for (i, l) in labels.iter().enumerate() {
+        if labels[..i].contains(l) {
+            anyhow::bail!(
+                "--arms lists the arm `{l}` twice; each arm runs once, in a folder of its own"
+            );
+        }
+    }
+    Ok(arms)
+}
+
+/// The summaries of an arm that finished in `dir` with this scenario.
+fn finished_arm(
+    dir: &Path,
+    spec: &RunSpec,
+) -> Result<Option<Vec<tmesim::output::timeseries::Summary>>> {
+    let Ok(m) = read_manifest(dir) else {
+        return Ok(None);
+    };
+    if m.status != "complete" {
+        return Ok(None);
+    }
+    if m.config_hash != tmesim::sim::checkpoint::fingerprint(spec) {
+        anyhow::bail!(
+            "{} holds a complete run of another scenario; use --force instead of --resume to run the comparison again",
+            dir.display()
+        );
+    }
+    tmesim::output::timeseries::read_summaries(&dir.join(layout::TIMESERIES_CSV)).map(Some)
 }
 
 fn cmd_render(

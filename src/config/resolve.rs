@@ -52,6 +52,8 @@ pub struct OutputSpec {
     pub slice_z: usize,
     pub vtk: bool,
     pub report: bool,
+    /// Wall-clock time between checkpoints; zero: at every save.
+    pub checkpoint_every: std::time::Duration,
 }
 
 /// Everything a run needs, validated.
@@ -72,6 +74,13 @@ pub struct RunSpec {
     /// The treatment arm, tabulated on the steps of this run.
     pub treatment: Treatment,
     pub output: OutputSpec,
+}
+
+impl RunSpec {
+    /// Whether the run's schedule saves the state at `step`.
+    pub fn is_save_step(&self, step: u64) -> bool {
+        step.is_multiple_of(self.save_every_steps) || step == self.steps
+    }
 }
 
 struct Ctx<'a> {
@@ -329,6 +338,12 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
         }
     }
     let fps = cx.range("output.fps", config.output.fps, 0.1, 100.0)?;
+    let checkpoint_min = cx.range(
+        "output.checkpoint_every_min",
+        config.output.checkpoint_every_min,
+        0.0,
+        1e6,
+    )?;
     let slice_z = match config.output.slice_z {
         None => grid.nz / 2,
         Some(z) => cx.range("output.slice_z", z as f64, 0.0, grid.nz as f64 - 1.0)? as usize,
@@ -358,6 +373,7 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
             slice_z,
             vtk: config.output.vtk,
             report: config.output.report,
+            checkpoint_every: std::time::Duration::from_secs_f64(checkpoint_min * 60.0),
         },
         config: original,
     })

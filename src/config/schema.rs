@@ -185,6 +185,9 @@ pub struct OutputConfig {
     pub vtk: bool,
     /// timeseries.png and report.html.
     pub report: bool,
+    /// Wall-clock minutes between checkpoints (taken at the first save
+    /// after each interval); 0 checkpoints at every save.
+    pub checkpoint_every_min: f64,
 }
 
 impl Default for OutputConfig {
@@ -200,6 +203,7 @@ impl Default for OutputConfig {
             slice_z: None,
             vtk: true,
             report: true,
+            checkpoint_every_min: 10.0,
         }
     }
 }

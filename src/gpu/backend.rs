@@ -10,15 +10,18 @@
 
 use super::context::{self, GpuError};
 use super::shaders::{
-    source, Stage, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING, REACT_FIELD_BINDING,
+    source, Stage, CHECK_FIELD_BINDING, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING,
+    REACT_FIELD_BINDING,
 };
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
 use crate::model::grid::{dispatch_shape, Grid, WORKGROUP_SIZE};
 use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
-use crate::sim::backend::Backend;
+use crate::sim::backend::{Backend, BadValue};
 use crate::sim::plan::{Op, TransportPlan, MAX_MOLECULES};
 use crate::sim::run::MAX_BATCH;
+use anyhow::Result;
+use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
 const REDUCE_WG: u32 = 256;
@@ -65,6 +68,12 @@ pub struct GpuBackend {
     /// Scratch buffers of the molecule passes, held for their bind groups.
     _molecule_scratch: Vec<wgpu::Buffer>,
     react_bg: wgpu::BindGroup,
+    check_bg: wgpu::BindGroup,
+    /// Per field: flagged-voxel count and lowest flagged voxel.
+    flags: wgpu::Buffer,
+    /// The first error the device reported outside an error scope (out of
+    /// memory, validation) or its loss; checked after every submission.
+    fault: Arc<Mutex<Option<String>>>,
     reduce_bg: wgpu::BindGroup,
     systemic_bg: wgpu::BindGroup,
     crowding_bg: [wgpu::BindGroup; 2],
@@ -172,6 +181,12 @@ fn slots(stage: Stage) -> Vec<Slot> {
             s
         }
         Stage::ReduceDc => vec![Read, ReadWrite, Uniform],
+        Stage::CheckValues => {
+            let mut s = vec![Uniform, ReadWrite];
+            assert_eq!(s.len() as u32, CHECK_FIELD_BINDING);
+            s.extend(std::iter::repeat_n(Read, FIELD_COUNT));
+            s
+        }
         Stage::Systemic => vec![Read, ReadWrite, Uniform, Params],
     }
 }
@@ -289,9 +304,18 @@ impl GpuBackend {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let flags_bytes = 8 * FIELD_COUNT as u64;
+        let flags = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("value flags"),
+            size: flags_bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes.max(16),
+            size: bytes.max(flags_bytes).max(16),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -304,6 +328,11 @@ impl GpuBackend {
             ];
             res.extend(fields.iter().map(Res::Buf));
             bind_group(&device, bgl(Stage::React), "react", &res)
+        };
+        let check_bg = {
+            let mut res = vec![Res::Buf(&grid_ub), Res::Buf(&flags)];
+            res.extend(fields.iter().map(Res::Buf));
+            bind_group(&device, bgl(Stage::CheckValues), "check_values", &res)
         };
         let reduce_bg = bind_group(
             &device,
@@ -483,6 +512,17 @@ impl GpuBackend {
             })
             .collect();
 
+        let fault = Arc::new(Mutex::new(None));
+        let sink = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert_with(|| format!("GPU error: {e}"));
+        }));
+        let sink = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {message}"));
+        });
         Self {
             device,
             queue,
@@ -498,6 +538,9 @@ impl GpuBackend {
             pipelines,
             _molecule_scratch: molecule_scratch,
             react_bg,
+            check_bg,
+            flags,
+            fault,
             reduce_bg,
             systemic_bg,
             crowding_bg,
@@ -584,7 +627,20 @@ impl GpuBackend {
         }
     }
 
-    fn read_buffer(&self, buffer: &wgpu::Buffer, bytes: u64) -> Vec<f32> {
+    /// The device's first reported fault, as an error.
+    fn check_fault(&self) -> Result<()> {
+        match self
+            .fault
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            Some(f) => Err(anyhow::anyhow!("{f} ({})", self.info.name)),
+            None => Ok(()),
+        }
+    }
+
+    fn read_bytes(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, 0, &self.readback, 0, bytes);
         self.queue.submit([encoder.finish()]);
@@ -593,21 +649,32 @@ impl GpuBackend {
             .map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
                 let _ = tx.send(r);
             });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .expect("GPU poll failed");
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.check_fault()?;
+        polled.map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
         rx.recv()
-            .expect("map callback")
-            .expect("GPU buffer mapping failed");
-        let data = bytemuck::cast_slice(
-            &self
-                .readback
-                .get_mapped_range(0..bytes)
-                .expect("mapped range"),
-        )
-        .to_vec();
+            .map_err(|_| anyhow::anyhow!("GPU readback was dropped"))?
+            .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?;
+        let data = self
+            .readback
+            .get_mapped_range(0..bytes)
+            .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?
+            .to_vec();
         self.readback.unmap();
-        data
+        Ok(data)
+    }
+
+    fn read_f32(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(
+            &self.read_bytes(buffer, bytes)?,
+        ))
+    }
+
+    /// Simulate the loss of the device (as a driver reset would), so tests
+    /// can check that every later call fails with an error.
+    #[doc(hidden)]
+    pub fn lose_device(&self) {
+        self.device.destroy();
     }
 }
 
@@ -620,9 +687,9 @@ impl Backend for GpuBackend {
         context::describe(&self.info)
     }
 
-    fn upload(&mut self, state: &State) {
-        assert_eq!(
-            state.grid, self.grid,
+    fn upload(&mut self, state: &State) -> Result<()> {
+        anyhow::ensure!(
+            state.grid == self.grid,
             "state grid differs from backend grid"
         );
         for (buf, data) in self.fields.iter().zip(&state.fields) {
@@ -631,10 +698,12 @@ impl Backend for GpuBackend {
         self.queue
             .write_buffer(&self.systemic, 0, bytemuck::bytes_of(&state.systemic));
         self.step = state.step;
+        self.check_fault()
     }
 
-    fn run_steps(&mut self, params: &[ModelParams]) {
+    fn run_steps(&mut self, params: &[ModelParams]) -> Result<()> {
         for chunk in params.chunks(MAX_BATCH as usize) {
+            self.check_fault()?;
             let mut ring = vec![0u8; self.params_stride as usize * chunk.len()];
             for (i, p) in chunk.iter().enumerate() {
                 let at = i * self.params_stride as usize;
@@ -652,21 +721,46 @@ impl Backend for GpuBackend {
             self.queue.submit([encoder.finish()]);
             self.step += chunk.len() as u64;
         }
+        self.check_fault()
     }
 
-    fn download(&mut self) -> State {
+    fn download(&mut self) -> Result<State> {
         let bytes = self.grid.len() as u64 * 4;
         let fields = self
             .fields
             .iter()
-            .map(|b| self.read_buffer(b, bytes))
-            .collect();
-        let sys = self.read_buffer(&self.systemic, std::mem::size_of::<Systemic>() as u64);
-        State {
+            .map(|b| self.read_f32(b, bytes))
+            .collect::<Result<_>>()?;
+        let sys = self.read_bytes(&self.systemic, std::mem::size_of::<Systemic>() as u64)?;
+        Ok(State {
             grid: self.grid,
             fields,
-            systemic: *bytemuck::from_bytes(bytemuck::cast_slice(&sys)),
+            systemic: bytemuck::pod_read_unaligned(&sys),
             step: self.step,
+        })
+    }
+
+    fn find_bad_value(&mut self) -> Result<Option<BadValue>> {
+        let reset: Vec<u32> = (0..FIELD_COUNT).flat_map(|_| [0, u32::MAX]).collect();
+        self.queue
+            .write_buffer(&self.flags, 0, bytemuck::cast_slice(&reset));
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            let n = self.grid.len() as u32;
+            self.dispatch(&mut pass, Stage::CheckValues, &self.check_bg, &[], n);
         }
+        self.queue.submit([encoder.finish()]);
+        let flags: Vec<u32> =
+            bytemuck::pod_collect_to_vec(&self.read_bytes(&self.flags, 8 * FIELD_COUNT as u64)?);
+        Ok(flags
+            .chunks(2)
+            .enumerate()
+            .find(|(_, c)| c[0] > 0)
+            .map(|(field, c)| BadValue {
+                field,
+                voxel: c[1] as usize,
+                count: c[0] as u64,
+            }))
     }
 }

@@ -49,10 +49,13 @@ stages! {
     DiffuseExponential => "diffuse_exponential", stencil: false;
     ReduceDc => "reduce_dc", stencil: false;
     Systemic => "systemic", stencil: false;
+    CheckValues => "check_values", stencil: false;
 }
 
 /// First binding of the generated per-field storage buffers in react.wgsl.
 pub const REACT_FIELD_BINDING: u32 = 3;
+/// First binding of the generated per-field buffers in check_values.wgsl.
+pub const CHECK_FIELD_BINDING: u32 = 2;
 /// First binding of the generated cell-field buffers (then ifng) in crowding.wgsl.
 pub const CROWDING_CELL_BINDING: u32 = 4;
 /// First binding of the generated molecule slots (source, destination per
@@ -131,6 +134,22 @@ pub fn source(stage: Stage) -> String {
                 "fn cell_sum(i: u32) -> f32 {{\n    return {};\n}}\n",
                 sum.join(" + ")
             ));
+        }
+        Stage::CheckValues => {
+            s.push_str(&format!(
+                "const VALUE_FLOOR: f32 = {:?};\n",
+                crate::sim::backend::VALUE_FLOOR
+            ));
+            let mut body = String::new();
+            for (i, f) in FIELDS.iter().enumerate() {
+                s.push_str(&format!(
+                    "@group(0) @binding({}) var<storage, read> {}: array<f32>;\n",
+                    CHECK_FIELD_BINDING as usize + i,
+                    f.name
+                ));
+                body.push_str(&format!("    flag({i}u, i, {}[i]);\n", f.name));
+            }
+            s.push_str(&format!("fn check_voxel(i: u32) {{\n{body}}}\n"));
         }
         _ => {}
     }

@@ -2,9 +2,8 @@
 //! animated PNG (APNG). Built at the end of a run (and by `tmesim render`)
 //! from the files on disk, so a run holds no frames in memory.
 
+use super::atomic::AtomicFile;
 use anyhow::{bail, Context, Result};
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// A time-lapse format.
@@ -149,10 +148,23 @@ pub fn write(dest: &Path, frames: &[PathBuf], fps: f32, format: Format) -> Resul
         bail!("no frames for {}", dest.display());
     }
     let first = read_rgb(&frames[0])?;
+    let mut file =
+        AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
+    encode(&mut file, first, frames, fps, format)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    file.commit()
+        .with_context(|| format!("cannot write {}", dest.display()))
+}
+
+/// Encode the time-lapse into `file`; `first` is frame 0, already read.
+fn encode(
+    file: &mut AtomicFile,
+    first: image::RgbImage,
+    frames: &[PathBuf],
+    fps: f32,
+    format: Format,
+) -> Result<()> {
     let (w, h) = first.dimensions();
-    let file = BufWriter::new(
-        File::create(dest).with_context(|| format!("cannot write {}", dest.display()))?,
-    );
     let mut next = Some(first);
     let mut load = |k: usize| -> Result<image::RgbImage> {
         let img = match next.take() {

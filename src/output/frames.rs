@@ -472,9 +472,11 @@ pub fn render_montage(
 /// Save a frame as PNG, fast compression: frames are many and small.
 pub fn save_png(img: &RgbImage, path: &Path) -> image::ImageResult<()> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let encoder = PngEncoder::new_with_quality(file, CompressionType::Fast, FilterType::Adaptive);
-    img.write_with_encoder(encoder)
+    let mut file = super::atomic::AtomicFile::create(path)?;
+    let encoder =
+        PngEncoder::new_with_quality(&mut file, CompressionType::Fast, FilterType::Adaptive);
+    img.write_with_encoder(encoder)?;
+    Ok(file.commit()?)
 }
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ pub const FRAMES_DIR: &str = "frames";
 pub const FIELDS_DIR: &str = "fields";
 pub const VTK_DIR: &str = "vtk";
 pub const ANIMATIONS_DIR: &str = "animations";
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// A comparison's table and plot, beside one run folder per arm.
+pub const SUMMARY_CSV: &str = "summary.csv";
+pub const BURDEN_PNG: &str = "tumor_burden.png";
 
 /// Names of the two multi-field images, used like field names in frames/
 /// and animations/.
@@ -42,4 +46,18 @@ pub fn animation(name: &str, extension: &str) -> String {
 /// A per-index path with the index replaced by the placeholder.
 pub fn pattern(path_at_zero: String) -> String {
     path_at_zero.replace("0000", INDEX_PLACEHOLDER)
+}
+
+/// A checkpoint's file name: the step, zero-padded so names sort by step.
+pub fn checkpoint(step: u64) -> String {
+    format!("{CHECKPOINTS_DIR}/step_{step:010}.ckpt")
+}
+
+/// The save index of a per-save file name (`tumor_0012.png` -> 12).
+pub fn save_index(file_name: &str) -> Option<usize> {
+    let stem = file_name.rsplit_once('.')?.0;
+    let digits = stem.rsplit_once('_')?.1;
+    (digits.len() == INDEX_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }

@@ -8,9 +8,31 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub tmesim_version: String,
-    /// "running", "complete" or "interrupted".
+    /// "running", "complete", "interrupted" (stopped by a signal; resumable)
+    /// or "failed" (see `error`). A "running" manifest whose folder lock is
+    /// free (`tmesim status`) belongs to a run that died.
     pub status: String,
+    /// Process id of the run that writes the folder.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Local time the run last wrote the manifest (at least once a minute
+    /// while it runs), RFC 3339.
+    #[serde(default)]
+    pub heartbeat: Option<String>,
+    /// Why a failed run stopped.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The newest checkpoint, relative to the run folder.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
     pub config_file: String,
+    /// Fingerprint of the resolved scenario (`sim::checkpoint::fingerprint`):
+    /// equal for two runs of the same scenario.
+    #[serde(default)]
+    pub config_hash: String,
+    /// The scenario file as an absolute path, for `--resume` from elsewhere.
+    #[serde(default)]
+    pub config_file_absolute: Option<String>,
     pub backend: String,
     pub adapter: String,
     pub grid: GridInfo,
@@ -41,7 +63,7 @@ pub struct GridInfo {
     pub spacing_um: [f32; 3],
 }
 
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedTime {
     pub index: usize,
     pub step: u64,

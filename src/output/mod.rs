@@ -3,6 +3,7 @@
 //! report page (layout: docs/outputs.md). `writer` drives them all.
 
 pub mod animate;
+pub mod atomic;
 pub mod colormap;
 pub mod font;
 pub mod frames;
@@ -13,6 +14,7 @@ pub mod npy;
 pub mod plot;
 pub mod render;
 pub mod report;
+pub mod run_dir;
 pub mod text;
 pub mod timeseries;
 pub mod tsplot;

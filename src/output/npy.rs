@@ -7,14 +7,15 @@ use std::path::Path;
 
 /// Write one field.
 pub fn write_field(path: &Path, grid: &Grid, data: &[f32]) -> std::io::Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[grid.nz as u64, grid.ny as u64, grid.nx as u64])
-        .writer(file)
-        .begin_nd()?;
-    writer.extend(data.iter().copied())?;
-    writer.finish()
+    super::atomic::write_with(path, |file| {
+        let mut writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[grid.nz as u64, grid.ny as u64, grid.nx as u64])
+            .writer(file)
+            .begin_nd()?;
+        writer.extend(data.iter().copied())?;
+        writer.finish()
+    })
 }
 
 /// Read a field for an initial condition: float32 or float64, shape

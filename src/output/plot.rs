@@ -73,7 +73,10 @@ fn draw_png(
         root.present().map_err(|e| anyhow!("plot: {e}"))?;
     }
     let img = image::RgbImage::from_raw(w, h, buf).expect("buffer matches size");
-    img.save(path)
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| anyhow!("cannot encode {}: {e}", path.display()))?;
+    super::atomic::write(path, png.into_inner())
         .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 

@@ -176,7 +176,7 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
         let _ = writeln!(b, "<h2>{}</h2>\n{html}", esc(title));
     }
     let path = out.join(layout::REPORT);
-    std::fs::write(&path, page(&format!("tmesim run {name}"), &b))
+    super::atomic::write(&path, page(&format!("tmesim run {name}"), &b))
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -232,11 +232,8 @@ pub fn write_compare_report(
             );
         }
     }
-    let csv_path = if summary_csv.is_absolute() {
-        summary_csv.to_path_buf()
-    } else {
-        dir.join(summary_csv)
-    };
+    // `summary_csv` may be given with `dir` in front, or relative to it.
+    let csv_path = dir.join(rel(summary_csv));
     let _ = writeln!(
         b,
         "<h2>Summary</h2>\n{}\n<p><a href=\"{}\">{}</a></p>",
@@ -245,7 +242,7 @@ pub fn write_compare_report(
         esc(&rel(summary_csv).to_string_lossy())
     );
     let path = dir.join(layout::REPORT);
-    std::fs::write(&path, page("tmesim comparison", &b))
+    super::atomic::write(&path, page("tmesim comparison", &b))
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

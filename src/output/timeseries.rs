@@ -1,11 +1,11 @@
-//! timeseries.csv: one row per saved time, flushed as it is written so an
-//! interrupted run keeps every row it reached.
+//! timeseries.csv: one row per saved time, rewritten atomically at each
+//! save so an interrupted run keeps every whole row it reached.
 
+use super::atomic;
 use crate::model::fields::{idx, FIELDS};
 use crate::model::grid::Grid;
 use crate::model::state::State;
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Tumour fraction above which a voxel counts as inside the tumour.
 pub const TUMOR_THRESHOLD: f32 = 0.1;
@@ -70,14 +70,17 @@ pub fn summarize(state: &State, time_days: f64) -> Summary {
     }
 }
 
+/// timeseries.csv, rewritten atomically at every save so that it always
+/// holds whole rows. Cells that have no value (a tumour mean when no voxel
+/// is tumour) are empty.
 pub struct TimeseriesWriter {
-    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    text: String,
 }
 
 impl TimeseriesWriter {
     /// Create the file with its header; `drug_columns` are extra columns.
     pub fn create(path: &Path, drug_columns: &[String]) -> std::io::Result<Self> {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
         let mut header = vec![
             "time_days".to_string(),
             "tumor_burden".into(),
@@ -87,9 +90,12 @@ impl TimeseriesWriter {
         header.extend(FIELDS.iter().map(|f| format!("{}_total", f.name)));
         header.extend(FIELDS.iter().map(|f| format!("{}_tumor_mean", f.name)));
         header.extend(drug_columns.iter().cloned());
-        writeln!(file, "{}", header.join(","))?;
-        file.flush()?;
-        Ok(Self { file })
+        let writer = Self {
+            path: path.to_path_buf(),
+            text: format!("{}\n", header.join(",")),
+        };
+        atomic::write(&writer.path, &writer.text)?;
+        Ok(writer)
     }
 
     pub fn write(&mut self, s: &Summary, drug_values: &[f64]) -> std::io::Result<()> {
@@ -102,8 +108,75 @@ impl TimeseriesWriter {
         row.extend(&s.totals);
         row.extend(&s.tumor_means);
         row.extend(drug_values);
-        let text: Vec<String> = row.iter().map(|v| format!("{v:.6e}")).collect();
-        writeln!(self.file, "{}", text.join(","))?;
-        self.file.flush()
+        let text: Vec<String> = row.iter().map(|&v| cell(v)).collect();
+        self.text.push_str(&text.join(","));
+        self.text.push('\n');
+        atomic::write(&self.path, &self.text)
     }
+}
+
+/// A value as written in the CSV: the shortest text that reads back as
+/// the same f64, or empty when it does not exist (NaN).
+fn cell(v: f64) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// The summaries of a timeseries.csv, exactly as they were written.
+pub fn read_summaries(path: &Path) -> anyhow::Result<Vec<Summary>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .with_context(|| format!("{}: no column {name}", path.display()))
+    };
+    let (t, b, d, p) = (
+        col("time_days")?,
+        col("tumor_burden")?,
+        col("equivalent_diameter_um")?,
+        col("priming")?,
+    );
+    let totals = FIELDS
+        .iter()
+        .map(|f| col(&format!("{}_total", f.name)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let means = FIELDS
+        .iter()
+        .map(|f| col(&format!("{}_tumor_mean", f.name)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(row, line)| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let v = |k: usize| -> anyhow::Result<f64> {
+                match cells.get(k).map(|c| c.trim()) {
+                    Some("") => Ok(f64::NAN),
+                    Some(c) => c
+                        .parse()
+                        .with_context(|| format!("{} row {}: `{c}`", path.display(), row + 1)),
+                    None => anyhow::bail!("{} row {} is short", path.display(), row + 1),
+                }
+            };
+            Ok(Summary {
+                time_days: v(t)?,
+                tumor_burden: v(b)?,
+                equivalent_diameter_um: v(d)?,
+                priming: v(p)?,
+                totals: totals
+                    .iter()
+                    .map(|&k| v(k))
+                    .collect::<anyhow::Result<_>>()?,
+                tumor_means: means.iter().map(|&k| v(k)).collect::<anyhow::Result<_>>()?,
+            })
+        })
+        .collect()
 }

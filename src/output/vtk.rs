@@ -29,7 +29,7 @@ pub fn write_vti(
     time_days: f64,
     arrays: &[(String, &[f32])],
 ) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut f = super::atomic::AtomicFile::create(path)?;
     let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
     let dx = grid.dx_um;
     writeln!(f, r#"<?xml version="1.0"?>"#)?;
@@ -74,12 +74,12 @@ pub fn write_vti(
     writeln!(f)?;
     writeln!(f, r#"  </AppendedData>"#)?;
     writeln!(f, r#"</VTKFile>"#)?;
-    f.flush()
+    f.commit()
 }
 
 /// The collection: one entry per saved time, `files` relative to the .pvd.
 pub fn write_pvd(path: &Path, entries: &[(f64, String)]) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut f = super::atomic::AtomicFile::create(path)?;
     writeln!(f, r#"<?xml version="1.0"?>"#)?;
     writeln!(
         f,
@@ -95,5 +95,5 @@ pub fn write_pvd(path: &Path, entries: &[(f64, String)]) -> std::io::Result<()> 
     }
     writeln!(f, r#"  </Collection>"#)?;
     writeln!(f, r#"</VTKFile>"#)?;
-    f.flush()
+    f.commit()
 }

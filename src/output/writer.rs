@@ -5,7 +5,7 @@ use super::colormap::{ColorMap, Scale};
 use super::images::{write_images, ImageSettings};
 use super::manifest::{FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime};
 use super::timeseries::{summarize, Summary, TimeseriesWriter};
-use super::{animate, layout, npy, report, tsplot, vtk};
+use super::{animate, atomic, layout, npy, report, tsplot, vtk};
 use crate::config::resolve::RunSpec;
 use crate::model::fields::{FIELDS, FIELD_COUNT};
 use crate::model::params::PARAM_SPECS;
@@ -13,7 +13,7 @@ use crate::model::state::State;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What ran the simulation, for the manifest.
 pub struct RunInfo {
@@ -29,6 +29,7 @@ pub struct RunWriter<'a> {
     manifest: Manifest,
     images: ImageSettings,
     start: Instant,
+    last_manifest: Instant,
     pub summaries: Vec<Summary>,
 }
 
@@ -58,15 +59,30 @@ pub fn image_settings(spec: &RunSpec) -> ImageSettings {
 
 impl<'a> RunWriter<'a> {
     /// Create the folders, the time series (with `extra_columns`, e.g. the
-    /// drugs') and config.toml. The start time is the wall-clock origin.
+    /// drugs') and config.toml in `out`, a folder already prepared by
+    /// `run_dir::prepare`. The start time is the wall-clock origin.
     pub fn new(
         spec: &'a RunSpec,
         out: &Path,
         info: RunInfo,
         extra_columns: &[String],
     ) -> Result<Self> {
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("cannot create output folder {}", out.display()))?;
+        Self::continuing(spec, out, info, extra_columns, &[], &[], 0.0)
+    }
+
+    /// A writer that continues a run whose first saves (`saved`, with
+    /// their `summaries`) are already in `out`: the time series is
+    /// rewritten with exactly those rows, and the files of any later save
+    /// (made after the checkpoint the run resumes from) are removed.
+    pub fn continuing(
+        spec: &'a RunSpec,
+        out: &Path,
+        info: RunInfo,
+        extra_columns: &[String],
+        saved: &[SavedTime],
+        summaries: &[Summary],
+        wall_time_before_s: f64,
+    ) -> Result<Self> {
         let o = &spec.output;
         for (on, dir) in [
             (o.png, layout::FRAMES_DIR),
@@ -75,26 +91,65 @@ impl<'a> RunWriter<'a> {
             (o.png && (o.gif || o.apng), layout::ANIMATIONS_DIR),
         ] {
             if on {
-                std::fs::create_dir_all(out.join(dir))?;
+                let path = out.join(dir);
+                std::fs::create_dir_all(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
             }
         }
+        remove_saves_from(out, saved.len())?;
         let csv = out.join(layout::TIMESERIES_CSV);
-        let ts = TimeseriesWriter::create(&csv, extra_columns)
+        let mut ts = TimeseriesWriter::create(&csv, extra_columns)
             .with_context(|| format!("cannot write {}", csv.display()))?;
+        for (s, summary) in saved.iter().zip(summaries) {
+            ts.write(summary, &spec.treatment.values(s.step))
+                .with_context(|| format!("cannot write {}", csv.display()))?;
+        }
         let config = out.join(layout::CONFIG);
-        std::fs::write(&config, toml::to_string_pretty(&spec.config)?)
+        atomic::write(&config, toml::to_string_pretty(&spec.config)?)
             .with_context(|| format!("cannot write {}", config.display()))?;
         let images = image_settings(spec);
-        let manifest = manifest(spec, info, &images);
+        let mut manifest = manifest(spec, info, &images);
+        manifest.saved = saved.to_vec();
+        manifest.steps_done = saved.last().map_or(0, |s| s.step);
         Ok(Self {
             spec,
             out: out.to_path_buf(),
             ts,
             manifest,
             images,
-            start: Instant::now(),
-            summaries: Vec::new(),
+            start: Instant::now() - Duration::from_secs_f64(wall_time_before_s),
+            last_manifest: Instant::now(),
+            summaries: summaries.to_vec(),
         })
+    }
+
+    /// The saves written so far.
+    pub fn saved(&self) -> &[SavedTime] {
+        &self.manifest.saved
+    }
+
+    /// Record a checkpoint in the manifest.
+    pub fn on_checkpoint(&mut self, path: &Path) -> Result<()> {
+        let rel = path.strip_prefix(&self.out).unwrap_or(path);
+        self.manifest.checkpoint = Some(rel.to_string_lossy().into_owned());
+        self.write_manifest()
+    }
+
+    /// Rewrite the manifest if it is older than `every`, so its heartbeat
+    /// shows the run is alive.
+    pub fn heartbeat(&mut self, every: Duration) -> Result<()> {
+        if self.last_manifest.elapsed() >= every {
+            self.write_manifest()?;
+        }
+        Ok(())
+    }
+
+    /// Mark the run failed with `error` in the manifest (best effort: the
+    /// error may be that the disk is full).
+    pub fn fail(mut self, error: &anyhow::Error) {
+        self.manifest.status = "failed".into();
+        self.manifest.error = Some(format!("{error:#}"));
+        let _ = self.write_manifest();
     }
 
     /// Write everything of one saved state; `extra_values` fill the extra
@@ -147,13 +202,28 @@ impl<'a> RunWriter<'a> {
 
     /// Time-lapses, the final manifest, timeseries.png and report.html.
     /// Returns the manifest as written and the summaries of every save.
+    /// A completed run's checkpoints are removed (nothing is left to resume).
     pub fn finish(mut self, completed: bool) -> Result<(Manifest, Vec<Summary>)> {
         self.manifest.status = if completed { "complete" } else { "interrupted" }.into();
-        write_animations(&self.out, &self.manifest)?;
-        self.write_manifest()?;
-        if self.spec.output.report {
-            write_plots_and_report(&self.out, &self.manifest)?;
+        let written = write_animations(&self.out, &self.manifest).and_then(|()| {
+            if self.spec.output.report {
+                write_plots_and_report(&self.out, &self.manifest)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            self.fail(&e);
+            return Err(e);
         }
+        if completed {
+            let dir = self.out.join(layout::CHECKPOINTS_DIR);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+            self.manifest.checkpoint = None;
+        }
+        self.write_manifest()?;
         Ok((self.manifest, self.summaries))
     }
 
@@ -163,6 +233,8 @@ impl<'a> RunWriter<'a> {
 
     fn write_manifest(&mut self) -> Result<()> {
         self.manifest.wall_time_s = self.wall_time_s();
+        self.manifest.heartbeat = Some(chrono::Local::now().to_rfc3339());
+        self.last_manifest = Instant::now();
         write_manifest(&self.out, &self.manifest)
     }
 }
@@ -234,11 +306,26 @@ pub fn write_pvd(out: &Path, m: &Manifest) -> Result<()> {
 
 pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
     let path = out.join(layout::MANIFEST);
-    let tmp = out.join("manifest.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(manifest)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    // Rename so a reader never sees a half-written manifest.
-    std::fs::rename(&tmp, &path)?;
+    atomic::write(&path, serde_json::to_string_pretty(manifest)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Remove the per-save files (frames, arrays, VTK) with a save index of
+/// `first` or more: those of saves a resumed run makes again.
+fn remove_saves_from(out: &Path, first: usize) -> Result<()> {
+    for dir in [layout::FRAMES_DIR, layout::FIELDS_DIR, layout::VTK_DIR] {
+        let Ok(entries) = std::fs::read_dir(out.join(dir)) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if layout::save_index(&name).is_some_and(|i| i >= first) {
+                let path = entry.path();
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -252,7 +339,17 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
     Manifest {
         tmesim_version: env!("CARGO_PKG_VERSION").into(),
         status: "running".into(),
+        pid: Some(std::process::id()),
+        heartbeat: None,
+        error: None,
+        checkpoint: None,
         config_file: spec.source.display().to_string(),
+        config_hash: crate::sim::checkpoint::fingerprint(spec),
+        config_file_absolute: spec
+            .source
+            .canonicalize()
+            .ok()
+            .map(|p| p.display().to_string()),
         backend: info.backend,
         adapter: info.adapter,
         grid: GridInfo {

@@ -112,7 +112,7 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
 /// Write summary.csv: one row per arm; an empty cell is "not reached" or
 /// "no tumour left to average over".
 pub fn write_summary(path: &Path, arms: &[(String, ArmMetrics)]) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut f = crate::output::atomic::AtomicFile::create(path)?;
     writeln!(f, "{}", SUMMARY_COLUMNS.join(","))?;
     let num = |v: f64| {
         if v.is_finite() {
@@ -136,7 +136,7 @@ pub fn write_summary(path: &Path, arms: &[(String, ArmMetrics)]) -> std::io::Res
             num(m.il10_tumor_mean_nm),
         )?;
     }
-    f.flush()
+    f.commit()
 }
 
 /// tumor_burden.png: equivalent diameter of every arm over time.

@@ -1,7 +1,7 @@
 //! The CPU backend: runs the plan's operations with the reference kernels
 //! in src/cpu.
 
-use super::backend::Backend;
+use super::backend::{scan_values, Backend, BadValue};
 use super::plan::{Op, TransportPlan};
 use crate::cpu;
 use crate::cpu::motility::MotilityInputs;
@@ -9,6 +9,7 @@ use crate::model::fields::idx;
 use crate::model::grid::Grid;
 use crate::model::params::ModelParams;
 use crate::model::state::State;
+use anyhow::Result;
 
 pub struct CpuBackend {
     state: State,
@@ -115,20 +116,30 @@ impl Backend for CpuBackend {
         format!("CPU reference ({} threads)", rayon::current_num_threads())
     }
 
-    fn upload(&mut self, state: &State) {
+    fn upload(&mut self, state: &State) -> Result<()> {
+        anyhow::ensure!(
+            state.grid == self.state.grid,
+            "state grid differs from backend grid"
+        );
         self.state = state.clone();
+        Ok(())
     }
 
-    fn run_steps(&mut self, params: &[ModelParams]) {
+    fn run_steps(&mut self, params: &[ModelParams]) -> Result<()> {
         for p in params {
             for i in 0..self.plan.ops.len() {
                 self.run_op(self.plan.ops[i], p);
             }
             self.state.step += 1;
         }
+        Ok(())
     }
 
-    fn download(&mut self) -> State {
-        self.state.clone()
+    fn download(&mut self) -> Result<State> {
+        Ok(self.state.clone())
+    }
+
+    fn find_bad_value(&mut self) -> Result<Option<BadValue>> {
+        Ok(scan_values(&self.state.fields))
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod arms;
 pub mod backend;
+pub mod checkpoint;
 pub mod compare;
 pub mod cpu_backend;
 pub mod plan;

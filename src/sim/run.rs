@@ -1,19 +1,24 @@
-//! The run loop: initial state, batches of steps between saves, outputs,
-//! progress, and a clean stop on interrupt that keeps everything written.
+//! The run loop: initial state (or a checkpoint), batches of steps between
+//! saves, a value check after every batch, outputs, checkpoints, progress,
+//! and a clean stop on interrupt or failure that keeps everything written.
 
 use super::backend::Backend;
+use super::checkpoint::{self, Checkpoint};
 use super::plan::TransportPlan;
 use crate::config::resolve::RunSpec;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
 use crate::output::timeseries::Summary;
 use crate::output::writer::{RunInfo, RunWriter};
-use anyhow::Result;
-use std::path::Path;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Most steps encoded per GPU submission (and per parameter upload).
 pub const MAX_BATCH: u64 = 256;
+/// How often a running run rewrites its manifest (its heartbeat).
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// What a finished (or interrupted) run reports.
 pub struct RunReport {
@@ -22,14 +27,25 @@ pub struct RunReport {
     pub wall_time_s: f64,
     pub summaries: Vec<Summary>,
     pub final_state: State,
+    /// The newest checkpoint, when the run stopped before its end.
+    pub checkpoint: Option<PathBuf>,
 }
 
 pub struct RunOptions<'a> {
+    /// The run folder, prepared by `output::run_dir::prepare`.
     pub out_dir: &'a Path,
     pub progress: bool,
     pub interrupt: Option<&'a AtomicBool>,
+    /// Continue from this checkpoint instead of the initial state.
+    pub resume: Option<Checkpoint>,
 }
 
+/// Run `spec` from `initial` (ignored when resuming) on `backend`.
+///
+/// On an error (a GPU fault, a non-finite value, a full disk) the newest
+/// good state is kept as a checkpoint when it is newer than the last one,
+/// the manifest says "failed" with the error, and the error says where to
+/// resume from.
 pub fn run(
     spec: &RunSpec,
     initial: State,
@@ -43,57 +59,178 @@ pub fn run(
         adapter: backend.device_name(),
         transport: plan.describe(),
     };
-    let mut writer = RunWriter::new(spec, out, info, &spec.treatment.columns())?;
-    let dt = spec.dt_min as f64;
-    let day_of = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
-    let save = |state: &State, writer: &mut RunWriter| -> Result<()> {
-        let t = day_of(state.step);
-        writer.on_save(state, t, &spec.treatment.values(state.step))
+    let columns = spec.treatment.columns();
+    let (mut writer, start) = match &opts.resume {
+        None => (RunWriter::new(spec, out, info, &columns)?, initial),
+        Some(c) => (
+            RunWriter::continuing(
+                spec,
+                out,
+                info,
+                &columns,
+                &c.header.saved,
+                &c.summaries(),
+                c.header.wall_time_s,
+            )?,
+            c.state.clone(),
+        ),
     };
-
-    backend.upload(&initial);
-    save(&initial, &mut writer)?;
-    let bar = progress_bar(spec, opts.progress);
-    let mut step = initial.step;
-    let mut last = initial;
-    let mut interrupted = false;
-    while step < spec.steps {
-        let to_save = spec.save_every_steps - step % spec.save_every_steps;
-        let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
-        let params: Vec<_> = (step..step + batch)
-            .map(|s| spec.treatment.params_at(&spec.params, s))
-            .collect();
-        backend.run_steps(&params);
-        step += batch;
-        bar.set_position(step);
-        bar.set_message(format!(
-            "day {:.1} of {:.1}",
-            day_of(step),
-            day_of(spec.steps)
-        ));
-        let stop = opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst));
-        if step.is_multiple_of(spec.save_every_steps) || step == spec.steps || stop {
-            last = backend.download();
-            last.step = step;
-            save(&last, &mut writer)?;
+    let mut loop_state = Loop {
+        spec,
+        out,
+        last_good: start.clone(),
+        checkpointed: opts.resume.as_ref().map(|c| (c.state.step, c.path.clone())),
+        last_checkpoint: Instant::now(),
+    };
+    match loop_state.steps(start, backend, &mut writer, opts) {
+        Ok(completed) => {
+            let checkpoint = loop_state.checkpointed.map(|(_, p)| p);
+            let steps_done = loop_state.last_good.step;
+            let (manifest, summaries) = writer.finish(completed)?;
+            Ok(RunReport {
+                completed,
+                steps_done,
+                wall_time_s: manifest.wall_time_s,
+                summaries,
+                final_state: loop_state.last_good,
+                checkpoint: if completed { None } else { checkpoint },
+            })
         }
-        if stop {
-            interrupted = true;
-            break;
+        Err(e) => {
+            let e = loop_state.keep_last_good(&mut writer, e);
+            writer.fail(&e);
+            Err(e)
         }
     }
-    bar.finish_and_clear();
-    let (manifest, summaries) = writer.finish(!interrupted)?;
-    Ok(RunReport {
-        completed: !interrupted,
-        steps_done: step,
-        wall_time_s: manifest.wall_time_s,
-        summaries,
-        final_state: last,
-    })
 }
 
-fn progress_bar(spec: &RunSpec, show: bool) -> indicatif::ProgressBar {
+/// The state of the loop that the failure path needs.
+struct Loop<'a> {
+    spec: &'a RunSpec,
+    out: &'a Path,
+    /// The newest state read back and checked.
+    last_good: State,
+    /// Step and path of the newest checkpoint.
+    checkpointed: Option<(u64, PathBuf)>,
+    last_checkpoint: Instant,
+}
+
+impl Loop<'_> {
+    /// Run to the end (true) or to an interrupt (false).
+    fn steps(
+        &mut self,
+        start: State,
+        backend: &mut dyn Backend,
+        writer: &mut RunWriter,
+        opts: &RunOptions,
+    ) -> Result<bool> {
+        let spec = self.spec;
+        let dt = spec.dt_min as f64;
+        let day_of = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
+        let save = |state: &State, writer: &mut RunWriter| -> Result<()> {
+            let t = day_of(state.step);
+            writer.on_save(state, t, &spec.treatment.values(state.step))
+        };
+        if let Some(bad) = super::backend::scan_values(&start.fields) {
+            anyhow::bail!(
+                "the initial state is invalid: {}",
+                bad.describe(&start.grid)
+            );
+        }
+        backend.upload(&start)?;
+        if opts.resume.is_none() {
+            save(&start, writer)?;
+        }
+        let bar = progress_bar(spec, opts.progress, start.step);
+        let mut step = start.step;
+        while step < spec.steps {
+            let to_save = spec.save_every_steps - step % spec.save_every_steps;
+            let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
+            let params: Vec<_> = (step..step + batch)
+                .map(|s| spec.treatment.params_at(&spec.params, s))
+                .collect();
+            backend.run_steps(&params)?;
+            if let Some(bad) = backend.find_bad_value()? {
+                anyhow::bail!(
+                    "after step {} (day {:.2}): {}",
+                    step + batch,
+                    day_of(step + batch),
+                    bad.describe(&spec.grid)
+                );
+            }
+            step += batch;
+            bar.set_position(step);
+            bar.set_message(format!(
+                "day {:.1} of {:.1}",
+                day_of(step),
+                day_of(spec.steps)
+            ));
+            let stop = opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst));
+            if spec.is_save_step(step) || stop {
+                let mut state = backend.download()?;
+                state.step = step;
+                save(&state, writer)?;
+                self.last_good = state;
+                let due = self.last_checkpoint.elapsed() >= spec.output.checkpoint_every;
+                if (stop || due) && step < spec.steps {
+                    self.checkpoint(writer)?;
+                }
+            }
+            if stop && step < spec.steps {
+                bar.finish_and_clear();
+                return Ok(false);
+            }
+            writer.heartbeat(HEARTBEAT)?;
+        }
+        bar.finish_and_clear();
+        Ok(true)
+    }
+
+    /// Checkpoint the newest good state, with the saves on the schedule.
+    fn checkpoint(&mut self, writer: &mut RunWriter) -> Result<()> {
+        let s = &self.last_good;
+        let kept: Vec<usize> = (0..writer.saved().len())
+            .filter(|&i| self.spec.is_save_step(writer.saved()[i].step))
+            .collect();
+        let saved: Vec<_> = kept.iter().map(|&i| writer.saved()[i]).collect();
+        let summaries: Vec<_> = kept.iter().map(|&i| writer.summaries[i].clone()).collect();
+        let path = checkpoint::write(
+            self.out,
+            self.spec,
+            s,
+            &saved,
+            &summaries,
+            writer.wall_time_s(),
+        )?;
+        writer.on_checkpoint(&path)?;
+        self.checkpointed = Some((s.step, path));
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// After `error`: checkpoint the last good state if it is newer than
+    /// the last checkpoint, and say in the error where to resume from.
+    fn keep_last_good(&mut self, writer: &mut RunWriter, error: anyhow::Error) -> anyhow::Error {
+        let newer = self
+            .checkpointed
+            .as_ref()
+            .is_none_or(|(s, _)| *s < self.last_good.step);
+        if newer && self.last_good.step > 0 && self.last_good.step < self.spec.steps {
+            if let Err(e) = self.checkpoint(writer) {
+                eprintln!("warning: cannot checkpoint the last good state: {e:#}");
+            }
+        }
+        match &self.checkpointed {
+            Some((step, _)) => error.context(format!(
+                "run stopped; `tmesim run --resume {}` continues from step {step}",
+                self.out.display()
+            )),
+            None => error.context("run stopped before its first checkpoint"),
+        }
+    }
+}
+
+fn progress_bar(spec: &RunSpec, show: bool, start: u64) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
@@ -104,5 +241,12 @@ fn progress_bar(spec: &RunSpec, show: bool) -> indicatif::ProgressBar {
         )
         .expect("valid template"),
     );
+    bar.set_position(start);
+    bar.reset_eta();
     bar
+}
+
+/// Read the checkpoint to resume `spec` in `out` from, if any.
+pub fn find_checkpoint(out: &Path, spec: &RunSpec) -> Result<Option<Checkpoint>> {
+    checkpoint::latest(out, spec).with_context(|| format!("cannot resume {}", out.display()))
 }

@@ -56,12 +56,12 @@ pub fn backends(spec: &RunSpec) -> Vec<Box<dyn Backend>> {
 
 /// Run `steps` macro steps from `state` with the scenario's parameters.
 pub fn advance(backend: &mut dyn Backend, spec: &RunSpec, state: &State, steps: u64) -> State {
-    backend.upload(state);
+    backend.upload(state).expect("upload");
     let params: Vec<_> = (state.step..state.step + steps)
         .map(|s| spec.treatment.params_at(&spec.params, s))
         .collect();
-    backend.run_steps(&params);
-    backend.download()
+    backend.run_steps(&params).expect("steps");
+    backend.download().expect("download")
 }
 
 /// Run the scenario to its end from its initial state.
