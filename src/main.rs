@@ -238,8 +238,22 @@ fn default_out_dir(config: &Path) -> PathBuf {
     PathBuf::from("outputs").join(format!("{stem}-{stamp}"))
 }
 
+/// The therapies of `--arm`; an empty `--arm` is refused (it would
+/// silently mean no treatment).
+fn cli_arm(arm: Option<&str>) -> Result<Option<Vec<String>>> {
+    match arm {
+        Some(a) if a.trim().is_empty() => {
+            anyhow::bail!(
+                "--arm is empty; give therapies such as anti_pd1+anti_lag3, or `control` for none"
+            )
+        }
+        Some(a) => Ok(Some(parse_arm(a))),
+        None => Ok(None),
+    }
+}
+
 fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
-    let arm = arm.map(parse_arm);
+    let arm = cli_arm(arm)?;
     let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
     let out = target
         .out
@@ -630,7 +644,10 @@ fn cmd_render(
     fps: Option<f32>,
 ) -> Result<()> {
     if let Some(f) = fps {
-        anyhow::ensure!(f > 0.0 && f <= 100.0, "--fps must be in (0, 100], got {f}");
+        anyhow::ensure!(
+            (0.1..=100.0).contains(&f),
+            "--fps must be within [0.1, 100] (the range of output.fps), got {f}"
+        );
     }
     let opts = tmesim::output::render::RenderOptions {
         only,
@@ -650,7 +667,7 @@ fn cmd_render(
 
 fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
-    let arm = arm.map(parse_arm);
+    let arm = cli_arm(arm)?;
     let spec = load_run_spec(config, &scenario.overrides(arm.as_deref()))?;
     initial_state(&spec)?;
     let plan = TransportPlan::new(&spec);

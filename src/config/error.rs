@@ -4,20 +4,33 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: cannot read: {source}")]
+    // The io error is in the message, not the source chain: anyhow's
+    // `{:#}` would print it twice.
+    #[error("{file}: cannot read: {error}")]
     Read {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{file}: {message}")]
+    #[error("{file}: {}", shorten_lines(.message))]
     Parse { file: PathBuf, message: String },
-    #[error("{file}{location}: unknown key `{key}`{}", suggestion_text(.suggestion, .valid))]
+    #[error("{file}{location}: unknown key `{}`{}", shorten(.key), suggestion_text(.suggestion, .valid))]
     UnknownKey {
         file: PathBuf,
         /// " line N" where the file position is known, else empty.
         location: String,
         key: String,
+        suggestion: Option<String>,
+        valid: Vec<String>,
+    },
+    #[error("{file}{location}: `{key}` = \"{}\" {reason}{}", shorten(.value), suggestion_text(.suggestion, .valid))]
+    UnknownValue {
+        file: PathBuf,
+        /// " line N" where the file position is known, else empty.
+        location: String,
+        key: String,
+        value: String,
+        /// E.g. "is not a valid value".
+        reason: String,
         suggestion: Option<String>,
         valid: Vec<String>,
     },
@@ -29,13 +42,13 @@ pub enum ConfigError {
         min: f64,
         max: f64,
     },
-    #[error("{file}: `{key}`: {message}")]
+    #[error("{file}: `{}`: {message}", shorten(.key))]
     Invalid {
         file: PathBuf,
         key: String,
         message: String,
     },
-    #[error("{file}: `--set {arg}`: {message}")]
+    #[error("{file}: `--set {}`: {}", shorten(.arg), shorten(.message))]
     BadOverride {
         file: PathBuf,
         arg: String,
@@ -43,13 +56,69 @@ pub enum ConfigError {
     },
 }
 
+/// Most characters of a user's value echoed in a message.
+const SHOWN_CHARS: usize = 80;
+
+/// `text`, cut to `SHOWN_CHARS` characters with the length of the rest.
+pub fn shorten(text: &str) -> String {
+    let text = text.replace('\n', "\\n").replace('\r', "\\r");
+    let n = text.chars().count();
+    if n <= SHOWN_CHARS {
+        return text;
+    }
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head}... ({} more characters)", n - SHOWN_CHARS)
+}
+
+/// `text` with every line cut to `SHOWN_CHARS` characters (parser messages
+/// quote the offending line and value).
+pub fn shorten_lines(text: &str) -> String {
+    text.lines().map(shorten).collect::<Vec<_>>().join("\n")
+}
+
+impl ConfigError {
+    /// The same error, naming the file that set its key when that is one of
+    /// `origins` (key prefix, file) rather than the scenario.
+    pub fn blame(self, origins: &[(String, PathBuf)]) -> Self {
+        let key = match &self {
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::UnknownValue { key, .. }
+            | ConfigError::OutOfRange { key, .. }
+            | ConfigError::Invalid { key, .. } => key.clone(),
+            _ => return self,
+        };
+        let Some((_, origin)) = origins.iter().find(|(prefix, _)| {
+            key == *prefix
+                || key.starts_with(&format!("{prefix}."))
+                || key.starts_with(&format!("{prefix}["))
+        }) else {
+            return self;
+        };
+        let mut e = self;
+        match &mut e {
+            ConfigError::UnknownKey { file, .. }
+            | ConfigError::UnknownValue { file, .. }
+            | ConfigError::OutOfRange { file, .. }
+            | ConfigError::Invalid { file, .. } => *file = origin.clone(),
+            _ => {}
+        }
+        e
+    }
+}
+
 fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
     let mut s = String::new();
     if let Some(best) = suggestion {
         s.push_str(&format!(" (did you mean `{best}`?)"));
     }
-    if !valid.is_empty() {
+    // A long list (the parameter names) is shown only when nothing is close.
+    if !valid.is_empty() && (valid.len() <= 20 || suggestion.is_none()) {
         s.push_str(&format!("; valid: {}", valid.join(", ")));
+    } else if !valid.is_empty() {
+        s.push_str(&format!(
+            " ({} valid names: `tmesim params` lists them)",
+            valid.len()
+        ));
     }
     s
 }

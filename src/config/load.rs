@@ -6,9 +6,9 @@ use std::path::Path;
 
 /// Parse a scenario file, then apply `--set` overrides (dotted keys).
 pub fn load_config(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         file: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_config(&text, path, overrides)
 }
@@ -29,21 +29,95 @@ pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Con
             message,
         })?;
     }
-    value.try_into().map_err(|e: toml::de::Error| {
-        let (key, suggestion, valid) = unknown_field(e.message());
-        match key {
-            Some(key) => ConfigError::UnknownKey {
+    value.clone().try_into().map_err(|e: toml::de::Error| {
+        // Name the override that broke the config: the first after which
+        // the scenario no longer deserializes.
+        let culprit = first_bad_override(text, overrides);
+        let unknown = unknown_field(e.message());
+        match (culprit, unknown) {
+            (Some(arg), (None, _, _)) => ConfigError::BadOverride {
                 file: path.to_path_buf(),
-                location: " (after --set overrides)".into(),
-                key,
-                suggestion,
-                valid,
+                arg: arg.to_string(),
+                message: e.message().trim().to_string(),
             },
-            None => ConfigError::Parse {
+            (culprit, (Some(name), suggestion, valid)) => {
+                let (location, key) = match culprit {
+                    Some(arg) => (
+                        format!(" (--set {})", super::error::shorten(arg)),
+                        arg.split_once('=').map(|(k, _)| k.trim().to_string()),
+                    ),
+                    None => (" (after --set overrides)".into(), None),
+                };
+                unknown_error(path, location, e.message(), key, name, suggestion, valid)
+            }
+            (None, (None, _, _)) => ConfigError::Parse {
                 file: path.to_path_buf(),
                 message: format!("after --set overrides: {}", e.message()),
             },
         }
+    })
+}
+
+/// The first of `overrides` after which `text` no longer deserializes.
+fn first_bad_override<'a>(text: &str, overrides: &'a [String]) -> Option<&'a str> {
+    let mut value: toml::Value = toml::from_str(text).ok()?;
+    for arg in overrides {
+        apply_override(&mut value, arg).ok()?;
+        if value.clone().try_into::<Config>().is_err() {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// An unknown key, or an unknown value (serde's "unknown variant") of the
+/// key the message's path names.
+fn unknown_error(
+    path: &Path,
+    location: String,
+    message: &str,
+    key: Option<String>,
+    name: String,
+    suggestion: Option<String>,
+    valid: Vec<String>,
+) -> ConfigError {
+    if message.contains("unknown variant") {
+        ConfigError::UnknownValue {
+            file: path.to_path_buf(),
+            location,
+            key: key.unwrap_or_else(|| "value".into()),
+            value: name,
+            reason: "is not a valid value".into(),
+            suggestion,
+            valid,
+        }
+    } else {
+        ConfigError::UnknownKey {
+            file: path.to_path_buf(),
+            location,
+            key: name,
+            suggestion,
+            valid,
+        }
+    }
+}
+
+/// The dotted key written at `offset` of a TOML text: the key left of
+/// `=` on that line, under the last `[table]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(['[', ']']).trim());
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
     })
 }
 
@@ -62,6 +136,9 @@ pub fn apply_override(root: &mut toml::Value, arg: &str) -> Result<(), String> {
     let (key, raw) = arg
         .split_once('=')
         .ok_or_else(|| "expected key=value, e.g. --set grid.nx=200".to_string())?;
+    if raw.contains(['\n', '\r']) {
+        return Err("the value spans several lines; give one value per --set".into());
+    }
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(format!("`{key}` is not a dotted key such as time.end_days"));
@@ -96,13 +173,8 @@ fn de_error(path: &Path, e: &toml::de::Error, text: &str) -> ConfigError {
             .span()
             .map(|span| format!(" line {}", line_of(text, span.start)))
             .unwrap_or_default();
-        return ConfigError::UnknownKey {
-            file: path.to_path_buf(),
-            location,
-            key,
-            suggestion,
-            valid,
-        };
+        let at = e.span().and_then(|span| key_at(text, span.start));
+        return unknown_error(path, location, e.message(), at, key, suggestion, valid);
     }
     ConfigError::Parse {
         file: path.to_path_buf(),

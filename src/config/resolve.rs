@@ -100,6 +100,7 @@ impl Ctx<'_> {
         }
     }
 
+    /// An unknown key `key.name` (e.g. a parameter name under `params`).
     fn unknown<'v>(
         &self,
         key: &str,
@@ -114,15 +115,40 @@ impl Ctx<'_> {
             valid: valid.map(str::to_string).collect(),
         }
     }
+
+    /// An unknown value `name` of `key` (e.g. a field name in a list).
+    fn unknown_value<'v>(
+        &self,
+        key: &str,
+        name: &str,
+        valid: impl Iterator<Item = &'v str> + Clone,
+    ) -> ConfigError {
+        ConfigError::UnknownValue {
+            file: self.file.into(),
+            location: String::new(),
+            key: key.into(),
+            value: name.into(),
+            reason: "is not a valid value".into(),
+            suggestion: closest(name, valid.clone()),
+            valid: valid.map(str::to_string).collect(),
+        }
+    }
 }
 
 /// Validate a config read from `file` (relative paths resolve against its folder).
 pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
-    let cx = Ctx { file };
     let mut config = original.clone();
-    if let Some(name) = &original.phenotype {
-        crate::therapy::phenotype::apply(&mut config, name, file)?;
-    }
+    let origins = match &original.phenotype {
+        Some(name) => crate::therapy::phenotype::apply(&mut config, name, file)?,
+        None => Vec::new(),
+    };
+    // A value the phenotype set is its file's fault, not the scenario's.
+    resolve_merged(original, config, file).map_err(|e| e.blame(&origins))
+}
+
+/// Validate `config` (the scenario with its phenotype merged in).
+fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
+    let cx = Ctx { file };
     let g = &config.grid;
     let dims = [("grid.nx", g.nx), ("grid.ny", g.ny), ("grid.nz", g.nz)];
     for (key, n) in dims {
@@ -311,7 +337,8 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
 
     let mut out_fields = Vec::new();
     for name in &config.output.fields {
-        let i = field_index(name).ok_or_else(|| cx.unknown("output.fields", name, names()))?;
+        let i =
+            field_index(name).ok_or_else(|| cx.unknown_value("output.fields", name, names()))?;
         out_fields.push(i);
     }
     if out_fields.is_empty() {
@@ -319,7 +346,8 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
     }
     let mut composite = Vec::new();
     for name in &config.output.composite {
-        let i = field_index(name).ok_or_else(|| cx.unknown("output.composite", name, names()))?;
+        let i =
+            field_index(name).ok_or_else(|| cx.unknown_value("output.composite", name, names()))?;
         composite.push(i);
     }
     if !composite.is_empty() && composite.len() != 3 {
@@ -334,7 +362,7 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
     let formats = ["gif", "apng"];
     for name in &config.output.animations {
         if !formats.contains(&name.as_str()) {
-            return Err(cx.unknown("output.animations", name, formats.into_iter()));
+            return Err(cx.unknown_value("output.animations", name, formats.into_iter()));
         }
     }
     let fps = cx.range("output.fps", config.output.fps, 0.1, 100.0)?;

@@ -17,10 +17,27 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
         if setup.initial.is_empty() {
             field.fill(default_initial_value(f));
         }
-        for piece in &setup.initial {
+        for (k, piece) in setup.initial.iter().enumerate() {
             match piece {
                 InitialPiece::Array(a) => field.iter_mut().zip(a).for_each(|(v, a)| *v += a),
-                InitialPiece::Spec(s) => add_piece(field, s, &grid),
+                InitialPiece::Spec(s) => {
+                    let before: f64 = field.iter().map(|&v| v as f64).sum();
+                    add_piece(field, s, &grid);
+                    let after: f64 = field.iter().map(|&v| v as f64).sum();
+                    if places_something(s) && after == before {
+                        return Err(ConfigError::Invalid {
+                            file: spec.source.clone(),
+                            key: format!("fields.{}.initial[{k}]", FIELDS[f].name),
+                            message: format!(
+                                "this piece lies outside the grid ({} x {} x {} um from the origin) and places nothing; \
+                                 move its center_um inside or enlarge the grid",
+                                grid.nx as f32 * grid.dx_um,
+                                grid.ny as f32 * grid.dx_um,
+                                grid.nz as f32 * grid.dx_um
+                            ),
+                        });
+                    }
+                }
             }
         }
         check_bounds(spec, f, field)?;
@@ -41,6 +58,17 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
         }
     }
     Ok(state)
+}
+
+/// Whether a piece is meant to put a non-zero value somewhere.
+fn places_something(piece: &Initial) -> bool {
+    match piece {
+        Initial::Uniform { value } => *value != 0.0,
+        Initial::Gaussian { peak, .. } => *peak != 0.0,
+        Initial::Disk { value, .. } => *value != 0.0,
+        Initial::Spots { value, count, .. } => *value != 0.0 && *count > 0,
+        Initial::Npy { .. } => false,
+    }
 }
 
 fn check_bounds(spec: &RunSpec, f: usize, field: &[f32]) -> Result<(), ConfigError> {

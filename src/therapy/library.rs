@@ -31,6 +31,14 @@ const PHENOTYPES: &[(&str, &str)] = builtin!("phenotypes":
 );
 
 impl Kind {
+    /// "therapy" or "phenotype".
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Therapy => "therapy",
+            Kind::Phenotype => "phenotype",
+        }
+    }
+
     pub fn folder(self) -> &'static str {
         match self {
             Kind::Therapy => "therapies",
@@ -63,7 +71,7 @@ pub fn find(
     let read = |path: PathBuf| {
         std::fs::read_to_string(&path)
             .map(|text| (path.clone(), text))
-            .map_err(|source| ConfigError::Read { file: path, source })
+            .map_err(|error| ConfigError::Read { file: path, error })
     };
     if name.ends_with(".toml") {
         return read(scenario_dir.join(name));
@@ -79,12 +87,15 @@ pub fn find(
         return Ok((shown, text.to_string()));
     }
     let valid: Vec<String> = builtin_names(kind).iter().map(|s| s.to_string()).collect();
-    Err(ConfigError::UnknownKey {
+    Err(ConfigError::UnknownValue {
         file: referrer.into(),
         location: String::new(),
-        key: format!(
-            "{key} = \"{name}\" (no {} file of that name)",
-            kind.folder()
+        key: key.into(),
+        value: name.into(),
+        reason: format!(
+            "names no {} file (none in {} and none built in)",
+            kind.name(),
+            scenario_dir.join(kind.folder()).display()
         ),
         suggestion: closest(name, valid.iter().map(String::as_str)),
         valid,

@@ -12,11 +12,26 @@ use crate::config::load::parse_toml;
 use crate::config::schema::{Config, FieldConfig};
 use crate::model::fields::{field_index, FIELDS};
 use crate::model::params::ModelParams;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Which file set each key a phenotype changed: (key prefix, file).
+pub type Origins = Vec<(String, PathBuf)>;
 
 /// Load phenotype `name` (named by `scenario`) and apply it to `config`.
-pub fn apply(config: &mut Config, name: &str, scenario: &Path) -> Result<(), ConfigError> {
-    apply_chain(config, name, scenario, scenario, "phenotype", 0)
+/// Returns the keys it set, with the file that set each, so a value out of
+/// range is reported against the phenotype file.
+pub fn apply(config: &mut Config, name: &str, scenario: &Path) -> Result<Origins, ConfigError> {
+    let mut origins = Vec::new();
+    apply_chain(
+        config,
+        name,
+        scenario,
+        scenario,
+        "phenotype",
+        0,
+        &mut origins,
+    )?;
+    Ok(origins)
 }
 
 /// Longest chain of `extends`.
@@ -29,6 +44,7 @@ fn apply_chain(
     referrer: &Path,
     key: &str,
     depth: usize,
+    origins: &mut Origins,
 ) -> Result<(), ConfigError> {
     let dir = scenario.parent().unwrap_or(Path::new("."));
     let (path, text) = find(Kind::Phenotype, name, dir, referrer, key)?;
@@ -41,7 +57,14 @@ fn apply_chain(
     }
     let phenotype: PhenotypeConfig = parse_toml(&text, &path)?;
     if let Some(base) = &phenotype.extends {
-        apply_chain(config, base, scenario, &path, "extends", depth + 1)?;
+        apply_chain(config, base, scenario, &path, "extends", depth + 1, origins)?;
+    }
+    // Later files (the extending one) win, so they go first.
+    for param in phenotype.change.iter().filter_map(|c| c.param.as_ref()) {
+        origins.insert(0, (format!("params.{param}"), path.clone()));
+    }
+    for name in phenotype.fields.keys() {
+        origins.insert(0, (format!("fields.{name}"), path.clone()));
     }
     apply_config(config, &phenotype, &path)
 }

@@ -80,6 +80,19 @@ impl RadiationPlan {
                 windows.push((first, end.max(first + 1) - first));
             }
         }
+        if !r
+            .alpha_per_gy
+            .values()
+            .chain(r.beta_per_gy2.values())
+            .any(|&v| v > 0.0)
+        {
+            return Err(invalid(
+                "alpha_per_gy",
+                "no cell field has a positive alpha_per_gy or beta_per_gy2, so the course would \
+                 kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }"
+                    .into(),
+            ));
+        }
         let mut survival = Vec::new();
         for (name, _) in r.alpha_per_gy.iter().chain(&r.beta_per_gy2) {
             let field = FIELDS

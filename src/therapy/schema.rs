@@ -34,18 +34,28 @@ pub enum Route {
     Oral,
 }
 
+/// `dose_mg` is required: a missing dose must not become a 0 mg dose.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Schedule {
+    #[serde(default)]
     pub start_day: f64,
     /// Dose per administration, mg (probiotics: the dose unit of the file).
     pub dose_mg: f64,
+    #[serde(default = "default_interval_days")]
     pub interval_days: f64,
     /// Number of doses (or cycles); 0 doses on schedule until the end.
+    #[serde(default)]
     pub doses: i64,
+    #[serde(default)]
     pub route: Route,
     /// Infusion duration (iv); 0 gives a bolus.
+    #[serde(default)]
     pub infusion_min: f64,
+}
+
+fn default_interval_days() -> f64 {
+    21.0
 }
 
 impl Default for Schedule {
@@ -174,22 +184,32 @@ pub struct Effect {
 }
 
 /// A radiotherapy course: fractions of `dose_gy` on `fraction_days`, inside
-/// `field`, with linear-quadratic survival per cell field.
+/// `field`, with linear-quadratic survival per cell field. `dose_gy`,
+/// `fraction_days` and `field` are required, so a course cannot silently
+/// miss its target.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Radiation {
     pub dose_gy: f64,
     pub fraction_days: Vec<f64>,
     /// Cells lethally hit by a fraction die over this time (mitotic
     /// catastrophe, apoptosis), so their antigen and ATP release spread
     /// over it.
+    #[serde(default = "default_death_window_days")]
     pub death_window_days: f64,
     pub field: RadiationField,
     /// LQ alpha per cell field (1/Gy); cell fields not listed are spared.
+    #[serde(default)]
     pub alpha_per_gy: BTreeMap<String, f64>,
     /// LQ beta per cell field (1/Gy^2).
+    #[serde(default)]
     pub beta_per_gy2: BTreeMap<String, f64>,
+    #[serde(default)]
     pub source: String,
+}
+
+fn default_death_window_days() -> f64 {
+    1.0
 }
 
 impl Default for Radiation {

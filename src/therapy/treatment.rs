@@ -338,6 +338,23 @@ fn check_pk(pk: &Pk, s: &Schedule, file: &Path) -> Result<(), ConfigError> {
             ))
         }
     }
+    if pk.compartments == 1 {
+        for (key, v) in [
+            ("pk.peripheral_volume_l", pk.peripheral_volume_l),
+            (
+                "pk.intercompartmental_l_per_day",
+                pk.intercompartmental_l_per_day,
+            ),
+        ] {
+            if v != 0.0 {
+                return Err(invalid(
+                    key,
+                    "is a two-compartment key, but pk.compartments is 1 (the default); \
+                     set compartments = 2, or remove it",
+                ));
+            }
+        }
+    }
     if pk.compartments == 2 {
         range(
             file,
