@@ -250,7 +250,7 @@ fn therapy_file_errors_name_the_file_and_key() {
         "{e}"
     );
     assert!(
-        e.contains("did you mean `kill_rate_per_day`") && e.contains("pd1_occupancy"),
+        e.contains("did you mean `kill_rate_per_day`") && e.contains("`tmesim params` lists them"),
         "{e}"
     );
     let e =

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// Largest grid accepted (voxels): keeps every index within u32 and the
 /// state of 19 fields plus scratch within about 24 GB.
 pub const MAX_VOXELS: usize = 1 << 28;
+/// Most macro steps in a run: the drug tables hold a value per step, and a
+/// run of more steps would take years of compute.
+pub const MAX_STEPS: u64 = 10_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Boundary {
@@ -178,7 +181,16 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
     let dt = cx.range("time.dt_min", t.dt_min, 1e-6, 1e4)?;
     let end_min = cx.range("time.end_days", t.end_days, 0.0, 1e5)? * 1440.0;
     let save = cx.range("time.save_every_min", t.save_every_min, 1e-6, 1e8)?;
-    let steps = (end_min / dt - 1e-9).ceil().max(0.0) as u64;
+    let steps = (end_min / dt - 1e-9).ceil().max(0.0);
+    if steps > MAX_STEPS as f64 {
+        return Err(cx.invalid(
+            "time.dt_min",
+            format!(
+                "time.end_days / time.dt_min makes {steps:.3e} steps, more than the limit of {MAX_STEPS}; use a larger dt_min or a shorter run"
+            ),
+        ));
+    }
+    let steps = steps as u64;
     let save_ratio = save / dt;
     if (save_ratio - save_ratio.round()).abs() > 1e-6 * save_ratio.max(1.0)
         || save_ratio.round() < 1.0

@@ -60,14 +60,14 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
     Ok(state)
 }
 
-/// Whether a piece is meant to put a non-zero value somewhere.
+/// Whether a piece adds a non-zero value around its centre, so that adding
+/// nothing means the centre is off the grid. (Spots are a scatter that
+/// keeps the larger of overlapping values, so they are not checked.)
 fn places_something(piece: &Initial) -> bool {
     match piece {
-        Initial::Uniform { value } => *value != 0.0,
         Initial::Gaussian { peak, .. } => *peak != 0.0,
         Initial::Disk { value, .. } => *value != 0.0,
-        Initial::Spots { value, count, .. } => *value != 0.0 && *count > 0,
-        Initial::Npy { .. } => false,
+        Initial::Uniform { .. } | Initial::Spots { .. } | Initial::Npy { .. } => false,
     }
 }
 

@@ -329,8 +329,8 @@ fn differing_keys(old: &str, new: &str) -> Vec<String> {
     }
     let parse = |s: &str| {
         let mut out = Vec::new();
-        if let Ok(v) = s.parse::<toml::Value>() {
-            flatten("", &v, &mut out);
+        if let Ok(t) = toml::from_str::<toml::Table>(s) {
+            flatten("", &toml::Value::Table(t), &mut out);
         }
         out
     };

@@ -27,12 +27,15 @@ pub fn sink_param(field: &str) -> Option<&'static str> {
     PARAM_SPECS.iter().map(|s| s.name).find(|n| *n == name)
 }
 
+/// `key` names something unknown: a parameter or field name is a value.
 fn unknown(file: &Path, key: String, name: &str, valid: Vec<String>) -> ConfigError {
-    ConfigError::UnknownKey {
+    ConfigError::UnknownValue {
         file: file.into(),
         location: String::new(),
         suggestion: closest(name, valid.iter().map(String::as_str)),
         key,
+        value: name.into(),
+        reason: "is not a known name".into(),
         valid,
     }
 }
@@ -249,8 +252,10 @@ mod tests {
         );
         assert!(bad.contains("did you mean `kill_rate_per_day`"), "{bad}");
         assert!(
-            bad.contains("pd1_occupancy") && bad.contains("tumor_growth_per_day"),
-            "lists valid names: {bad}"
+            bad.contains("\"kill_rate_per_dya\" is not a known name")
+                && bad.contains("`tmesim params` lists them")
+                && !bad.contains("tumor_growth_per_day"),
+            "suggests one name and points to the list instead of printing 126: {bad}"
         );
         let wrong = resolve_effect(
             &effect("kill_rate_per_day", EffectOp::Occupy, 1.0),
