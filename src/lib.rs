@@ -6,6 +6,11 @@
 //! kernels in WGSL through wgpu), `sim` (schedule and run loop) and
 //! `output` (manifest, time series, frames, arrays).
 
+// Config errors carry their file, key, value and the valid names by value:
+// they are built once, on the way out of a failed run, so their size does
+// not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod config;
 pub mod cpu;
 pub mod gpu;
