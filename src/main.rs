@@ -498,8 +498,13 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     // Resolve every arm first, so a typo in the last arm fails at once.
     let specs = arms
         .iter()
-        .map(|arm| load_run_spec(&scenario.config, &scenario.overrides(Some(arm))))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|arm| {
+            Ok(load_run_spec(
+                &scenario.config,
+                &scenario.overrides(Some(arm)),
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let out = target.out.clone().unwrap_or_else(|| {
         let stem = scenario
             .config

@@ -329,7 +329,7 @@ fn a_lost_gpu_device_is_an_error_not_a_panic() {
     let r = gpu
         .run_steps(&params)
         .and_then(|()| gpu.download().map(|_| ()));
-    let e = format!("{:#}", r.err().expect("an error after the device is lost"));
+    let e = format!("{:#}", r.expect_err("an error after the device is lost"));
     assert!(
         e.to_lowercase().contains("device") || e.contains("GPU"),
         "{e}"
