@@ -102,6 +102,16 @@ const SHORT: &[&str] = &[
 /// resuming from its newest checkpoint, stopping after the first batch
 /// when `stop` is set.
 fn run_cpu(spec: &RunSpec, out: &Path, stop: bool, resume: bool) -> anyhow::Result<bool> {
+    run_on(&mut cpu_backend(spec), spec, out, stop, resume)
+}
+
+fn run_on(
+    backend: &mut dyn Backend,
+    spec: &RunSpec,
+    out: &Path,
+    stop: bool,
+    resume: bool,
+) -> anyhow::Result<bool> {
     std::fs::create_dir_all(out).unwrap();
     let flag = AtomicBool::new(stop);
     let checkpoint = if resume {
@@ -110,11 +120,10 @@ fn run_cpu(spec: &RunSpec, out: &Path, stop: bool, resume: bool) -> anyhow::Resu
         None
     };
     let initial = tmesim::model::init::initial_state(spec).unwrap();
-    let mut backend = cpu_backend(spec);
     let report = run(
         spec,
         initial,
-        &mut backend,
+        backend,
         &RunOptions {
             out_dir: out,
             progress: false,
@@ -159,6 +168,53 @@ fn a_run_resumed_from_a_checkpoint_between_saves_matches_the_uninterrupted_run_b
         1 + 3,
         "rows at days 0, 5 and 10"
     );
+}
+
+#[test]
+fn a_gpu_run_resumed_from_a_checkpoint_agrees_with_the_uninterrupted_gpu_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = baseline_spec(SHORT);
+    let Some(mut gpu) = common::gpu(&spec) else {
+        return;
+    };
+    let whole = dir.path().join("whole");
+    assert!(run_on(gpu.as_mut(), &spec, &whole, false, false).unwrap());
+    let parts = dir.path().join("parts");
+    assert!(!run_on(gpu.as_mut(), &spec, &parts, true, false).unwrap());
+    assert!(run_on(gpu.as_mut(), &spec, &parts, false, true).unwrap());
+    let last = |d: &Path| -> State {
+        let mut s = State::zeros(spec.grid);
+        for (f, field) in FIELDS.iter().enumerate() {
+            let path = d.join(format!("fields/{}_0002.npy", field.name));
+            let bytes = std::fs::read(&path).unwrap();
+            let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+            s.fields[f] = npy.into_vec::<f32>().unwrap();
+        }
+        s
+    };
+    let tol = tmesim::sim::compare::Tolerance {
+        rtol: 1e-3,
+        atol: 1e-6,
+        scaled: 1e-4,
+    };
+    if let Err(m) = tmesim::sim::compare::compare_states(&last(&whole), &last(&parts), tol) {
+        panic!("resumed GPU run differs: {m}");
+    }
+}
+
+#[test]
+fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args(["run", BASELINE, "--quiet", "--set", "time.end_days=1", "--out"])
+        .arg(&out)
+        .env("WGPU_ADAPTER_NAME", "no-such-adapter")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("running on the CPU reference backend"), "{}", stderr(&o));
+    assert_eq!(manifest(&out)["backend"], "cpu");
 }
 
 #[test]
