@@ -207,13 +207,24 @@ fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_start() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = Command::new(env!("CARGO_BIN_EXE_tmesim"))
-        .args(["run", BASELINE, "--quiet", "--set", "time.end_days=1", "--out"])
+        .args([
+            "run",
+            BASELINE,
+            "--quiet",
+            "--set",
+            "time.end_days=1",
+            "--out",
+        ])
         .arg(&out)
         .env("WGPU_ADAPTER_NAME", "no-such-adapter")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("running on the CPU reference backend"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running on the CPU reference backend"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(manifest(&out)["backend"], "cpu");
 }
 
@@ -396,19 +407,14 @@ fn a_lost_gpu_device_is_an_error_not_a_panic() {
 fn tumour_means_are_empty_cells_when_no_voxel_is_tumour() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = tmesim(&[
-        "run",
-        BASELINE,
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
+    let o = short_run(
+        &out,
         "time.end_days=1",
-        "--set",
-        "fields.tumor.initial=[{ kind = \"uniform\", value = 0.0 }]",
-    ]);
+        &[
+            "--set",
+            "fields.tumor.initial=[{ kind = \"uniform\", value = 0.0 }]",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let mut lines = csv.lines();
@@ -496,7 +502,9 @@ fn a_run_never_writes_over_its_scenario_file() {
     }
 }
 
-fn short_run(out: &Path, days: &str, extra: &[&str]) -> Output {
+/// `tmesim run` of the baseline on the CPU into `out` for `days`
+/// (`time.end_days=N`), then `extra` arguments.
+fn run_args<'a>(out: &'a Path, days: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
         BASELINE,
@@ -509,7 +517,11 @@ fn short_run(out: &Path, days: &str, extra: &[&str]) -> Output {
         days,
     ];
     args.extend(extra);
-    tmesim(&args)
+    args
+}
+
+fn short_run(out: &Path, days: &str, extra: &[&str]) -> Output {
+    tmesim(&run_args(out, days, extra))
 }
 
 #[test]
@@ -538,20 +550,8 @@ fn a_used_run_folder_is_refused_and_force_replaces_it_whole() {
 
 /// Start a long CPU run into `out` and wait until it has written its manifest.
 fn start_long_run(out: &Path, extra: &[&str]) -> std::process::Child {
-    let mut args = vec![
-        "run",
-        BASELINE,
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "time.end_days=200",
-    ];
-    args.extend(extra);
     let child = Command::new(env!("CARGO_BIN_EXE_tmesim"))
-        .args(&args)
+        .args(run_args(out, "time.end_days=200", extra))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
