@@ -129,6 +129,8 @@ impl Scenario {
 }
 
 fn main() {
+    // Before any thread or driver starts (src/gpu/runtime_dir.rs).
+    tmesim::gpu::runtime_dir::ensure();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {

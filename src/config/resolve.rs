@@ -51,6 +51,7 @@ pub struct OutputSpec {
     /// The z plane 3D frames show.
     pub slice_z: usize,
     pub vtk: bool,
+    pub zarr: bool,
     pub report: bool,
 }
 
@@ -357,6 +358,7 @@ pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
             fps: fps as f32,
             slice_z,
             vtk: config.output.vtk,
+            zarr: config.output.zarr,
             report: config.output.report,
         },
         config: original,

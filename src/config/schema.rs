@@ -183,6 +183,8 @@ pub struct OutputConfig {
     pub slice_z: Option<i64>,
     /// VTK ImageData (.vti) per saved time and a .pvd collection.
     pub vtk: bool,
+    /// Every field at every save in one OME-Zarr store, fields.ome.zarr.
+    pub zarr: bool,
     /// timeseries.png and report.html.
     pub report: bool,
 }
@@ -198,7 +200,8 @@ impl Default for OutputConfig {
             animations: vec!["gif".into(), "apng".into()],
             fps: 6.0,
             slice_z: None,
-            vtk: true,
+            vtk: false,
+            zarr: true,
             report: true,
         }
     }

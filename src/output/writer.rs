@@ -3,9 +3,12 @@
 
 use super::colormap::{ColorMap, Scale};
 use super::images::{write_images, ImageSettings};
-use super::manifest::{FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime};
+use super::manifest::{
+    FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime, FIELD_FRAMES_EVERY,
+    FIELD_FRAMES_FINAL,
+};
 use super::timeseries::{summarize, Summary, TimeseriesWriter};
-use super::{animate, layout, npy, report, tsplot, vtk};
+use super::{animate, layout, npy, report, tsplot, vtk, zarr};
 use crate::config::resolve::RunSpec;
 use crate::model::fields::{FIELDS, FIELD_COUNT};
 use crate::model::params::PARAM_SPECS;
@@ -30,6 +33,9 @@ pub struct RunWriter<'a> {
     images: ImageSettings,
     start: Instant,
     pub summaries: Vec<Summary>,
+    zarr: Option<zarr::ZarrWriter>,
+    /// The fields of the latest save, for the final per-field frames.
+    last_fields: Option<(Vec<Vec<f32>>, f64)>,
 }
 
 /// The fixed colour scale of every field.
@@ -86,6 +92,26 @@ impl<'a> RunWriter<'a> {
             .with_context(|| format!("cannot write {}", config.display()))?;
         let images = image_settings(spec);
         let manifest = manifest(spec, info, &images);
+        let zarr = if o.zarr {
+            let channels = o
+                .fields
+                .iter()
+                .map(|&f| zarr::Channel {
+                    field: f,
+                    display_min: images.scales[f].min,
+                    display_max: images.scales[f].max,
+                })
+                .collect();
+            let interval_days = spec.save_every_steps as f64 * spec.dt_min as f64 / 1440.0;
+            Some(zarr::ZarrWriter::create(
+                &out.join(layout::ZARR),
+                spec.grid,
+                channels,
+                interval_days,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             spec,
             out: out.to_path_buf(),
@@ -94,6 +120,8 @@ impl<'a> RunWriter<'a> {
             images,
             start: Instant::now(),
             summaries: Vec::new(),
+            zarr,
+            last_fields: None,
         })
     }
 
@@ -105,8 +133,18 @@ impl<'a> RunWriter<'a> {
         let out = &self.out;
         let index = self.manifest.saved.len();
         if o.png {
+            // Montage and composite at every save; single fields at the last
+            // (`finish`), or at any save with `tmesim render`.
+            let per_save = ImageSettings {
+                frame_fields: Vec::new(),
+                ..self.images.clone()
+            };
             let data: Vec<Option<&[f32]>> = state.fields.iter().map(|f| Some(&f[..])).collect();
-            write_images(out, &spec.grid, &self.images, &data, index, time_days)?;
+            write_images(out, &spec.grid, &per_save, &data, index, time_days)?;
+            self.last_fields = Some((state.fields.clone(), time_days));
+        }
+        if let Some(z) = &mut self.zarr {
+            z.append(time_days, &state.fields)?;
         }
         if o.npy {
             o.fields.par_iter().try_for_each(|&f| {
@@ -149,6 +187,24 @@ impl<'a> RunWriter<'a> {
     /// Returns the manifest as written and the summaries of every save.
     pub fn finish(mut self, completed: bool) -> Result<(Manifest, Vec<Summary>)> {
         self.manifest.status = if completed { "complete" } else { "interrupted" }.into();
+        if let (Some((fields, time_days)), Some(last)) =
+            (&self.last_fields, self.manifest.saved.last())
+        {
+            let finals = ImageSettings {
+                montage: Vec::new(),
+                composite: Vec::new(),
+                ..self.images.clone()
+            };
+            let data: Vec<Option<&[f32]>> = fields.iter().map(|f| Some(&f[..])).collect();
+            write_images(
+                &self.out,
+                &self.spec.grid,
+                &finals,
+                &data,
+                last.index,
+                *time_days,
+            )?;
+        }
         write_animations(&self.out, &self.manifest)?;
         self.write_manifest()?;
         if self.spec.output.report {
@@ -169,10 +225,11 @@ impl<'a> RunWriter<'a> {
 
 /// The sequences a manifest describes: fields with frames, montage, composite.
 pub fn sequence_names(m: &Manifest) -> Vec<String> {
+    let every_save = m.output.field_frames == FIELD_FRAMES_EVERY;
     let mut names: Vec<String> = m
         .fields
         .iter()
-        .filter(|f| f.png.is_some())
+        .filter(|f| every_save && f.png.is_some())
         .map(|f| f.name.clone())
         .collect();
     if !m.output.montage.is_empty() {
@@ -298,6 +355,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             apng: o.png && o.apng,
             vtk: o.vtk,
             report: o.report,
+            field_frames: FIELD_FRAMES_FINAL.into(),
         },
         layout: LayoutInfo {
             index_digits: layout::INDEX_DIGITS,
@@ -309,6 +367,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             npy: pattern(o.npy, layout::npy("{name}", 0)),
             vti: pattern(o.vtk, layout::vti(0)),
             pvd: o.vtk.then(|| layout::PVD.into()),
+            zarr: o.zarr.then(|| layout::ZARR.into()),
             animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
             animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
         },
