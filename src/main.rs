@@ -10,6 +10,7 @@ use tmesim::config::resolve::RunSpec;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::init::initial_state;
+use tmesim::output::layout;
 use tmesim::output::timeseries::equivalent_diameter_um;
 use tmesim::sim::arms;
 use tmesim::sim::plan::TransportPlan;
@@ -179,17 +180,30 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<()
         .unwrap_or_else(|| default_out_dir(&scenario.config));
     let interrupt = interrupt_flag()?;
     let report = run_one(&spec, &out, target, &interrupt)?;
-    let last = report.summaries.last().context("no state saved")?;
-    let first = &report.summaries[0];
+    report.summaries.last().context("no state saved")?;
+    let table = tmesim::output::tsplot::Table::read(&out.join(layout::TIMESERIES_CSV))?;
+    let headline = tmesim::output::headline::Headline::from_table(&table, &spec.grid)?;
+    let report_html = out.join(layout::REPORT);
     eprintln!(
-        "{} after {} steps in {:.1} s: day {:.1}, tumour equivalent diameter {:.0} um (start {:.0} um), outputs in {}",
-        if report.completed { "done" } else { "interrupted" },
+        "{} after {} steps in {:.1} s: {}\n{} {}",
+        if report.completed {
+            "done"
+        } else {
+            "interrupted"
+        },
         report.steps_done,
         report.wall_time_s,
-        last.time_days,
-        last.equivalent_diameter_um,
-        first.equivalent_diameter_um,
-        out.display()
+        headline.sentence(),
+        if report_html.is_file() {
+            "report:"
+        } else {
+            "outputs in"
+        },
+        if report_html.is_file() {
+            report_html.display()
+        } else {
+            out.display()
+        }
     );
     if !report.completed {
         std::process::exit(130);

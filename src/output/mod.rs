@@ -6,6 +6,7 @@ pub mod animate;
 pub mod colormap;
 pub mod font;
 pub mod frames;
+pub mod headline;
 pub mod images;
 pub mod layout;
 pub mod manifest;

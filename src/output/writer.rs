@@ -190,7 +190,20 @@ impl<'a> RunWriter<'a> {
         if let (Some((fields, time_days)), Some(last)) =
             (&self.last_fields, self.manifest.saved.last())
         {
+            // A phenotype map that is zero everywhere gets no frame (the
+            // report lists it as such).
+            let frame_fields = self
+                .images
+                .frame_fields
+                .iter()
+                .copied()
+                .filter(|&f| {
+                    FIELDS[f].kind != crate::model::fields::FieldKind::Map
+                        || fields[f].iter().any(|&v| v != 0.0)
+                })
+                .collect();
             let finals = ImageSettings {
+                frame_fields,
                 montage: Vec::new(),
                 composite: Vec::new(),
                 ..self.images.clone()
