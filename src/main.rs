@@ -27,6 +27,11 @@ use tmesim::therapy::treatment::parse_arm;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// CPU threads for the CPU backend, image drawing and compression
+    /// (default: one per core, or RAYON_NUM_THREADS).
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +80,8 @@ enum Command {
     Check {
         #[command(flatten)]
         scenario: Scenario,
+        /// Treatment arm replacing the scenario's, e.g. anti_pd1+anti_lag3
+        /// (`control` for none).
         #[arg(long, value_name = "A+B")]
         arm: Option<String>,
     },
@@ -107,6 +114,8 @@ struct Target {
     /// Output folder (default: a new folder under outputs/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where the kernels run: auto (a hardware GPU if one exists, else the
+    /// CPU), cpu, or gpu (any adapter, software ones included).
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
     /// No progress bar.
@@ -134,6 +143,15 @@ fn main() {
     tmesim::gpu::runtime_dir::ensure();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global();
+        if let Err(e) = pool {
+            eprintln!("error: --threads {n}: {e}");
+            std::process::exit(2);
+        }
+    }
     let result = match cli.command {
         Command::Run {
             scenario,
@@ -165,6 +183,17 @@ fn main() {
     }
 }
 
+/// Therapy names given on the command line, checked before the scenario
+/// loads (src/therapy/library.rs).
+fn check_arm(option: &str, arm: Option<&[String]>, scenario: &Path) -> Result<()> {
+    match arm {
+        Some(arm) => {
+            tmesim::therapy::library::check_arm(option, arm, scenario).map_err(anyhow::Error::msg)
+        }
+        None => Ok(()),
+    }
+}
+
 fn default_out_dir(config: &Path) -> PathBuf {
     let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
@@ -173,6 +202,7 @@ fn default_out_dir(config: &Path) -> PathBuf {
 
 fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<()> {
     let arm = arm.map(parse_arm);
+    check_arm("--arm", arm.as_deref(), &scenario.config)?;
     let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
     let out = target
         .out
@@ -278,6 +308,9 @@ fn cmd_compare(scenario: &Scenario, arms: &str, target: &Target) -> Result<()> {
     if arms.is_empty() {
         anyhow::bail!("--arms lists no arm; e.g. --arms \"anti_pd1; anti_pd1+anti_lag3\"");
     }
+    for arm in &arms {
+        check_arm("--arms", Some(arm), &scenario.config)?;
+    }
     // Resolve every arm first, so a typo in the last arm fails at once.
     let specs = arms
         .iter()
@@ -374,6 +407,7 @@ fn cmd_render(
 fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
     let arm = arm.map(parse_arm);
+    check_arm("--arm", arm.as_deref(), config)?;
     let spec = load_run_spec(config, &scenario.overrides(arm.as_deref()))?;
     initial_state(&spec)?;
     let plan = TransportPlan::new(&spec);

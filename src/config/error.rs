@@ -12,7 +12,7 @@ pub enum ConfigError {
     },
     #[error("{file}: {message}")]
     Parse { file: PathBuf, message: String },
-    #[error("{file}{location}: unknown key `{key}`{}", suggestion_text(.suggestion, .valid))]
+    #[error("{file}{location}: unknown key `{key}`{}", suggestion_text(.key, .suggestion, .valid))]
     UnknownKey {
         file: PathBuf,
         /// " line N" where the file position is known, else empty.
@@ -43,15 +43,38 @@ pub enum ConfigError {
     },
 }
 
-fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
+/// Lists longer than this show only the closest names.
+const LIST_LIMIT: usize = 12;
+/// How many closest names a long list shows.
+const CLOSEST_SHOWN: usize = 5;
+
+fn suggestion_text(key: &str, suggestion: &Option<String>, valid: &[String]) -> String {
     let mut s = String::new();
     if let Some(best) = suggestion {
         s.push_str(&format!(" (did you mean `{best}`?)"));
     }
-    if !valid.is_empty() {
+    if valid.len() > LIST_LIMIT {
+        // The typed name is the last part of the dotted key.
+        let typed = key.rsplit('.').next().unwrap_or(key);
+        s.push_str(&format!(
+            "; closest of {} valid: {}",
+            valid.len(),
+            nearest(typed, valid, CLOSEST_SHOWN).join(", ")
+        ));
+    } else if !valid.is_empty() {
         s.push_str(&format!("; valid: {}", valid.join(", ")));
     }
     s
+}
+
+/// The `n` names of `valid` most similar to `key` (Jaro-Winkler), best first.
+pub fn nearest(key: &str, valid: &[String], n: usize) -> Vec<String> {
+    let mut ranked: Vec<(f64, &String)> = valid
+        .iter()
+        .map(|v| (strsim::jaro_winkler(key, v), v))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked.into_iter().take(n).map(|(_, v)| v.clone()).collect()
 }
 
 /// `value` if it is finite and within `[min, max]`, else an error naming
@@ -102,5 +125,26 @@ mod tests {
             Some("kill_rate_per_day")
         );
         assert_eq!(closest("zzzz", ["nx", "ny"]), None);
+    }
+
+    #[test]
+    fn long_lists_show_the_closest_few() {
+        let valid: Vec<String> = (0..30)
+            .map(|k| format!("param_{k}"))
+            .chain(["kill_rate_per_day".to_string(), "kill_saturation".into()])
+            .collect();
+        let e = ConfigError::UnknownKey {
+            file: "s.toml".into(),
+            location: String::new(),
+            key: "params.kill_rate".into(),
+            suggestion: closest("kill_rate", valid.iter().map(String::as_str)),
+            valid,
+        }
+        .to_string();
+        assert!(
+            e.contains("closest of 32 valid: kill_rate_per_day, kill_saturation"),
+            "{e}"
+        );
+        assert!(!e.contains("param_29"), "{e}");
     }
 }

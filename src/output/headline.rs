@@ -124,15 +124,15 @@ pub fn reading(table: &Table, grid: &Grid) -> String {
         }
     }
     let list = |v: &[String]| v.join(", ");
-    let mut s = String::from("In-tumour means (volume fraction) from day 0 to the end: ");
+    let mut s = String::from("In-tumour means (volume fraction), day 0 → end. ");
     match (cells_up.is_empty(), cells_down.is_empty()) {
-        (true, true) => s.push_str("no immune population changed by more than 20%. "),
+        (true, true) => s.push_str("No immune population changed by more than 20%. "),
         _ => {
             if !cells_up.is_empty() {
-                s.push_str(&format!("entered the tumour: {}. ", list(&cells_up)));
+                s.push_str(&format!("Entered the tumour: {}. ", list(&cells_up)));
             }
             if !cells_down.is_empty() {
-                s.push_str(&format!("left or declined: {}. ", list(&cells_down)));
+                s.push_str(&format!("Left or declined: {}. ", list(&cells_down)));
             }
         }
     }
@@ -205,7 +205,7 @@ mod tests {
     fn reading_names_cells_that_entered_and_where_cytokines_sit() {
         let r = reading(&table(&[500.0, 500.0], &[0.001, 0.01]), &GRID);
         assert!(
-            r.contains("entered the tumour: CD8 T cells 0.00100 → 0.0100"),
+            r.contains("Entered the tumour: CD8 T cells 0.00100 → 0.0100"),
             "{r}"
         );
         // 0.04 nM inside against 0.01 nM over the section.

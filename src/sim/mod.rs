@@ -5,6 +5,7 @@ pub mod arms;
 pub mod backend;
 pub mod compare;
 pub mod cpu_backend;
+pub mod pace;
 pub mod plan;
 pub mod run;
 pub mod select;

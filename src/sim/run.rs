@@ -57,13 +57,19 @@ pub fn run(
     let mut step = initial.step;
     let mut last = initial;
     let mut interrupted = false;
+    let mut pace = super::pace::Pace::default();
     while step < spec.steps {
         let to_save = spec.save_every_steps - step % spec.save_every_steps;
-        let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
+        let batch = to_save
+            .min(spec.steps - step)
+            .min(MAX_BATCH)
+            .min(pace.cap());
+        let started = std::time::Instant::now();
         let params: Vec<_> = (step..step + batch)
             .map(|s| spec.treatment.params_at(&spec.params, s))
             .collect();
         backend.run_steps(&params);
+        pace.record(batch, started.elapsed());
         step += batch;
         bar.set_position(step);
         bar.set_message(format!(
@@ -104,5 +110,7 @@ fn progress_bar(spec: &RunSpec, show: bool) -> indicatif::ProgressBar {
         )
         .expect("valid template"),
     );
+    // Elapsed time and ETA move between batches too.
+    bar.enable_steady_tick(std::time::Duration::from_millis(500));
     bar
 }

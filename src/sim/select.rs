@@ -12,6 +12,7 @@ use crate::gpu::context;
 pub enum BackendChoice {
     /// A hardware GPU if one exists, else the CPU reference.
     Auto,
+    /// The CPU reference backend (all cores, or --threads N).
     Cpu,
     /// Any wgpu adapter, software ones (llvmpipe/lavapipe) included.
     Gpu,
