@@ -58,21 +58,24 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Redraw frames, montage, composite, time-lapses, timeseries.png and
-    /// report.html of a finished run from its .npy fields and manifest.json.
+    /// Redraw frames (any field at every save), montage, composite,
+    /// time-lapses, timeseries.png and report.html of a finished run from
+    /// its fields.ome.zarr (or .npy fields) and manifest.json.
     Render {
         /// The run folder (it holds manifest.json).
         run_dir: PathBuf,
         /// Only these fields (and/or "montage", "composite"), comma separated.
         #[arg(long, value_delimiter = ',')]
         fields: Vec<String>,
-        /// Write GIF time-lapses.
+        /// Write GIF time-lapses (time-lapses already in animations/ are
+        /// always rewritten).
         #[arg(long)]
         gif: bool,
         /// Write animated PNG time-lapses.
         #[arg(long)]
         apng: bool,
-        /// Time-lapse frame rate (default: the run's output.fps).
+        /// Time-lapse frame rate of every time-lapse written (default: the
+        /// run's output.fps).
         #[arg(long)]
         fps: Option<f32>,
     },
