@@ -54,8 +54,11 @@ fn suggestion_text(key: &str, suggestion: &Option<String>, valid: &[String]) -> 
         s.push_str(&format!(" (did you mean `{best}`?)"));
     }
     if valid.len() > LIST_LIMIT {
-        // The typed name is the last part of the dotted key.
-        let typed = key.rsplit('.').next().unwrap_or(key);
+        // Rank around the suggestion (it is close to what was typed), else
+        // around the last part of the dotted key.
+        let typed = suggestion
+            .as_deref()
+            .unwrap_or_else(|| key.rsplit('.').next().unwrap_or(key));
         s.push_str(&format!(
             "; closest of {} valid: {}",
             valid.len(),

@@ -191,11 +191,11 @@ mod tests {
     #[test]
     fn sentence_has_change_best_and_category() {
         let h =
-            Headline::from_table(&table(&[500.0, 520.0, 610.0], &[0.0, 0.0, 0.0]), &GRID).unwrap();
+            Headline::from_table(&table(&[500.0, 520.0, 590.0], &[0.0, 0.0, 0.0]), &GRID).unwrap();
         let s = h.sentence();
-        assert!(s.contains("610 µm") && s.contains("baseline 500 µm"), "{s}");
+        assert!(s.contains("590 µm") && s.contains("baseline 500 µm"), "{s}");
         assert!(
-            s.contains("(+22.0%)") && s.contains("best change +4.0% (day 1)"),
+            s.contains("(+18.0%)") && s.contains("best change +4.0% (day 1)"),
             "{s}"
         );
         assert!(s.contains("RECIST-style SD"), "{s}");
