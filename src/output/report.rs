@@ -285,7 +285,9 @@ pub fn write_compare_report(
             );
         }
     }
-    let csv_path = if summary_csv.is_absolute() {
+    // A relative `dir` (`--out outputs/x`) gives paths that already start
+    // with it; only paths relative to `dir` itself are joined to it.
+    let csv_path = if summary_csv.is_absolute() || summary_csv.starts_with(dir) {
         summary_csv.to_path_buf()
     } else {
         dir.join(summary_csv)
