@@ -78,6 +78,14 @@ enum Command {
         /// run's output.fps).
         #[arg(long)]
         fps: Option<f32>,
+        /// Time-lapses of every N-th save only (the last is always kept).
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u16).range(1..))]
+        every: u16,
+        /// Time-lapse frames resized by this factor, in (0, 1], e.g. 0.5 for
+        /// a lighter file to share.
+        #[arg(long, value_name = "F", default_value_t = 1.0)]
+        scale: f32,
     },
     /// Validate a scenario and print the resolved config.
     Check {
@@ -172,7 +180,19 @@ fn main() {
             gif,
             apng,
             fps,
-        } => cmd_render(&run_dir, fields, gif, apng, fps),
+            every,
+            scale,
+        } => cmd_render(
+            &run_dir,
+            fields,
+            gif,
+            apng,
+            fps,
+            tmesim::output::animate::Thin {
+                every: every as usize,
+                scale,
+            },
+        ),
         Command::Check { scenario, arm } => cmd_check(&scenario, arm.as_deref()),
         Command::Info => cmd_info(),
         Command::Params { markdown } => {
@@ -387,15 +407,22 @@ fn cmd_render(
     gif: bool,
     apng: bool,
     fps: Option<f32>,
+    thin: tmesim::output::animate::Thin,
 ) -> Result<()> {
     if let Some(f) = fps {
         anyhow::ensure!(f > 0.0 && f <= 100.0, "--fps must be in (0, 100], got {f}");
     }
+    anyhow::ensure!(
+        thin.scale > 0.0 && thin.scale <= 1.0,
+        "--scale must be in (0, 1], got {}",
+        thin.scale
+    );
     let opts = tmesim::output::render::RenderOptions {
         only,
         gif,
         apng,
         fps,
+        thin,
     };
     let start = std::time::Instant::now();
     let n = tmesim::output::render::render_run(dir, &opts)?;

@@ -98,7 +98,10 @@ fn tutorial_commands_run_as_written() {
                 eprintln!("SKIPPED the tutorial's Python block: {stderr}");
                 continue;
             }
-            assert!(o.status.success(), "tutorial Python block failed:\n{body}\n{stderr}");
+            assert!(
+                o.status.success(),
+                "tutorial Python block failed:\n{body}\n{stderr}"
+            );
             let stdout = String::from_utf8_lossy(&o.stdout);
             // The short run saved days 0, 1, 2; the block prints the last.
             assert!(stdout.contains("days: 2.0"), "{stdout}");

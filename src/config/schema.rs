@@ -197,7 +197,9 @@ impl Default for OutputConfig {
             fields: Vec::new(),
             montage: true,
             composite: vec!["tumor".into(), "cd8".into(), "mdsc".into()],
-            animations: vec!["gif".into(), "apng".into()],
+            // GIF plays everywhere (slides, README); APNG (full colour)
+            // is opt-in: both together doubled the size of a run.
+            animations: vec!["gif".into()],
             fps: 6.0,
             slice_z: None,
             vtk: false,

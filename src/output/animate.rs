@@ -143,11 +143,68 @@ fn read_rgb(path: &Path) -> Result<image::RgbImage> {
         .into_rgb8())
 }
 
+/// A lighter time-lapse: every `every`-th frame (the last always kept),
+/// each resized by `scale` (`tmesim render --every N --scale F`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thin {
+    pub every: usize,
+    pub scale: f32,
+}
+
+impl Default for Thin {
+    fn default() -> Self {
+        Self {
+            every: 1,
+            scale: 1.0,
+        }
+    }
+}
+
+impl Thin {
+    /// The frames kept, in order.
+    pub fn select(&self, frames: &[PathBuf]) -> Vec<PathBuf> {
+        let every = self.every.max(1);
+        let mut kept: Vec<PathBuf> = frames.iter().step_by(every).cloned().collect();
+        if let Some(last) = frames.last() {
+            if kept.last() != Some(last) {
+                kept.push(last.clone());
+            }
+        }
+        kept
+    }
+}
+
 /// Write `dest` as a looping time-lapse of `frames` at `fps`.
 pub fn write(dest: &Path, frames: &[PathBuf], fps: f32, format: Format) -> Result<()> {
+    write_thinned(dest, frames, fps, format, Thin::default())
+}
+
+/// Like [`write`], with frames dropped and resized as `thin` says.
+pub fn write_thinned(
+    dest: &Path,
+    frames: &[PathBuf],
+    fps: f32,
+    format: Format,
+    thin: Thin,
+) -> Result<()> {
+    let frames = &thin.select(frames)[..];
     if frames.is_empty() {
         bail!("no frames for {}", dest.display());
     }
+    let read_rgb = |p: &Path| -> Result<image::RgbImage> {
+        let img = read_rgb(p)?;
+        if thin.scale == 1.0 {
+            return Ok(img);
+        }
+        let w = ((img.width() as f32 * thin.scale).round() as u32).max(1);
+        let h = ((img.height() as f32 * thin.scale).round() as u32).max(1);
+        Ok(image::imageops::resize(
+            &img,
+            w,
+            h,
+            image::imageops::FilterType::Lanczos3,
+        ))
+    };
     let first = read_rgb(&frames[0])?;
     let (w, h) = first.dimensions();
     let file = BufWriter::new(

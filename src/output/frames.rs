@@ -469,11 +469,13 @@ pub fn render_montage(
     img
 }
 
-/// Save a frame as PNG, fast compression: frames are many and small.
+/// Save a frame as PNG, default compression: a third smaller than the
+/// fastest level for montages, for a few ms per frame.
 pub fn save_png(img: &RgbImage, path: &Path) -> image::ImageResult<()> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let encoder = PngEncoder::new_with_quality(file, CompressionType::Fast, FilterType::Adaptive);
+    let encoder =
+        PngEncoder::new_with_quality(file, CompressionType::Default, FilterType::Adaptive);
     img.write_with_encoder(encoder)
 }
 

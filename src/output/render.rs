@@ -19,6 +19,8 @@ pub struct RenderOptions {
     pub apng: bool,
     /// Overrides the run's frame rate.
     pub fps: Option<f32>,
+    /// Time-lapses of every n-th save, frames resized (1 and 1.0: as drawn).
+    pub thin: super::animate::Thin,
 }
 
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
@@ -184,7 +186,7 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
     if let Some(fps) = opts.fps {
         m.output.fps = fps;
     }
-    writer::write_animations(dir, &m)?;
+    writer::write_animations_thinned(dir, &m, opts.thin)?;
     writer::write_plots_and_report(dir, &m)?;
     Ok(m.saved.len())
 }

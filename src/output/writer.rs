@@ -257,6 +257,11 @@ pub fn sequence_names(m: &Manifest) -> Vec<String> {
 /// GIF and APNG time-lapses of every sequence the manifest names, from
 /// the frames on disk.
 pub fn write_animations(out: &Path, m: &Manifest) -> Result<()> {
+    write_animations_thinned(out, m, animate::Thin::default())
+}
+
+/// [`write_animations`] with frames dropped or resized (`tmesim render`).
+pub fn write_animations_thinned(out: &Path, m: &Manifest, thin: animate::Thin) -> Result<()> {
     if m.layout.frame.is_none() || m.saved.is_empty() {
         return Ok(());
     }
@@ -278,7 +283,7 @@ pub fn write_animations(out: &Path, m: &Manifest) -> Result<()> {
     jobs.par_iter().try_for_each(|(name, format)| {
         let frames = animate::frame_paths(out, name, m.saved.len());
         let dest = out.join(layout::animation(name, format.extension()));
-        animate::write(&dest, &frames, m.output.fps, *format)
+        animate::write_thinned(&dest, &frames, m.output.fps, *format, thin)
     })
 }
 

@@ -103,6 +103,8 @@ pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
         "output.npy=true",
         "--set",
         "output.vtk=true",
+        "--set",
+        "output.animations=[\"gif\", \"apng\"]",
     ];
     args.extend(extra);
     tmesim(&args)
