@@ -253,3 +253,57 @@ fn typos_on_the_command_line_are_named_as_such() {
     assert!(stderr.contains("closest of"), "{stderr}");
     assert!(stderr.matches(", ").count() < 10, "{stderr}");
 }
+
+/// `tmesim` from the repository root with `env` changes.
+fn tmesim_env(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tmesim"));
+    c.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in set {
+        c.env(k, v);
+    }
+    for k in remove {
+        c.env_remove(k);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn adapter_probing_prints_no_driver_errors() {
+    // Without XDG_RUNTIME_DIR Mesa's Wayland probe used to print
+    // "error: XDG_RUNTIME_DIR is invalid or not set" on every enumeration.
+    let o = tmesim_env(&["info"], &[], &["XDG_RUNTIME_DIR"]);
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn backend_gpu_without_an_adapter_says_how_to_get_one() {
+    // No Vulkan driver manifest: the loader finds no adapter.
+    let o = tmesim_env(
+        &[
+            "run",
+            "configs/baseline.toml",
+            "--backend",
+            "gpu",
+            "--out",
+            "/nonexistent/never-written",
+        ],
+        &[
+            ("WGPU_BACKEND", "vulkan"),
+            ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
+            ("VK_DRIVER_FILES", "/nonexistent/icd.json"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("no GPU adapter found")
+            && stderr.contains("apt-get install mesa-vulkan-drivers")
+            && stderr.contains("tmesim info"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
