@@ -14,6 +14,11 @@
 //!
 //! The time axis grows by one at each save and the metadata is rewritten
 //! (write then rename), so an interrupted run leaves a valid store.
+//!
+//! Written directly (serde_json and flate2, both already dependencies)
+//! rather than with the zarrs crate: zarrs 0.23 needs Rust 1.91 (tmesim
+//! supports 1.87) and centres on Zarr v3, while OME-NGFF 0.4 is Zarr v2.
+//! tests/outputs.rs has zarr-python read the store back.
 
 use crate::model::fields::FIELDS;
 use crate::model::grid::Grid;
