@@ -9,6 +9,7 @@ use tmesim::config::load_run_spec;
 use tmesim::config::resolve::RunSpec;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
+use tmesim::model::grid::Grid;
 use tmesim::model::init::initial_state;
 use tmesim::output::layout;
 use tmesim::output::manifest::Manifest;
@@ -29,6 +30,11 @@ use tmesim::therapy::treatment::parse_arm;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// CPU threads for the CPU backend, image drawing and compression
+    /// (default: one per core, or RAYON_NUM_THREADS).
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -84,28 +90,41 @@ enum Command {
         /// The run folder (it holds manifest.json).
         run_dir: PathBuf,
     },
-    /// Redraw frames, montage, composite, time-lapses, timeseries.png and
-    /// report.html of a finished run from its .npy fields and manifest.json.
+    /// Redraw frames (any field at every save), montage, composite,
+    /// time-lapses, timeseries.png and report.html of a finished run from
+    /// its fields.ome.zarr (or .npy fields) and manifest.json.
     Render {
         /// The run folder (it holds manifest.json).
         run_dir: PathBuf,
         /// Only these fields (and/or "montage", "composite"), comma separated.
         #[arg(long, value_delimiter = ',')]
         fields: Vec<String>,
-        /// Write GIF time-lapses.
+        /// Write GIF time-lapses (time-lapses already in animations/ are
+        /// always rewritten).
         #[arg(long)]
         gif: bool,
         /// Write animated PNG time-lapses.
         #[arg(long)]
         apng: bool,
-        /// Time-lapse frame rate (default: the run's output.fps).
+        /// Time-lapse frame rate of every time-lapse written (default: the
+        /// run's output.fps).
         #[arg(long)]
         fps: Option<f32>,
+        /// Time-lapses of every N-th save only (the last is always kept).
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u16).range(1..))]
+        every: u16,
+        /// Time-lapse frames resized by this factor, in (0, 1], e.g. 0.5 for
+        /// a lighter file to share.
+        #[arg(long, value_name = "F", default_value_t = 1.0)]
+        scale: f32,
     },
     /// Validate a scenario and print the resolved config.
     Check {
         #[command(flatten)]
         scenario: Scenario,
+        /// Treatment arm replacing the scenario's, e.g. anti_pd1+anti_lag3
+        /// (`control` for none).
         #[arg(long, value_name = "A+B")]
         arm: Option<String>,
     },
@@ -143,6 +162,8 @@ struct Target {
     /// write are never removed).
     #[arg(long)]
     force: bool,
+    /// Where the kernels run: auto (a hardware GPU if one exists, else the
+    /// CPU), cpu, or gpu (any adapter, software ones included).
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
     /// No progress bar.
@@ -166,8 +187,19 @@ impl Scenario {
 }
 
 fn main() {
+    // Before any thread or driver starts (src/gpu/runtime_dir.rs).
+    tmesim::gpu::runtime_dir::ensure();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global();
+        if let Err(e) = pool {
+            eprintln!("error: --threads {n}: {e}");
+            std::process::exit(2);
+        }
+    }
     let result = match cli.command {
         Command::Run {
             config,
@@ -202,7 +234,20 @@ fn main() {
             gif,
             apng,
             fps,
-        } => cmd_render(&run_dir, fields, gif, apng, fps).map(|()| Outcome::Complete),
+            every,
+            scale,
+        } => cmd_render(
+            &run_dir,
+            fields,
+            gif,
+            apng,
+            fps,
+            tmesim::output::animate::Thin {
+                every: every as usize,
+                scale,
+            },
+        )
+        .map(|()| Outcome::Complete),
         Command::Check { scenario, arm } => {
             cmd_check(&scenario, arm.as_deref()).map(|()| Outcome::Complete)
         }
@@ -232,6 +277,17 @@ enum Outcome {
     Interrupted,
 }
 
+/// Therapy names given on the command line, checked before the scenario
+/// loads (src/therapy/library.rs).
+fn check_arm(option: &str, arm: Option<&[String]>, scenario: &Path) -> Result<()> {
+    match arm {
+        Some(arm) => {
+            tmesim::therapy::library::check_arm(option, arm, scenario).map_err(anyhow::Error::msg)
+        }
+        None => Ok(()),
+    }
+}
+
 fn default_out_dir(config: &Path) -> PathBuf {
     let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
@@ -254,6 +310,7 @@ fn cli_arm(arm: Option<&str>) -> Result<Option<Vec<String>>> {
 
 fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
     let arm = cli_arm(arm)?;
+    check_arm("--arm", arm.as_deref(), &scenario.config)?;
     let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
     let out = target
         .out
@@ -266,7 +323,7 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Ou
     };
     let interrupt = interrupt_flag()?;
     let report = run_one(&spec, &out, target, &interrupt, existing, None)?;
-    Ok(end_of_run(&report, &out))
+    end_of_run(&report, &out, &spec.grid)
 }
 
 /// `tmesim run --resume DIR`: the scenario from DIR's manifest, the state
@@ -280,7 +337,7 @@ fn cmd_resume(dir: &Path, target: &Target) -> Result<Outcome> {
     let spec = manifest_spec(dir, &manifest)?;
     let interrupt = interrupt_flag()?;
     let report = run_one(&spec, dir, target, &interrupt, Existing::Continue, Some(()))?;
-    Ok(end_of_run(&report, dir))
+    end_of_run(&report, dir, &spec.grid)
 }
 
 /// The run's scenario, resolved again from the config its manifest holds.
@@ -313,28 +370,42 @@ fn read_manifest(dir: &Path) -> Result<Manifest> {
         .with_context(|| format!("{}: not a tmesim manifest", path.display()))
 }
 
-/// The line a run ends with, and the outcome it means.
-fn end_of_run(report: &RunReport, out: &Path) -> Outcome {
-    let last = report.summaries.last();
-    let first = report.summaries.first();
+/// The lines a run ends with (the headline and where the report is), and
+/// the outcome they mean.
+fn end_of_run(report: &RunReport, out: &Path, grid: &Grid) -> Result<Outcome> {
+    report.summaries.last().context("no state saved")?;
+    let table = tmesim::output::tsplot::Table::read(&out.join(layout::TIMESERIES_CSV))?;
+    let headline = tmesim::output::headline::Headline::from_table(&table, grid)?;
+    let report_html = out.join(layout::REPORT);
     eprintln!(
-        "{} after {} steps in {:.1} s: day {:.1}, tumour equivalent diameter {:.0} um (start {:.0} um), outputs in {}",
-        if report.completed { "done" } else { "interrupted" },
+        "{} after {} steps in {:.1} s: {}\n{} {}",
+        if report.completed {
+            "done"
+        } else {
+            "interrupted"
+        },
         report.steps_done,
         report.wall_time_s,
-        last.map_or(0.0, |s| s.time_days),
-        last.map_or(0.0, |s| s.equivalent_diameter_um),
-        first.map_or(0.0, |s| s.equivalent_diameter_um),
-        out.display()
+        headline.sentence(),
+        if report_html.is_file() {
+            "report:"
+        } else {
+            "outputs in"
+        },
+        if report_html.is_file() {
+            report_html.display()
+        } else {
+            out.display()
+        }
     );
     if report.completed {
-        Outcome::Complete
+        Ok(Outcome::Complete)
     } else {
         eprintln!(
             "checkpoint saved; continue with: tmesim run --resume {}",
             out.display()
         );
-        Outcome::Interrupted
+        Ok(Outcome::Interrupted)
     }
 }
 
@@ -495,6 +566,9 @@ fn cmd_status(dir: &Path) -> Result<Outcome> {
 
 fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -> Result<Outcome> {
     let arms = parse_arms(arms)?;
+    for arm in &arms {
+        check_arm("--arms", Some(arm), &scenario.config)?;
+    }
     // Resolve every arm first, so a typo in the last arm fails at once.
     let specs = arms
         .iter()
@@ -647,6 +721,7 @@ fn cmd_render(
     gif: bool,
     apng: bool,
     fps: Option<f32>,
+    thin: tmesim::output::animate::Thin,
 ) -> Result<()> {
     if let Some(f) = fps {
         anyhow::ensure!(
@@ -654,11 +729,17 @@ fn cmd_render(
             "--fps must be within [0.1, 100] (the range of output.fps), got {f}"
         );
     }
+    anyhow::ensure!(
+        thin.scale > 0.0 && thin.scale <= 1.0,
+        "--scale must be in (0, 1], got {}",
+        thin.scale
+    );
     let opts = tmesim::output::render::RenderOptions {
         only,
         gif,
         apng,
         fps,
+        thin,
     };
     let start = std::time::Instant::now();
     let n = tmesim::output::render::render_run(dir, &opts)?;
@@ -673,6 +754,7 @@ fn cmd_render(
 fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
     let arm = cli_arm(arm)?;
+    check_arm("--arm", arm.as_deref(), config)?;
     let spec = load_run_spec(config, &scenario.overrides(arm.as_deref()))?;
     initial_state(&spec)?;
     let plan = TransportPlan::new(&spec);

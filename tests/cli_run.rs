@@ -15,6 +15,22 @@ fn run_writes_every_output() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("done after 192 steps"), "{stderr}");
+    // The headline: final and baseline diameter, change, best change after
+    // day 0, the category, and where the report is.
+    assert!(
+        stderr.contains("day 2: tumour equivalent diameter")
+            && stderr.contains("baseline 503 µm")
+            && stderr.contains("best change")
+            && stderr.contains("(day 1)")
+            && stderr.contains("RECIST-style"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("report: {}", out.join("report.html").display())),
+        "{stderr}"
+    );
+    // Quiet: no alarming driver text when nothing failed.
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
 
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
@@ -54,13 +70,22 @@ fn run_writes_every_output() {
     assert_eq!(rows[2][0], 2.0);
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
 
-    for name in ["tumor", "cd8", "ifng", "vessel", "exhaustion"] {
+    // Montage and composite at every save, each field at the last one.
+    for name in ["montage", "composite"] {
         for k in 0..3 {
             let png = out.join(format!("frames/{name}_{k:04}.png"));
             let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
             assert!(img.width() >= 400 && img.height() >= 400);
         }
     }
+    for name in ["tumor", "cd8", "ifng", "vessel", "exhaustion"] {
+        let png = out.join(format!("frames/{name}_0002.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert!(img.width() >= 400 && img.height() >= 400);
+        assert!(!out.join(format!("frames/{name}_0001.png")).exists());
+    }
+    // The baseline's phenotype maps are zero everywhere: no frame.
+    assert!(!out.join("frames/pi3k_0002.png").exists());
     // The .npy of the last save holds what the time series summarises.
     let tumor = read_npy(&out.join("fields/tumor_0002.npy"));
     assert_eq!(tumor.0, vec![1, 125, 125]);
@@ -163,6 +188,121 @@ fn compare_rejects_an_unknown_therapy_before_running() {
     assert!(!o.status.success());
     assert!(
         stderr.contains("anti_lag33") && stderr.contains("did you mean `anti_lag3`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn every_option_of_every_subcommand_has_help() {
+    for sub in ["run", "compare", "render", "check", "info", "params"] {
+        let o = tmesim(&[sub, "--help"]);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut options = 0;
+        for (k, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            if line.starts_with("  ") && (t.starts_with("--") || t.starts_with("-h")) {
+                options += 1;
+                // Help beside the option, or on the next line.
+                let beside = t
+                    .split_once("  ")
+                    .is_some_and(|(_, h)| !h.trim().is_empty());
+                let next = lines.get(k + 1).map_or("", |l| l.trim());
+                assert!(
+                    beside || (!next.is_empty() && !next.starts_with('-')),
+                    "`tmesim {sub}`: option `{t}` has no help line\n{text}"
+                );
+            }
+        }
+        assert!(options >= 2, "{sub}: no options found in\n{text}");
+    }
+}
+
+#[test]
+fn threads_sets_the_pool_size() {
+    let o = tmesim(&["info", "--threads", "1"]);
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("cpu: 1 rayon threads"), "{stdout}");
+    let o = tmesim(&["info", "--threads", "0"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn typos_on_the_command_line_are_named_as_such() {
+    let o = tmesim(&["check", "configs/baseline.toml", "--arm", "anti_pd2"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("--arm: no therapy named `anti_pd2` (did you mean `anti_pd1`?)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unknown key"), "{stderr}");
+    let o = tmesim(&[
+        "check",
+        "configs/baseline.toml",
+        "--set",
+        "params.kill_rate=3",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("`kill_rate_per_day`"), "{stderr}");
+    // The closest few, not all parameter names.
+    assert!(stderr.contains("closest of"), "{stderr}");
+    assert!(stderr.matches(", ").count() < 10, "{stderr}");
+}
+
+/// `tmesim` from the repository root with `env` changes.
+fn tmesim_env(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tmesim"));
+    c.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in set {
+        c.env(k, v);
+    }
+    for k in remove {
+        c.env_remove(k);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn adapter_probing_prints_no_driver_errors() {
+    // Without XDG_RUNTIME_DIR Mesa's Wayland probe used to print
+    // "error: XDG_RUNTIME_DIR is invalid or not set" on every enumeration.
+    let o = tmesim_env(&["info"], &[], &["XDG_RUNTIME_DIR"]);
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn backend_gpu_without_an_adapter_says_how_to_get_one() {
+    // No Vulkan driver manifest: the loader finds no adapter.
+    let o = tmesim_env(
+        &[
+            "run",
+            "configs/baseline.toml",
+            "--backend",
+            "gpu",
+            "--out",
+            "/nonexistent/never-written",
+        ],
+        &[
+            ("WGPU_BACKEND", "vulkan"),
+            ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
+            ("VK_DRIVER_FILES", "/nonexistent/icd.json"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("no GPU adapter found")
+            && stderr.contains("apt-get install mesa-vulkan-drivers")
+            && stderr.contains("tmesim info"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

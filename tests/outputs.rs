@@ -1,8 +1,9 @@
 //! The files a run writes for people and other tools, read back
-//! independently: .vti arrays equal the .npy arrays, the .pvd lists every
+//! independently: zarr-python reads fields.ome.zarr with the values of the
+//! .npy arrays, .vti arrays equal the .npy arrays, the .pvd lists every
 //! save, every time-lapse has one frame per save, `tmesim render` redraws
-//! from the arrays, and report.html loads in a real headless browser with
-//! every image resolved and no console errors.
+//! from the store and re-rates every time-lapse, and report.html loads in a
+//! real headless browser with every image resolved and no console errors.
 
 mod common;
 
@@ -171,14 +172,27 @@ fn every_time_lapse_has_a_frame_per_save() {
     let dir = run_dir();
     let m = manifest(dir);
     assert_eq!(m["saved"].as_array().unwrap().len(), SAVES);
-    let mut names: Vec<String> = m["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .collect();
-    names.extend(["montage".into(), "composite".into()]);
-    for name in &names {
+    // Time-lapses of the montage and the composite; single fields get a
+    // frame at the last save only, and no time-lapse.
+    for f in m["fields"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        assert!(
+            !dir.join(format!("animations/{name}.gif")).exists(),
+            "{name}"
+        );
+        assert!(
+            !dir.join(format!("frames/{name}_0000.png")).exists(),
+            "{name}"
+        );
+        let zero_map = ["pi3k", "wnt", "ido"].contains(&name);
+        assert_eq!(
+            dir.join(format!("frames/{name}_{:04}.png", SAVES - 1))
+                .is_file(),
+            !zero_map,
+            "{name}"
+        );
+    }
+    for name in ["montage", "composite"] {
         assert_eq!(
             gif_frames(&dir.join(format!("animations/{name}.gif"))),
             SAVES,
@@ -207,9 +221,12 @@ fn every_time_lapse_has_a_frame_per_save() {
                 .replace("{index}", "0001"),
         )
     };
-    for key in ["frame", "npy"] {
-        assert!(at(&layout[key], "cd8").is_file(), "{key}");
-    }
+    assert!(at(&layout["frame"], "montage").is_file());
+    assert!(at(&layout["npy"], "cd8").is_file());
+    assert!(dir
+        .join(layout["zarr"].as_str().unwrap())
+        .join(".zattrs")
+        .is_file());
     assert!(at(&layout["vti"], "").is_file());
     assert!(at(&layout["animation_apng"], "montage").is_file());
 }
@@ -226,6 +243,8 @@ fn render_redraws_frames_and_time_lapses_from_the_arrays() {
     assert!(o.status.success());
     std::fs::remove_dir_all(dir.join("frames")).unwrap();
     std::fs::remove_dir_all(dir.join("animations")).unwrap();
+    // Without the .npy files render reads fields.ome.zarr.
+    std::fs::remove_dir_all(dir.join("fields")).unwrap();
     let before = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     let o = tmesim(&[
         "render",
@@ -237,14 +256,20 @@ fn render_redraws_frames_and_time_lapses_from_the_arrays() {
         "3",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Redrawn from fields.ome.zarr: every save of the fields asked for,
+    // identical to the frames the run drew (single fields: the last save).
     for k in 0..SAVES {
         for name in ["tumor", "cd8", "montage"] {
             let a = image::open(dir.join(format!("frames/{name}_{k:04}.png"))).unwrap();
-            let b = image::open(src.join(format!("frames/{name}_{k:04}.png"))).unwrap();
-            assert!(a == b, "{name} {k}: redrawn frame differs from the run's");
+            let original = src.join(format!("frames/{name}_{k:04}.png"));
+            if original.is_file() {
+                let b = image::open(original).unwrap();
+                assert!(a == b, "{name} {k}: redrawn frame differs from the run's");
+            }
         }
         assert!(!dir.join(format!("frames/ifng_{k:04}.png")).exists());
     }
+    assert_eq!(apng_frames(&dir.join("animations/tumor.apng")), SAVES);
     assert_eq!(apng_frames(&dir.join("animations/montage.apng")), SAVES);
     assert!(!dir.join("animations/tumor.gif").exists());
     assert_eq!(
@@ -254,6 +279,123 @@ fn render_redraws_frames_and_time_lapses_from_the_arrays() {
     let o = tmesim(&["render", dir.to_str().unwrap(), "--fields", "nope"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+}
+
+/// Seconds per frame of an APNG (its first frame's delay).
+fn apng_delay(path: &Path) -> f64 {
+    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let reader = d.read_info().unwrap();
+    let fc = reader.info().frame_control.expect("an animated PNG");
+    fc.delay_num as f64 / fc.delay_den.max(1) as f64
+}
+
+/// GIF delay of the first frame, seconds.
+fn gif_delay(path: &Path) -> f64 {
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut d = opts.read_info(std::fs::File::open(path).unwrap()).unwrap();
+    d.read_next_frame().unwrap().unwrap().delay as f64 / 100.0
+}
+
+#[test]
+fn render_with_a_new_rate_rewrites_every_time_lapse() {
+    let src = run_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("copy");
+    let o = Command::new("cp")
+        .args(["-r", src.to_str().unwrap(), dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let rate = manifest(&dir)["output"]["fps"].as_f64().unwrap();
+    assert!((apng_delay(&dir.join("animations/montage.apng")) - 1.0 / rate).abs() < 1e-3);
+    let o = tmesim(&[
+        "render",
+        dir.to_str().unwrap(),
+        "--fields",
+        "montage",
+        "--gif",
+        "--fps",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Only --gif was asked for, but the APNGs already there follow the new rate.
+    assert!((gif_delay(&dir.join("animations/montage.gif")) - 0.5).abs() < 1e-9);
+    assert!((apng_delay(&dir.join("animations/montage.apng")) - 0.5).abs() < 1e-9);
+}
+
+fn python_required() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    set("CI") || set("TMESIM_REQUIRE_PYTHON")
+}
+
+/// zarr-python opens fields.ome.zarr as OME-NGFF 0.4 and reads, for every
+/// field and save, exactly the values of the .npy file (written by a
+/// different encoder, npyz). Python checks; Rust only reports.
+const ZARR_CHECK: &str = r#"
+import json, sys
+import numpy as np, zarr
+run = sys.argv[1]
+m = json.load(open(f"{run}/manifest.json"))
+g = zarr.open_group(f"{run}/fields.ome.zarr", mode="r")
+ms = g.attrs["multiscales"][0]
+assert ms["version"] == "0.4", ms
+assert [a["name"] for a in ms["axes"]] == ["t", "c", "z", "y", "x"], ms["axes"]
+assert ms["axes"][2]["unit"] == "micrometer" and ms["axes"][0]["unit"] == "day"
+scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
+assert scale[2:] == [m["grid"]["dx_um"]] * 3, scale
+labels = [c["label"] for c in g.attrs["omero"]["channels"]]
+names = [f["name"] for f in m["fields"]]
+assert labels == names, (labels, names)
+units = {f["name"]: f["unit"] for f in g.attrs["tmesim"]["fields"]}
+assert all(units[f["name"]] == f["unit"] for f in m["fields"])
+a = g[ms["datasets"][0]["path"]]
+assert a.dtype == np.float32 and a.shape == (len(m["saved"]), len(names), *m["grid"]["npy_shape"]), a.shape
+assert g.attrs["tmesim"]["times_days"] == [s["time_days"] for s in m["saved"]]
+data = a[:]
+n = 0
+for s in m["saved"]:
+    for c, name in enumerate(names):
+        ref = np.load(f"{run}/fields/{name}_{s['index']:04d}.npy")
+        assert np.array_equal(data[s["index"], c], ref), (name, s)
+        n += 1
+assert np.abs(data).max() > 0
+print(f"zarr ok: {n} arrays equal")
+"#;
+
+#[test]
+fn zarr_python_reads_the_store_with_the_npy_values() {
+    let dir = run_dir();
+    let o = Command::new("python3")
+        .args(["-c", ZARR_CHECK, dir.to_str().unwrap()])
+        .output();
+    let o = match o {
+        Ok(o) => o,
+        Err(e) if !python_required() => {
+            eprintln!(
+                "skipped: no python3 ({e}); set TMESIM_REQUIRE_PYTHON=1 to make this an error"
+            );
+            return;
+        }
+        Err(e) => panic!("python3 is required (CI / TMESIM_REQUIRE_PYTHON): {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if stderr.contains("ModuleNotFoundError") && !python_required() {
+        eprintln!(
+            "skipped: {stderr} (pip install zarr; TMESIM_REQUIRE_PYTHON=1 makes this an error)"
+        );
+        return;
+    }
+    assert!(
+        o.status.success(),
+        "zarr-python check failed:
+{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(&format!("zarr ok: {} arrays equal", 19 * SAVES)),
+        "{stdout}"
+    );
 }
 
 fn browser_required() -> bool {

@@ -2,11 +2,13 @@
 //! the shared structs have the layout of their Rust twins.
 
 use std::mem::{offset_of, size_of};
+// wgpu's own naga, so the tests build no second copy of it.
 use tmesim::gpu::backend::ExponentialPassUniform;
 use tmesim::gpu::shaders::{source, Stage};
 use tmesim::model::grid::{GridUniform, TransportUniform};
 use tmesim::model::params::{ModelParams, PARAM_SPECS};
 use tmesim::model::state::Systemic;
+use wgpu::naga;
 
 fn module(stage: Stage) -> naga::Module {
     let src = source(stage);

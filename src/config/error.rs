@@ -13,7 +13,7 @@ pub enum ConfigError {
     },
     #[error("{file}: {}", shorten_lines(.message))]
     Parse { file: PathBuf, message: String },
-    #[error("{file}{location}: unknown key `{}`{}", shorten(.key), suggestion_text(.suggestion, .valid))]
+    #[error("{file}{location}: unknown key `{}`{}", shorten(.key), suggestion_text(.key, .suggestion, .valid))]
     UnknownKey {
         file: PathBuf,
         /// " line N" where the file position is known, else empty.
@@ -22,7 +22,7 @@ pub enum ConfigError {
         suggestion: Option<String>,
         valid: Vec<String>,
     },
-    #[error("{file}{location}: `{key}` = \"{}\" {reason}{}", shorten(.value), suggestion_text(.suggestion, .valid))]
+    #[error("{file}{location}: `{key}` = \"{}\" {reason}{}", shorten(.value), suggestion_text(.value, .suggestion, .valid))]
     UnknownValue {
         file: PathBuf,
         /// " line N" where the file position is known, else empty.
@@ -106,21 +106,41 @@ impl ConfigError {
     }
 }
 
-fn suggestion_text(suggestion: &Option<String>, valid: &[String]) -> String {
+/// Lists longer than this show only the closest names.
+const LIST_LIMIT: usize = 12;
+/// How many closest names a long list shows.
+const CLOSEST_SHOWN: usize = 5;
+
+fn suggestion_text(key: &str, suggestion: &Option<String>, valid: &[String]) -> String {
     let mut s = String::new();
     if let Some(best) = suggestion {
         s.push_str(&format!(" (did you mean `{best}`?)"));
     }
-    // A long list (the parameter names) is shown only when nothing is close.
-    if !valid.is_empty() && (valid.len() <= 20 || suggestion.is_none()) {
-        s.push_str(&format!("; valid: {}", valid.join(", ")));
-    } else if !valid.is_empty() {
+    if valid.len() > LIST_LIMIT {
+        // Rank around the suggestion (it is close to what was typed), else
+        // around the last part of the dotted key.
+        let typed = suggestion
+            .as_deref()
+            .unwrap_or_else(|| key.rsplit('.').next().unwrap_or(key));
         s.push_str(&format!(
-            " ({} valid names: `tmesim params` lists them)",
-            valid.len()
+            "; closest of {} valid: {}",
+            valid.len(),
+            nearest(typed, valid, CLOSEST_SHOWN).join(", ")
         ));
+    } else if !valid.is_empty() {
+        s.push_str(&format!("; valid: {}", valid.join(", ")));
     }
     s
+}
+
+/// The `n` names of `valid` most similar to `key` (Jaro-Winkler), best first.
+pub fn nearest(key: &str, valid: &[String], n: usize) -> Vec<String> {
+    let mut ranked: Vec<(f64, &String)> = valid
+        .iter()
+        .map(|v| (strsim::jaro_winkler(key, v), v))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked.into_iter().take(n).map(|(_, v)| v.clone()).collect()
 }
 
 /// `value` if it is finite and within `[min, max]`, else an error naming
@@ -171,5 +191,26 @@ mod tests {
             Some("kill_rate_per_day")
         );
         assert_eq!(closest("zzzz", ["nx", "ny"]), None);
+    }
+
+    #[test]
+    fn long_lists_show_the_closest_few() {
+        let valid: Vec<String> = (0..30)
+            .map(|k| format!("param_{k}"))
+            .chain(["kill_rate_per_day".to_string(), "kill_saturation".into()])
+            .collect();
+        let e = ConfigError::UnknownKey {
+            file: "s.toml".into(),
+            location: String::new(),
+            key: "params.kill_rate".into(),
+            suggestion: closest("kill_rate", valid.iter().map(String::as_str)),
+            valid,
+        }
+        .to_string();
+        assert!(
+            e.contains("closest of 32 valid: kill_rate_per_day, kill_saturation"),
+            "{e}"
+        );
+        assert!(!e.contains("param_29"), "{e}");
     }
 }

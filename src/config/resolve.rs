@@ -54,6 +54,7 @@ pub struct OutputSpec {
     /// The z plane 3D frames show.
     pub slice_z: usize,
     pub vtk: bool,
+    pub zarr: bool,
     pub report: bool,
     /// Wall-clock time between checkpoints; zero: at every save.
     pub checkpoint_every: std::time::Duration,
@@ -412,6 +413,7 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             fps: fps as f32,
             slice_z,
             vtk: config.output.vtk,
+            zarr: config.output.zarr,
             report: config.output.report,
             checkpoint_every: std::time::Duration::from_secs_f64(checkpoint_min * 60.0),
         },

@@ -183,6 +183,8 @@ pub struct OutputConfig {
     pub slice_z: Option<i64>,
     /// VTK ImageData (.vti) per saved time and a .pvd collection.
     pub vtk: bool,
+    /// Every field at every save in one OME-Zarr store, fields.ome.zarr.
+    pub zarr: bool,
     /// timeseries.png and report.html.
     pub report: bool,
     /// Wall-clock minutes between checkpoints (taken at the first save
@@ -198,10 +200,13 @@ impl Default for OutputConfig {
             fields: Vec::new(),
             montage: true,
             composite: vec!["tumor".into(), "cd8".into(), "mdsc".into()],
-            animations: vec!["gif".into(), "apng".into()],
+            // GIF plays everywhere (slides, README); APNG (full colour)
+            // is opt-in: both together doubled the size of a run.
+            animations: vec!["gif".into()],
             fps: 6.0,
             slice_z: None,
-            vtk: true,
+            vtk: false,
+            zarr: true,
             report: true,
             checkpoint_every_min: 10.0,
         }

@@ -26,6 +26,7 @@ pub enum GpuError {
 pub const STORAGE_BUFFERS_NEEDED: u32 = FIELD_COUNT as u32 + 1;
 
 pub fn instance() -> wgpu::Instance {
+    super::runtime_dir::ensure();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends();
     wgpu::Instance::new(desc)

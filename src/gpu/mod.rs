@@ -3,4 +3,5 @@
 
 pub mod backend;
 pub mod context;
+pub mod runtime_dir;
 pub mod shaders;

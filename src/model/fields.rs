@@ -45,7 +45,9 @@ pub struct FieldSpec {
     pub decay_per_min: f32,
     /// Chemotactic coefficient toward IFN-gamma, um^2/min (cells only).
     pub chemotaxis_um2_per_min: f32,
-    /// Upper end of the default colour scale for frames.
+    /// Upper end of the default colour scale for frames: about the largest
+    /// value of the field in the baseline run (docs/outputs.md), so maps use
+    /// the whole colour range; phenotypes that raise a field set their own.
     pub display_max: f32,
 }
 
@@ -167,20 +169,20 @@ pub const FIELDS: [FieldSpec; FIELD_COUNT] = [
         "kynurenine from IDO in MDSCs and IFN-gamma-induced tumour cells",
         20000.0,
         60.0,
-        5.0,
+        10.0,
     ),
     cell("tumor", "tumour cells", 0.1, 0.0, 1.0),
     cell("cd8", "effector CD8+ T cells", 10.0, 30.0, 0.03),
-    cell("treg", "regulatory T cells", 10.0, 10.0, 0.02),
-    cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.1),
+    cell("treg", "regulatory T cells", 10.0, 10.0, 0.01),
+    cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.005),
     cell(
         "tam",
         "M2-type tumour-associated macrophages",
         3.0,
         0.0,
-        0.1,
+        0.02,
     ),
-    cell("dc", "mature dendritic cells", 4.0, 0.0, 0.02),
+    cell("dc", "mature dendritic cells", 4.0, 0.0, 0.005),
     cell("vessel", "functional vessel density", 0.0, 0.0, 0.2),
     fixed(
         "pdl1",

@@ -87,6 +87,45 @@ fn gif_frame(img: &image::RgbImage) -> gif::Frame<'static> {
     gif::Frame::from_palette_pixels(w, h, buffer, palette.concat(), None)
 }
 
+/// Key colour of unchanged pixels: pure magenta, in none of the colour
+/// maps, nor in the grey text.
+const UNCHANGED: [u8; 3] = [255, 0, 255];
+
+/// A GIF frame after `prev`: pixels equal to the previous frame's become
+/// transparent (the previous frame shows through), so LZW codes long runs.
+/// Exact: falls back to a full frame whenever the key colour could be
+/// confused with a real one.
+fn gif_delta_frame(img: &image::RgbImage, prev: &image::RgbImage) -> gif::Frame<'static> {
+    let mut masked = img.clone();
+    for (p, q) in masked.pixels_mut().zip(prev.pixels()) {
+        if p.0 == UNCHANGED {
+            return gif_frame(img);
+        }
+        if p.0 == q.0 {
+            p.0 = UNCHANGED;
+        }
+    }
+    let mut frame = gif_frame(&masked);
+    let key = frame
+        .palette
+        .as_ref()
+        .and_then(|pal| pal.chunks_exact(3).position(|c| c == UNCHANGED));
+    let Some(key) = key else {
+        return gif_frame(img);
+    };
+    // Only unchanged pixels may carry the key index.
+    let exact = frame
+        .buffer
+        .iter()
+        .zip(masked.pixels())
+        .all(|(&i, p)| (i as usize == key) == (p.0 == UNCHANGED));
+    if !exact {
+        return gif_frame(img);
+    }
+    frame.transparent = Some(key as u8);
+    frame
+}
+
 /// 256 of `colours` (most frequent first): the most frequent, a grey ramp
 /// for anti-aliased text, and the remaining coloured ones spread evenly by
 /// lightness. The colour maps are monotonic in lightness, so the spread
@@ -142,11 +181,68 @@ fn read_rgb(path: &Path) -> Result<image::RgbImage> {
         .into_rgb8())
 }
 
+/// A lighter time-lapse: every `every`-th frame (the last always kept),
+/// each resized by `scale` (`tmesim render --every N --scale F`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thin {
+    pub every: usize,
+    pub scale: f32,
+}
+
+impl Default for Thin {
+    fn default() -> Self {
+        Self {
+            every: 1,
+            scale: 1.0,
+        }
+    }
+}
+
+impl Thin {
+    /// The frames kept, in order.
+    pub fn select(&self, frames: &[PathBuf]) -> Vec<PathBuf> {
+        let every = self.every.max(1);
+        let mut kept: Vec<PathBuf> = frames.iter().step_by(every).cloned().collect();
+        if let Some(last) = frames.last() {
+            if kept.last() != Some(last) {
+                kept.push(last.clone());
+            }
+        }
+        kept
+    }
+}
+
 /// Write `dest` as a looping time-lapse of `frames` at `fps`.
 pub fn write(dest: &Path, frames: &[PathBuf], fps: f32, format: Format) -> Result<()> {
+    write_thinned(dest, frames, fps, format, Thin::default())
+}
+
+/// Like [`write`], with frames dropped and resized as `thin` says.
+pub fn write_thinned(
+    dest: &Path,
+    frames: &[PathBuf],
+    fps: f32,
+    format: Format,
+    thin: Thin,
+) -> Result<()> {
+    let frames = &thin.select(frames)[..];
     if frames.is_empty() {
         bail!("no frames for {}", dest.display());
     }
+    let read_rgb = |p: &Path| -> Result<image::RgbImage> {
+        let img = read_rgb(p)?;
+        if thin.scale == 1.0 {
+            return Ok(img);
+        }
+        let w = ((img.width() as f32 * thin.scale).round() as u32).max(1);
+        let h = ((img.height() as f32 * thin.scale).round() as u32).max(1);
+        Ok(image::imageops::resize(
+            &img,
+            w,
+            h,
+            image::imageops::FilterType::Lanczos3,
+        ))
+    };
     let first = read_rgb(&frames[0])?;
     let mut file =
         AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
@@ -185,11 +281,19 @@ fn encode(
             enc.set_repeat(gif::Repeat::Infinite)?;
             // GIF delays are in hundredths of a second.
             let delay = (100.0 / fps).round().max(2.0) as u16;
+            let mut prev: Option<image::RgbImage> = None;
             for k in 0..frames.len() {
                 let img = load(k)?;
-                let mut frame = gif_frame(&img);
+                let mut frame = match &prev {
+                    Some(p) => gif_delta_frame(&img, p),
+                    None => gif_frame(&img),
+                };
+                // Each frame stays on screen under the next one, whose
+                // unchanged pixels are transparent.
+                frame.dispose = gif::DisposalMethod::Keep;
                 frame.delay = delay;
                 enc.write_frame(&frame)?;
+                prev = Some(img);
             }
         }
         Format::Apng => {

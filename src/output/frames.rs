@@ -469,12 +469,13 @@ pub fn render_montage(
     img
 }
 
-/// Save a frame as PNG, fast compression: frames are many and small.
+/// Save a frame as PNG, default compression: a third smaller than the
+/// fastest level for montages, for a few ms per frame.
 pub fn save_png(img: &RgbImage, path: &Path) -> image::ImageResult<()> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut file = super::atomic::AtomicFile::create(path)?;
     let encoder =
-        PngEncoder::new_with_quality(&mut file, CompressionType::Fast, FilterType::Adaptive);
+        PngEncoder::new_with_quality(&mut file, CompressionType::Default, FilterType::Adaptive);
     img.write_with_encoder(encoder)?;
     Ok(file.commit()?)
 }

@@ -10,6 +10,8 @@ pub const TIMESERIES_CSV: &str = "timeseries.csv";
 pub const TIMESERIES_PNG: &str = "timeseries.png";
 pub const REPORT: &str = "report.html";
 pub const PVD: &str = "run.pvd";
+/// Every field at every save: OME-Zarr (src/output/zarr.rs).
+pub const ZARR: &str = "fields.ome.zarr";
 pub const FRAMES_DIR: &str = "frames";
 pub const FIELDS_DIR: &str = "fields";
 pub const VTK_DIR: &str = "vtk";

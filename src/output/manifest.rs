@@ -101,7 +101,19 @@ pub struct OutputInfo {
     pub apng: bool,
     pub vtk: bool,
     pub report: bool,
+    /// Saves with a frame per field: "final" (the default run: montage and
+    /// composite at every save, single fields at the last) or "every".
+    #[serde(default = "every")]
+    pub field_frames: String,
 }
+
+fn every() -> String {
+    FIELD_FRAMES_EVERY.into()
+}
+
+/// `OutputInfo::field_frames` values.
+pub const FIELD_FRAMES_FINAL: &str = "final";
+pub const FIELD_FRAMES_EVERY: &str = "every";
 
 /// File patterns; `{index}` is the save index (4 digits), `{name}` a field
 /// name, "montage" or "composite".
@@ -116,6 +128,9 @@ pub struct LayoutInfo {
     pub npy: Option<String>,
     pub vti: Option<String>,
     pub pvd: Option<String>,
+    /// The OME-Zarr store of every field at every save.
+    #[serde(default)]
+    pub zarr: Option<String>,
     pub animation_gif: Option<String>,
     pub animation_apng: Option<String>,
 }

@@ -1,12 +1,13 @@
 //! What a run writes: the manifest, the time series and its plot, labelled
-//! frames, montages, composites, time-lapses, .npy and VTK files and the
-//! report page (layout: docs/outputs.md). `writer` drives them all.
+//! frames, montages, composites, time-lapses, the OME-Zarr field store,
+//! optional .npy and VTK files and the report page (layout: docs/outputs.md). `writer` drives them all.
 
 pub mod animate;
 pub mod atomic;
 pub mod colormap;
 pub mod font;
 pub mod frames;
+pub mod headline;
 pub mod images;
 pub mod layout;
 pub mod manifest;
@@ -20,3 +21,4 @@ pub mod timeseries;
 pub mod tsplot;
 pub mod vtk;
 pub mod writer;
+pub mod zarr;

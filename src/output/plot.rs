@@ -1,6 +1,8 @@
 //! Line charts as PNG, drawn with plotters and the shipped font: labelled
-//! axes, a legend, NaN points left out (the line breaks there). Used for
-//! timeseries.png and by other commands that plot series.
+//! axes, a legend beside the plot (never over the data) when there is more
+//! than one line, y axes from zero for non-negative data, NaN points left
+//! out (the line breaks there). Used for timeseries.png and by other
+//! commands that plot series.
 
 use super::font::{register_plot_font, PLOT_FAMILY};
 use anyhow::{anyhow, Result};
@@ -26,7 +28,9 @@ pub struct Panel {
 
 /// Pixel size of a single chart and of each panel of a grid.
 const CHART_PX: (u32, u32) = (900, 560);
-const PANEL_PX: (u32, u32) = (680, 440);
+const PANEL_PX: (u32, u32) = (600, 400);
+/// Width of the legend column right of a chart with several lines.
+const LEGEND_PX: u32 = 170;
 
 /// One chart in a PNG file.
 pub fn line_chart(
@@ -87,36 +91,27 @@ fn series_color(k: usize) -> RGBColor {
 }
 
 fn draw_panel(
-    area: &DrawingArea<BitMapBackend, Shift>,
+    whole: &DrawingArea<BitMapBackend, Shift>,
     panel: &Panel,
     title_px: u32,
 ) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<_>| anyhow!("plot {}: {e}", panel.title);
+    // Several lines: the legend gets a column of its own, right of the plot.
+    let labelled = panel.series.len() > 1;
+    let (area, legend_area) = if labelled {
+        let w = whole.dim_in_pixel().0;
+        let (a, l) = whole.split_horizontally(w.saturating_sub(LEGEND_PX));
+        (a, Some(l))
+    } else {
+        (whole.clone(), None)
+    };
+    let area = &area;
     let finite = || {
         panel
             .series
             .iter()
             .flat_map(|s| s.points.iter().copied())
             .filter(|(x, y)| x.is_finite() && y.is_finite())
-    };
-    // Points along every line, so the legend avoids lines, not just vertices.
-    let along_lines = || {
-        panel.series.iter().flat_map(|s| {
-            finite_segments(&s.points).into_iter().flat_map(|seg| {
-                let pairs: Vec<_> = seg.windows(2).map(|w| (w[0], w[1])).collect();
-                let lone = (seg.len() == 1).then(|| seg[0]);
-                pairs
-                    .into_iter()
-                    .flat_map(|((x0, y0), (x1, y1))| {
-                        (0..8).map(move |k| {
-                            let t = k as f64 / 8.0;
-                            (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
-                        })
-                    })
-                    .chain(lone)
-                    .collect::<Vec<_>>()
-            })
-        })
     };
     let (x_range, y_range) = axis_ranges(finite());
     let mut chart = ChartBuilder::on(area)
@@ -140,30 +135,31 @@ fn draw_panel(
         .map_err(err)?;
     for (k, s) in panel.series.iter().enumerate() {
         let style = series_color(k).stroke_width(2);
-        for (j, segment) in finite_segments(&s.points).into_iter().enumerate() {
+        for segment in finite_segments(&s.points) {
             // A lone point has no line to draw: mark it.
-            let drawn = if segment.len() == 1 {
+            if segment.len() == 1 {
                 chart.draw_series(std::iter::once(Circle::new(segment[0], 3, style.filled())))
             } else {
                 chart.draw_series(LineSeries::new(segment, style))
             }
             .map_err(err)?;
-            if j == 0 {
-                drawn
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
-            }
         }
     }
-    if !panel.series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(emptiest_corner(along_lines(), &x_range, &y_range))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .label_font((PLOT_FAMILY, 14))
-            .draw()
-            .map_err(err)?;
+    if let Some(legend) = legend_area {
+        for (k, s) in panel.series.iter().enumerate() {
+            let y = 60 + 24 * k as i32;
+            let style = series_color(k).stroke_width(3);
+            legend
+                .draw(&PathElement::new(vec![(8, y), (32, y)], style))
+                .map_err(err)?;
+            legend
+                .draw(&Text::new(
+                    s.label.clone(),
+                    (40, y - 8),
+                    (PLOT_FAMILY, 14).into_font().color(&BLACK),
+                ))
+                .map_err(err)?;
+        }
     }
     Ok(())
 }
@@ -178,7 +174,7 @@ fn finite_segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
 }
 
 /// Axis ranges around the data, with a margin; y starts at 0 when the data
-/// are positive and not far from it, so bars of change read honestly.
+/// are non-negative, so a small change does not look dramatic.
 fn axis_ranges(
     points: impl Iterator<Item = (f64, f64)>,
 ) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
@@ -192,7 +188,7 @@ fn axis_ranges(
     if x1 - x0 <= 0.0 {
         (x0, x1) = (x0 - 0.5, x1 + 0.5);
     }
-    if y0 >= 0.0 && y0 < 0.5 * y1 {
+    if y0 >= 0.0 {
         y0 = 0.0;
     }
     let pad = if y1 > y0 {
@@ -202,35 +198,6 @@ fn axis_ranges(
     };
     let y_low = if y0 == 0.0 { 0.0 } else { y0 - pad };
     (x0..x1, y_low..y1 + pad)
-}
-
-/// The legend corner with the fewest data points under it.
-fn emptiest_corner(
-    points: impl Iterator<Item = (f64, f64)>,
-    x: &std::ops::Range<f64>,
-    y: &std::ops::Range<f64>,
-) -> SeriesLabelPosition {
-    // Points inside the box a legend takes in each corner: upper right,
-    // upper left, lower right, lower left.
-    let mut counts = [0usize; 4];
-    for (px, py) in points {
-        let fx = (px - x.start) / (x.end - x.start);
-        let fy = (py - y.start) / (y.end - y.start);
-        let (right, left) = (fx > 0.62, fx < 0.38);
-        let (upper, lower) = (fy > 0.68, fy < 0.32);
-        for (k, inside) in [right && upper, left && upper, right && lower, left && lower]
-            .into_iter()
-            .enumerate()
-        {
-            counts[k] += inside as usize;
-        }
-    }
-    match (0..4).min_by_key(|&k| counts[k]).unwrap_or(0) {
-        0 => SeriesLabelPosition::UpperRight,
-        1 => SeriesLabelPosition::UpperLeft,
-        2 => SeriesLabelPosition::LowerRight,
-        _ => SeriesLabelPosition::LowerLeft,
-    }
 }
 
 /// Tick labels short and without float noise: 0.30000000000000004 -> 0.3.

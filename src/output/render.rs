@@ -1,11 +1,11 @@
 //! `tmesim render`: redraw frames, montage, composite and time-lapses of a
-//! finished run from its saved .npy fields and manifest.json, without
-//! rerunning the simulation.
+//! finished run from its saved fields (fields.ome.zarr, else the .npy
+//! files) and manifest.json, without rerunning the simulation.
 
 use super::colormap::Scale;
 use super::images::{write_images, ImageSettings};
-use super::manifest::Manifest;
-use super::{layout, npy, writer};
+use super::manifest::{Manifest, FIELD_FRAMES_EVERY};
+use super::{layout, npy, writer, zarr};
 use crate::model::fields::{field_index, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use anyhow::{bail, Context, Result};
@@ -19,6 +19,8 @@ pub struct RenderOptions {
     pub apng: bool,
     /// Overrides the run's frame rate.
     pub fps: Option<f32>,
+    /// Time-lapses of every n-th save, frames resized (1 and 1.0: as drawn).
+    pub thin: super::animate::Thin,
 }
 
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
@@ -38,18 +40,29 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
         nz: m.grid.nz,
         dx_um: m.grid.dx_um,
     };
-    // Without arrays the frames on disk stay; time-lapses and the report
+    // The arrays come from the OME-Zarr store, else the .npy files.
+    // Without either the frames on disk stay; time-lapses and the report
     // are still rebuilt from them.
-    let have_arrays = m.layout.npy.is_some();
+    let store = m
+        .layout
+        .zarr
+        .as_ref()
+        .map(|z| dir.join(z))
+        .filter(|p| p.is_dir());
+    let channels = match &store {
+        Some(root) => zarr::channel_names(root)?,
+        None => Vec::new(),
+    };
+    let have_arrays = store.is_some() || m.layout.npy.is_some();
     if !have_arrays && m.layout.frame.is_none() {
         bail!(
-            "{} has neither .npy fields nor frames; rerun with --set output.npy=true",
+            "{} has neither fields.ome.zarr, .npy fields nor frames; rerun with --set output.zarr=true",
             dir.display()
         );
     }
     if !have_arrays {
         eprintln!(
-            "note: no .npy fields in {} (output.npy = false): frames are not redrawn",
+            "note: no fields.ome.zarr or .npy fields in {}: frames are not redrawn",
             dir.display()
         );
     }
@@ -69,7 +82,9 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
             max: f.display_max,
         };
         // Fields drawn from arrays, or whose frames exist already.
-        saved[i] = if have_arrays {
+        saved[i] = if store.is_some() {
+            channels.contains(&f.name)
+        } else if have_arrays {
             f.npy.is_some()
         } else {
             f.png.is_some()
@@ -116,9 +131,20 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
     for s in m.saved.iter().filter(|_| have_arrays) {
         let mut data: Vec<Option<Vec<f32>>> = vec![None; FIELD_COUNT];
         for &i in &needed {
-            let path = dir.join(layout::npy(FIELDS[i].name, s.index));
-            let values = npy::read_field(&path, &grid)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let values = match &store {
+                Some(root) => {
+                    let c = channels
+                        .iter()
+                        .position(|n| n == FIELDS[i].name)
+                        .expect("saved fields are channels of the store");
+                    zarr::read_field(root, &grid, s.index, c)?
+                }
+                None => {
+                    let path = dir.join(layout::npy(FIELDS[i].name, s.index));
+                    npy::read_field(&path, &grid)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+            };
             data[i] = Some(values);
         }
         let views: Vec<Option<&[f32]>> = data.iter().map(|d| d.as_deref()).collect();
@@ -143,12 +169,24 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
             f.png = None;
         }
     }
-    m.output.gif = opts.gif;
-    m.output.apng = opts.apng;
+    if have_arrays {
+        m.output.field_frames = FIELD_FRAMES_EVERY.into();
+    }
+    // The formats asked for, plus every format already in animations/:
+    // those time-lapses would otherwise keep old frames or the old rate.
+    let existing = |ext: &str| {
+        std::fs::read_dir(dir.join(layout::ANIMATIONS_DIR)).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == ext))
+        })
+    };
+    m.output.gif = opts.gif || existing("gif");
+    m.output.apng = opts.apng || existing("apng");
     if let Some(fps) = opts.fps {
         m.output.fps = fps;
     }
-    writer::write_animations(dir, &m)?;
+    writer::write_animations_thinned(dir, &m, opts.thin)?;
     writer::write_plots_and_report(dir, &m)?;
     Ok(m.saved.len())
 }

@@ -31,7 +31,8 @@ img{max-width:100%;height:auto;border:1px solid #ddd}\
 .grid{display:flex;flex-wrap:wrap;gap:12px}.grid figure{margin:0;width:420px}\
 figcaption{font-size:.9em;color:#555}pre{background:#f6f6f6;padding:1em;overflow:auto;max-height:40em}\
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}";
+th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\
+.headline{font-size:1.15em;background:#f3f7fb;border-left:4px solid #4e79a7;padding:.6em 1em}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -62,6 +63,14 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let _ = writeln!(b, "<h1>tmesim run {}</h1>", esc(&name));
+    if let Some((headline, reading)) = headline_of(out, m) {
+        let _ = writeln!(
+            b,
+            "<p class=\"headline\"><b>{}</b></p>\n<p>{}</p>",
+            esc(&capitalise(&headline)),
+            esc(&reading)
+        );
+    }
     let last_t = m.saved.last().map_or(0.0, |s| s.time_days);
     let _ = writeln!(
         b,
@@ -128,11 +137,25 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
                 )
             })
             .collect();
+        let blank: Vec<&str> = m
+            .fields
+            .iter()
+            .filter(|f| f.kind == "map" && f.png.is_some())
+            .filter(|f| !exists(&layout::frame(&f.name, last.index)))
+            .map(|f| f.name.as_str())
+            .collect();
+        let blank = if blank.is_empty() {
+            String::new()
+        } else {
+            format!(" Not drawn, zero everywhere: {}.", esc(&blank.join(", ")))
+        };
         if !figures.is_empty() {
             sections.push((
                 "Final frames",
                 format!(
-                    "<p>Day {:.1} (save {}). Every frame of every save is in <code>frames/</code>.</p>\
+                    "<p>Day {:.1} (save {}). Montage and composite are in <code>frames/</code> for \
+                     every save; <code>tmesim render</code> draws any field at every save from \
+                     <code>fields.ome.zarr</code>.{blank}</p>\
                      <div class=\"grid\">{figures}</div>",
                     last.time_days, last.index
                 ),
@@ -156,6 +179,14 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
             let _ = write!(files, "<li>{} — {}</li>", link(p, p), esc(what));
         }
     }
+    if let Some(p) = &m.layout.zarr {
+        let _ = write!(
+            files,
+            "<li><code>{}</code> — every field at every save, OME-Zarr (t, c, z, y, x); \
+             opens in napari, xarray, zarr-python (docs/outputs.md)</li>",
+            esc(p)
+        );
+    }
     if let Some(p) = &m.layout.npy {
         let _ = write!(
             files,
@@ -178,6 +209,28 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
     let path = out.join(layout::REPORT);
     super::atomic::write(&path, page(&format!("tmesim run {name}"), &b))
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The run's headline and reading (src/output/headline.rs), from its
+/// timeseries.csv; `None` when the file is missing or empty.
+fn headline_of(out: &Path, m: &Manifest) -> Option<(String, String)> {
+    use super::headline::{reading, Headline};
+    let table = super::tsplot::Table::read(&out.join(layout::TIMESERIES_CSV)).ok()?;
+    let grid = crate::model::grid::Grid {
+        nx: m.grid.nx,
+        ny: m.grid.ny,
+        nz: m.grid.nz,
+        dx_um: m.grid.dx_um,
+    };
+    let h = Headline::from_table(&table, &grid).ok()?;
+    Some((h.sentence(), reading(&table, &grid)))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// A CSV file as an HTML table (first row the header).

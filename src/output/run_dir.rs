@@ -27,6 +27,7 @@ const RUN_OUTPUTS: &[&str] = &[
     layout::VTK_DIR,
     layout::ANIMATIONS_DIR,
     layout::CHECKPOINTS_DIR,
+    layout::ZARR,
     layout::SUMMARY_CSV,
     layout::BURDEN_PNG,
 ];

@@ -1,7 +1,8 @@
 //! timeseries.png, plotted from timeseries.csv (so `tmesim render` redraws
-//! it from the file alone): tumour burden, CD8/Treg ratios, mean cytokines
-//! and metabolites in the tumour, immune cells in the tumour, and drug
-//! occupancy where the run has drugs.
+//! it from the file alone): tumour burden (axis from zero) and per cent
+//! change of its diameter, CD8/Treg ratios, one panel per molecule and per
+//! immune cell type in the tumour (each with its own axis and unit), and
+//! drug occupancy where the run has drugs.
 
 use super::plot::{panel_grid, Panel, Series};
 use anyhow::{bail, Context, Result};
@@ -46,6 +47,22 @@ impl Table {
 
 const DAYS: &str = "time (days)";
 
+/// Molecules and cell types with a panel each: column prefix and title.
+const MOLECULES: [(&str, &str); 5] = [
+    ("ifng", "IFN-gamma"),
+    ("il10", "IL-10"),
+    ("vegf", "VEGF"),
+    ("adenosine", "Adenosine"),
+    ("kynurenine", "Kynurenine"),
+];
+const CELLS: [(&str, &str); 5] = [
+    ("cd8", "CD8 T cells"),
+    ("treg", "Tregs"),
+    ("mdsc", "MDSCs"),
+    ("tam", "M2 macrophages"),
+    ("dc", "Dendritic cells"),
+];
+
 /// Write timeseries.png from timeseries.csv; `three_d` picks mm^3 over mm^2.
 pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
     let table = Table::read(csv)?;
@@ -67,13 +84,17 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
                 .collect(),
         )
     };
-    let tumor_mean = |f: &str| series(f, table.column(&format!("{f}_tumor_mean")));
     let panel = |title: &str, y: &str, s: Vec<Option<Series>>| Panel {
         title: title.into(),
         x_label: DAYS.into(),
         y_label: y.into(),
         series: s.into_iter().flatten().collect(),
     };
+    let d = table.column("equivalent_diameter_um");
+    let change = d.map(|d| {
+        let d0 = d.first().copied().unwrap_or(f64::NAN);
+        d.iter().map(|v| 100.0 * (v - d0) / d0).collect()
+    });
     let mut panels = vec![
         panel(
             "Tumour burden",
@@ -85,6 +106,11 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
             vec![series("tumour", table.column("tumor_burden"))],
         ),
         panel(
+            "Equivalent diameter, change from day 0",
+            "change (%)",
+            vec![series("diameter", change)],
+        ),
+        panel(
             "CD8 / Treg ratio",
             "ratio (CD8 : Treg)",
             vec![
@@ -92,24 +118,19 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
                 series("in tumour", ratio("cd8_tumor_mean", "treg_tumor_mean")),
             ],
         ),
-        panel(
-            "Cytokines, mean in tumour",
-            "concentration (nM)",
-            ["ifng", "il10", "vegf"].map(tumor_mean).to_vec(),
-        ),
-        panel(
-            "Metabolites, mean in tumour",
-            "concentration (nM)",
-            ["adenosine", "kynurenine"].map(tumor_mean).to_vec(),
-        ),
-        panel(
-            "Immune cells, mean in tumour",
-            "volume fraction",
-            ["cd8", "treg", "mdsc", "tam", "dc"]
-                .map(tumor_mean)
-                .to_vec(),
-        ),
     ];
+    // One panel per molecule and per cell type, each on its own axis: their
+    // scales differ by orders of magnitude.
+    for (f, title) in MOLECULES.iter().chain(&CELLS) {
+        let unit = crate::model::fields::field_index(f)
+            .map(|i| crate::model::fields::FIELDS[i].unit)
+            .unwrap_or("");
+        panels.push(panel(
+            &format!("{title}, mean in tumour"),
+            unit,
+            vec![series(f, table.column(&format!("{f}_tumor_mean")))],
+        ));
+    }
     // Therapy columns come from src/therapy/treatment.rs (`<name>_exposure`).
     let exposure: Vec<Option<Series>> = table
         .header
@@ -124,6 +145,11 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
             exposure,
         ));
     }
-    panels.retain(|p| !p.series.is_empty());
-    panel_grid(png, &panels, 2)
+    // A panel whose every value is missing or zero says nothing.
+    panels.retain(|p| {
+        p.series
+            .iter()
+            .any(|s| s.points.iter().any(|(_, y)| y.is_finite() && *y != 0.0))
+    });
+    panel_grid(png, &panels, 3)
 }

@@ -3,9 +3,12 @@
 
 use super::colormap::{ColorMap, Scale};
 use super::images::{write_images, ImageSettings};
-use super::manifest::{FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime};
+use super::manifest::{
+    FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime, FIELD_FRAMES_EVERY,
+    FIELD_FRAMES_FINAL,
+};
 use super::timeseries::{summarize, Summary, TimeseriesWriter};
-use super::{animate, atomic, layout, npy, report, tsplot, vtk};
+use super::{animate, atomic, layout, npy, report, tsplot, vtk, zarr};
 use crate::config::resolve::RunSpec;
 use crate::model::fields::{FIELDS, FIELD_COUNT};
 use crate::model::params::PARAM_SPECS;
@@ -31,6 +34,9 @@ pub struct RunWriter<'a> {
     start: Instant,
     last_manifest: Instant,
     pub summaries: Vec<Summary>,
+    zarr: Option<zarr::ZarrWriter>,
+    /// The fields of the latest save, for the final per-field frames.
+    last_fields: Option<(Vec<Vec<f32>>, f64)>,
 }
 
 /// The fixed colour scale of every field.
@@ -111,6 +117,28 @@ impl<'a> RunWriter<'a> {
         let mut manifest = manifest(spec, info, &images);
         manifest.saved = saved.to_vec();
         manifest.steps_done = saved.last().map_or(0, |s| s.step);
+        let zarr = if o.zarr {
+            let channels = o
+                .fields
+                .iter()
+                .map(|&f| zarr::Channel {
+                    field: f,
+                    display_min: images.scales[f].min,
+                    display_max: images.scales[f].max,
+                })
+                .collect();
+            let interval_days = spec.save_every_steps as f64 * spec.dt_min as f64 / 1440.0;
+            let times: Vec<f64> = saved.iter().map(|s| s.time_days).collect();
+            Some(zarr::ZarrWriter::continuing(
+                &out.join(layout::ZARR),
+                spec.grid,
+                channels,
+                interval_days,
+                times,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             spec,
             out: out.to_path_buf(),
@@ -120,6 +148,8 @@ impl<'a> RunWriter<'a> {
             start: Instant::now() - Duration::from_secs_f64(wall_time_before_s),
             last_manifest: Instant::now(),
             summaries: summaries.to_vec(),
+            zarr,
+            last_fields: None,
         })
     }
 
@@ -160,8 +190,18 @@ impl<'a> RunWriter<'a> {
         let out = &self.out;
         let index = self.manifest.saved.len();
         if o.png {
+            // Montage and composite at every save; single fields at the last
+            // (`finish`), or at any save with `tmesim render`.
+            let per_save = ImageSettings {
+                frame_fields: Vec::new(),
+                ..self.images.clone()
+            };
             let data: Vec<Option<&[f32]>> = state.fields.iter().map(|f| Some(&f[..])).collect();
-            write_images(out, &spec.grid, &self.images, &data, index, time_days)?;
+            write_images(out, &spec.grid, &per_save, &data, index, time_days)?;
+            self.last_fields = Some((state.fields.clone(), time_days));
+        }
+        if let Some(z) = &mut self.zarr {
+            z.append(time_days, &state.fields)?;
         }
         if o.npy {
             o.fields.par_iter().try_for_each(|&f| {
@@ -205,7 +245,8 @@ impl<'a> RunWriter<'a> {
     /// A completed run's checkpoints are removed (nothing is left to resume).
     pub fn finish(mut self, completed: bool) -> Result<(Manifest, Vec<Summary>)> {
         self.manifest.status = if completed { "complete" } else { "interrupted" }.into();
-        let written = write_animations(&self.out, &self.manifest).and_then(|()| {
+        let written = self.write_final_frames().and_then(|()| {
+            write_animations(&self.out, &self.manifest)?;
             if self.spec.output.report {
                 write_plots_and_report(&self.out, &self.manifest)?;
             }
@@ -227,6 +268,43 @@ impl<'a> RunWriter<'a> {
         Ok((self.manifest, self.summaries))
     }
 
+    /// Per-field frames of the last save (the montage and composite have a
+    /// frame at every save).
+    fn write_final_frames(&self) -> Result<()> {
+        if let (Some((fields, time_days)), Some(last)) =
+            (&self.last_fields, self.manifest.saved.last())
+        {
+            // A phenotype map that is zero everywhere gets no frame (the
+            // report lists it as such).
+            let frame_fields = self
+                .images
+                .frame_fields
+                .iter()
+                .copied()
+                .filter(|&f| {
+                    FIELDS[f].kind != crate::model::fields::FieldKind::Map
+                        || fields[f].iter().any(|&v| v != 0.0)
+                })
+                .collect();
+            let finals = ImageSettings {
+                frame_fields,
+                montage: Vec::new(),
+                composite: Vec::new(),
+                ..self.images.clone()
+            };
+            let data: Vec<Option<&[f32]>> = fields.iter().map(|f| Some(&f[..])).collect();
+            write_images(
+                &self.out,
+                &self.spec.grid,
+                &finals,
+                &data,
+                last.index,
+                *time_days,
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn wall_time_s(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }
@@ -241,10 +319,11 @@ impl<'a> RunWriter<'a> {
 
 /// The sequences a manifest describes: fields with frames, montage, composite.
 pub fn sequence_names(m: &Manifest) -> Vec<String> {
+    let every_save = m.output.field_frames == FIELD_FRAMES_EVERY;
     let mut names: Vec<String> = m
         .fields
         .iter()
-        .filter(|f| f.png.is_some())
+        .filter(|f| every_save && f.png.is_some())
         .map(|f| f.name.clone())
         .collect();
     if !m.output.montage.is_empty() {
@@ -259,6 +338,11 @@ pub fn sequence_names(m: &Manifest) -> Vec<String> {
 /// GIF and APNG time-lapses of every sequence the manifest names, from
 /// the frames on disk.
 pub fn write_animations(out: &Path, m: &Manifest) -> Result<()> {
+    write_animations_thinned(out, m, animate::Thin::default())
+}
+
+/// [`write_animations`] with frames dropped or resized (`tmesim render`).
+pub fn write_animations_thinned(out: &Path, m: &Manifest, thin: animate::Thin) -> Result<()> {
     if m.layout.frame.is_none() || m.saved.is_empty() {
         return Ok(());
     }
@@ -280,7 +364,7 @@ pub fn write_animations(out: &Path, m: &Manifest) -> Result<()> {
     jobs.par_iter().try_for_each(|(name, format)| {
         let frames = animate::frame_paths(out, name, m.saved.len());
         let dest = out.join(layout::animation(name, format.extension()));
-        animate::write(&dest, &frames, m.output.fps, *format)
+        animate::write_thinned(&dest, &frames, m.output.fps, *format, thin)
     })
 }
 
@@ -311,15 +395,22 @@ pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
 }
 
 /// Remove the per-save files (frames, arrays, VTK) with a save index of
-/// `first` or more: those of saves a resumed run makes again.
+/// `first` or more: those of saves a resumed run makes again; and every
+/// per-field frame, which a run draws only for its last save.
 fn remove_saves_from(out: &Path, first: usize) -> Result<()> {
+    let sequence = |name: &str| {
+        [layout::MONTAGE, layout::COMPOSITE]
+            .iter()
+            .any(|s| name.starts_with(&format!("{s}_")))
+    };
     for dir in [layout::FRAMES_DIR, layout::FIELDS_DIR, layout::VTK_DIR] {
         let Ok(entries) = std::fs::read_dir(out.join(dir)) else {
             continue;
         };
         for entry in entries.filter_map(|e| e.ok()) {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if layout::save_index(&name).is_some_and(|i| i >= first) {
+            let field_frame = dir == layout::FRAMES_DIR && !sequence(&name);
+            if field_frame || layout::save_index(&name).is_some_and(|i| i >= first) {
                 let path = entry.path();
                 std::fs::remove_file(&path)
                     .with_context(|| format!("cannot remove {}", path.display()))?;
@@ -395,6 +486,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             apng: o.png && o.apng,
             vtk: o.vtk,
             report: o.report,
+            field_frames: FIELD_FRAMES_FINAL.into(),
         },
         layout: LayoutInfo {
             index_digits: layout::INDEX_DIGITS,
@@ -406,6 +498,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             npy: pattern(o.npy, layout::npy("{name}", 0)),
             vti: pattern(o.vtk, layout::vti(0)),
             pvd: o.vtk.then(|| layout::PVD.into()),
+            zarr: o.zarr.then(|| layout::ZARR.into()),
             animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
             animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
         },

@@ -35,6 +35,63 @@ pub const RESPONSE_CHANGE: f64 = -0.30;
 /// Progression threshold: rise over the nadir.
 pub const PROGRESSION_RISE: f64 = 0.20;
 
+/// The response of one tumour-diameter series, RECIST-style.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    pub baseline_diameter_um: f64,
+    pub final_diameter_um: f64,
+    /// Smallest change of the diameter from baseline over the saves after
+    /// day 0 (the nadir), percent; positive when the tumour only grew.
+    pub best_change_pct: f64,
+    /// When the best change was reached, days.
+    pub best_day: f64,
+    pub recist: Recist,
+    /// First saved time at which the diameter is 20% over its nadir.
+    pub time_to_progression_days: Option<f64>,
+}
+
+/// Response of diameters `d` saved at `times` (the first is the baseline).
+/// `cr_diameter_um` is the equivalent diameter of one voxel full of
+/// tumour: below it the tumour counts as gone.
+pub fn response(times: &[f64], d: &[f64], cr_diameter_um: f64) -> Response {
+    let d0 = d[0];
+    let mut nadir = d0;
+    let mut best: Option<(f64, f64)> = None;
+    let mut response = None;
+    let mut progression = None;
+    for (&t, &dk) in times.iter().zip(d).skip(1) {
+        let change = (dk - d0) / d0;
+        if best.is_none_or(|(b, _)| change < b) {
+            best = Some((change, t));
+        }
+        if progression.is_none() {
+            if dk < cr_diameter_um {
+                response = Some(Recist::Cr);
+            } else if change <= RESPONSE_CHANGE && response.is_none() {
+                response = Some(Recist::Pr);
+            }
+            if dk >= (1.0 + PROGRESSION_RISE) * nadir {
+                progression = Some(t);
+            }
+        }
+        nadir = nadir.min(dk);
+    }
+    let recist = match (response, progression) {
+        (Some(r), _) => r,
+        (None, Some(_)) => Recist::Pd,
+        (None, None) => Recist::Sd,
+    };
+    let (best, best_day) = best.unwrap_or((0.0, times[0]));
+    Response {
+        baseline_diameter_um: d0,
+        final_diameter_um: *d.last().expect("at least one saved time"),
+        best_change_pct: 100.0 * best,
+        best_day,
+        recist,
+        time_to_progression_days: progression,
+    }
+}
+
 /// Per-arm outcome, computed from the saved time series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArmMetrics {
@@ -55,41 +112,17 @@ pub struct ArmMetrics {
 /// voxel full of tumour: below it the tumour counts as gone.
 pub fn metrics(summaries: &[Summary], cr_diameter_um: f64) -> ArmMetrics {
     use crate::model::fields::idx;
-    let first = &summaries[0];
     let last = summaries.last().expect("at least one saved time");
-    let d0 = first.equivalent_diameter_um;
-    let mut nadir = d0;
-    let mut best = 0.0f64;
-    let mut response = None;
-    let mut progression = None;
-    for s in &summaries[1..] {
-        let d = s.equivalent_diameter_um;
-        let change = (d - d0) / d0;
-        best = best.min(change);
-        if progression.is_none() {
-            if d < cr_diameter_um {
-                response = Some(Recist::Cr);
-            } else if change <= RESPONSE_CHANGE && response.is_none() {
-                response = Some(Recist::Pr);
-            }
-            if d >= (1.0 + PROGRESSION_RISE) * nadir {
-                progression = Some(s.time_days);
-            }
-        }
-        nadir = nadir.min(d);
-    }
-    let recist = match (response, progression) {
-        (Some(r), _) => r,
-        (None, Some(_)) => Recist::Pd,
-        (None, None) => Recist::Sd,
-    };
+    let times: Vec<f64> = summaries.iter().map(|s| s.time_days).collect();
+    let d: Vec<f64> = summaries.iter().map(|s| s.equivalent_diameter_um).collect();
+    let r = response(&times, &d, cr_diameter_um);
     let ratio = last.tumor_means[idx::CD8] / last.tumor_means[idx::TREG];
     ArmMetrics {
-        baseline_diameter_um: d0,
-        final_diameter_um: last.equivalent_diameter_um,
-        best_change_pct: 100.0 * best,
-        recist,
-        time_to_progression_days: progression,
+        baseline_diameter_um: r.baseline_diameter_um,
+        final_diameter_um: r.final_diameter_um,
+        best_change_pct: r.best_change_pct,
+        recist: r.recist,
+        time_to_progression_days: r.time_to_progression_days,
         cd8_treg_ratio: ratio,
         ifng_tumor_mean_nm: last.tumor_means[idx::IFNG],
         il10_tumor_mean_nm: last.tumor_means[idx::IL10],
@@ -139,7 +172,8 @@ pub fn write_summary(path: &Path, arms: &[(String, ArmMetrics)]) -> std::io::Res
     f.commit()
 }
 
-/// tumor_burden.png: equivalent diameter of every arm over time.
+/// tumor_burden.png: per cent change of every arm's equivalent diameter
+/// from its baseline, over time (RECIST reads change, not size).
 pub fn plot_burden(
     path: &Path,
     arms: &[(String, Vec<Summary>)],
@@ -151,7 +185,10 @@ pub fn plot_burden(
             label: label.clone(),
             points: s
                 .iter()
-                .map(|s| (s.time_days, s.equivalent_diameter_um))
+                .map(|p| {
+                    let d0 = s[0].equivalent_diameter_um;
+                    (p.time_days, 100.0 * (p.equivalent_diameter_um - d0) / d0)
+                })
                 .collect(),
         })
         .collect();
@@ -159,7 +196,7 @@ pub fn plot_burden(
         path,
         title,
         "time (days)",
-        "tumour equivalent diameter (µm)",
+        "equivalent diameter, change from day 0 (%)",
         &series,
     )
 }
@@ -201,5 +238,16 @@ mod tests {
         // A response after progression does not count.
         let late = metrics(&series(&[500.0, 620.0, 300.0]), 20.0);
         assert_eq!(late.recist, Recist::Pd);
+    }
+
+    #[test]
+    fn best_change_of_a_growing_tumour_is_its_smallest_growth() {
+        // The nadir excludes day 0: a tumour that only grew has a positive
+        // best change, not 0.
+        let grew = metrics(&series(&[500.0, 510.0, 530.0, 560.0]), 20.0);
+        assert!((grew.best_change_pct - 2.0).abs() < 1e-9, "{grew:?}");
+        let r = response(&[0.0, 7.0, 14.0], &[500.0, 450.0, 470.0], 20.0);
+        assert_eq!(r.best_day, 7.0);
+        assert!((r.best_change_pct + 10.0).abs() < 1e-9);
     }
 }

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod compare;
 pub mod cpu_backend;
+pub mod pace;
 pub mod plan;
 pub mod run;
 pub mod select;

@@ -143,14 +143,22 @@ impl Loop<'_> {
         }
         let bar = progress_bar(spec, opts.progress, start.step);
         let mut step = start.step;
+        let mut pace = super::pace::Pace::default();
         while step < spec.steps {
             let to_save = spec.save_every_steps - step % spec.save_every_steps;
-            let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
+            let batch = to_save
+                .min(spec.steps - step)
+                .min(MAX_BATCH)
+                .min(pace.cap());
+            let started = Instant::now();
             let params: Vec<_> = (step..step + batch)
                 .map(|s| spec.treatment.params_at(&spec.params, s))
                 .collect();
             backend.run_steps(&params)?;
-            if let Some(bad) = backend.find_bad_value()? {
+            // The check reads back a result, so the time includes the GPU's work.
+            let bad = backend.find_bad_value()?;
+            pace.record(batch, started.elapsed());
+            if let Some(bad) = bad {
                 anyhow::bail!(
                     "after step {} (day {:.2}): {}",
                     step + batch,
@@ -243,6 +251,8 @@ fn progress_bar(spec: &RunSpec, show: bool, start: u64) -> indicatif::ProgressBa
     );
     bar.set_position(start);
     bar.reset_eta();
+    // Elapsed time and ETA move between batches too.
+    bar.enable_steady_tick(Duration::from_millis(500));
     bar
 }
 

@@ -12,6 +12,7 @@ use crate::gpu::context;
 pub enum BackendChoice {
     /// A hardware GPU if one exists, else the CPU reference.
     Auto,
+    /// The CPU reference backend (all cores, or --threads N).
     Cpu,
     /// Any wgpu adapter, software ones (llvmpipe/lavapipe) included.
     Gpu,
@@ -32,7 +33,15 @@ pub fn make_backend(
 ) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
     match choice {
         BackendChoice::Cpu => Ok((Box::new(cpu_backend(spec)), None)),
-        BackendChoice::Gpu => Ok((Box::new(gpu_backend(spec)?), None)),
+        BackendChoice::Gpu => match gpu_backend(spec) {
+            Ok(b) => Ok((Box::new(b), None)),
+            Err(e @ context::GpuError::NoAdapter(_)) => Err(anyhow::anyhow!(
+                "{e} for --backend gpu. Install a GPU driver; without a GPU, the software Vulkan \
+                 driver works (Debian/Ubuntu: apt-get install mesa-vulkan-drivers). `tmesim info` \
+                 lists the adapters wgpu sees; --backend cpu runs without one"
+            )),
+            Err(e) => Err(e.into()),
+        },
         BackendChoice::Auto => {
             let instance = context::instance();
             let adapter = match context::select_adapter(&instance) {

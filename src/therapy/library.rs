@@ -101,3 +101,62 @@ pub fn find(
         valid,
     })
 }
+
+/// Check the therapy names of a command-line arm (`--arm`, `--arms`)
+/// before the scenario is loaded, so a typo is reported as what it is: a
+/// value given on the command line, not a key of the scenario file. A name
+/// is known when the scenario defines `[therapy.NAME]`, a `therapies/NAME.toml`
+/// sits beside it, it is a `.toml` path there, or it is a shipped therapy.
+pub fn check_arm(option: &str, arm: &[String], scenario: &Path) -> Result<(), String> {
+    let dir = scenario.parent().unwrap_or(Path::new("."));
+    let inline: Vec<String> = std::fs::read_to_string(scenario)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("therapy").and_then(|v| v.as_table()).cloned())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in arm {
+        let known = inline.contains(name)
+            || (name.ends_with(".toml") && dir.join(name).is_file())
+            || dir.join("therapies").join(format!("{name}.toml")).is_file()
+            || builtin_names(Kind::Therapy).contains(&name.as_str());
+        if known {
+            continue;
+        }
+        let mut candidates: Vec<String> = builtin_names(Kind::Therapy)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        candidates.extend(inline.iter().cloned());
+        let hint = closest(name, candidates.iter().map(String::as_str))
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        return Err(format!(
+            "{option}: no therapy named `{name}`{hint}. Therapies: {} (configs/therapies, \
+             docs/therapies.md), `control` for no treatment, or a [therapy.{name}] table in {}",
+            candidates.join(", "),
+            scenario.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm_typos_name_the_option_and_the_value() {
+        let scenario = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configs/baseline.toml"
+        ));
+        let e = check_arm("--arm", &["anti_pd2".into()], scenario).unwrap_err();
+        assert!(
+            e.starts_with("--arm: no therapy named `anti_pd2` (did you mean `anti_pd1`?)"),
+            "{e}"
+        );
+        assert!(!e.contains("key"), "{e}");
+        assert!(check_arm("--arm", &["anti_pd1".into(), "anti_lag3".into()], scenario).is_ok());
+    }
+}

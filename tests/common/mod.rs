@@ -35,12 +35,15 @@ fn gpu_required() -> bool {
 /// The GPU backend for `spec`, or `None` (reported as skipped) when no
 /// adapter exists and the GPU is not required.
 pub fn gpu(spec: &RunSpec) -> Option<Box<dyn Backend>> {
+    // A private XDG_RUNTIME_DIR, so Mesa's window-system probe stays quiet.
+    tmesim::gpu::runtime_dir::ensure();
     match gpu_backend(spec) {
         Ok(b) => Some(Box::new(b)),
         Err(e) if gpu_required() => {
             panic!("GPU backend required (CI / TMESIM_REQUIRE_GPU) but unavailable: {e}")
         }
         Err(e) => {
+            // tests/gpu_status.rs reports this in the summary of every run.
             eprintln!("SKIPPED: GPU part of this test ({e})");
             None
         }
@@ -83,7 +86,8 @@ pub fn tmesim(args: &[&str]) -> std::process::Output {
 }
 
 /// `tmesim run configs/baseline.toml` on the CPU for two days into `out`,
-/// with every output and the .npy arrays, plus `extra` arguments.
+/// with every output, the opt-in .npy arrays and VTK files included, plus
+/// `extra` arguments.
 pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "run",
@@ -97,6 +101,10 @@ pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
         "time.end_days=2",
         "--set",
         "output.npy=true",
+        "--set",
+        "output.vtk=true",
+        "--set",
+        "output.animations=[\"gif\", \"apng\"]",
     ];
     args.extend(extra);
     tmesim(&args)
