@@ -857,7 +857,7 @@ fn errors_name_the_key_call_values_values_and_stay_short() {
     );
     let e = check(&["--arm", "anti_pd2"]);
     assert!(
-        e.contains("\"anti_pd2\"") && !e.contains("unknown key"),
+        e.contains("--arm: no therapy named `anti_pd2`") && !e.contains("unknown key"),
         "{e}"
     );
     let e = check(&["--set", "params.kill_rate=3"]);
