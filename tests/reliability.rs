@@ -48,7 +48,8 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The results two runs must share bit for bit: time series, frames,
-/// arrays and time-lapses (not the manifest, which records wall times).
+/// arrays, the OME-Zarr store and time-lapses (not the manifest, which
+/// records wall times).
 fn assert_same_results(a: &Path, b: &Path) {
     let results = |d: &Path| -> Vec<PathBuf> {
         files(d)
@@ -59,6 +60,7 @@ fn assert_same_results(a: &Path, b: &Path) {
                     || s.starts_with("frames/")
                     || s.starts_with("fields/")
                     || s.starts_with("animations/")
+                    || s.starts_with("fields.ome.zarr/")
             })
             .collect()
     };
