@@ -77,9 +77,9 @@ def main():
         if a.reuse and os.path.exists(os.path.join(a.out, p, "summary.csv")):
             continue
         cmd = [a.tmesim, "compare", a.scenario, "--phenotype", p, "--arms", arms,
-               "--out", os.path.join(a.out, p), "--backend", a.backend, "--quiet",
-               # Only the time series is needed: no frames, arrays, VTK or pages.
-               "--set", "output.png=false", "--set", "output.npy=false",
+               "--out", os.path.join(a.out, p), "--force", "--backend", a.backend, "--quiet",
+               # Only the time series is needed: no frames, arrays, store, VTK or pages.
+               "--set", "output.png=false", "--set", "output.npy=false", "--set", "output.zarr=false",
                "--set", "output.vtk=false", "--set", "output.report=false"]
         for s in a.sets:
             cmd += ["--set", s]

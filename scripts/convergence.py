@@ -56,8 +56,8 @@ def main():
         series = os.path.join(out, "timeseries.csv")
         if not (a.reuse and os.path.exists(series)):
             cmd = [a.tmesim, "run", a.scenario, "--arm", a.arm, "--phenotype", a.phenotype,
-                   "--backend", a.backend, "--quiet", "--out", out, "--set", f"time.dt_min={dt}",
-                   "--set", "output.png=false", "--set", "output.npy=false", "--set", "output.vtk=false",
+                   "--backend", a.backend, "--quiet", "--out", out, "--force",
+                   "--set", f"time.dt_min={dt}", "--set", "output.zarr=false", "--set", "output.png=false", "--set", "output.npy=false", "--set", "output.vtk=false",
                    "--set", "output.animations=[]", "--set", "output.report=false"]
             for s in a.sets:
                 cmd += ["--set", s]
