@@ -322,7 +322,7 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Ou
         Existing::Refuse
     };
     let interrupt = interrupt_flag()?;
-    let report = run_one(&spec, &out, target, &interrupt, existing, None)?;
+    let report = run_one(&spec, &out, target, &interrupt, existing, false)?;
     end_of_run(&report, &out, &spec.grid)
 }
 
@@ -336,7 +336,7 @@ fn cmd_resume(dir: &Path, target: &Target) -> Result<Outcome> {
     }
     let spec = manifest_spec(dir, &manifest)?;
     let interrupt = interrupt_flag()?;
-    let report = run_one(&spec, dir, target, &interrupt, Existing::Continue, Some(()))?;
+    let report = run_one(&spec, dir, target, &interrupt, Existing::Continue, true)?;
     end_of_run(&report, dir, &spec.grid)
 }
 
@@ -426,12 +426,12 @@ fn run_one(
     target: &Target,
     interrupt: &AtomicBool,
     existing: Existing,
-    resume: Option<()>,
+    resume: bool,
 ) -> Result<RunReport> {
     let dir = run_dir::prepare(out, &input_files(spec), existing)?;
     let checkpoint = match resume {
-        None => None,
-        Some(()) => {
+        false => None,
+        true => {
             let c = tmesim::sim::run::find_checkpoint(out, spec)?;
             match &c {
                 Some(c) => eprintln!(
@@ -607,19 +607,14 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
                 continue;
             }
         }
-        let started = arm_dir.join(layout::MANIFEST).is_file();
-        let report = if resume && started {
-            run_one(
-                spec,
-                &arm_dir,
-                target,
-                &interrupt,
-                Existing::Continue,
-                Some(()),
-            )?
+        // An arm that started before continues; any other starts afresh.
+        let continues = resume && arm_dir.join(layout::MANIFEST).is_file();
+        let existing = if continues {
+            Existing::Continue
         } else {
-            run_one(spec, &arm_dir, target, &interrupt, Existing::Replace, None)?
+            Existing::Replace
         };
+        let report = run_one(spec, &arm_dir, target, &interrupt, existing, continues)?;
         if !report.completed {
             eprintln!(
                 "interrupted: the summary covers the arms finished so far; continue with the same command and --resume"

@@ -235,12 +235,7 @@ fn every_time_lapse_has_a_frame_per_save() {
 fn render_redraws_frames_and_time_lapses_from_the_arrays() {
     let src = run_dir();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("copy");
-    let o = Command::new("cp")
-        .args(["-r", src.to_str().unwrap(), dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let dir = copy_of(src, tmp.path());
     std::fs::remove_dir_all(dir.join("frames")).unwrap();
     std::fs::remove_dir_all(dir.join("animations")).unwrap();
     // Without the .npy files render reads fields.ome.zarr.
@@ -281,6 +276,17 @@ fn render_redraws_frames_and_time_lapses_from_the_arrays() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
 }
 
+/// A copy of the run folder `src` inside `into`, for tests that change it.
+fn copy_of(src: &Path, into: &Path) -> PathBuf {
+    let dir = into.join("copy");
+    let o = Command::new("cp")
+        .args(["-r", src.to_str().unwrap(), dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    dir
+}
+
 /// Seconds per frame of an APNG (its first frame's delay).
 fn apng_delay(path: &Path) -> f64 {
     let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
@@ -301,12 +307,7 @@ fn gif_delay(path: &Path) -> f64 {
 fn render_with_a_new_rate_rewrites_every_time_lapse() {
     let src = run_dir();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("copy");
-    let o = Command::new("cp")
-        .args(["-r", src.to_str().unwrap(), dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let dir = copy_of(src, tmp.path());
     let rate = manifest(&dir)["output"]["fps"].as_f64().unwrap();
     assert!((apng_delay(&dir.join("animations/montage.apng")) - 1.0 / rate).abs() < 1e-3);
     let o = tmesim(&[

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::tmesim;
+use common::{baseline_run_args, tmesim};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -136,15 +136,21 @@ fn run_on(
     Ok(report.completed)
 }
 
+/// `spec` run whole on the CPU into `dir/whole`, and into `dir/parts`
+/// stopped after its first batch.
+fn whole_and_interrupted(spec: &RunSpec, dir: &Path) -> (PathBuf, PathBuf) {
+    let whole = dir.join("whole");
+    assert!(run_cpu(spec, &whole, false, false).unwrap());
+    let parts = dir.join("parts");
+    assert!(!run_cpu(spec, &parts, true, false).unwrap());
+    (whole, parts)
+}
+
 #[test]
 fn a_run_resumed_from_a_checkpoint_between_saves_matches_the_uninterrupted_run_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let spec = baseline_spec(SHORT);
-    let whole = dir.path().join("whole");
-    assert!(run_cpu(&spec, &whole, false, false).unwrap());
-
-    let parts = dir.path().join("parts");
-    assert!(!run_cpu(&spec, &parts, true, false).unwrap());
+    let (whole, parts) = whole_and_interrupted(&spec, dir.path());
     let m = manifest(&parts);
     assert_eq!(m["status"], "interrupted");
     // The first batch ends before the first save (step 480).
@@ -238,10 +244,7 @@ fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_start() {
 fn a_damaged_checkpoint_is_skipped_for_the_one_before() {
     let dir = tempfile::tempdir().unwrap();
     let spec = baseline_spec(SHORT);
-    let whole = dir.path().join("whole");
-    assert!(run_cpu(&spec, &whole, false, false).unwrap());
-    let parts = dir.path().join("parts");
-    assert!(!run_cpu(&spec, &parts, true, false).unwrap());
+    let (whole, parts) = whole_and_interrupted(&spec, dir.path());
     assert!(!run_cpu(&spec, &parts, true, true).unwrap());
     let list = checkpoint::list(&parts).unwrap();
     let (newest, older) = (&list[0], &list[1]);
@@ -517,26 +520,8 @@ fn a_run_never_writes_over_its_scenario_file() {
     }
 }
 
-/// `tmesim run` of the baseline on the CPU into `out` for `days`
-/// (`time.end_days=N`), then `extra` arguments.
-fn run_args<'a>(out: &'a Path, days: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "run",
-        BASELINE,
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        days,
-    ];
-    args.extend(extra);
-    args
-}
-
 fn short_run(out: &Path, days: &str, extra: &[&str]) -> Output {
-    tmesim(&run_args(out, days, extra))
+    tmesim(&baseline_run_args(out, days, extra))
 }
 
 #[test]
@@ -566,7 +551,8 @@ fn a_used_run_folder_is_refused_and_force_replaces_it_whole() {
 /// Start a long CPU run into `out` and wait until it has written its manifest.
 fn start_long_run(out: &Path, extra: &[&str]) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_tmesim"))
-        .args(run_args(out, "time.end_days=200", extra))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(baseline_run_args(out, "time.end_days=200", extra))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -79,30 +79,29 @@ pub fn shorten_lines(text: &str) -> String {
 impl ConfigError {
     /// The same error, naming the file that set its key when that is one of
     /// `origins` (key prefix, file) rather than the scenario.
-    pub fn blame(self, origins: &[(String, PathBuf)]) -> Self {
-        let key = match &self {
-            ConfigError::UnknownKey { key, .. }
-            | ConfigError::UnknownValue { key, .. }
-            | ConfigError::OutOfRange { key, .. }
-            | ConfigError::Invalid { key, .. } => key.clone(),
-            _ => return self,
-        };
-        let Some((_, origin)) = origins.iter().find(|(prefix, _)| {
-            key == *prefix
-                || key.starts_with(&format!("{prefix}."))
-                || key.starts_with(&format!("{prefix}["))
-        }) else {
-            return self;
-        };
-        let mut e = self;
-        match &mut e {
-            ConfigError::UnknownKey { file, .. }
-            | ConfigError::UnknownValue { file, .. }
-            | ConfigError::OutOfRange { file, .. }
-            | ConfigError::Invalid { file, .. } => *file = origin.clone(),
-            _ => {}
+    pub fn blame(mut self, origins: &[(String, PathBuf)]) -> Self {
+        if let Some((key, file)) = self.key_and_file() {
+            let set_by = |prefix: &String| {
+                key == prefix
+                    || key.starts_with(&format!("{prefix}."))
+                    || key.starts_with(&format!("{prefix}["))
+            };
+            if let Some((_, origin)) = origins.iter().find(|(prefix, _)| set_by(prefix)) {
+                *file = origin.clone();
+            }
         }
-        e
+        self
+    }
+
+    /// The key an error is about and the file it names, where it has both.
+    fn key_and_file(&mut self) -> Option<(&str, &mut PathBuf)> {
+        match self {
+            ConfigError::UnknownKey { key, file, .. }
+            | ConfigError::UnknownValue { key, file, .. }
+            | ConfigError::OutOfRange { key, file, .. }
+            | ConfigError::Invalid { key, file, .. } => Some((key.as_str(), file)),
+            _ => None,
+        }
     }
 }
 

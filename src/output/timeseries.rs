@@ -1,11 +1,12 @@
-//! timeseries.csv: one row per saved time, rewritten atomically at each
-//! save so an interrupted run keeps every whole row it reached.
+//! timeseries.csv: one row per saved time, appended whole at each save so
+//! an interrupted run keeps every row it reached.
 
 use super::atomic;
 use crate::model::fields::{idx, FIELDS};
 use crate::model::grid::Grid;
 use crate::model::state::State;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 /// Tumour fraction above which a voxel counts as inside the tumour.
 pub const TUMOR_THRESHOLD: f32 = 0.1;
@@ -70,12 +71,13 @@ pub fn summarize(state: &State, time_days: f64) -> Summary {
     }
 }
 
-/// timeseries.csv, rewritten atomically at every save so that it always
-/// holds whole rows. Cells that have no value (a tumour mean when no voxel
-/// is tumour) are empty.
+/// timeseries.csv: the header is written atomically, then each save's row
+/// is appended with one write and flushed, so the file holds whole rows
+/// (a run killed inside that write is resumed from its checkpoint, which
+/// rewrites the rows). Cells that have no value (a tumour mean when no
+/// voxel is tumour) are empty.
 pub struct TimeseriesWriter {
-    path: PathBuf,
-    text: String,
+    file: std::fs::File,
 }
 
 impl TimeseriesWriter {
@@ -90,12 +92,9 @@ impl TimeseriesWriter {
         header.extend(FIELDS.iter().map(|f| format!("{}_total", f.name)));
         header.extend(FIELDS.iter().map(|f| format!("{}_tumor_mean", f.name)));
         header.extend(drug_columns.iter().cloned());
-        let writer = Self {
-            path: path.to_path_buf(),
-            text: format!("{}\n", header.join(",")),
-        };
-        atomic::write(&writer.path, &writer.text)?;
-        Ok(writer)
+        atomic::write(path, format!("{}\n", header.join(",")))?;
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        Ok(Self { file })
     }
 
     pub fn write(&mut self, s: &Summary, drug_values: &[f64]) -> std::io::Result<()> {
@@ -108,10 +107,10 @@ impl TimeseriesWriter {
         row.extend(&s.totals);
         row.extend(&s.tumor_means);
         row.extend(drug_values);
-        let text: Vec<String> = row.iter().map(|&v| cell(v)).collect();
-        self.text.push_str(&text.join(","));
-        self.text.push('\n');
-        atomic::write(&self.path, &self.text)
+        let cells: Vec<String> = row.iter().map(|&v| cell(v)).collect();
+        let line = format!("{}\n", cells.join(","));
+        self.file.write_all(line.as_bytes())?;
+        self.file.flush()
     }
 }
 

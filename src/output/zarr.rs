@@ -125,10 +125,8 @@ fn unshuffle(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(value)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    super::atomic::write(path, serde_json::to_string_pretty(value)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 impl ZarrWriter {
@@ -150,16 +148,7 @@ impl ZarrWriter {
             &root.join(ARRAY).join(".zattrs"),
             &json!({ "_ARRAY_DIMENSIONS": AXES }),
         )?;
-        let w = Self {
-            root: root.to_path_buf(),
-            grid,
-            chunks: Chunks::for_grid(&grid, channels.len()),
-            channels,
-            save_interval_days,
-            times_days: Vec::new(),
-        };
-        w.write_metadata()?;
-        Ok(w)
+        Self::open(root, grid, channels, save_interval_days, Vec::new())
     }
 
     /// A store that already holds the saves at `times_days` (a resumed
@@ -185,6 +174,18 @@ impl ZarrWriter {
                     .with_context(|| format!("cannot remove {}", entry.path().display()))?;
             }
         }
+        Self::open(root, grid, channels, save_interval_days, times_days)
+    }
+
+    /// The writer of a store whose folders exist and which holds the saves
+    /// at `times_days`; writes its metadata.
+    fn open(
+        root: &Path,
+        grid: Grid,
+        channels: Vec<Channel>,
+        save_interval_days: f64,
+        times_days: Vec<f64>,
+    ) -> Result<Self> {
         let w = Self {
             root: root.to_path_buf(),
             grid,

@@ -44,7 +44,6 @@ pub struct Header {
     /// The scenario as resolved, to say which keys differ on a mismatch.
     pub config_toml: String,
     pub step: u64,
-    pub steps_total: u64,
     /// The saves on the run's schedule up to `step`, with their summaries
     /// (as f64 bit patterns, so a resumed run reports them exactly).
     pub saved: Vec<SavedTime>,
@@ -111,11 +110,13 @@ fn summary_from_bits(bits: &[u64]) -> Summary {
     }
 }
 
-/// Write a checkpoint of `state` into `out/checkpoints/` atomically, then
+/// Write a checkpoint of `state` (of the run `spec`, whose `fingerprint`
+/// the caller computed once) into `out/checkpoints/` atomically, then
 /// delete all but the newest `KEPT`. Returns its path.
 pub fn write(
     out: &Path,
     spec: &RunSpec,
+    fingerprint: &str,
     state: &State,
     saved: &[SavedTime],
     summaries: &[Summary],
@@ -126,10 +127,9 @@ pub fn write(
         grid: [state.grid.nx, state.grid.ny, state.grid.nz],
         dx_um: state.grid.dx_um,
         fields: FIELDS.iter().map(|f| f.name.to_string()).collect(),
-        config_hash: fingerprint(spec),
+        config_hash: fingerprint.to_string(),
         config_toml: toml::to_string_pretty(&spec.config)?,
         step: state.step,
-        steps_total: spec.steps,
         saved: saved.to_vec(),
         summaries: summaries.iter().map(summary_bits).collect(),
         wall_time_s,
@@ -381,7 +381,6 @@ mod tests {
             config_hash: "x".into(),
             config_toml: String::new(),
             step: s.step,
-            steps_total: 100,
             saved: vec![],
             summaries: vec![],
             wall_time_s: 1.5,

@@ -11,7 +11,7 @@ use crate::model::state::State;
 use crate::output::timeseries::Summary;
 use crate::output::writer::{RunInfo, RunWriter};
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,8 +27,6 @@ pub struct RunReport {
     pub wall_time_s: f64,
     pub summaries: Vec<Summary>,
     pub final_state: State,
-    /// The newest checkpoint, when the run stopped before its end.
-    pub checkpoint: Option<PathBuf>,
 }
 
 pub struct RunOptions<'a> {
@@ -78,13 +76,13 @@ pub fn run(
     let mut loop_state = Loop {
         spec,
         out,
+        fingerprint: checkpoint::fingerprint(spec),
         last_good: start.clone(),
-        checkpointed: opts.resume.as_ref().map(|c| (c.state.step, c.path.clone())),
+        checkpointed: opts.resume.as_ref().map(|c| c.state.step),
         last_checkpoint: Instant::now(),
     };
     match loop_state.steps(start, backend, &mut writer, opts) {
         Ok(completed) => {
-            let checkpoint = loop_state.checkpointed.map(|(_, p)| p);
             let steps_done = loop_state.last_good.step;
             let (manifest, summaries) = writer.finish(completed)?;
             Ok(RunReport {
@@ -93,7 +91,6 @@ pub fn run(
                 wall_time_s: manifest.wall_time_s,
                 summaries,
                 final_state: loop_state.last_good,
-                checkpoint: if completed { None } else { checkpoint },
             })
         }
         Err(e) => {
@@ -108,10 +105,12 @@ pub fn run(
 struct Loop<'a> {
     spec: &'a RunSpec,
     out: &'a Path,
+    /// The scenario's fingerprint, for every checkpoint's header.
+    fingerprint: String,
     /// The newest state read back and checked.
     last_good: State,
-    /// Step and path of the newest checkpoint.
-    checkpointed: Option<(u64, PathBuf)>,
+    /// Step of the newest checkpoint.
+    checkpointed: Option<u64>,
     last_checkpoint: Instant,
 }
 
@@ -205,13 +204,14 @@ impl Loop<'_> {
         let path = checkpoint::write(
             self.out,
             self.spec,
+            &self.fingerprint,
             s,
             &saved,
             &summaries,
             writer.wall_time_s(),
         )?;
         writer.on_checkpoint(&path)?;
-        self.checkpointed = Some((s.step, path));
+        self.checkpointed = Some(s.step);
         self.last_checkpoint = Instant::now();
         Ok(())
     }
@@ -219,17 +219,14 @@ impl Loop<'_> {
     /// After `error`: checkpoint the last good state if it is newer than
     /// the last checkpoint, and say in the error where to resume from.
     fn keep_last_good(&mut self, writer: &mut RunWriter, error: anyhow::Error) -> anyhow::Error {
-        let newer = self
-            .checkpointed
-            .as_ref()
-            .is_none_or(|(s, _)| *s < self.last_good.step);
+        let newer = self.checkpointed.is_none_or(|s| s < self.last_good.step);
         if newer && self.last_good.step > 0 && self.last_good.step < self.spec.steps {
             if let Err(e) = self.checkpoint(writer) {
                 eprintln!("warning: cannot checkpoint the last good state: {e:#}");
             }
         }
-        match &self.checkpointed {
-            Some((step, _)) => error.context(format!(
+        match self.checkpointed {
+            Some(step) => error.context(format!(
                 "run stopped; `tmesim run --resume {}` continues from step {step}",
                 self.out.display()
             )),

@@ -85,10 +85,9 @@ pub fn tmesim(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `tmesim run configs/baseline.toml` on the CPU for two days into `out`,
-/// with every output, the opt-in .npy arrays and VTK files included, plus
-/// `extra` arguments.
-pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
+/// Arguments of `tmesim run configs/baseline.toml` on the CPU, quiet, into
+/// `out` for `days` (`time.end_days=N`), then `extra`.
+pub fn baseline_run_args<'a>(out: &'a Path, days: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
         "configs/baseline.toml",
@@ -98,14 +97,25 @@ pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
         "--out",
         out.to_str().unwrap(),
         "--set",
-        "time.end_days=2",
+        days,
+    ];
+    args.extend(extra);
+    args
+}
+
+/// `tmesim run configs/baseline.toml` on the CPU for two days into `out`,
+/// with every output, the opt-in .npy arrays and VTK files included, plus
+/// `extra` arguments.
+pub fn run_short_baseline(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = baseline_run_args(out, "time.end_days=2", &[]);
+    args.extend([
         "--set",
         "output.npy=true",
         "--set",
         "output.vtk=true",
         "--set",
         "output.animations=[\"gif\", \"apng\"]",
-    ];
+    ]);
     args.extend(extra);
     tmesim(&args)
 }
