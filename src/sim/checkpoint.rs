@@ -74,8 +74,15 @@ impl Checkpoint {
 /// debug form. Equal fingerprints mean the same run.
 pub fn fingerprint(spec: &RunSpec) -> String {
     let mut spec = spec.clone();
-    // The path the scenario was read from does not change the run.
+    // The paths the scenario and its therapy files were read from (relative
+    // to where the run started, absolute on resume) do not change the run.
     spec.source = PathBuf::new();
+    for d in &mut spec.treatment.drugs {
+        d.file = PathBuf::new();
+    }
+    for r in &mut spec.treatment.radiation {
+        r.file = PathBuf::new();
+    }
     let text = format!("{spec:?}");
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
@@ -406,6 +413,24 @@ mod tests {
             assert!(decode(&bad).is_err(), "flip at byte {at} not detected");
         }
         assert!(decode(&b[..b.len() - 100]).is_err());
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_where_the_files_were_read_from() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let arm = ["arm=[\"anti_pd1\", \"radiotherapy\"]".to_string()];
+        // cargo runs tests in the package root, so the relative path resolves.
+        let relative =
+            crate::config::load_run_spec(Path::new("configs/baseline.toml"), &arm).unwrap();
+        let absolute =
+            crate::config::load_run_spec(&root.join("configs/baseline.toml"), &arm).unwrap();
+        assert_eq!(fingerprint(&relative), fingerprint(&absolute));
+        let other = crate::config::load_run_spec(
+            &root.join("configs/baseline.toml"),
+            &[arm[0].clone(), "params.kill_rate_per_day=2".into()],
+        )
+        .unwrap();
+        assert_ne!(fingerprint(&other), fingerprint(&absolute));
     }
 
     #[test]
