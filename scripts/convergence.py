@@ -33,8 +33,9 @@ def at_day(rows, day, col):
 
 
 def best_change(rows):
+    # The nadir after day 0, as src/sim/arms.rs takes it.
     d0 = float(rows[0]["equivalent_diameter_um"])
-    return 100.0 * min([0.0] + [(float(r["equivalent_diameter_um"]) - d0) / d0 for r in rows[1:]])
+    return 100.0 * min((float(r["equivalent_diameter_um"]) - d0) / d0 for r in rows[1:])
 
 
 def main():
