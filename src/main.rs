@@ -84,6 +84,31 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Run a virtual trial: every patient of a cohort file on every arm,
+    /// then response rates, progression-free survival, the mechanism map
+    /// and a report (docs/cohorts.md). A rerun with the same --out skips
+    /// the results already there. `tmesim cohort merge` joins shards.
+    ///
+    /// Exit status: 0 complete, 1 failed, 130 interrupted (finished
+    /// results are kept; the same command continues).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Cohort {
+        #[command(subcommand)]
+        action: Option<CohortAction>,
+        /// Cohort file, e.g. configs/cohorts/seed_trials.toml.
+        #[arg(required = true)]
+        cohort: Option<PathBuf>,
+        /// Override a cohort key (cohort.patients=20) or, for every patient,
+        /// a scenario key (time.end_days=30); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run only shard K of N (patients i with i mod N = K-1), for
+        /// `tmesim cohort merge` to join.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<tmesim::cohort::runner::Shard>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Say whether a run folder's run is complete, interrupted, failed,
     /// running (alive) or dead (its process ended without a word).
     Status {
@@ -135,6 +160,23 @@ enum Command {
         /// As a markdown table (the one in docs/model.md).
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CohortAction {
+    /// Join the folders of a cohort's shards into one cohort folder, the
+    /// same byte for byte as a run in one process.
+    Merge {
+        /// The shard folders (each written by `tmesim cohort --shard K/N`).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged cohort folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace what an earlier merge wrote in --out.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -227,6 +269,29 @@ fn main() {
             resume,
             target,
         } => cmd_compare(&scenario, &arms, resume, &target),
+        Command::Cohort {
+            action: Some(CohortAction::Merge { dirs, out, force }),
+            ..
+        } => tmesim::cohort::merge::merge(&dirs, &out, force).map(|()| {
+            eprintln!(
+                "merged {} folder(s): {}",
+                dirs.len(),
+                out.join("report.html").display()
+            );
+            Outcome::Complete
+        }),
+        Command::Cohort {
+            action: None,
+            cohort,
+            set,
+            shard,
+            target,
+        } => cmd_cohort(
+            &cohort.expect("clap requires a cohort file"),
+            &set,
+            shard.unwrap_or(tmesim::cohort::runner::Shard::WHOLE),
+            &target,
+        ),
         Command::Status { run_dir } => cmd_status(&run_dir),
         Command::Render {
             run_dir,
@@ -662,6 +727,65 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     } else {
         Outcome::Complete
     })
+}
+
+/// `tmesim cohort COHORT`: `--set cohort.*` changes the cohort file,
+/// any other key the scenario of every patient.
+fn cmd_cohort(
+    path: &Path,
+    set: &[String],
+    shard: tmesim::cohort::runner::Shard,
+    target: &Target,
+) -> Result<Outcome> {
+    use tmesim::cohort::{runner, spec};
+    let (own, scenario): (Vec<String>, Vec<String>) = set
+        .iter()
+        .cloned()
+        .partition(|s| s.trim_start().starts_with("cohort."));
+    let mut cohort = spec::load(path, &own)?;
+    cohort.cohort.set.extend(scenario);
+    let out = target.out.clone().unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("cohort");
+        default_out_dir(Path::new(&format!("cohort-{stem}")))
+    });
+    let interrupt = interrupt_flag()?;
+    let opts = runner::Options {
+        out: &out,
+        backend: target.backend,
+        shard,
+        force: target.force,
+        progress: !target.quiet,
+        stop: &interrupt,
+    };
+    let f = runner::run(&cohort, &opts)?;
+    eprintln!(
+        "{} patient-arm result(s) run now, {} kept from before",
+        f.ran, f.kept
+    );
+    if !f.complete {
+        eprintln!(
+            "interrupted: the finished results are kept; `tmesim cohort {} --out {}` (with the same --set) continues",
+            path.display(),
+            out.display()
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    if shard != runner::Shard::WHOLE {
+        eprintln!(
+            "shard {}/{} complete in {}; join the shards with `tmesim cohort merge DIR... --out DIR`",
+            shard.k,
+            shard.n,
+            out.display()
+        );
+        return Ok(Outcome::Complete);
+    }
+    let arms = out.join(layout::ARMS_CSV);
+    println!("{}", std::fs::read_to_string(&arms)?.trim_end());
+    eprintln!("report: {}", out.join(layout::REPORT).display());
+    Ok(Outcome::Complete)
 }
 
 /// The arms of `--arms`: `;`-separated, each a `+`-joined therapy list.

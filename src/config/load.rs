@@ -15,9 +15,19 @@ pub fn load_config(path: &Path, overrides: &[String]) -> Result<Config, ConfigEr
 
 /// Parse scenario text; `path` is used in messages and for relative files.
 pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    parse_with_overrides(text, path, overrides)
+}
+
+/// Parse any TOML file of the project (a scenario, a cohort), then apply
+/// `--set` overrides, naming the file, line or override at fault.
+pub fn parse_with_overrides<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+) -> Result<T, ConfigError> {
     // Deserialize the text itself first, so errors in the file carry its
     // line and column.
-    let config: Config = toml::from_str(text).map_err(|e| de_error(path, &e, text))?;
+    let config: T = toml::from_str(text).map_err(|e| de_error(path, &e, text))?;
     if overrides.is_empty() {
         return Ok(config);
     }
@@ -32,7 +42,7 @@ pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Con
     value.clone().try_into().map_err(|e: toml::de::Error| {
         // Name the override that broke the config: the first after which
         // the scenario no longer deserializes.
-        let culprit = first_bad_override(text, overrides);
+        let culprit = first_bad_override::<T>(text, overrides);
         let unknown = unknown_field(e.message());
         match (culprit, unknown) {
             (Some(arg), (None, _, _)) => ConfigError::BadOverride {
@@ -59,11 +69,14 @@ pub fn parse_config(text: &str, path: &Path, overrides: &[String]) -> Result<Con
 }
 
 /// The first of `overrides` after which `text` no longer deserializes.
-fn first_bad_override<'a>(text: &str, overrides: &'a [String]) -> Option<&'a str> {
+fn first_bad_override<'a, T: serde::de::DeserializeOwned>(
+    text: &str,
+    overrides: &'a [String],
+) -> Option<&'a str> {
     let mut value: toml::Value = toml::from_str(text).ok()?;
     for arg in overrides {
         apply_override(&mut value, arg).ok()?;
-        if value.clone().try_into::<Config>().is_err() {
+        if value.clone().try_into::<T>().is_err() {
             return Some(arg);
         }
     }
@@ -150,18 +163,61 @@ pub fn apply_override(root: &mut toml::Value, arg: &str) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut node = root;
     for part in &parts[..parts.len() - 1] {
-        let table = node
-            .as_table_mut()
-            .ok_or_else(|| format!("`{part}` is inside a value that is not a table"))?;
-        node = table
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = child(node, part, key)?;
+    }
+    let last = parts[parts.len() - 1];
+    if index_of(last).is_some() {
+        *child(node, last, key)? = value;
+        return Ok(());
     }
     let table = node
         .as_table_mut()
         .ok_or_else(|| format!("the parent of `{key}` is not a table"))?;
-    table.insert(parts[parts.len() - 1].to_string(), value);
+    table.insert(last.to_string(), value);
     Ok(())
+}
+
+/// `name[i]` as (name, i).
+fn index_of(part: &str) -> Option<(&str, &str)> {
+    let (name, rest) = part.split_once('[')?;
+    Some((name, rest.strip_suffix(']')?))
+}
+
+/// The node under `part` of a dotted key: a table entry (created when
+/// missing), or with `name[i]` the i-th element of an existing array, so
+/// `fields.vessel.initial[0].count` reaches into a list of pieces.
+fn child<'a>(
+    node: &'a mut toml::Value,
+    part: &str,
+    key: &str,
+) -> Result<&'a mut toml::Value, String> {
+    let (name, index) = match index_of(part) {
+        Some((name, i)) => (name, Some(i)),
+        None => (part, None),
+    };
+    let table = node
+        .as_table_mut()
+        .ok_or_else(|| format!("`{name}` is inside a value that is not a table"))?;
+    let Some(index) = index else {
+        return Ok(table
+            .entry(name.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new())));
+    };
+    let i: usize = index
+        .parse()
+        .map_err(|_| format!("`{part}` in `{key}`: the index must be a whole number"))?;
+    let list = match table.get_mut(name) {
+        Some(toml::Value::Array(list)) => list,
+        _ => {
+            return Err(format!(
+                "`{key}`: `{name}` is not a list, so `{part}` names nothing"
+            ))
+        }
+    };
+    let len = list.len();
+    list.get_mut(i).ok_or_else(|| {
+        format!("`{key}`: `{name}` has {len} element(s), so `[{i}]` is out of range")
+    })
 }
 
 /// Turn a serde/toml error into a message naming the file, the place and,
@@ -209,4 +265,28 @@ fn unknown_field(message: &str) -> (Option<String>, Option<String>, Vec<String>)
         .collect();
     let suggestion = closest(&key, valid.iter().map(String::as_str));
     (Some(key), suggestion, valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply_override;
+
+    #[test]
+    fn an_override_reaches_into_a_list_by_index() {
+        let mut root: toml::Value = toml::from_str(
+            "[fields.vessel]\ninitial = [{ count = 70, seed = 7 }, { count = 6 }]\n",
+        )
+        .unwrap();
+        apply_override(&mut root, "fields.vessel.initial[1].count=9").unwrap();
+        apply_override(&mut root, "fields.vessel.initial[0]={ count = 3 }").unwrap();
+        let list = root["fields"]["vessel"]["initial"].as_array().unwrap();
+        assert_eq!(list[1]["count"].as_integer(), Some(9));
+        assert_eq!(list[0].as_table().unwrap().len(), 1);
+        let e = apply_override(&mut root, "fields.vessel.initial[2].count=1").unwrap_err();
+        assert!(e.contains("has 2 element(s)"), "{e}");
+        let e = apply_override(&mut root, "fields.vessel.seed[0]=1").unwrap_err();
+        assert!(e.contains("is not a list"), "{e}");
+        let e = apply_override(&mut root, "fields.vessel.initial[x].count=1").unwrap_err();
+        assert!(e.contains("whole number"), "{e}");
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::fields::{default_initial_value, idx, FieldKind, FIELDS};
 use super::grid::Grid;
+use super::rng::SplitMix64;
 use super::state::State;
 use crate::config::error::ConfigError;
 use crate::config::resolve::{InitialPiece, RunSpec};
@@ -173,23 +174,5 @@ fn add_piece(field: &mut [f32], piece: &Initial, grid: &Grid) {
             }
         }
         Initial::Npy { .. } => unreachable!("npy pieces are loaded during validation"),
-    }
-}
-
-/// Small deterministic generator (splitmix64), so seeded layouts are the
-/// same on every machine.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }

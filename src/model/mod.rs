@@ -6,4 +6,5 @@ pub mod fields;
 pub mod grid;
 pub mod init;
 pub mod params;
+pub mod rng;
 pub mod state;

@@ -20,6 +20,16 @@ pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// A comparison's table and plot, beside one run folder per arm.
 pub const SUMMARY_CSV: &str = "summary.csv";
 pub const BURDEN_PNG: &str = "tumor_burden.png";
+// A cohort folder (`tmesim cohort`, docs/cohorts.md).
+pub const COHORT_TOML: &str = "cohort.toml";
+pub const COHORT_JSON: &str = "cohort.json";
+pub const RECORDS_DIR: &str = "records";
+pub const PATIENTS_CSV: &str = "patients.csv";
+pub const ARMS_CSV: &str = "arms.csv";
+pub const PFS_PNG: &str = "pfs.png";
+pub const WATERFALL_PNG: &str = "waterfall.png";
+pub const MECHANISM_CSV: &str = "mechanism_map.csv";
+pub const MECHANISM_PNG: &str = "mechanism_map.png";
 
 /// Names of the two multi-field images, used like field names in frames/
 /// and animations/.

@@ -64,7 +64,7 @@ pub fn panel_grid(path: &Path, panels: &[Panel], columns: usize) -> Result<()> {
 
 /// Draw into an RGB buffer and save it with `image` (plotters' own encoder
 /// would pull in a second version of the image crate).
-fn draw_png(
+pub(crate) fn draw_png(
     path: &Path,
     (w, h): (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
@@ -85,7 +85,7 @@ fn draw_png(
 }
 
 /// Colours of successive series (Tableau 10: distinct, colour-blind aware).
-fn series_color(k: usize) -> RGBColor {
+pub(crate) fn series_color(k: usize) -> RGBColor {
     let c = colorous::TABLEAU10[k % colorous::TABLEAU10.len()];
     RGBColor(c.r, c.g, c.b)
 }

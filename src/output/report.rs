@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// A relative path as an href (forward slashes, spaces and odd characters
 /// percent-encoded).
-fn href(p: &Path) -> String {
+pub(crate) fn href(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
     let mut out = String::new();
     for b in s.bytes() {
@@ -34,7 +34,7 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;paddin
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\
 .headline{font-size:1.15em;background:#f3f7fb;border-left:4px solid #4e79a7;padding:.6em 1em}";
 
-fn page(title: &str, body: &str) -> String {
+pub(crate) fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
@@ -42,7 +42,7 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn img(path: &str, alt: &str) -> String {
+pub(crate) fn img(path: &str, alt: &str) -> String {
     format!(
         "<img src=\"{}\" alt=\"{}\" loading=\"eager\">",
         href(Path::new(path)),
@@ -50,7 +50,7 @@ fn img(path: &str, alt: &str) -> String {
     )
 }
 
-fn link(path: &str, text: &str) -> String {
+pub(crate) fn link(path: &str, text: &str) -> String {
     format!("<a href=\"{}\">{}</a>", href(Path::new(path)), esc(text))
 }
 
@@ -234,7 +234,7 @@ fn capitalise(s: &str) -> String {
 }
 
 /// A CSV file as an HTML table (first row the header).
-fn csv_table(path: &Path) -> Result<String> {
+pub(crate) fn csv_table(path: &Path) -> Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut t = String::from("<table>\n");

@@ -30,6 +30,15 @@ const RUN_OUTPUTS: &[&str] = &[
     layout::ZARR,
     layout::SUMMARY_CSV,
     layout::BURDEN_PNG,
+    layout::COHORT_TOML,
+    layout::COHORT_JSON,
+    layout::RECORDS_DIR,
+    layout::PATIENTS_CSV,
+    layout::ARMS_CSV,
+    layout::PFS_PNG,
+    layout::WATERFALL_PNG,
+    layout::MECHANISM_CSV,
+    layout::MECHANISM_PNG,
 ];
 
 /// How to treat what a folder already holds.

@@ -3,6 +3,8 @@
 //! exists, and required when `CI` or `TMESIM_REQUIRE_GPU` is set).
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::Path;
 use tmesim::config::load::parse_config;
 use tmesim::config::resolve::{resolve, RunSpec};

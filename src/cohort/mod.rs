@@ -1,0 +1,41 @@
+//! Virtual trials: a cohort of virtual patients drawn from a phenotype mix
+//! and parameter distributions, every patient run on every arm, and what a
+//! trial reports (response rates, progression-free survival, the mechanism
+//! x therapy map). docs/cohorts.md describes the files.
+
+pub mod charts;
+pub mod merge;
+pub mod patient;
+pub mod records;
+pub mod report;
+pub mod runner;
+pub mod sample;
+pub mod spec;
+pub mod stats;
+pub mod tables;
+
+use crate::output::layout;
+use anyhow::Result;
+use std::path::Path;
+
+/// Write a whole cohort's tables, figures and report from its records.
+pub fn aggregate(out: &Path, spec: &spec::CohortSpec, end_day: f64) -> Result<()> {
+    let records = records::read_all(out, spec)?;
+    let stats = tables::arm_stats(spec, &records);
+    let map = tables::mechanism_map(spec, &records);
+    tables::write(out, spec, &records, &stats, &map)?;
+    charts::pfs(
+        &out.join(layout::PFS_PNG),
+        &spec.arm_labels,
+        &records,
+        end_day,
+    )?;
+    charts::waterfall(&out.join(layout::WATERFALL_PNG), &spec.arm_labels, &records)?;
+    charts::mechanism_map(
+        &out.join(layout::MECHANISM_PNG),
+        &spec.arm_labels,
+        &map,
+        spec.reference_label(),
+    )?;
+    report::write(out, spec, &stats, end_day)
+}

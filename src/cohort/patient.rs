@@ -1,0 +1,116 @@
+//! One virtual patient on one arm: the scenario with the patient's
+//! overrides on the cohort grid, run in memory (no run folder), and the
+//! tumour's response read from its diameter at every save.
+
+use super::sample::Patient;
+use super::spec::CohortSpec;
+use crate::config::resolve::RunSpec;
+use crate::model::params::MIN_PER_DAY;
+use crate::model::state::State;
+use crate::output::timeseries::{equivalent_diameter_um, summarize};
+use crate::sim::arms::{response, Response};
+use crate::sim::backend::Backend;
+use crate::sim::run::MAX_BATCH;
+use anyhow::{bail, Context, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The grid overrides that put the scenario's domain on the cohort grid
+/// (none at full resolution).
+pub fn grid_overrides(cohort: &CohortSpec, scenario: &RunSpec) -> Vec<String> {
+    let Some(dx) = cohort.grid_dx_um() else {
+        return Vec::new();
+    };
+    let g = &scenario.grid;
+    let cells = |n: usize| -> usize {
+        if n == 1 {
+            1
+        } else {
+            ((n as f64 * g.dx_um as f64 / dx).round() as usize).max(3)
+        }
+    };
+    let [nx, ny, nz] = g.dims();
+    vec![
+        format!("grid.nx={}", cells(nx)),
+        format!("grid.ny={}", cells(ny)),
+        format!("grid.nz={}", cells(nz)),
+        format!("grid.dx_um={}", super::sample::format_value(dx, false)),
+    ]
+}
+
+/// Every override of one patient on one arm, in the order they apply:
+/// the cohort grid, the cohort's `set`, the patient, the arm.
+pub fn overrides(
+    cohort: &CohortSpec,
+    grid: &[String],
+    patient: &Patient,
+    arm: &[String],
+) -> Vec<String> {
+    let mut all: Vec<String> = grid.to_vec();
+    all.extend(cohort.cohort.set.iter().cloned());
+    all.extend(patient.overrides(cohort));
+    let list = arm.iter().map(|t| toml::Value::String(t.clone())).collect();
+    all.push(format!("arm={}", toml::Value::Array(list)));
+    all
+}
+
+/// The run spec of one patient on one arm, with errors that say which
+/// patient's draws broke the scenario.
+pub fn run_spec(
+    cohort: &CohortSpec,
+    grid: &[String],
+    patient: &Patient,
+    arm: &[String],
+) -> Result<RunSpec> {
+    let all = overrides(cohort, grid, patient, arm);
+    crate::config::load_run_spec(&cohort.scenario, &all).with_context(|| {
+        format!(
+            "{}: patient {} ({}) does not make a valid scenario",
+            cohort.file.display(),
+            patient.index,
+            patient.phenotype
+        )
+    })
+}
+
+/// Run `spec` from `initial` on `backend` and read the response from the
+/// diameter at every save. Stops with an error when `stop` is raised.
+pub fn run_arm(
+    spec: &RunSpec,
+    initial: &State,
+    backend: &mut dyn Backend,
+    stop: &AtomicBool,
+) -> Result<Response> {
+    let dt = spec.dt_min as f64;
+    let day = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
+    backend.upload(initial)?;
+    let mut times = vec![0.0];
+    let mut diameters = vec![summarize(initial, 0.0).equivalent_diameter_um];
+    let mut step = initial.step;
+    while step < spec.steps {
+        if stop.load(Ordering::SeqCst) {
+            bail!("interrupted");
+        }
+        let to_save = spec.save_every_steps - step % spec.save_every_steps;
+        let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
+        let params: Vec<_> = (step..step + batch)
+            .map(|s| spec.treatment.params_at(&spec.params, s))
+            .collect();
+        backend.run_steps(&params)?;
+        if let Some(bad) = backend.find_bad_value()? {
+            bail!(
+                "after day {:.2}: {}",
+                day(step + batch),
+                bad.describe(&spec.grid)
+            );
+        }
+        step += batch;
+        if spec.is_save_step(step) {
+            let state = backend.download()?;
+            times.push(day(step));
+            diameters.push(summarize(&state, day(step)).equivalent_diameter_um);
+        }
+    }
+    let grid = &spec.grid;
+    let cr = equivalent_diameter_um(grid, grid.voxel_measure());
+    Ok(response(&times, &diameters, cr))
+}

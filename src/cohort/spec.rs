@@ -1,0 +1,393 @@
+//! Cohort files (`configs/cohorts/<name>.toml`): the scenario a virtual
+//! trial builds on, how many patients, the arms, the phenotype mix and the
+//! distributions of patient parameters. Loaded with `--set` overrides and
+//! checked whole before anything runs, with errors that name the file and
+//! the key.
+
+use crate::config::error::ConfigError;
+use crate::config::load::parse_with_overrides;
+use crate::model::params::ModelParams;
+use crate::therapy::treatment::{arm_label, parse_arm};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Most patients one cohort may hold.
+pub const MAX_PATIENTS: u32 = 100_000;
+/// Voxel size of the cohort grid when the file gives none, um. Chosen by
+/// the grid study in docs/validation.md.
+pub const DEFAULT_GRID_DX_UM: f64 = 40.0;
+
+/// A cohort file: everything lives under `[cohort]`, so `--set
+/// cohort.patients=20` reads as it does in the file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortFile {
+    pub cohort: Cohort,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cohort {
+    /// The scenario every patient builds on, relative to the cohort file.
+    pub scenario: PathBuf,
+    pub patients: u32,
+    /// Seed of every patient's draws (patient i gets the same parameters
+    /// whatever the cohort's size or sharding).
+    pub seed: u64,
+    /// Treatment arms, each a `+`-joined therapy list (`control` for none).
+    pub arms: Vec<String>,
+    /// The arm ORR gains are measured against (default: the first arm).
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Voxel size of the patients' grid; the domain stays the scenario's.
+    #[serde(default)]
+    pub grid_dx_um: Option<f64>,
+    /// Run every patient on the scenario's own grid instead.
+    #[serde(default)]
+    pub full_grid: bool,
+    /// Scenario overrides applied to every patient, as `--set` takes them.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Weights of the phenotypes (configs/phenotypes) patients are drawn
+    /// from; `none` is the scenario without a phenotype.
+    pub phenotypes: BTreeMap<String, f64>,
+    /// Patient parameters drawn per patient.
+    #[serde(default, rename = "parameter")]
+    pub parameters: Vec<Parameter>,
+}
+
+/// One drawn patient parameter: a scenario key and its distribution,
+/// truncated to the registry range (for `params.*`) and to `min`/`max`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    /// A scenario key as `--set` takes it, e.g. `params.tumor_growth_per_day`
+    /// or `fields.vessel.initial[0].count`.
+    pub key: String,
+    pub dist: Dist,
+    /// Log-normal: the median and the standard deviation of the log.
+    #[serde(default)]
+    pub median: Option<f64>,
+    #[serde(default)]
+    pub sigma: Option<f64>,
+    /// Normal: mean and standard deviation.
+    #[serde(default)]
+    pub mean: Option<f64>,
+    #[serde(default)]
+    pub sd: Option<f64>,
+    /// Bounds: the range of `uniform`, a truncation for the others.
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Round each draw to a whole number (counts, seeds).
+    #[serde(default)]
+    pub integer: bool,
+    /// What the parameter stands for, for the reader of the file.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dist {
+    Lognormal,
+    Normal,
+    Uniform,
+}
+
+/// A checked cohort: the file's values plus what follows from them.
+#[derive(Clone, Debug)]
+pub struct CohortSpec {
+    /// The cohort file as given.
+    pub file: PathBuf,
+    pub cohort: Cohort,
+    /// The scenario file, resolved against the cohort file's folder.
+    pub scenario: PathBuf,
+    /// Every arm's therapies, in the file's order.
+    pub arms: Vec<Vec<String>>,
+    /// Labels of the arms (`anti_pd1+anti_lag3`), one per arm.
+    pub arm_labels: Vec<String>,
+    /// Index into `arms` of the reference arm.
+    pub reference: usize,
+    /// Phenotype names and their normalised weights, in name order.
+    pub phenotypes: Vec<(String, f64)>,
+    /// Per parameter, the truncation bounds in force.
+    pub bounds: Vec<(f64, f64)>,
+}
+
+/// Load a cohort file with `--set` overrides (keys under `cohort.`).
+pub fn load(path: &Path, overrides: &[String]) -> Result<CohortSpec, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        file: path.to_path_buf(),
+        error,
+    })?;
+    let parsed: CohortFile = parse_with_overrides(&text, path, overrides)?;
+    check(parsed.cohort, path)
+}
+
+fn invalid(file: &Path, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
+    if !(1..=MAX_PATIENTS).contains(&cohort.patients) {
+        return Err(ConfigError::OutOfRange {
+            file: file.to_path_buf(),
+            key: "cohort.patients".into(),
+            value: cohort.patients as f64,
+            min: 1.0,
+            max: MAX_PATIENTS as f64,
+        });
+    }
+    if let Some(dx) = cohort.grid_dx_um {
+        if !(dx.is_finite() && (1.0..=1000.0).contains(&dx)) {
+            return Err(ConfigError::OutOfRange {
+                file: file.to_path_buf(),
+                key: "cohort.grid_dx_um".into(),
+                value: dx,
+                min: 1.0,
+                max: 1000.0,
+            });
+        }
+    }
+    let (arms, arm_labels) = check_arms(&cohort, file)?;
+    let reference = match &cohort.reference {
+        None => 0,
+        Some(r) => {
+            let label = arm_label(&parse_arm(r));
+            arm_labels.iter().position(|l| *l == label).ok_or_else(|| {
+                invalid(
+                    file,
+                    "cohort.reference",
+                    format!("`{r}` is not one of the arms ({})", arm_labels.join(", ")),
+                )
+            })?
+        }
+    };
+    let scenario = file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&cohort.scenario);
+    let scenario_dir = scenario.parent().unwrap_or(Path::new("."));
+    let phenotypes = check_phenotypes(&cohort, file, scenario_dir)?;
+    let bounds = cohort
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| check_parameter(p, &format!("cohort.parameter[{i}]"), file))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in cohort.parameters.iter().enumerate() {
+        if cohort.parameters[..i].iter().any(|q| q.key == p.key) {
+            return Err(invalid(
+                file,
+                format!("cohort.parameter[{i}].key"),
+                format!("`{}` is drawn twice; give each key one distribution", p.key),
+            ));
+        }
+    }
+    Ok(CohortSpec {
+        file: file.to_path_buf(),
+        scenario,
+        arms,
+        arm_labels,
+        reference,
+        phenotypes,
+        bounds,
+        cohort,
+    })
+}
+
+fn check_arms(
+    cohort: &Cohort,
+    file: &Path,
+) -> Result<(Vec<Vec<String>>, Vec<String>), ConfigError> {
+    if cohort.arms.is_empty() {
+        return Err(invalid(
+            file,
+            "cohort.arms",
+            "lists no arm; e.g. arms = [\"anti_pd1\", \"anti_pd1+anti_lag3\"]",
+        ));
+    }
+    let mut arms = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    for (i, text) in cohort.arms.iter().enumerate() {
+        let key = format!("cohort.arms[{i}]");
+        if text.trim().is_empty() {
+            return Err(invalid(
+                file,
+                key,
+                "is empty; write `control` for no treatment",
+            ));
+        }
+        let arm = parse_arm(text);
+        crate::therapy::library::check_arm(&key, &arm, file)
+            .map_err(|message| invalid(file, key.clone(), message))?;
+        let label = arm_label(&arm);
+        if labels.contains(&label) {
+            return Err(invalid(
+                file,
+                key,
+                format!("the arm `{label}` is listed twice"),
+            ));
+        }
+        labels.push(label);
+        arms.push(arm);
+    }
+    Ok((arms, labels))
+}
+
+fn check_phenotypes(
+    cohort: &Cohort,
+    file: &Path,
+    scenario_dir: &Path,
+) -> Result<Vec<(String, f64)>, ConfigError> {
+    use crate::therapy::library::{find, Kind};
+    for (name, &w) in &cohort.phenotypes {
+        let key = format!("cohort.phenotypes.{name}");
+        if name != "none" {
+            find(Kind::Phenotype, name, scenario_dir, file, &key)?;
+        }
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(invalid(file, key, format!("weight {w} must be 0 or more")));
+        }
+    }
+    let total: f64 = cohort.phenotypes.values().sum();
+    if total <= 0.0 {
+        return Err(invalid(
+            file,
+            "cohort.phenotypes",
+            "needs at least one phenotype with a positive weight, e.g. responsive = 1.0",
+        ));
+    }
+    Ok(cohort
+        .phenotypes
+        .iter()
+        .map(|(n, w)| (n.clone(), w / total))
+        .collect())
+}
+
+/// The bounds draws of `p` are truncated to, after checking its numbers.
+fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), ConfigError> {
+    let need = |v: Option<f64>, name: &str| {
+        v.ok_or_else(|| {
+            invalid(
+                file,
+                format!("{at}.{name}"),
+                format!("a {:?} distribution needs `{name}`", p.dist).to_lowercase(),
+            )
+        })
+    };
+    let positive = |v: f64, name: &str| {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(invalid(
+                file,
+                format!("{at}.{name}"),
+                format!("{v} must be a positive number"),
+            ))
+        }
+    };
+    match p.dist {
+        Dist::Lognormal => {
+            positive(need(p.median, "median")?, "median")?;
+            let s = need(p.sigma, "sigma")?;
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(invalid(
+                    file,
+                    format!("{at}.sigma"),
+                    format!("{s} must be 0 or more"),
+                ));
+            }
+        }
+        Dist::Normal => {
+            let m = need(p.mean, "mean")?;
+            if !m.is_finite() {
+                return Err(invalid(
+                    file,
+                    format!("{at}.mean"),
+                    "must be a finite number",
+                ));
+            }
+            let s = need(p.sd, "sd")?;
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(invalid(
+                    file,
+                    format!("{at}.sd"),
+                    format!("{s} must be 0 or more"),
+                ));
+            }
+        }
+        Dist::Uniform => {
+            need(p.min, "min")?;
+            need(p.max, "max")?;
+        }
+    }
+    let registry = p
+        .key
+        .strip_prefix("params.")
+        .map(|name| {
+            ModelParams::spec(name).ok_or_else(|| ConfigError::UnknownValue {
+                file: file.to_path_buf(),
+                location: String::new(),
+                key: format!("{at}.key"),
+                value: p.key.clone(),
+                reason: "names no parameter of the registry (`tmesim params` lists them)".into(),
+                suggestion: crate::config::error::closest(
+                    name,
+                    crate::model::params::PARAM_SPECS.iter().map(|s| s.name),
+                )
+                .map(|s| format!("params.{s}")),
+                valid: Vec::new(),
+            })
+        })
+        .transpose()?
+        .map(|spec| spec.range_f64());
+    let (mut lo, mut hi) = registry.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    if let Some(min) = p.min {
+        lo = lo.max(min);
+    }
+    if let Some(max) = p.max {
+        hi = hi.min(max);
+    }
+    if !(lo <= hi) || lo.is_nan() {
+        let range = registry
+            .map(|(a, b)| format!("; the registry allows [{a}, {b}]"))
+            .unwrap_or_default();
+        return Err(invalid(
+            file,
+            format!("{at}.min"),
+            format!("the bounds [{lo}, {hi}] hold no value{range}"),
+        ));
+    }
+    if p.dist == Dist::Uniform && !(lo.is_finite() && hi.is_finite()) {
+        return Err(invalid(
+            file,
+            format!("{at}.min"),
+            "a uniform distribution needs finite bounds",
+        ));
+    }
+    super::sample::check_mass(p, (lo, hi)).map_err(|m| invalid(file, at, m))?;
+    Ok((lo, hi))
+}
+
+impl CohortSpec {
+    /// The voxel size patients run at, or None for the scenario's grid.
+    pub fn grid_dx_um(&self) -> Option<f64> {
+        if self.cohort.full_grid {
+            None
+        } else {
+            Some(self.cohort.grid_dx_um.unwrap_or(DEFAULT_GRID_DX_UM))
+        }
+    }
+
+    pub fn reference_label(&self) -> &str {
+        &self.arm_labels[self.reference]
+    }
+}

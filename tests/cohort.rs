@@ -1,0 +1,373 @@
+//! Virtual trials: patients drawn as the cohort file says, the same patient
+//! however the cohort is split, one initial state per patient, shards that
+//! merge into the very bytes of a single run, reruns that skip what is
+//! finished, clear errors, and the report in a browser.
+
+mod common;
+
+use common::tmesim;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tmesim::cohort::sample::patient;
+use tmesim::cohort::spec::{load, CohortSpec};
+
+const SEED_TRIALS: &str = "configs/cohorts/seed_trials.toml";
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn seed_trials(overrides: &[&str]) -> CohortSpec {
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    load(&repo(SEED_TRIALS), &o).unwrap()
+}
+
+/// A quick cohort: three patients, two arms, two days on a 25 x 25 grid.
+const QUICK: &[&str] = &[
+    "--set",
+    "cohort.patients=3",
+    "--set",
+    "cohort.arms=[\"anti_pd1\", \"anti_pd1+anti_lag3\"]",
+    "--set",
+    "cohort.grid_dx_um=100.0",
+    "--set",
+    "time.end_days=2",
+];
+
+fn cohort(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "cohort",
+        SEED_TRIALS,
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(QUICK);
+    args.extend(extra);
+    tmesim(&args)
+}
+
+fn ok(o: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "tmesim failed: {stderr}");
+    stderr
+}
+
+/// Every file under `dir` (but the lock) with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if p.file_name().unwrap() != ".tmesim.lock" {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn assert_same_folders(a: &Path, b: &Path) {
+    let (fa, fb) = (files(a), files(b));
+    assert_eq!(
+        fa.keys().collect::<Vec<_>>(),
+        fb.keys().collect::<Vec<_>>(),
+        "the folders hold different files"
+    );
+    for (k, v) in &fa {
+        assert!(
+            *v == fb[k],
+            "{} differs between {} and {}",
+            k.display(),
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn drawn_patients_follow_the_cohort_file() {
+    let spec = seed_trials(&["cohort.patients=4000"]);
+    let n = spec.cohort.patients;
+    let patients: Vec<_> = (0..n).map(|i| patient(&spec, i)).collect();
+    let col = |key: &str| {
+        let k = spec
+            .cohort
+            .parameters
+            .iter()
+            .position(|p| p.key == key)
+            .unwrap();
+        patients.iter().map(|p| p.values[k]).collect::<Vec<f64>>()
+    };
+    // Log-normal growth: median 0.1, sigma of the log 0.2.
+    let logs: Vec<f64> = col("params.tumor_growth_per_day")
+        .iter()
+        .map(|x| x.ln())
+        .collect();
+    let mean = logs.iter().sum::<f64>() / n as f64;
+    let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    assert!((mean.exp() - 0.1).abs() < 0.002, "median {}", mean.exp());
+    assert!((sd - 0.2).abs() < 0.01, "sigma {sd}");
+    // Uniform integers inside their bounds, reaching both ends.
+    let counts = col("fields.vessel.initial[0].count");
+    assert!(counts
+        .iter()
+        .all(|c| c.fract() == 0.0 && (45.0..=95.0).contains(c)));
+    assert!(counts.contains(&45.0) && counts.contains(&95.0));
+    // Normal, truncated to the registry range [0, 1].
+    assert!(col("params.wnt_exclusion")
+        .iter()
+        .all(|x| (0.0..=1.0).contains(x)));
+    // Independent draws: growth and vessel count uncorrelated.
+    let g = col("params.tumor_growth_per_day");
+    let (mg, mc) = (
+        g.iter().sum::<f64>() / n as f64,
+        counts.iter().sum::<f64>() / n as f64,
+    );
+    let cov: f64 = g
+        .iter()
+        .zip(&counts)
+        .map(|(a, b)| (a - mg) * (b - mc))
+        .sum::<f64>();
+    let var = |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    let r = cov / (var(&g, mg) * var(&counts, mc)).sqrt();
+    assert!(r.abs() < 0.05, "correlation {r}");
+    // Phenotypes in proportion to their weights.
+    for (name, w) in &spec.phenotypes {
+        let share = patients.iter().filter(|p| &p.phenotype == name).count() as f64 / n as f64;
+        assert!((share - w).abs() < 0.02, "{name}: {share} vs weight {w}");
+    }
+}
+
+#[test]
+fn a_patient_is_the_same_however_the_cohort_is_sized_or_extended() {
+    let big = seed_trials(&[]);
+    let small = seed_trials(&["cohort.patients=10", "cohort.arms=[\"anti_pd1\"]"]);
+    for i in 0..10 {
+        assert_eq!(patient(&big, i), patient(&small, i));
+    }
+    assert_ne!(patient(&big, 0), patient(&big, 1));
+    let reseeded = seed_trials(&["cohort.seed=7"]);
+    assert_ne!(patient(&big, 0).values, patient(&reseeded, 0).values);
+    // Dropping a parameter leaves every other parameter's draws as they were.
+    let mut fewer = big.clone();
+    fewer.cohort.parameters.remove(0);
+    fewer.bounds.remove(0);
+    assert_eq!(patient(&big, 3).values[1..], patient(&fewer, 3).values[..]);
+}
+
+#[test]
+fn every_arm_of_a_patient_starts_from_the_same_state() {
+    use tmesim::cohort::patient::{grid_overrides, run_spec};
+    use tmesim::model::init::initial_state;
+    let spec = seed_trials(&[]);
+    let base = tmesim::config::load_run_spec(&spec.scenario, &[]).unwrap();
+    let grid = grid_overrides(&spec, &base);
+    for i in [0, 5] {
+        let p = patient(&spec, i);
+        let states: Vec<_> = spec
+            .arms
+            .iter()
+            .map(|arm| initial_state(&run_spec(&spec, &grid, &p, arm).unwrap()).unwrap())
+            .collect();
+        assert_eq!(states[0].grid.nx, 63, "the cohort grid of 40 um");
+        for s in &states[1..] {
+            assert_eq!(s.fields, states[0].fields);
+        }
+        // And the patient's draws reached the scenario.
+        let rs = run_spec(&spec, &grid, &p, &spec.arms[0]).unwrap();
+        let k = spec
+            .cohort
+            .parameters
+            .iter()
+            .position(|q| q.key == "params.pdl1_max_fold")
+            .unwrap();
+        assert_eq!(rs.params.get("pdl1_max_fold").unwrap(), p.values[k] as f32);
+    }
+}
+
+#[test]
+fn shards_merge_into_the_bytes_of_a_single_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let single = tmp.path().join("single");
+    let stderr = ok(&cohort(&single, &[]));
+    assert!(
+        stderr.contains("6 patient-arm result(s) run now"),
+        "{stderr}"
+    );
+    for name in [
+        "patients.csv",
+        "arms.csv",
+        "pfs.png",
+        "waterfall.png",
+        "mechanism_map.csv",
+        "mechanism_map.png",
+        "report.html",
+    ] {
+        assert!(single.join(name).is_file(), "{name} missing");
+    }
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|k| tmp.path().join(format!("shard{k}")))
+        .collect();
+    for (k, dir) in shards.iter().enumerate() {
+        let shard = format!("{}/2", k + 1);
+        ok(&cohort(dir, &["--shard", &shard]));
+        assert!(
+            !dir.join("arms.csv").exists(),
+            "a shard writes no cohort tables"
+        );
+    }
+    // Shard 1 of 2 holds patients 0 and 2, shard 2 patient 1.
+    assert!(shards[0].join("records/p000002").is_dir());
+    assert!(
+        shards[1].join("records/p000001").is_dir() && !shards[1].join("records/p000000").exists()
+    );
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["cohort", "merge"];
+    args.extend(shards.iter().map(|d| d.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    ok(&tmesim(&args));
+    assert_same_folders(&single, &merged);
+    // A missing shard is named, not silently dropped.
+    let partial = tmp.path().join("partial");
+    let o = tmesim(&[
+        "cohort",
+        "merge",
+        shards[0].to_str().unwrap(),
+        "--out",
+        partial.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("lacks 2 result(s): patient 1 on anti_pd1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_rerun_runs_only_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    ok(&cohort(&out, &[]));
+    let before = files(&out);
+    // A crash that lost one result: only that one runs again.
+    std::fs::remove_file(out.join("records/p000001/anti_pd1+anti_lag3.csv")).unwrap();
+    let stderr = ok(&cohort(&out, &[]));
+    assert!(
+        stderr.contains("1 patient-arm result(s) run now, 5 kept"),
+        "{stderr}"
+    );
+    assert_same_folders_map(&before, &files(&out));
+    // A bigger cohort in the same folder runs only the new patient.
+    let stderr = ok(&cohort(&out, &["--set", "cohort.patients=4"]));
+    assert!(
+        stderr.contains("2 patient-arm result(s) run now, 6 kept"),
+        "{stderr}"
+    );
+    // Results of another scenario are refused, not mixed in.
+    let o = cohort(&out, &["--set", "params.kill_rate_per_day=2.0"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("from another scenario"),
+        "{stderr}"
+    );
+    ok(&cohort(
+        &out,
+        &["--set", "params.kill_rate_per_day=2.0", "--force"],
+    ));
+}
+
+fn assert_same_folders_map(a: &BTreeMap<PathBuf, Vec<u8>>, b: &BTreeMap<PathBuf, Vec<u8>>) {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in a {
+        assert!(*v == b[k], "{} changed", k.display());
+    }
+}
+
+#[test]
+fn bad_cohorts_get_errors_that_name_the_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "cohort.phenotypes.mdsc_rihc=1.0"], "mdsc_rich"),
+        (
+            &["--set", "cohort.patients=0"],
+            "`cohort.patients` = 0 is outside the allowed range [1, 100000]",
+        ),
+        (
+            &["--set", "cohort.arms=[\"anti_pd1\", \"anti_pd2\"]"],
+            "cohort.arms[1]",
+        ),
+        (
+            &["--set", "cohort.reference=\"anti_lag3\""],
+            "`cohort.reference`: `anti_lag3` is not one of the arms",
+        ),
+        (
+            &["--set", "cohort.parameter[0].sigma=-1.0"],
+            "`cohort.parameter[0].sigma`: -1 must be 0 or more",
+        ),
+        (
+            &[
+                "--set",
+                "cohort.parameter[0].key=\"params.tumour_growth_per_day\"",
+            ],
+            "did you mean `params.tumor_growth_per_day`",
+        ),
+        (
+            &["--set", "cohort.parameter[0].median=40.0"],
+            "inside the bounds",
+        ),
+        (
+            &["--set", "cohort.parameter[0].dist=\"gamma\""],
+            "\"gamma\" is not a valid value",
+        ),
+        (&["--set", "cohort.patience=3"], "unknown key `patience`"),
+        (&["--shard", "3/2"], "`3/2` is not K/N"),
+        (&["--set", "grid.dx_um=-5.0"], "grid.dx_um"),
+    ];
+    for (args, expect) in cases {
+        let o = cohort(&out, args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert!(
+            stderr.contains(expect),
+            "{args:?}: expected `{expect}` in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if !args.contains(&"--shard") {
+            assert!(
+                stderr.contains("seed_trials.toml"),
+                "{args:?}: the file is not named: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cohort_report_loads_in_a_headless_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    ok(&cohort(&out, &[]));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("ORR"), "{html}");
+    let Some((result, stderr)) = common::browser::load_report(&out) else {
+        return;
+    };
+    assert_eq!(result["images"].as_u64(), Some(3), "{result}");
+    assert_eq!(
+        result["bad"],
+        serde_json::json!([]),
+        "images that did not load"
+    );
+    assert_eq!(result["errors"], serde_json::json!([]), "page errors");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+}
