@@ -371,3 +371,41 @@ fn cohort_report_loads_in_a_headless_browser() {
     let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:#?}");
 }
+
+/// Snakemake is required where CI or TMESIM_REQUIRE_SNAKEMAKE is set.
+fn snakemake_required() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    set("CI") || set("TMESIM_REQUIRE_SNAKEMAKE")
+}
+
+#[test]
+fn the_snakemake_workflow_writes_what_one_process_writes() {
+    let found = std::process::Command::new("snakemake").arg("--version").output();
+    if !found.as_ref().is_ok_and(|o| o.status.success()) {
+        assert!(
+            !snakemake_required(),
+            "snakemake is required (CI or TMESIM_REQUIRE_SNAKEMAKE is set) but not found: pip install snakemake"
+        );
+        eprintln!("skipped: no snakemake on PATH (set TMESIM_REQUIRE_SNAKEMAKE=1 to make this an error)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let single = tmp.path().join("single");
+    ok(&cohort(&single, &["--set", "cohort.patients=4"]));
+    let merged = tmp.path().join("merged");
+    // The interface, with the quick cohort's overrides in `set`.
+    let sets: Vec<&str> = QUICK.iter().copied().filter(|a| *a != "--set" && !a.starts_with("cohort.patients")).collect();
+    let o = std::process::Command::new("snakemake")
+        .current_dir(tmp.path())
+        .args(["-s", repo("workflow/Snakefile").to_str().unwrap(), "--cores", "2", "--config"])
+        .arg(format!("cohort={}", repo(SEED_TRIALS).display()))
+        .args(["patients=4", "shards=2"])
+        .arg(format!("out={}", merged.display()))
+        .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
+        .arg(format!("set={}", sets.join(";")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "snakemake failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(tmp.path().join("merged.shards/2/records/p000003").is_dir(), "shard 2 ran patients 1 and 3");
+    assert_same_folders(&single, &merged);
+}
