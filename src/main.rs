@@ -980,22 +980,29 @@ fn cmd_info() -> Result<()> {
 }
 
 fn cmd_params(markdown: bool) {
+    use std::fmt::Write as _;
     let specs = tmesim::model::params::PARAM_SPECS;
+    let mut text = String::new();
     if markdown {
-        println!("| parameter | default | allowed range | unit | meaning | source |");
-        println!("|---|---|---|---|---|---|");
+        text.push_str("| parameter | default | allowed range | unit | meaning | source |\n");
+        text.push_str("|---|---|---|---|---|---|\n");
         for p in specs {
-            println!(
+            let _ = writeln!(
+                text,
                 "| `{}` | {} | [{}, {}] | {} | {} | {} |",
                 p.name, p.default, p.min, p.max, p.unit, p.description, p.source
             );
         }
     } else {
         for p in specs {
-            println!(
+            let _ = writeln!(
+                text,
                 "{:<32} {:>10} [{}, {}] {}  -- {}",
                 p.name, p.default, p.min, p.max, p.unit, p.description
             );
         }
     }
+    // A reader that stops early (`tmesim params | head`) is not an error.
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

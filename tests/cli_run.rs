@@ -307,3 +307,19 @@ fn backend_gpu_without_an_adapter_says_how_to_get_one() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn params_piped_into_a_reader_that_stops_early_is_no_panic() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .arg("params")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing and close the pipe, as `tmesim params | head -0` does.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(o.status.success(), "{stderr}");
+}
