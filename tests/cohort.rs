@@ -380,13 +380,17 @@ fn snakemake_required() -> bool {
 
 #[test]
 fn the_snakemake_workflow_writes_what_one_process_writes() {
-    let found = std::process::Command::new("snakemake").arg("--version").output();
+    let found = std::process::Command::new("snakemake")
+        .arg("--version")
+        .output();
     if !found.as_ref().is_ok_and(|o| o.status.success()) {
         assert!(
             !snakemake_required(),
             "snakemake is required (CI or TMESIM_REQUIRE_SNAKEMAKE is set) but not found: pip install snakemake"
         );
-        eprintln!("skipped: no snakemake on PATH (set TMESIM_REQUIRE_SNAKEMAKE=1 to make this an error)");
+        eprintln!(
+            "skipped: no snakemake on PATH (set TMESIM_REQUIRE_SNAKEMAKE=1 to make this an error)"
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -394,10 +398,20 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
     ok(&cohort(&single, &["--set", "cohort.patients=4"]));
     let merged = tmp.path().join("merged");
     // The interface, with the quick cohort's overrides in `set`.
-    let sets: Vec<&str> = QUICK.iter().copied().filter(|a| *a != "--set" && !a.starts_with("cohort.patients")).collect();
+    let sets: Vec<&str> = QUICK
+        .iter()
+        .copied()
+        .filter(|a| *a != "--set" && !a.starts_with("cohort.patients"))
+        .collect();
     let o = std::process::Command::new("snakemake")
         .current_dir(tmp.path())
-        .args(["-s", repo("workflow/Snakefile").to_str().unwrap(), "--cores", "2", "--config"])
+        .args([
+            "-s",
+            repo("workflow/Snakefile").to_str().unwrap(),
+            "--cores",
+            "2",
+            "--config",
+        ])
         .arg(format!("cohort={}", repo(SEED_TRIALS).display()))
         .args(["patients=4", "shards=2"])
         .arg(format!("out={}", merged.display()))
@@ -405,7 +419,66 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
         .arg(format!("set={}", sets.join(";")))
         .output()
         .unwrap();
-    assert!(o.status.success(), "snakemake failed: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(tmp.path().join("merged.shards/2/records/p000003").is_dir(), "shard 2 ran patients 1 and 3");
+    assert!(
+        o.status.success(),
+        "snakemake failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        tmp.path().join("merged.shards/2/records/p000003").is_dir(),
+        "shard 2 ran patients 1 and 3"
+    );
     assert_same_folders(&single, &merged);
+}
+
+#[test]
+fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
+    let probe = tmesim::config::load_run_spec(
+        &repo("configs/baseline.toml"),
+        &["grid.nx=8".into(), "grid.ny=8".into()],
+    )
+    .unwrap();
+    if common::gpu(&probe).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let read = |dir: &Path| -> Vec<(String, f64)> {
+        let text = std::fs::read_to_string(dir.join("patients.csv")).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+        lines
+            .map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                (
+                    c[col("recist")].to_string(),
+                    c[col("best_change_pct")].parse().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let cpu = tmp.path().join("cpu");
+    ok(&cohort(&cpu, &["--set", "time.end_days=4"]));
+    let gpu = tmp.path().join("gpu");
+    let mut args = vec![
+        "cohort",
+        SEED_TRIALS,
+        "--backend",
+        "gpu",
+        "--quiet",
+        "--out",
+        gpu.to_str().unwrap(),
+    ];
+    args.extend(QUICK);
+    args.extend(["--set", "time.end_days=4"]);
+    ok(&tmesim(&args));
+    let (a, b) = (read(&cpu), read(&gpu));
+    assert_eq!(a.len(), 6);
+    for ((ra, ca), (rb, cb)) in a.iter().zip(&b) {
+        assert_eq!(ra, rb);
+        assert!(
+            (ca - cb).abs() < 0.05,
+            "best change {ca} on the CPU, {cb} on the GPU"
+        );
+    }
 }

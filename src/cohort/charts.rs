@@ -131,9 +131,10 @@ pub fn pfs(path: &Path, arms: &[String], records: &[Record], end_day: f64) -> Re
     })
 }
 
-/// Phenotype colours, by position in the sorted phenotype list.
+/// Phenotype colours, by position in the sorted phenotype list (twelve
+/// distinct colours: the shipped phenotypes are eleven).
 fn phenotype_color(k: usize) -> RGBColor {
-    let c = colorous::CATEGORY10[k % colorous::CATEGORY10.len()];
+    let c = colorous::PAIRED[k % colorous::PAIRED.len()];
     RGBColor(c.r, c.g, c.b)
 }
 
@@ -145,7 +146,9 @@ pub fn waterfall(path: &Path, arms: &[String], records: &[Record]) -> Result<()>
     let columns = arms.len().clamp(1, 3);
     let rows = arms.len().div_ceil(columns);
     let (pw, ph) = (520u32, 360u32);
-    let legend_px = 40 + 20 * phenotypes.len().div_ceil(4) as u32;
+    // The legend: as many 200-pixel columns as the figure is wide.
+    let legend_columns = (pw as usize * columns / 200).max(1);
+    let legend_px = 24 + 20 * phenotypes.len().div_ceil(legend_columns) as u32;
     let err = plot_err("waterfall.png");
     let y_hi = records
         .iter()
@@ -204,7 +207,10 @@ pub fn waterfall(path: &Path, arms: &[String], records: &[Record]) -> Result<()>
                 }
             }
             for (k, p) in phenotypes.iter().enumerate() {
-                let (x, y) = (10 + 200 * (k % 4) as i32, 12 + 20 * (k / 4) as i32);
+                let (x, y) = (
+                    10 + 200 * (k % legend_columns) as i32,
+                    12 + 20 * (k / legend_columns) as i32,
+                );
                 legend
                     .draw(&Rectangle::new(
                         [(x, y), (x + 14, y + 14)],
