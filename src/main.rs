@@ -580,7 +580,7 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
             }
             std::process::exit(EXIT_INTERRUPTED);
         }
-        eprintln!("\ninterrupt: saving a checkpoint and the outputs so far, then stopping (again to abort)");
+        eprintln!("\ninterrupt: keeping what is finished (a run saves a checkpoint and its outputs so far), then stopping; again to abort");
     })
     .context("cannot install the Ctrl-C handler")?;
     let _ = FLAG.set(interrupt.clone());

@@ -178,7 +178,7 @@ fn every_arm_of_a_patient_starts_from_the_same_state() {
             .iter()
             .map(|arm| initial_state(&run_spec(&spec, &grid, &p, arm).unwrap()).unwrap())
             .collect();
-        assert_eq!(states[0].grid.nx, 63, "the cohort grid of 40 um");
+        assert_eq!(states[0].grid.nx, 84, "the cohort grid of 30 um");
         for s in &states[1..] {
             assert_eq!(s.fields, states[0].fields);
         }

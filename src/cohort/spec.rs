@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_PATIENTS: u32 = 100_000;
 /// Voxel size of the cohort grid when the file gives none, um. Chosen by
 /// the grid study in docs/validation.md.
-pub const DEFAULT_GRID_DX_UM: f64 = 40.0;
+pub const DEFAULT_GRID_DX_UM: f64 = 30.0;
 
 /// A cohort file: everything lives under `[cohort]`, so `--set
 /// cohort.patients=20` reads as it does in the file.
