@@ -11,6 +11,7 @@
 // not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod backend;
 pub mod config;
 pub mod cpu;
 pub mod gpu;

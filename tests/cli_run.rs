@@ -148,7 +148,7 @@ fn compare_writes_one_run_per_arm_a_summary_and_a_plot() {
     assert!(o.status.success(), "{stderr}");
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let rows: Vec<Vec<&str>> = summary.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0], tmesim::sim::arms::SUMMARY_COLUMNS);
+    assert_eq!(rows[0], tmesim::output::arms::SUMMARY_COLUMNS);
     assert_eq!(rows.len(), 3, "{summary}");
     assert_eq!(rows[1][0], "control");
     assert_eq!(rows[2][0], "anti_pd1+anti_ctla4");

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use tmesim::model::fields::idx;
-use tmesim::sim::compare::{compare_states, max_relative_difference, Tolerance};
+use tmesim::sim::agreement::{compare_states, max_relative_difference, Tolerance};
 use tmesim::sim::select::cpu_backend;
 
 /// A small tissue with every population, phenotype map and drug present.
@@ -103,7 +103,7 @@ const TOL: Tolerance = Tolerance {
 
 fn agree(nx: usize, ny: usize, nz: usize, solver: &str) {
     let spec = spec(&every_mechanism(nx, ny, nz, solver));
-    assert_eq!(spec.steps, 300);
+    assert_eq!(spec.spec.steps, 300);
     let Some(mut gpu) = gpu(&spec) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec), &spec);
     let gpu_state = run_to_end(gpu.as_mut(), &spec);
@@ -152,7 +152,7 @@ fn agree_3d_explicit() {
 fn a_changed_kernel_is_caught() {
     let spec_a = spec(&every_mechanism(16, 12, 1, "exponential"));
     let mut spec_b = spec_a.clone();
-    spec_b.params.kill_rate_per_day *= 1.02;
+    spec_b.spec.params.kill_rate_per_day *= 1.02;
     let Some(mut gpu) = gpu(&spec_b) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec_a), &spec_a);
     let gpu_state = run_to_end(gpu.as_mut(), &spec_b);

@@ -7,10 +7,10 @@
 mod common;
 
 use common::{advance, initial, spec_with, total};
-use tmesim::config::resolve::RunSpec;
 use tmesim::model::fields::{field_index, idx};
 use tmesim::model::state::State;
 use tmesim::output::timeseries::summarize;
+use tmesim::sim::scenario::ArmSpec;
 use tmesim::sim::select::cpu_backend;
 use tmesim::therapy::library::{builtin_names, Kind};
 
@@ -42,7 +42,7 @@ initial = { kind = "uniform", value = 0.005 }
 initial = { kind = "uniform", value = 0.001 }
 "#;
 
-fn scenario(arm: &[&str], phenotype: Option<&str>, extra: &[&str]) -> RunSpec {
+fn scenario(arm: &[&str], phenotype: Option<&str>, extra: &[&str]) -> ArmSpec {
     let list: Vec<String> = arm.iter().map(|a| format!("\"{a}\"")).collect();
     let arm_set = format!("arm=[{}]", list.join(","));
     let mut sets = vec![arm_set];
@@ -54,9 +54,9 @@ fn scenario(arm: &[&str], phenotype: Option<&str>, extra: &[&str]) -> RunSpec {
     spec_with(SCENARIO, &refs)
 }
 
-fn final_state(spec: &RunSpec) -> State {
+fn final_state(spec: &ArmSpec) -> State {
     let mut cpu = cpu_backend(spec);
-    advance(&mut cpu, spec, &initial(spec), spec.steps)
+    advance(&mut cpu, spec, &initial(spec), spec.spec.steps)
 }
 
 /// Final states of the scenario without and with `therapy` added to `arm`.

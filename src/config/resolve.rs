@@ -2,11 +2,11 @@
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
 use super::error::{check_range, closest, ConfigError};
-use super::schema::{Config, DiffusionSolver, Initial, Splitting};
+use super::schema::{Config, Initial};
 use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, PARAM_SPECS};
-use crate::therapy::treatment::{RunFrame, Treatment};
+use crate::model::solver::{Boundary, DiffusionSolver, Splitting};
 use std::path::{Path, PathBuf};
 
 /// Largest grid accepted (voxels): keeps every index within u32 and the
@@ -15,12 +15,6 @@ pub const MAX_VOXELS: usize = 1 << 28;
 /// Most macro steps in a run: the drug tables hold a value per step, and a
 /// run of more steps would take years of compute.
 pub const MAX_STEPS: u64 = 10_000_000;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Boundary {
-    NoFlux,
-    Dirichlet(f32),
-}
 
 /// One resolved piece of an initial condition (npy data already loaded).
 #[derive(Clone, Debug)]
@@ -60,7 +54,8 @@ pub struct OutputSpec {
     pub checkpoint_every: std::time::Duration,
 }
 
-/// Everything a run needs, validated.
+/// Everything a run needs from its scenario, validated. The treatment
+/// arm is resolved on top of it (`sim::scenario::ArmSpec`).
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     /// The config as resolved (with overrides), for the manifest.
@@ -75,8 +70,6 @@ pub struct RunSpec {
     pub splitting: Splitting,
     pub params: ModelParams,
     pub fields: Vec<FieldSetup>,
-    /// The treatment arm, tabulated on the steps of this run.
-    pub treatment: Treatment,
     pub output: OutputSpec,
 }
 
@@ -139,19 +132,10 @@ impl Ctx<'_> {
     }
 }
 
-/// Validate a config read from `file` (relative paths resolve against its folder).
-pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
-    let mut config = original.clone();
-    let origins = match &original.phenotype {
-        Some(name) => crate::therapy::phenotype::apply(&mut config, name, file)?,
-        None => Vec::new(),
-    };
-    // A value the phenotype set is its file's fault, not the scenario's.
-    resolve_merged(original, config, file).map_err(|e| e.blame(&origins))
-}
-
-/// Validate `config` (the scenario with its phenotype merged in).
-fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
+/// Validate `config`, the scenario `original` read from `file` with its
+/// phenotype merged in (relative paths resolve against the file's folder).
+/// The treatment arm is resolved after this, by the therapy layer.
+pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec, ConfigError> {
     let cx = Ctx { file };
     let g = &config.grid;
     let dims = [("grid.nx", g.nx), ("grid.ny", g.ny), ("grid.nz", g.nz)];
@@ -323,10 +307,7 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
         .iter()
         .zip(&fields)
         .filter(|(s, _)| s.kind == FieldKind::Cell)
-        .map(|(_, f)| match f.boundary {
-            Boundary::Dirichlet(v) => v,
-            Boundary::NoFlux => 0.0,
-        })
+        .map(|(_, f)| f.boundary.ghost_value())
         .sum();
     if ghost > params.crowding_limit {
         return Err(cx.invalid(
@@ -334,19 +315,6 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             format!("Dirichlet values of the cell fields sum to {ghost}, above params.crowding_limit = {}", params.crowding_limit),
         ));
     }
-
-    // The phenotype (applied before this) is in `params` already.
-    let treatment = Treatment::resolve(
-        &config.arm,
-        &config.therapy,
-        &params,
-        &RunFrame {
-            scenario: file,
-            grid: &grid,
-            dt_min: dt,
-            steps,
-        },
-    )?;
 
     let mut out_fields = Vec::new();
     for name in &config.output.fields {
@@ -401,7 +369,6 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
         splitting: config.solver.splitting,
         params,
         fields,
-        treatment,
         output: OutputSpec {
             png: config.output.png,
             npy: config.output.npy,
@@ -533,7 +500,7 @@ fn check_initial(
         }
         Initial::Npy { path } => {
             let full = base_dir.join(path);
-            let data = crate::output::npy::read_field(&full, grid).map_err(|e| {
+            let data = super::npy::read_field(&full, grid).map_err(|e| {
                 cx.invalid(&format!("{key}.path"), format!("{}: {e}", full.display()))
             })?;
             return Ok(InitialPiece::Array(data));

@@ -3,6 +3,7 @@
 //! buffers with the same f32 arithmetic, and runs in parallel with rayon.
 //! Nothing here depends on wgpu.
 
+pub mod backend;
 pub mod crowding;
 pub mod diffuse_explicit;
 pub mod diffuse_exponential;

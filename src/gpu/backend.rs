@@ -13,13 +13,12 @@ use super::shaders::{
     source, Stage, CHECK_FIELD_BINDING, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING,
     REACT_FIELD_BINDING,
 };
+use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES};
+use crate::backend::{Backend, BadValue, MAX_BATCH};
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
 use crate::model::grid::{dispatch_shape, Grid, WORKGROUP_SIZE};
 use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
-use crate::sim::backend::{Backend, BadValue};
-use crate::sim::plan::{Op, TransportPlan, MAX_MOLECULES};
-use crate::sim::run::MAX_BATCH;
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;

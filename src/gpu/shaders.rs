@@ -2,9 +2,9 @@
 //! and the per-field bindings, both from the registries) followed by
 //! shaders/common.wgsl and the stage's own file.
 
+use crate::backend::plan::MAX_MOLECULES;
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::params::wgsl_struct;
-use crate::sim::plan::MAX_MOLECULES;
 
 /// The one list of compute stages: variant, name (shared with the WGSL
 /// file in shaders/ and the CPU twin in src/cpu/), and whether the stage
@@ -138,7 +138,7 @@ pub fn source(stage: Stage) -> String {
         Stage::CheckValues => {
             s.push_str(&format!(
                 "const VALUE_FLOOR: f32 = {:?};\n",
-                crate::sim::backend::VALUE_FLOOR
+                crate::backend::VALUE_FLOOR
             ));
             let mut body = String::new();
             for (i, f) in FIELDS.iter().enumerate() {

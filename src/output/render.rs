@@ -5,7 +5,8 @@
 use super::colormap::Scale;
 use super::images::{write_images, ImageSettings};
 use super::manifest::{Manifest, FIELD_FRAMES_EVERY};
-use super::{layout, npy, writer, zarr};
+use super::{layout, writer, zarr};
+use crate::config::npy;
 use crate::model::fields::{field_index, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use anyhow::{bail, Context, Result};

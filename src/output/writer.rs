@@ -23,6 +23,8 @@ pub struct RunInfo {
     pub backend: String,
     pub adapter: String,
     pub transport: String,
+    /// The run's fingerprint (sim::checkpoint::fingerprint), for the manifest.
+    pub config_hash: String,
 }
 
 pub struct RunWriter<'a> {
@@ -73,11 +75,11 @@ impl<'a> RunWriter<'a> {
         info: RunInfo,
         extra_columns: &[String],
     ) -> Result<Self> {
-        Self::continuing(spec, out, info, extra_columns, &[], &[], 0.0)
+        Self::continuing(spec, out, info, extra_columns, &[], &[], &[], 0.0)
     }
 
     /// A writer that continues a run whose first saves (`saved`, with
-    /// their `summaries`) are already in `out`: the time series is
+    /// their `summaries` and `extra_values`) are already in `out`: the time series is
     /// rewritten with exactly those rows, and the files of any later save
     /// (made after the checkpoint the run resumes from) are removed.
     pub fn continuing(
@@ -87,6 +89,7 @@ impl<'a> RunWriter<'a> {
         extra_columns: &[String],
         saved: &[SavedTime],
         summaries: &[Summary],
+        extra_values: &[Vec<f64>],
         wall_time_before_s: f64,
     ) -> Result<Self> {
         let o = &spec.output;
@@ -106,8 +109,8 @@ impl<'a> RunWriter<'a> {
         let csv = out.join(layout::TIMESERIES_CSV);
         let mut ts = TimeseriesWriter::create(&csv, extra_columns)
             .with_context(|| format!("cannot write {}", csv.display()))?;
-        for (s, summary) in saved.iter().zip(summaries) {
-            ts.write(summary, &spec.treatment.values(s.step))
+        for (summary, extra) in summaries.iter().zip(extra_values) {
+            ts.write(summary, extra)
                 .with_context(|| format!("cannot write {}", csv.display()))?;
         }
         let config = out.join(layout::CONFIG);
@@ -435,7 +438,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
         error: None,
         checkpoint: None,
         config_file: spec.source.display().to_string(),
-        config_hash: crate::sim::checkpoint::fingerprint(spec),
+        config_hash: info.config_hash.clone(),
         config_file_absolute: spec
             .source
             .canonicalize()

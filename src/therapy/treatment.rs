@@ -7,7 +7,7 @@ use super::pk::{concentration_table, Rates};
 use super::radiation::RadiationPlan;
 use super::schema::{Pk, Response, ResponseModel, Route, Schedule, TherapyConfig};
 use crate::config::error::{check_range, ConfigError};
-use crate::config::load::parse_toml;
+use crate::config::load::{parse_toml, parse_value};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, MIN_PER_DAY, PARAM_SPECS};
 use std::collections::BTreeMap;
@@ -79,7 +79,7 @@ impl Treatment {
     /// files) for a run; `base` are the run's parameters without therapy.
     pub fn resolve(
         arm: &[String],
-        inline: &BTreeMap<String, TherapyConfig>,
+        inline: &BTreeMap<String, toml::Value>,
         base: &ModelParams,
         run: &RunFrame,
     ) -> Result<Self, ConfigError> {
@@ -98,10 +98,12 @@ impl Treatment {
                 });
             }
             let (file, therapy) = match inline.get(name) {
-                Some(th) => (
-                    PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display())),
-                    th.clone(),
-                ),
+                Some(table) => {
+                    let file =
+                        PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display()));
+                    let th: TherapyConfig = parse_value(table, &file)?;
+                    (file, th)
+                }
                 None => {
                     let (path, text) =
                         find(Kind::Therapy, name, dir, run.scenario, &format!("arm[{k}]"))?;

@@ -2,11 +2,11 @@
 //! both backends: the list of operations of one macro step, the molecule
 //! propagators and the per-field transport uniforms.
 
-use crate::config::resolve::{Boundary, RunSpec};
-use crate::config::schema::{DiffusionSolver, Splitting};
+use crate::config::resolve::RunSpec;
 use crate::model::exponential::{axis_propagator, dirichlet_offset};
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::grid::{Grid, TransportUniform};
+use crate::model::solver::{Boundary, DiffusionSolver, Splitting};
 
 /// Largest fraction of the explicit stability limit a diffusion sub-step
 /// may use (dt (2 d D / dx^2 + lambda) <= 0.9: non-negative updates).
@@ -250,10 +250,7 @@ impl TransportPlan {
         };
 
         let ghost_crowding: f32 = fields_of(FieldKind::Cell)
-            .map(|c| match spec.fields[c].boundary {
-                Boundary::Dirichlet(v) => v,
-                Boundary::NoFlux => 0.0,
-            })
+            .map(|c| spec.fields[c].boundary.ghost_value())
             .sum();
         let mobile: Vec<usize> = fields_of(FieldKind::Cell)
             .filter(|&c| spec.fields[c].diffusivity > 0.0 || spec.fields[c].chemotaxis > 0.0)
@@ -400,7 +397,7 @@ mod tests {
     fn plan(toml: &str) -> TransportPlan {
         let path = Path::new("test.toml");
         let config = parse_config(toml, path, &[]).expect("config");
-        TransportPlan::new(&resolve(config, path).expect("spec"))
+        TransportPlan::new(&resolve(config.clone(), &config, path).expect("spec"))
     }
 
     /// Motility sub-steps starting at `ops[at]`: (crowding, each cell) x

@@ -1,12 +1,12 @@
 //! Initial conditions: the config's pieces summed into field arrays, and
 //! checked against each field's bounds.
 
-use super::fields::{default_initial_value, idx, FieldKind, FIELDS};
-use super::grid::Grid;
-use super::state::State;
-use crate::config::error::ConfigError;
-use crate::config::resolve::{InitialPiece, RunSpec};
-use crate::config::schema::Initial;
+use super::error::ConfigError;
+use super::resolve::{InitialPiece, RunSpec};
+use super::schema::Initial;
+use crate::model::fields::{default_initial_value, idx, FieldKind, FIELDS};
+use crate::model::grid::Grid;
+use crate::model::state::State;
 
 /// Build the state at time zero.
 pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
@@ -43,7 +43,7 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
         check_bounds(spec, f, field)?;
     }
     let limit = spec.params.crowding_limit;
-    let cells: Vec<usize> = super::fields::fields_of(FieldKind::Cell).collect();
+    let cells: Vec<usize> = crate::model::fields::fields_of(FieldKind::Cell).collect();
     for i in 0..grid.len() {
         let rho: f32 = cells.iter().map(|&c| state.fields[c][i]).sum();
         if rho > limit * (1.0 + 1e-6) {
