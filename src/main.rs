@@ -776,7 +776,7 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
             "# field {:<11} {:<8} D={} um2/min decay={} /min chemotaxis={} boundary={:?}",
             f.name,
             f.kind.as_str(),
-            setup.diffusivity,
+            setup.diffusion,
             setup.decay,
             setup.chemotaxis,
             setup.boundary

@@ -107,7 +107,7 @@ fn base_uniform(spec: &RunSpec, field: usize, dt: f32) -> TransportUniform {
         Boundary::Dirichlet(v) => (1, v),
     };
     TransportUniform {
-        diffusivity: setup.diffusivity,
+        diffusion: setup.diffusion,
         decay: setup.decay,
         chemotaxis: setup.chemotaxis,
         dt,
@@ -158,7 +158,7 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
         });
         for &f in molecules {
             let s = &spec.fields[f];
-            let r = share * dt * s.diffusivity as f64 / dx2;
+            let r = share * dt * s.diffusion as f64 / dx2;
             // Decay acts in the first pass (half in each pass of a line).
             let decay_share = if share < 1.0 || p == 0 { share } else { 0.0 };
             let scale = (-(s.decay as f64) * dt * decay_share).exp();
@@ -197,7 +197,7 @@ fn molecule_offset(spec: &RunSpec, field: usize, transport_dt: f32) -> Option<Ve
         return None;
     }
     let dt = transport_dt as f64;
-    let r = dt * s.diffusivity as f64 / (grid.dx_um as f64).powi(2);
+    let r = dt * s.diffusion as f64 / (grid.dx_um as f64).powi(2);
     let c = dirichlet_offset(grid.dims(), &axes, r, s.decay as f64 * dt, v as f64);
     Some(c.iter().map(|&x| x as f32).collect())
 }
@@ -210,7 +210,7 @@ impl TransportPlan {
         let dims = grid.spatial_dims() as f32;
 
         let fields: Vec<usize> = fields_of(FieldKind::Molecule)
-            .filter(|&f| spec.fields[f].diffusivity > 0.0 || spec.fields[f].decay > 0.0)
+            .filter(|&f| spec.fields[f].diffusion > 0.0 || spec.fields[f].decay > 0.0)
             .collect();
         assert!(
             fields.len() <= MAX_MOLECULES,
@@ -225,7 +225,7 @@ impl TransportPlan {
             .iter()
             .map(|&f| {
                 let setup = &spec.fields[f];
-                let rate = 2.0 * dims * setup.diffusivity / dx2 + setup.decay;
+                let rate = 2.0 * dims * setup.diffusion / dx2 + setup.decay;
                 let explicit_substeps =
                     round_up((dt * rate / EXPLICIT_SAFETY).ceil() as u32, multiple);
                 MoleculePlan {
@@ -253,11 +253,11 @@ impl TransportPlan {
             .map(|c| spec.fields[c].boundary.ghost_value())
             .sum();
         let mobile: Vec<usize> = fields_of(FieldKind::Cell)
-            .filter(|&c| spec.fields[c].diffusivity > 0.0 || spec.fields[c].chemotaxis > 0.0)
+            .filter(|&c| spec.fields[c].diffusion > 0.0 || spec.fields[c].chemotaxis > 0.0)
             .collect();
         let max_rate = mobile
             .iter()
-            .map(|&c| (spec.fields[c].diffusivity + spec.fields[c].chemotaxis) / dx2)
+            .map(|&c| (spec.fields[c].diffusion + spec.fields[c].chemotaxis) / dx2)
             .fold(0.0f32, f32::max);
         let motility_substeps = if grid.active_axes().is_empty() || mobile.is_empty() {
             0

@@ -4,7 +4,7 @@
 use super::error::ConfigError;
 use super::resolve::{InitialPiece, RunSpec};
 use super::schema::Initial;
-use crate::model::fields::{default_initial_value, idx, FieldKind, FIELDS};
+use crate::model::fields::{fields_of, FieldKind, Upper, FIELDS};
 use crate::model::grid::Grid;
 use crate::model::state::State;
 
@@ -15,7 +15,7 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
     for (f, setup) in spec.fields.iter().enumerate() {
         let field = &mut state.fields[f];
         if setup.initial.is_empty() {
-            field.fill(default_initial_value(f));
+            field.fill(FIELDS[f].initial);
         }
         for (k, piece) in setup.initial.iter().enumerate() {
             match piece {
@@ -43,7 +43,7 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
         check_bounds(spec, f, field)?;
     }
     let limit = spec.params.crowding_limit;
-    let cells: Vec<usize> = crate::model::fields::fields_of(FieldKind::Cell).collect();
+    let cells: Vec<usize> = fields_of(FieldKind::Cell).collect();
     for i in 0..grid.len() {
         let rho: f32 = cells.iter().map(|&c| state.fields[c][i]).sum();
         if rho > limit * (1.0 + 1e-6) {
@@ -72,10 +72,10 @@ fn places_something(piece: &Initial) -> bool {
 }
 
 fn check_bounds(spec: &RunSpec, f: usize, field: &[f32]) -> Result<(), ConfigError> {
-    let upper = match (FIELDS[f].kind, f) {
-        (FieldKind::Map, _) | (_, idx::LAG3) | (_, idx::EXHAUSTION) => 1.0,
-        (FieldKind::Cell, _) => spec.params.crowding_limit,
-        _ => f32::INFINITY,
+    let upper = match FIELDS[f].upper {
+        Upper::One => 1.0,
+        Upper::CrowdingLimit => spec.params.crowding_limit,
+        Upper::Unbounded => f32::INFINITY,
     };
     if let Some((i, &v)) = field
         .iter()

@@ -2,7 +2,7 @@
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
 use super::error::{check_range, closest, ConfigError};
-use super::schema::{Config, Initial};
+use super::schema::{Animation, Config, Initial};
 use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, PARAM_SPECS};
@@ -25,7 +25,7 @@ pub enum InitialPiece {
 
 #[derive(Clone, Debug)]
 pub struct FieldSetup {
-    pub diffusivity: f32,
+    pub diffusion: f32,
     pub decay: f32,
     pub chemotaxis: f32,
     pub boundary: Boundary,
@@ -247,7 +247,7 @@ pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec
         };
         let is_molecule = spec.kind == FieldKind::Molecule;
         let is_cell = spec.kind == FieldKind::Cell;
-        let diffusivity = setting(
+        let diffusion = setting(
             "diffusion_um2_per_min",
             fc.diffusion_um2_per_min,
             spec.diffusion_um2_per_min,
@@ -295,7 +295,7 @@ pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec
             Some(v) => parse_initial(&cx, &key("initial"), v, base_dir, &grid)?,
         };
         fields.push(FieldSetup {
-            diffusivity: diffusivity as f32,
+            diffusion: diffusion as f32,
             decay: decay as f32,
             chemotaxis: chemotaxis as f32,
             boundary,
@@ -340,12 +340,6 @@ pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec
             ),
         ));
     }
-    let formats = ["gif", "apng"];
-    for name in &config.output.animations {
-        if !formats.contains(&name.as_str()) {
-            return Err(cx.unknown_value("output.animations", name, formats.into_iter()));
-        }
-    }
     let fps = cx.range("output.fps", config.output.fps, 0.1, 100.0)?;
     let checkpoint_min = cx.range(
         "output.checkpoint_every_min",
@@ -375,8 +369,8 @@ pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec
             fields: out_fields,
             montage: config.output.montage,
             composite,
-            gif: config.output.animations.iter().any(|a| a == "gif"),
-            apng: config.output.animations.iter().any(|a| a == "apng"),
+            gif: config.output.animations.contains(&Animation::Gif),
+            apng: config.output.animations.contains(&Animation::Apng),
             fps: fps as f32,
             slice_z,
             vtk: config.output.vtk,

@@ -154,7 +154,7 @@ pub struct OutputConfig {
     /// The three fields of the RGB composite (red, green, blue); empty for none.
     pub composite: Vec<String>,
     /// Time-lapse formats written at the end: "gif", "apng".
-    pub animations: Vec<String>,
+    pub animations: Vec<Animation>,
     /// Time-lapse frame rate, frames per second.
     pub fps: f64,
     /// z plane shown in 3D frames (default: the middle one).
@@ -180,7 +180,7 @@ impl Default for OutputConfig {
             composite: vec!["tumor".into(), "cd8".into(), "mdsc".into()],
             // GIF plays everywhere (slides, README); APNG (full colour)
             // is opt-in: both together doubled the size of a run.
-            animations: vec!["gif".into()],
+            animations: vec![Animation::Gif],
             fps: 6.0,
             slice_z: None,
             vtk: false,
@@ -189,4 +189,12 @@ impl Default for OutputConfig {
             checkpoint_every_min: 10.0,
         }
     }
+}
+
+/// A time-lapse format of `output.animations`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Animation {
+    Gif,
+    Apng,
 }

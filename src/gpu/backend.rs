@@ -16,14 +16,12 @@ use super::shaders::{
 use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES};
 use crate::backend::{Backend, BadValue, MAX_BATCH};
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
-use crate::model::grid::{dispatch_shape, Grid, WORKGROUP_SIZE};
+use crate::model::grid::{dispatch_shape, Grid, REDUCE_WG, WORKGROUP_SIZE};
 use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
-
-const REDUCE_WG: u32 = 256;
 
 /// Binding kinds of the explicit layouts.
 #[derive(Clone, Copy)]

@@ -8,23 +8,24 @@
 
 use super::schema::{Effect, EffectOp};
 use crate::config::error::{closest, ConfigError};
-use crate::model::fields::{FieldKind, FIELDS};
-use crate::model::params::{ModelParams, PARAM_SPECS};
+use crate::model::fields::FIELDS;
+use crate::model::params::{ModelParams, ParamId, PARAM_SPECS};
 use std::path::Path;
 
 /// A validated effect on one registry parameter (sinks become `add` on
 /// the field's `sink_<field>_per_day`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamEffect {
-    pub param: &'static str,
+    pub param: ParamId,
     pub op: EffectOp,
     pub value: f64,
 }
 
-/// The registry parameter of a field's extra sink.
-pub fn sink_param(field: &str) -> Option<&'static str> {
-    let name = format!("sink_{field}_per_day");
-    PARAM_SPECS.iter().map(|s| s.name).find(|n| *n == name)
+/// The registry parameter of a field's extra sink (the field table's
+/// `sink_param` column).
+pub fn sink_param(field: &str) -> Option<ParamId> {
+    let name = FIELDS.iter().find(|f| f.name == field)?.sink_param?;
+    Some(ParamId::of(name).expect("the field table names registry parameters"))
 }
 
 /// `key` names something unknown: a parameter or field name is a value.
@@ -91,7 +92,7 @@ pub fn resolve_effect(
         let sinkable = || {
             FIELDS
                 .iter()
-                .filter(|f| matches!(f.kind, FieldKind::Molecule | FieldKind::Cell))
+                .filter(|f| f.sink_param.is_some())
                 .map(|f| f.name.to_string())
                 .collect::<Vec<_>>()
         };
@@ -118,7 +119,7 @@ pub fn resolve_effect(
                 "missing: the registry parameter this effect changes".into(),
             )
         })?;
-        let spec = ModelParams::spec(name).ok_or_else(|| {
+        let id = ParamId::of(name).ok_or_else(|| {
             unknown(
                 file,
                 format!("{key}.param"),
@@ -126,6 +127,7 @@ pub fn resolve_effect(
                 PARAM_SPECS.iter().map(|s| s.name.to_string()).collect(),
             )
         })?;
+        let spec = id.spec();
         match e.op {
             EffectOp::Occupy if !(spec.min == 0.0 && spec.max == 1.0) => {
                 return Err(invalid(
@@ -150,7 +152,7 @@ pub fn resolve_effect(
             }
             _ => {}
         }
-        spec.name
+        id
     };
     let op = if e.op == EffectOp::Sink {
         EffectOp::Add
@@ -169,7 +171,7 @@ pub fn apply<'a>(p: &mut ModelParams, effects: impl IntoIterator<Item = (&'a Par
     let mut list: Vec<_> = effects.into_iter().collect();
     list.sort_by_key(|(e, _)| e.op);
     for (e, exposure) in list {
-        let slot = p.get_mut(e.param).expect("validated parameter name");
+        let slot = &mut p[e.param];
         let v = *slot as f64;
         *slot = match e.op {
             EffectOp::Occupy => 1.0 - (1.0 - v) * (1.0 - e.value * exposure),
@@ -183,6 +185,7 @@ pub fn apply<'a>(p: &mut ModelParams, effects: impl IntoIterator<Item = (&'a Par
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fields::FieldKind;
 
     fn effect(param: &str, op: EffectOp, value: f64) -> Effect {
         Effect {
@@ -237,7 +240,7 @@ mod tests {
             note: String::new(),
         };
         let e = resolve_effect(&sink, path, "effect[0]", false).unwrap();
-        assert_eq!(e.param, "sink_vegf_per_day");
+        assert_eq!(e.param.name(), "sink_vegf_per_day");
         let bad = resolve_effect(
             &effect("kill_rate_per_dya", EffectOp::Scale, 2.0),
             path,

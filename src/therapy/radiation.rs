@@ -15,7 +15,7 @@ use super::schema::{Radiation, RadiationField};
 use crate::config::error::{check_range, ConfigError};
 use crate::model::fields::{FieldKind, FIELDS};
 use crate::model::grid::Grid;
-use crate::model::params::{ModelParams, MIN_PER_DAY};
+use crate::model::params::{ModelParams, ParamId, RtShape, MIN_PER_DAY};
 use std::path::Path;
 
 /// A radiotherapy course resolved on the step grid.
@@ -25,14 +25,43 @@ pub struct RadiationPlan {
     pub fraction_days: Vec<f64>,
     /// Surviving fraction of one fraction, per cell field name.
     pub survival: Vec<(&'static str, f64)>,
-    /// The `rt_death_<cell>_per_day` parameter of each `survival` entry,
+    /// The radiotherapy death-rate parameter of each `survival` entry,
     /// looked up once here rather than on every step.
-    death_params: Vec<&'static str>,
+    death_params: Vec<ParamId>,
     /// (first step, number of steps) of each fraction's death window.
     windows: Vec<(u64, u64)>,
-    /// rt_shape, centre x/y/z, radius, half widths x/y/z.
-    geometry: [f32; 8],
+    geometry: Geometry,
     dt_min: f64,
+}
+
+/// Where the dose goes, in um.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Geometry {
+    Whole,
+    /// A disk (2D) or ball (3D).
+    Disk {
+        center: [f32; 3],
+        radius: f32,
+    },
+    Box {
+        center: [f32; 3],
+        half_width: [f32; 3],
+    },
+}
+
+impl Geometry {
+    /// Write the geometry into the `rt_*` parameters the kernels read.
+    fn write(self, p: &mut ModelParams) {
+        let (shape, center, radius, half) = match self {
+            Geometry::Whole => (RtShape::Whole, [0.0; 3], 0.0, [0.0; 3]),
+            Geometry::Disk { center, radius } => (RtShape::Disk, center, radius, [0.0; 3]),
+            Geometry::Box { center, half_width } => (RtShape::Box, center, 0.0, half_width),
+        };
+        p.rt_shape = shape.code();
+        [p.rt_center_x_um, p.rt_center_y_um, p.rt_center_z_um] = center;
+        p.rt_radius_um = radius;
+        [p.rt_half_x_um, p.rt_half_y_um, p.rt_half_z_um] = half;
+    }
 }
 
 impl RadiationPlan {
@@ -130,9 +159,14 @@ impl RadiationPlan {
         let death_params = survival
             .iter()
             .map(|(name, _)| {
-                ModelParams::spec(&format!("rt_death_{name}_per_day"))
+                let field = FIELDS
+                    .iter()
+                    .find(|f| f.name == *name)
+                    .expect("a cell field");
+                field
+                    .rt_death_param
+                    .and_then(ParamId::of)
                     .expect("every cell field has an rt_death parameter")
-                    .name
             })
             .collect();
         let dims = grid.spatial_dims();
@@ -153,14 +187,14 @@ impl RadiationPlan {
             ])
         };
         let geometry = match &r.field {
-            RadiationField::Whole => [0.0; 8],
+            RadiationField::Whole => Geometry::Whole,
             RadiationField::Disk {
                 center_um,
                 radius_um,
             } => {
                 let c = center("field.center_um", center_um)?;
                 let radius = range("field.radius_um", *radius_um, 0.0, 1e7)? as f32;
-                [1.0, c[0], c[1], c[2], radius, 0.0, 0.0, 0.0]
+                Geometry::Disk { center: c, radius }
             }
             RadiationField::Box {
                 center_um,
@@ -171,7 +205,10 @@ impl RadiationPlan {
                 for (k, v) in h.iter().enumerate().take(dims) {
                     range(&format!("field.half_width_um[{k}]"), *v as f64, 0.0, 1e7)?;
                 }
-                [2.0, c[0], c[1], c[2], 0.0, h[0], h[1], h[2]]
+                Geometry::Box {
+                    center: c,
+                    half_width: h,
+                }
             }
         };
         Ok(Self {
@@ -187,15 +224,7 @@ impl RadiationPlan {
 
     /// Set the field geometry and, inside a death window, the death rates.
     pub fn apply(&self, p: &mut ModelParams, step: u64) {
-        let g = self.geometry;
-        p.rt_shape = g[0];
-        p.rt_center_x_um = g[1];
-        p.rt_center_y_um = g[2];
-        p.rt_center_z_um = g[3];
-        p.rt_radius_um = g[4];
-        p.rt_half_x_um = g[5];
-        p.rt_half_y_um = g[6];
-        p.rt_half_z_um = g[7];
+        self.geometry.write(p);
         let Some(&(_, n)) = self
             .windows
             .iter()
@@ -206,7 +235,7 @@ impl RadiationPlan {
         let steps_per_day = MIN_PER_DAY as f64 / self.dt_min;
         for (&(_, s), &param) in self.survival.iter().zip(&self.death_params) {
             let rate = (s.powf(-1.0 / n as f64) - 1.0) * steps_per_day;
-            *p.get_mut(param).expect("registry name") += rate as f32;
+            p[param] += rate as f32;
         }
     }
 
