@@ -64,6 +64,25 @@ impl Geometry {
     }
 }
 
+/// Range checks and messages against one radiotherapy file.
+struct Check<'a> {
+    file: &'a Path,
+}
+
+impl Check<'_> {
+    fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        check_range(self.file, &format!("radiation.{key}"), value, min, max)
+    }
+
+    fn invalid(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.into(),
+            key: format!("radiation.{key}"),
+            message,
+        }
+    }
+}
+
 impl RadiationPlan {
     pub fn resolve(
         r: &Radiation,
@@ -72,152 +91,28 @@ impl RadiationPlan {
         dt_min: f64,
         steps: u64,
     ) -> Result<Self, ConfigError> {
-        let range = |key: &str, value: f64, min: f64, max: f64| {
-            check_range(file, &format!("radiation.{key}"), value, min, max)
-        };
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            file: file.into(),
-            key: format!("radiation.{key}"),
-            message,
-        };
-        range("dose_gy", r.dose_gy, 0.0, 100.0)?;
-        range("death_window_days", r.death_window_days, 0.0, 30.0)?;
-        if r.fraction_days.is_empty() {
-            return Err(invalid(
-                "fraction_days",
-                "list at least one fraction day".into(),
-            ));
-        }
-        let dt_days = dt_min / MIN_PER_DAY as f64;
-        let mut windows = Vec::new();
-        for (k, &day) in r.fraction_days.iter().enumerate() {
-            range(&format!("fraction_days[{k}]"), day, 0.0, 1e5)?;
-            if k > 0 && day < r.fraction_days[k - 1] + r.death_window_days {
-                return Err(invalid(
-                    "fraction_days",
-                    format!(
-                        "fractions on days {} and {day} are closer than death_window_days = {}; \
-                         shorten the window or space the fractions",
-                        r.fraction_days[k - 1],
-                        r.death_window_days
-                    ),
-                ));
-            }
-            let first = (day / dt_days - 1e-9).ceil() as u64;
-            let end = ((day + r.death_window_days) / dt_days - 1e-9).ceil() as u64;
-            if first < steps {
-                windows.push((first, end.max(first + 1) - first));
-            }
-        }
-        if !r
-            .alpha_per_gy
-            .values()
-            .chain(r.beta_per_gy2.values())
-            .any(|&v| v > 0.0)
-        {
-            return Err(invalid(
-                "alpha_per_gy",
-                "no cell field has a positive alpha_per_gy or beta_per_gy2, so the course would \
-                 kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }"
-                    .into(),
-            ));
-        }
-        let mut survival = Vec::new();
-        for (name, _) in r.alpha_per_gy.iter().chain(&r.beta_per_gy2) {
-            let field = FIELDS
-                .iter()
-                .find(|f| f.name == name && f.kind == FieldKind::Cell)
-                .ok_or_else(|| ConfigError::UnknownKey {
-                    file: file.into(),
-                    location: String::new(),
-                    key: format!("radiation.alpha_per_gy/beta_per_gy2.{name}"),
-                    suggestion: None,
-                    valid: FIELDS
-                        .iter()
-                        .filter(|f| f.kind == FieldKind::Cell)
-                        .map(|f| f.name.to_string())
-                        .collect(),
-                })?;
-            if survival.iter().any(|(n, _)| *n == field.name) {
-                continue;
-            }
-            let alpha = range(
-                &format!("alpha_per_gy.{name}"),
-                r.alpha_per_gy.get(name.as_str()).copied().unwrap_or(0.0),
-                0.0,
-                10.0,
-            )?;
-            let beta = range(
-                &format!("beta_per_gy2.{name}"),
-                r.beta_per_gy2.get(name.as_str()).copied().unwrap_or(0.0),
-                0.0,
-                10.0,
-            )?;
-            let d = r.dose_gy;
-            survival.push((field.name, (-alpha * d - beta * d * d).exp()));
-        }
+        let cx = Check { file };
+        cx.range("dose_gy", r.dose_gy, 0.0, 100.0)?;
+        cx.range("death_window_days", r.death_window_days, 0.0, 30.0)?;
+        let windows = death_windows(&cx, r, dt_min / MIN_PER_DAY as f64, steps)?;
+        let survival = survivals(&cx, r)?;
         let death_params = survival
             .iter()
             .map(|(name, _)| {
-                let field = FIELDS
-                    .iter()
-                    .find(|f| f.name == *name)
-                    .expect("a cell field");
+                let field = FIELDS.iter().find(|f| f.name == *name).expect("a cell field");
                 field
                     .rt_death_param
                     .and_then(ParamId::of)
                     .expect("every cell field has an rt_death parameter")
             })
             .collect();
-        let dims = grid.spatial_dims();
-        let center = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
-            if c.len() != dims && !(dims == 2 && c.len() == 3) {
-                return Err(invalid(
-                    key,
-                    format!("needs {dims} coordinates (um), got {}", c.len()),
-                ));
-            }
-            for (k, &v) in c.iter().enumerate() {
-                range(&format!("{key}[{k}]"), v, -1e7, 1e7)?;
-            }
-            Ok([
-                c[0] as f32,
-                c[1] as f32,
-                c.get(2).copied().unwrap_or(0.0) as f32,
-            ])
-        };
-        let geometry = match &r.field {
-            RadiationField::Whole => Geometry::Whole,
-            RadiationField::Disk {
-                center_um,
-                radius_um,
-            } => {
-                let c = center("field.center_um", center_um)?;
-                let radius = range("field.radius_um", *radius_um, 0.0, 1e7)? as f32;
-                Geometry::Disk { center: c, radius }
-            }
-            RadiationField::Box {
-                center_um,
-                half_width_um,
-            } => {
-                let c = center("field.center_um", center_um)?;
-                let h = center("field.half_width_um", half_width_um)?;
-                for (k, v) in h.iter().enumerate().take(dims) {
-                    range(&format!("field.half_width_um[{k}]"), *v as f64, 0.0, 1e7)?;
-                }
-                Geometry::Box {
-                    center: c,
-                    half_width: h,
-                }
-            }
-        };
         Ok(Self {
             dose_gy: r.dose_gy,
             fraction_days: r.fraction_days.clone(),
             survival,
             death_params,
             windows,
-            geometry,
+            geometry: geometry(&cx, &r.field, grid)?,
             dt_min,
         })
     }
@@ -243,6 +138,128 @@ impl RadiationPlan {
     pub fn cumulative_dose_gy(&self, t_day: f64) -> f64 {
         self.fraction_days.iter().filter(|&&d| d <= t_day).count() as f64 * self.dose_gy
     }
+}
+
+/// (first step, number of steps) of each fraction's death window within
+/// the run's `steps`.
+fn death_windows(
+    cx: &Check,
+    r: &Radiation,
+    dt_days: f64,
+    steps: u64,
+) -> Result<Vec<(u64, u64)>, ConfigError> {
+    if r.fraction_days.is_empty() {
+        return Err(cx.invalid(
+            "fraction_days",
+            "list at least one fraction day".into(),
+        ));
+    }
+    let mut windows = Vec::new();
+    for (k, &day) in r.fraction_days.iter().enumerate() {
+        cx.range(&format!("fraction_days[{k}]"), day, 0.0, 1e5)?;
+        if k > 0 && day < r.fraction_days[k - 1] + r.death_window_days {
+            return Err(cx.invalid(
+                "fraction_days",
+                format!(
+                    "fractions on days {} and {day} are closer than death_window_days = {}; \
+                     shorten the window or space the fractions",
+                    r.fraction_days[k - 1],
+                    r.death_window_days
+                ),
+            ));
+        }
+        let first = (day / dt_days - 1e-9).ceil() as u64;
+        let end = ((day + r.death_window_days) / dt_days - 1e-9).ceil() as u64;
+        if first < steps {
+            windows.push((first, end.max(first + 1) - first));
+        }
+    }
+    Ok(windows)
+}
+
+/// The linear-quadratic surviving fraction of one fraction, per cell field
+/// named in `alpha_per_gy` or `beta_per_gy2`.
+fn survivals(cx: &Check, r: &Radiation) -> Result<Vec<(&'static str, f64)>, ConfigError> {
+    if !r
+        .alpha_per_gy
+        .values()
+        .chain(r.beta_per_gy2.values())
+        .any(|&v| v > 0.0)
+    {
+        return Err(cx.invalid(
+            "alpha_per_gy",
+            "no cell field has a positive alpha_per_gy or beta_per_gy2, so the course would \
+             kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }"
+                .into(),
+        ));
+    }
+    let cells = || FIELDS.iter().filter(|f| f.kind == FieldKind::Cell);
+    let mut survival: Vec<(&'static str, f64)> = Vec::new();
+    for (name, _) in r.alpha_per_gy.iter().chain(&r.beta_per_gy2) {
+        let field = cells()
+            .find(|f| f.name == name)
+            .ok_or_else(|| ConfigError::UnknownKey {
+                file: cx.file.into(),
+                location: String::new(),
+                key: format!("radiation.alpha_per_gy/beta_per_gy2.{name}"),
+                suggestion: None,
+                valid: cells().map(|f| f.name.to_string()).collect(),
+            })?;
+        if survival.iter().any(|(n, _)| *n == field.name) {
+            continue;
+        }
+        let coefficient = |key: &str, table: &std::collections::BTreeMap<String, f64>| {
+            let value = table.get(name.as_str()).copied().unwrap_or(0.0);
+            cx.range(&format!("{key}.{name}"), value, 0.0, 10.0)
+        };
+        let alpha = coefficient("alpha_per_gy", &r.alpha_per_gy)?;
+        let beta = coefficient("beta_per_gy2", &r.beta_per_gy2)?;
+        let d = r.dose_gy;
+        survival.push((field.name, (-alpha * d - beta * d * d).exp()));
+    }
+    Ok(survival)
+}
+
+/// The field's geometry, checked against the grid's dimensions.
+fn geometry(cx: &Check, field: &RadiationField, grid: &Grid) -> Result<Geometry, ConfigError> {
+    let dims = grid.spatial_dims();
+    let point = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
+        if c.len() != dims && !(dims == 2 && c.len() == 3) {
+            return Err(cx.invalid(
+                key,
+                format!("needs {dims} coordinates (um), got {}", c.len()),
+            ));
+        }
+        for (k, &v) in c.iter().enumerate() {
+            cx.range(&format!("{key}[{k}]"), v, -1e7, 1e7)?;
+        }
+        Ok([
+            c[0] as f32,
+            c[1] as f32,
+            c.get(2).copied().unwrap_or(0.0) as f32,
+        ])
+    };
+    Ok(match field {
+        RadiationField::Whole => Geometry::Whole,
+        RadiationField::Disk {
+            center_um,
+            radius_um,
+        } => Geometry::Disk {
+            center: point("field.center_um", center_um)?,
+            radius: cx.range("field.radius_um", *radius_um, 0.0, 1e7)? as f32,
+        },
+        RadiationField::Box {
+            center_um,
+            half_width_um,
+        } => {
+            let center = point("field.center_um", center_um)?;
+            let half_width = point("field.half_width_um", half_width_um)?;
+            for (k, v) in half_width.iter().enumerate().take(dims) {
+                cx.range(&format!("field.half_width_um[{k}]"), *v as f64, 0.0, 1e7)?;
+            }
+            Geometry::Box { center, half_width }
+        }
+    })
 }
 
 #[cfg(test)]
