@@ -594,6 +594,24 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     };
     let inputs: Vec<PathBuf> = specs.iter().flat_map(input_files).collect();
     let _lock = run_dir::prepare(&out, &inputs, existing)?;
+    let results = run_arms(&specs, &out, resume, target)?;
+    write_comparison(scenario, &specs, &results, &out)?;
+    Ok(if results.len() < specs.len() {
+        Outcome::Interrupted
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// Run each arm into its folder of `out` (keeping, with `resume`, the arms
+/// that finished before); stops at an interrupt. Returns the summaries of
+/// the arms that finished, labelled.
+fn run_arms(
+    specs: &[ArmSpec],
+    out: &Path,
+    resume: bool,
+    target: &Target,
+) -> Result<Vec<(String, Vec<tmesim::output::timeseries::Summary>)>> {
     let interrupt = interrupt_flag()?;
     let mut results = Vec::new();
     for (k, spec) in specs.iter().enumerate() {
@@ -623,6 +641,16 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         }
         results.push((label, report.summaries));
     }
+    Ok(results)
+}
+
+/// The comparison's summary table, burden plot and report page.
+fn write_comparison(
+    scenario: &Scenario,
+    specs: &[ArmSpec],
+    results: &[(String, Vec<tmesim::output::timeseries::Summary>)],
+    out: &Path,
+) -> Result<()> {
     // Less tumour than one full voxel counts as a complete response.
     let grid = &specs[0].spec.grid;
     let cr = equivalent_diameter_um(grid, grid.voxel_measure());
@@ -640,13 +668,13 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         ),
         None => format!("Tumour burden by arm: {}", scenario.config.display()),
     };
-    arms::plot_burden(&out.join(layout::BURDEN_PNG), &results, &title)?;
+    arms::plot_burden(&out.join(layout::BURDEN_PNG), results, &title)?;
     let links: Vec<(String, PathBuf)> = results
         .iter()
         .map(|(label, _)| (label.clone(), PathBuf::from(label)))
         .collect();
     tmesim::output::report::write_compare_report(
-        &out,
+        out,
         &links,
         &[PathBuf::from(layout::BURDEN_PNG)],
         Path::new(layout::SUMMARY_CSV),
@@ -657,11 +685,7 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         results.len(),
         out.display()
     );
-    Ok(if results.len() < specs.len() {
-        Outcome::Interrupted
-    } else {
-        Outcome::Complete
-    })
+    Ok(())
 }
 
 /// The arms of `--arms`: `;`-separated, each a `+`-joined therapy list.

@@ -484,7 +484,11 @@ fn exponential_groups<'a>(
         }
     }
     offset_data.resize(offset_data.len().max(4), 0.0);
-    let offsets = storage_init(device, "dirichlet offsets", bytemuck::cast_slice(&offset_data));
+    let offsets = storage_init(
+        device,
+        "dirichlet offsets",
+        bytemuck::cast_slice(&offset_data),
+    );
     // Unused slots bind placeholders (a buffer may not be read and written
     // in one dispatch, so two).
     let unused_src = storage(device, "unused slot source", 16);
@@ -595,7 +599,12 @@ impl GpuBackend {
         let check_bg = {
             let mut res = vec![Res::Buf(&b.grid), Res::Buf(&b.flags)];
             res.extend(b.fields.iter().map(Res::Buf));
-            bind_group(&device, layouts.get(Stage::CheckValues), "check_values", &res)
+            bind_group(
+                &device,
+                layouts.get(Stage::CheckValues),
+                "check_values",
+                &res,
+            )
         };
         let reduce_bg = bind_group(
             &device,

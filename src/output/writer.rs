@@ -9,9 +9,9 @@ use super::manifest::{
 };
 use super::timeseries::{summarize, Summary, TimeseriesWriter};
 use super::{animate, atomic, layout, npy, report, tsplot, vtk, zarr};
-use crate::config::resolve::RunSpec;
+use crate::config::resolve::{OutputSpec, RunSpec};
 use crate::model::fields::{FIELDS, FIELD_COUNT};
-use crate::model::params::PARAM_SPECS;
+use crate::model::params::ParamId;
 use crate::model::state::State;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -427,7 +427,6 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
     let scales = &images.scales;
     let o = &spec.output;
     let g = &spec.grid;
-    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
     let names = |fields: &[usize]| fields.iter().map(|&f| FIELDS[f].name.to_string()).collect();
     debug_assert_eq!(scales.len(), FIELD_COUNT);
     Manifest {
@@ -464,21 +463,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
         fields: o
             .fields
             .iter()
-            .map(|&f| {
-                let s = &FIELDS[f];
-                FieldInfo {
-                    name: s.name.into(),
-                    kind: s.kind.as_str().into(),
-                    unit: s.unit.into(),
-                    description: s.description.into(),
-                    display_min: scales[f].min,
-                    display_max: scales[f].max,
-                    colormap: format!("{:?}", ColorMap::for_field(s, &scales[f])).to_lowercase(),
-                    vtk_array: vtk::array_name(s.name, s.unit),
-                    png: pattern(o.png, layout::frame(s.name, 0)),
-                    npy: pattern(o.npy, layout::npy(s.name, 0)),
-                }
-            })
+            .map(|&f| field_info(o, f, &scales[f]))
             .collect(),
         output: OutputInfo {
             slice_z: o.slice_z,
@@ -491,29 +476,47 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             report: o.report,
             field_frames: FIELD_FRAMES_FINAL.into(),
         },
-        layout: LayoutInfo {
-            index_digits: layout::INDEX_DIGITS,
-            config: layout::CONFIG.into(),
-            timeseries_csv: layout::TIMESERIES_CSV.into(),
-            timeseries_png: o.report.then(|| layout::TIMESERIES_PNG.into()),
-            report: o.report.then(|| layout::REPORT.into()),
-            frame: pattern(o.png, layout::frame("{name}", 0)),
-            npy: pattern(o.npy, layout::npy("{name}", 0)),
-            vti: pattern(o.vtk, layout::vti(0)),
-            pvd: o.vtk.then(|| layout::PVD.into()),
-            zarr: o.zarr.then(|| layout::ZARR.into()),
-            animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
-            animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
-        },
-        params: PARAM_SPECS
-            .iter()
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    serde_json::json!(spec.params.get(s.name).unwrap()),
-                )
-            })
+        layout: layout_info(o),
+        params: ParamId::all()
+            .map(|id| (id.name().to_string(), serde_json::json!(spec.params[id])))
             .collect(),
         config: spec.config.clone(),
+    }
+}
+
+/// The manifest's record of one written field.
+fn field_info(o: &OutputSpec, f: usize, scale: &Scale) -> FieldInfo {
+    let s = &FIELDS[f];
+    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
+    FieldInfo {
+        name: s.name.into(),
+        kind: s.kind.as_str().into(),
+        unit: s.unit.into(),
+        description: s.description.into(),
+        display_min: scale.min,
+        display_max: scale.max,
+        colormap: format!("{:?}", ColorMap::for_field(s, scale)).to_lowercase(),
+        vtk_array: vtk::array_name(s.name, s.unit),
+        png: pattern(o.png, layout::frame(s.name, 0)),
+        npy: pattern(o.npy, layout::npy(s.name, 0)),
+    }
+}
+
+/// Where each kind of output is, as patterns over names and save indices.
+fn layout_info(o: &OutputSpec) -> LayoutInfo {
+    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
+    LayoutInfo {
+        index_digits: layout::INDEX_DIGITS,
+        config: layout::CONFIG.into(),
+        timeseries_csv: layout::TIMESERIES_CSV.into(),
+        timeseries_png: o.report.then(|| layout::TIMESERIES_PNG.into()),
+        report: o.report.then(|| layout::REPORT.into()),
+        frame: pattern(o.png, layout::frame("{name}", 0)),
+        npy: pattern(o.npy, layout::npy("{name}", 0)),
+        vti: pattern(o.vtk, layout::vti(0)),
+        pvd: o.vtk.then(|| layout::PVD.into()),
+        zarr: o.zarr.then(|| layout::ZARR.into()),
+        animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
+        animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
     }
 }

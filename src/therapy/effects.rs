@@ -111,10 +111,7 @@ impl EffectCheck<'_> {
 /// The sink parameter of the `field` a sink names.
 fn sink_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
     if e.param.is_some() {
-        return Err(cx.invalid(
-            "param",
-            "a sink names a `field`, not a `param`".into(),
-        ));
+        return Err(cx.invalid("param", "a sink names a `field`, not a `param`".into()));
     }
     let field = e
         .field
@@ -175,10 +172,9 @@ fn param_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
             "value",
             format!("occupancy value {} is outside [0, 1]", e.value),
         )),
-        EffectOp::Scale if e.value < 0.0 => Err(cx.invalid(
-            "value",
-            format!("scale factor {} must be >= 0", e.value),
-        )),
+        EffectOp::Scale if e.value < 0.0 => {
+            Err(cx.invalid("value", format!("scale factor {} must be >= 0", e.value)))
+        }
         _ => Ok(id),
     }
 }

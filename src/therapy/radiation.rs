@@ -99,7 +99,10 @@ impl RadiationPlan {
         let death_params = survival
             .iter()
             .map(|(name, _)| {
-                let field = FIELDS.iter().find(|f| f.name == *name).expect("a cell field");
+                let field = FIELDS
+                    .iter()
+                    .find(|f| f.name == *name)
+                    .expect("a cell field");
                 field
                     .rt_death_param
                     .and_then(ParamId::of)
@@ -149,10 +152,7 @@ fn death_windows(
     steps: u64,
 ) -> Result<Vec<(u64, u64)>, ConfigError> {
     if r.fraction_days.is_empty() {
-        return Err(cx.invalid(
-            "fraction_days",
-            "list at least one fraction day".into(),
-        ));
+        return Err(cx.invalid("fraction_days", "list at least one fraction day".into()));
     }
     let mut windows = Vec::new();
     for (k, &day) in r.fraction_days.iter().enumerate() {
