@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{run_short_baseline, tmesim};
-use std::path::Path;
+use common::{read_npy, run_short_baseline, tmesim};
 
 #[test]
 fn run_writes_every_output() {
@@ -97,13 +96,6 @@ fn run_writes_every_output() {
     );
     // Anti-PD-1 was dosed at day 0: receptors are occupied.
     assert!(rows[1][col("anti_pd1_exposure")] > 0.9);
-}
-
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().unwrap())
 }
 
 #[test]

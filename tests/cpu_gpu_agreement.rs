@@ -102,7 +102,12 @@ const TOL: Tolerance = Tolerance {
 };
 
 fn agree(nx: usize, ny: usize, nz: usize, solver: &str) {
-    let spec = spec(&every_mechanism(nx, ny, nz, solver));
+    agree_with(nx, ny, nz, solver, &[]);
+}
+
+/// `every_mechanism` with `overrides`, on both backends.
+fn agree_with(nx: usize, ny: usize, nz: usize, solver: &str, overrides: &[&str]) {
+    let spec = spec_with(&every_mechanism(nx, ny, nz, solver), overrides);
     assert_eq!(spec.spec.steps, 300);
     let Some(mut gpu) = gpu(&spec) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec), &spec);
@@ -144,6 +149,42 @@ fn agree_3d_exponential() {
 #[test]
 fn agree_3d_explicit() {
     agree(12, 10, 8, "explicit");
+}
+
+/// The box radiation field (rt_shape 2) and Dirichlet boundaries on cell
+/// fields (cells held outside the edge, crowding the edge voxels).
+#[test]
+fn agree_2d_box_field_and_cell_boundaries() {
+    agree_with(
+        24,
+        20,
+        1,
+        "exponential",
+        &[
+            "params.rt_shape=2.0",
+            "params.rt_half_x_um=60.0",
+            "params.rt_half_y_um=40.0",
+            "fields.cd8.boundary={ dirichlet = 0.02 }",
+            "fields.treg.boundary={ dirichlet = 0.01 }",
+        ],
+    );
+}
+
+#[test]
+fn agree_3d_box_field_and_cell_boundaries() {
+    agree_with(
+        12,
+        10,
+        8,
+        "explicit",
+        &[
+            "params.rt_shape=2.0",
+            "params.rt_half_x_um=40.0",
+            "params.rt_half_y_um=30.0",
+            "params.rt_half_z_um=30.0",
+            "fields.cd8.boundary={ dirichlet = 0.02 }",
+        ],
+    );
 }
 
 /// The comparison can fail: a 2% change in one kernel parameter on the GPU

@@ -72,6 +72,14 @@ pub fn run_to_end(backend: &mut dyn Backend, spec: &ArmSpec) -> State {
     advance(backend, spec, &initial(spec), spec.spec.steps)
 }
 
+/// A float32 .npy file: its shape and values.
+pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
 pub fn total(field: &[f32]) -> f64 {
     field.iter().map(|&v| v as f64).sum()
 }
