@@ -65,6 +65,17 @@ pub fn image_settings(spec: &RunSpec) -> ImageSettings {
     }
 }
 
+/// The saves a resumed run made before its checkpoint: their times, their
+/// summaries, the values of the extra columns at each, and the wall time
+/// spent.
+#[derive(Clone, Copy, Default)]
+pub struct Earlier<'b> {
+    pub saved: &'b [SavedTime],
+    pub summaries: &'b [Summary],
+    pub extra_values: &'b [Vec<f64>],
+    pub wall_time_s: f64,
+}
+
 impl<'a> RunWriter<'a> {
     /// Create the folders, the time series (with `extra_columns`, e.g. the
     /// drugs') and config.toml in `out`, a folder already prepared by
@@ -75,23 +86,26 @@ impl<'a> RunWriter<'a> {
         info: RunInfo,
         extra_columns: &[String],
     ) -> Result<Self> {
-        Self::continuing(spec, out, info, extra_columns, &[], &[], &[], 0.0)
+        Self::continuing(spec, out, info, extra_columns, &Earlier::default())
     }
 
-    /// A writer that continues a run whose first saves (`saved`, with
-    /// their `summaries` and `extra_values`) are already in `out`: the time series is
-    /// rewritten with exactly those rows, and the files of any later save
-    /// (made after the checkpoint the run resumes from) are removed.
+    /// A writer that continues a run whose first saves (`earlier`) are
+    /// already in `out`: the time series is rewritten with exactly those
+    /// rows, and the files of any later save (made after the checkpoint the
+    /// run resumes from) are removed.
     pub fn continuing(
         spec: &'a RunSpec,
         out: &Path,
         info: RunInfo,
         extra_columns: &[String],
-        saved: &[SavedTime],
-        summaries: &[Summary],
-        extra_values: &[Vec<f64>],
-        wall_time_before_s: f64,
+        earlier: &Earlier,
     ) -> Result<Self> {
+        let Earlier {
+            saved,
+            summaries,
+            extra_values,
+            wall_time_s: wall_time_before_s,
+        } = *earlier;
         let o = &spec.output;
         for (on, dir) in [
             (o.png, layout::FRAMES_DIR),

@@ -9,7 +9,7 @@ use crate::config::resolve::RunSpec;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
 use crate::output::timeseries::Summary;
-use crate::output::writer::{RunInfo, RunWriter};
+use crate::output::writer::{Earlier, RunInfo, RunWriter};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,14 +66,17 @@ pub fn run(
                 out,
                 info,
                 &columns,
-                &c.header.saved,
-                &c.summaries(),
-                &c.header
-                    .saved
-                    .iter()
-                    .map(|s| arm.treatment.values(s.step))
-                    .collect::<Vec<_>>(),
-                c.header.wall_time_s,
+                &Earlier {
+                    saved: &c.header.saved,
+                    summaries: &c.summaries(),
+                    extra_values: &c
+                        .header
+                        .saved
+                        .iter()
+                        .map(|s| arm.treatment.values(s.step))
+                        .collect::<Vec<_>>(),
+                    wall_time_s: c.header.wall_time_s,
+                },
             )?,
             c.state.clone(),
         ),
