@@ -271,6 +271,8 @@ fn pipelines(device: &wgpu::Device, layouts: &Layouts) -> Vec<(Stage, wgpu::Comp
 /// maps, the DC partial sums, the systemic state, the grid uniform, the
 /// per-step parameter ring, the value flags and the readback buffer.
 struct Buffers {
+    /// Bytes of one field.
+    field_bytes: u64,
     fields: Vec<wgpu::Buffer>,
     free: wgpu::Buffer,
     signal: wgpu::Buffer,
@@ -291,6 +293,7 @@ impl Buffers {
         let params_stride = (std::mem::size_of::<ModelParams>() as u64).div_ceil(align) * align;
         let flags_bytes = 8 * FIELD_COUNT as u64;
         Self {
+            field_bytes: bytes,
             fields: (0..FIELD_COUNT)
                 .map(|f| storage(device, crate::model::fields::FIELDS[f].name, bytes))
                 .collect(),
@@ -333,20 +336,13 @@ struct CellGroups {
 }
 
 impl CellGroups {
-    fn new(
-        device: &wgpu::Device,
-        layouts: &Layouts,
-        plan: &TransportPlan,
-        b: &Buffers,
-        grid: Grid,
-    ) -> Self {
+    fn new(device: &wgpu::Device, layouts: &Layouts, plan: &TransportPlan, b: &Buffers) -> Self {
         // Motility ping-pong: set 0 is the field buffers, set 1 the
         // alternates (immobile cells share their one buffer in both sets).
-        let bytes = grid.len() as u64 * 4;
         let alternates: Vec<(usize, wgpu::Buffer)> = plan
             .cells
             .iter()
-            .map(|c| (c.field, storage(device, "cell alternate", bytes)))
+            .map(|c| (c.field, storage(device, "cell alternate", b.field_bytes)))
             .collect();
         let cell_buffer = |field: usize, set: usize| -> &wgpu::Buffer {
             match (set, alternates.iter().find(|(f, _)| *f == field)) {
@@ -406,18 +402,11 @@ struct MoleculeGroups {
 }
 
 impl MoleculeGroups {
-    fn new(
-        device: &wgpu::Device,
-        layouts: &Layouts,
-        plan: &TransportPlan,
-        b: &Buffers,
-        grid: Grid,
-    ) -> Self {
-        let bytes = grid.len() as u64 * 4;
+    fn new(device: &wgpu::Device, layouts: &Layouts, plan: &TransportPlan, b: &Buffers) -> Self {
         let passes = plan.exponential.passes.len();
         let per_molecule = passes.saturating_sub(1).max(1);
         let scratch: Vec<wgpu::Buffer> = (0..plan.molecules.len() * per_molecule)
-            .map(|_| storage(device, "molecule scratch", bytes))
+            .map(|_| storage(device, "molecule scratch", b.field_bytes))
             .collect();
         let chain = |m: usize, k: usize| -> &wgpu::Buffer {
             if k == 0 || k == passes {
@@ -426,7 +415,7 @@ impl MoleculeGroups {
                 &scratch[m * per_molecule + k - 1]
             }
         };
-        let exponential = exponential_groups(device, layouts, plan, b, grid, &chain);
+        let exponential = exponential_groups(device, layouts, plan, b, &chain);
         let explicit = plan
             .molecules
             .iter()
@@ -466,10 +455,9 @@ fn exponential_groups<'a>(
     layouts: &Layouts,
     plan: &TransportPlan,
     b: &Buffers,
-    grid: Grid,
     chain: &dyn Fn(usize, usize) -> &'a wgpu::Buffer,
 ) -> Vec<wgpu::BindGroup> {
-    let n = grid.len();
+    let n = (b.field_bytes / 4) as usize;
     let matrices = storage_init(
         device,
         "molecule propagators",
@@ -584,8 +572,8 @@ impl GpuBackend {
         let layouts = Layouts::new(&device);
         let pipelines = pipelines(&device, &layouts);
         let b = Buffers::new(&device, grid, dt);
-        let cells = CellGroups::new(&device, &layouts, &plan, &b, grid);
-        let molecules = MoleculeGroups::new(&device, &layouts, &plan, &b, grid);
+        let cells = CellGroups::new(&device, &layouts, &plan, &b);
+        let molecules = MoleculeGroups::new(&device, &layouts, &plan, &b);
         let fault = watch_faults(&device);
         let react_bg = {
             let mut res = vec![

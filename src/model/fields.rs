@@ -319,31 +319,31 @@ field_table! {
     ),
 }
 
-/// Number of fields of `kind`.
-const fn count_of(kind: FieldKind) -> usize {
-    let mut n = 0;
-    let mut i = 0;
+/// The number of fields of `kind`, and their indices in buffer order
+/// (the rest of the array unused).
+const fn scan(kind: FieldKind) -> (usize, [usize; FIELD_COUNT]) {
+    let mut found = [0; FIELD_COUNT];
+    let (mut i, mut n) = (0, 0);
     while i < FIELD_COUNT {
         if FIELDS[i].kind as u8 == kind as u8 {
+            found[n] = i;
             n += 1;
         }
         i += 1;
     }
-    n
+    (n, found)
 }
 
-pub const CELL_COUNT: usize = count_of(FieldKind::Cell);
+pub const CELL_COUNT: usize = scan(FieldKind::Cell).0;
 
 /// The cell fields, in buffer order (a constant, for the per-voxel sums).
 pub const CELL_FIELDS: [usize; CELL_COUNT] = {
+    let found = scan(FieldKind::Cell).1;
     let mut out = [0; CELL_COUNT];
-    let (mut i, mut k) = (0, 0);
-    while i < FIELD_COUNT {
-        if FIELDS[i].kind as u8 == FieldKind::Cell as u8 {
-            out[k] = i;
-            k += 1;
-        }
-        i += 1;
+    let mut k = 0;
+    while k < CELL_COUNT {
+        out[k] = found[k];
+        k += 1;
     }
     out
 };
