@@ -1,11 +1,11 @@
 // Shared declarations of every tmesim kernel. Prepended to each stage by
-// src/gpu/shaders.rs, after the generated `Params` struct.
+// src/gpu/shaders.rs, after the generated preamble (the `Params` struct,
+// the constants WG, REDUCE_WG, MIN_PER_DAY, VALUE_FLOOR and RT_SHAPE_*,
+// and the stage's field bindings).
 //
 // Keep `Grid`, `Transport` and `Systemic` in sync with GridUniform and
 // TransportUniform (src/model/grid.rs) and Systemic (src/model/state.rs);
 // tests/shaders.rs checks sizes and offsets with naga.
-
-const WG: u32 = 64u;
 
 struct Grid {
     nx: u32,
@@ -23,7 +23,7 @@ struct Grid {
 }
 
 struct Transport {
-    diffusivity: f32,
+    diffusion: f32,
     decay: f32,
     chemotaxis: f32,
     dt: f32,
@@ -35,9 +35,9 @@ struct Transport {
 
 struct Systemic {
     priming: f32,
-    dc_mean: f32,
     _pad0: f32,
     _pad1: f32,
+    _pad2: f32,
 }
 
 // Linear voxel index of a thread in a 2D dispatch (see grid::dispatch_shape).

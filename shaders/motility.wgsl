@@ -31,11 +31,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if j >= 0 {
                 let ju = u32(j);
                 let sj = signal[ju];
-                let w_ij = tr.diffusivity + tr.chemotaxis * max(sj - si, 0.0);
-                let w_ji = tr.diffusivity + tr.chemotaxis * max(si - sj, 0.0);
+                let w_ij = tr.diffusion + tr.chemotaxis * max(sj - si, 0.0);
+                let w_ji = tr.diffusion + tr.chemotaxis * max(si - sj, 0.0);
                 flux += w_ji * c[ju] * free_i - w_ij * ci * free[ju];
             } else if tr.dirichlet == 1u {
-                let w = tr.diffusivity;
+                let w = tr.diffusion;
                 flux += w * tr.bc_value * free_i - w * ci * max(1.0 - tr.ghost_crowding / p.crowding_limit, 0.0);
             }
         }

@@ -1,35 +1,33 @@
-// Partial sums of the mature DC field, one per workgroup of 256 voxels,
+// Partial sums of the mature DC field, one per workgroup of REDUCE_WG voxels,
 // for the lymph-node priming ODE. CPU twin: cpu::systemic::reduce_dc.
-
-const RWG: u32 = 256u;
 
 @group(0) @binding(0) var<storage, read> dc: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(2) var<uniform> grid: Grid;
 
-var<workgroup> scratch: array<f32, RWG>;
+var<workgroup> scratch: array<f32, REDUCE_WG>;
 
-@compute @workgroup_size(RWG)
+@compute @workgroup_size(REDUCE_WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     let group = wid.x + wid.y * nwg.x;
-    let i = group * RWG + lid;
+    let i = group * REDUCE_WG + lid;
     var v = 0.0;
     if i < grid.n {
         v = dc[i];
     }
     scratch[lid] = v;
     workgroupBarrier();
-    for (var s = RWG / 2u; s > 0u; s >>= 1u) {
+    for (var s = REDUCE_WG / 2u; s > 0u; s >>= 1u) {
         if lid < s {
             scratch[lid] += scratch[lid + s];
         }
         workgroupBarrier();
     }
-    if lid == 0u && group * RWG < grid.n {
+    if lid == 0u && group * REDUCE_WG < grid.n {
         partials[group] = scratch[0];
     }
 }

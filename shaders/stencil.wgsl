@@ -18,5 +18,5 @@ fn transport_rate(i: u32) -> f32 {
             }
         }
     }
-    return tr.diffusivity * lap * grid.inv_dx2 - tr.decay * ui;
+    return tr.diffusion * lap * grid.inv_dx2 - tr.decay * ui;
 }

@@ -1,26 +1,23 @@
 // Lymph-node priming: one workgroup sums the DC partials, then relaxes the
 // priming level toward its target. CPU twin: src/cpu/systemic.rs.
 
-const SWG: u32 = 256u;
-const REDUCE_CHUNK: u32 = 256u;
-
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> sys: Systemic;
 @group(0) @binding(2) var<uniform> grid: Grid;
 @group(0) @binding(3) var<uniform> p: Params;
 
-var<workgroup> scratch: array<f32, SWG>;
+var<workgroup> scratch: array<f32, REDUCE_WG>;
 
-@compute @workgroup_size(SWG)
+@compute @workgroup_size(REDUCE_WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
-    let count = (grid.n + REDUCE_CHUNK - 1u) / REDUCE_CHUNK;
+    let count = (grid.n + REDUCE_WG - 1u) / REDUCE_WG;
     var acc = 0.0;
-    for (var k = lid; k < count; k += SWG) {
+    for (var k = lid; k < count; k += REDUCE_WG) {
         acc += partials[k];
     }
     scratch[lid] = acc;
     workgroupBarrier();
-    for (var s = SWG / 2u; s > 0u; s >>= 1u) {
+    for (var s = REDUCE_WG / 2u; s > 0u; s >>= 1u) {
         if lid < s {
             scratch[lid] += scratch[lid + s];
         }
@@ -30,8 +27,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         let dc_mean = scratch[0] / f32(grid.n);
         let f_ctla4 = 1.0 / (1.0 + p.ctla4_priming_inhibition * (1.0 - p.ctla4_occupancy));
         let target_level = dc_mean / (dc_mean + p.dc_priming_k) * f_ctla4;
-        let tau = p.priming_tau_days * 1440.0;
+        let tau = p.priming_tau_days * MIN_PER_DAY;
         sys.priming = target_level + (sys.priming - target_level) * exp(-grid.dt_min / tau);
-        sys.dc_mean = dc_mean;
     }
 }

@@ -1,16 +1,25 @@
 //! tmesim: a GPU-accelerated reaction-diffusion simulator of the tumour
 //! microenvironment under PD-1 immunotherapy.
 //!
-//! The library is organised by layer: `model` (registries, grid, state),
-//! `config` (TOML scenarios), `cpu` (reference kernels), `gpu` (the same
-//! kernels in WGSL through wgpu), `sim` (schedule and run loop) and
-//! `output` (manifest, time series, frames, arrays).
+//! The library is built in layers, each importing only the layers below it
+//! (docs/architecture.md has the picture). `model` is the ground floor:
+//! registries, grid, state, boundary and solver kinds, importing nothing
+//! else of the crate. `config` turns a TOML scenario into checked data
+//! (`RunSpec`) and its initial state. Above it, independent of each other:
+//! `therapy` (therapy and phenotype files into per-step parameters),
+//! `backend` (the interface both backends implement and the transport
+//! plan) and `output` (everything a run writes). `cpu` and `gpu` implement
+//! the backend. `sim` runs a simulation: the scenario step (phenotype, then
+//! resolve, then treatment), the backend choice, the run loop with its
+//! checkpoints, and the agreement check between backends. The command line
+//! (`main.rs`) sits on top.
 
 // Config errors carry their file, key, value and the valid names by value:
 // they are built once, on the way out of a failed run, so their size does
 // not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod backend;
 pub mod cohort;
 pub mod config;
 pub mod cpu;

@@ -5,19 +5,17 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tmesim::config::load_run_spec;
-use tmesim::config::resolve::RunSpec;
+use tmesim::config::initial::initial_state;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::grid::Grid;
-use tmesim::model::init::initial_state;
+use tmesim::output::arms;
 use tmesim::output::layout;
 use tmesim::output::manifest::Manifest;
 use tmesim::output::run_dir::{self, Existing};
 use tmesim::output::timeseries::equivalent_diameter_um;
-use tmesim::sim::arms;
-use tmesim::sim::plan::TransportPlan;
 use tmesim::sim::run::{run, RunOptions, RunReport};
+use tmesim::sim::scenario::ArmSpec;
 use tmesim::sim::select::{make_backend, BackendChoice};
 use tmesim::therapy::treatment::parse_arm;
 
@@ -376,7 +374,8 @@ fn cli_arm(arm: Option<&str>) -> Result<Option<Vec<String>>> {
 fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), &scenario.config)?;
-    let spec = load_run_spec(&scenario.config, &scenario.overrides(arm.as_deref()))?;
+    let arm_spec =
+        tmesim::sim::scenario::load(&scenario.config, &scenario.overrides(arm.as_deref()))?;
     let out = target
         .out
         .clone()
@@ -387,8 +386,8 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Ou
         Existing::Refuse
     };
     let interrupt = interrupt_flag()?;
-    let report = run_one(&spec, &out, target, &interrupt, existing, false)?;
-    end_of_run(&report, &out, &spec.grid)
+    let report = run_one(&arm_spec, &out, target, &interrupt, existing, false)?;
+    end_of_run(&report, &out, &arm_spec.spec.grid)
 }
 
 /// `tmesim run --resume DIR`: the scenario from DIR's manifest, the state
@@ -399,21 +398,21 @@ fn cmd_resume(dir: &Path, target: &Target) -> Result<Outcome> {
         eprintln!("{} is complete; nothing to resume", dir.display());
         return Ok(Outcome::Complete);
     }
-    let spec = manifest_spec(dir, &manifest)?;
+    let arm_spec = manifest_spec(dir, &manifest)?;
     let interrupt = interrupt_flag()?;
-    let report = run_one(&spec, dir, target, &interrupt, Existing::Continue, true)?;
-    end_of_run(&report, dir, &spec.grid)
+    let report = run_one(&arm_spec, dir, target, &interrupt, Existing::Continue, true)?;
+    end_of_run(&report, dir, &arm_spec.spec.grid)
 }
 
 /// The run's scenario, resolved again from the config its manifest holds.
-fn manifest_spec(dir: &Path, m: &Manifest) -> Result<RunSpec> {
+fn manifest_spec(dir: &Path, m: &Manifest) -> Result<ArmSpec> {
     let source = m
         .config_file_absolute
         .as_deref()
         .map(PathBuf::from)
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from(&m.config_file));
-    tmesim::config::resolve::resolve(m.config.clone(), &source).with_context(|| {
+    tmesim::sim::scenario::resolve(m.config.clone(), &source).with_context(|| {
         format!(
             "cannot resolve the scenario of {} again (started from {})",
             dir.display(),
@@ -475,10 +474,10 @@ fn end_of_run(report: &RunReport, out: &Path, grid: &Grid) -> Result<Outcome> {
 }
 
 /// Every file a run reads, so its output folder can be checked to hold none.
-fn input_files(spec: &RunSpec) -> Vec<PathBuf> {
-    let mut files = vec![spec.source.clone()];
-    files.extend(spec.treatment.drugs.iter().map(|d| d.file.clone()));
-    files.extend(spec.treatment.radiation.iter().map(|r| r.file.clone()));
+fn input_files(arm: &ArmSpec) -> Vec<PathBuf> {
+    let mut files = vec![arm.spec.source.clone()];
+    files.extend(arm.treatment.drugs.iter().map(|d| d.file.clone()));
+    files.extend(arm.treatment.radiation.iter().map(|r| r.file.clone()));
     files
 }
 
@@ -486,18 +485,19 @@ fn input_files(spec: &RunSpec) -> Vec<PathBuf> {
 /// `resume`, continue from the newest valid checkpoint in `out` (or start
 /// over when it has none).
 fn run_one(
-    spec: &RunSpec,
+    arm: &ArmSpec,
     out: &Path,
     target: &Target,
     interrupt: &AtomicBool,
     existing: Existing,
     resume: bool,
 ) -> Result<RunReport> {
-    let dir = run_dir::prepare(out, &input_files(spec), existing)?;
+    let spec = &arm.spec;
+    let dir = run_dir::prepare(out, &input_files(arm), existing)?;
     let checkpoint = match resume {
         false => None,
         true => {
-            let c = tmesim::sim::run::find_checkpoint(out, spec)?;
+            let c = tmesim::sim::run::find_checkpoint(out, arm)?;
             match &c {
                 Some(c) => eprintln!(
                     "resuming {} from step {} of {} ({})",
@@ -518,14 +518,14 @@ fn run_one(
         Some(_) => tmesim::model::state::State::zeros(spec.grid),
         None => initial_state(spec)?,
     };
-    let (mut backend, notice) = make_backend(target.backend, spec)?;
+    let (mut backend, notice) = make_backend(target.backend, arm)?;
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
     }
     eprintln!(
         "tmesim: {} | arm {}{} on {} | grid {}x{}x{} at {} um | {} steps of {} min | output {}",
         spec.source.display(),
-        spec.treatment.label(),
+        arm.treatment.label(),
         spec.config
             .phenotype
             .as_ref()
@@ -542,7 +542,7 @@ fn run_one(
     );
     set_current_run(Some(out));
     let report = run(
-        spec,
+        arm,
         state,
         backend.as_mut(),
         &RunOptions {
@@ -638,7 +638,7 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     let specs = arms
         .iter()
         .map(|arm| {
-            Ok(load_run_spec(
+            Ok(tmesim::sim::scenario::load(
                 &scenario.config,
                 &scenario.overrides(Some(arm)),
             )?)
@@ -659,6 +659,24 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     };
     let inputs: Vec<PathBuf> = specs.iter().flat_map(input_files).collect();
     let _lock = run_dir::prepare(&out, &inputs, existing)?;
+    let results = run_arms(&specs, &out, resume, target)?;
+    write_comparison(scenario, &specs, &results, &out)?;
+    Ok(if results.len() < specs.len() {
+        Outcome::Interrupted
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// Run each arm into its folder of `out` (keeping, with `resume`, the arms
+/// that finished before); stops at an interrupt. Returns the summaries of
+/// the arms that finished, labelled.
+fn run_arms(
+    specs: &[ArmSpec],
+    out: &Path,
+    resume: bool,
+    target: &Target,
+) -> Result<Vec<(String, Vec<tmesim::output::timeseries::Summary>)>> {
     let interrupt = interrupt_flag()?;
     let mut results = Vec::new();
     for (k, spec) in specs.iter().enumerate() {
@@ -688,8 +706,18 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         }
         results.push((label, report.summaries));
     }
+    Ok(results)
+}
+
+/// The comparison's summary table, burden plot and report page.
+fn write_comparison(
+    scenario: &Scenario,
+    specs: &[ArmSpec],
+    results: &[(String, Vec<tmesim::output::timeseries::Summary>)],
+    out: &Path,
+) -> Result<()> {
     // Less tumour than one full voxel counts as a complete response.
-    let grid = &specs[0].grid;
+    let grid = &specs[0].spec.grid;
     let cr = equivalent_diameter_um(grid, grid.voxel_measure());
     let metrics: Vec<_> = results
         .iter()
@@ -698,20 +726,20 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     let summary_csv = out.join(layout::SUMMARY_CSV);
     arms::write_summary(&summary_csv, &metrics)
         .with_context(|| format!("cannot write {}", summary_csv.display()))?;
-    let title = match &specs[0].config.phenotype {
+    let title = match &specs[0].spec.config.phenotype {
         Some(p) => format!(
             "Tumour burden by arm: {}, phenotype {p}",
             scenario.config.display()
         ),
         None => format!("Tumour burden by arm: {}", scenario.config.display()),
     };
-    arms::plot_burden(&out.join(layout::BURDEN_PNG), &results, &title)?;
+    arms::plot_burden(&out.join(layout::BURDEN_PNG), results, &title)?;
     let links: Vec<(String, PathBuf)> = results
         .iter()
         .map(|(label, _)| (label.clone(), PathBuf::from(label)))
         .collect();
     tmesim::output::report::write_compare_report(
-        &out,
+        out,
         &links,
         &[PathBuf::from(layout::BURDEN_PNG)],
         Path::new(layout::SUMMARY_CSV),
@@ -722,11 +750,7 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         results.len(),
         out.display()
     );
-    Ok(if results.len() < specs.len() {
-        Outcome::Interrupted
-    } else {
-        Outcome::Complete
-    })
+    Ok(())
 }
 
 /// `tmesim cohort COHORT`: `--set cohort.*` changes the cohort file,
@@ -817,7 +841,7 @@ fn parse_arms(text: &str) -> Result<Vec<Vec<String>>> {
 /// The summaries of an arm that finished in `dir` with this scenario.
 fn finished_arm(
     dir: &Path,
-    spec: &RunSpec,
+    spec: &ArmSpec,
 ) -> Result<Option<Vec<tmesim::output::timeseries::Summary>>> {
     let Ok(m) = read_manifest(dir) else {
         return Ok(None);
@@ -874,9 +898,9 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), config)?;
-    let spec = load_run_spec(config, &scenario.overrides(arm.as_deref()))?;
-    initial_state(&spec)?;
-    let plan = TransportPlan::new(&spec);
+    let arm_spec = tmesim::sim::scenario::load(config, &scenario.overrides(arm.as_deref()))?;
+    let spec = &arm_spec.spec;
+    initial_state(spec)?;
     println!(
         "{}",
         toml::to_string_pretty(&spec.config).context("cannot print the config")?
@@ -894,13 +918,13 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
         "# time: {} steps of {} min, saving every {} steps",
         spec.steps, spec.dt_min, spec.save_every_steps
     );
-    println!("# transport: {}", plan.describe());
+    println!("# transport: {}", arm_spec.plan.describe());
     for (f, setup) in FIELDS.iter().zip(&spec.fields) {
         println!(
             "# field {:<11} {:<8} D={} um2/min decay={} /min chemotaxis={} boundary={:?}",
             f.name,
             f.kind.as_str(),
-            setup.diffusivity,
+            setup.diffusion,
             setup.decay,
             setup.chemotaxis,
             setup.boundary
@@ -911,7 +935,7 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
         let mark = if v != spec_p.default { "  (set)" } else { "" };
         println!("# param {} = {} {}{}", spec_p.name, v, spec_p.unit, mark);
     }
-    for d in &spec.treatment.drugs {
+    for d in &arm_spec.treatment.drugs {
         println!(
             "# drug {} ({}) from {}: terminal half-life {:.2} d, peak {:.3} mg/L",
             d.name,
@@ -921,7 +945,7 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
             d.concentration.iter().cloned().fold(0.0, f64::max)
         );
     }
-    for r in &spec.treatment.radiation {
+    for r in &arm_spec.treatment.radiation {
         println!(
             "# radiotherapy {} from {}: {} x {} Gy on days {:?}; surviving fraction per fraction {:?}",
             r.name,

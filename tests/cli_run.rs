@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{run_short_baseline, tmesim};
-use std::path::Path;
+use common::{read_npy, run_short_baseline, tmesim};
 
 #[test]
 fn run_writes_every_output() {
@@ -99,13 +98,6 @@ fn run_writes_every_output() {
     assert!(rows[1][col("anti_pd1_exposure")] > 0.9);
 }
 
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().unwrap())
-}
-
 #[test]
 fn check_and_info_and_params_work() {
     let o = tmesim(&["check", "configs/baseline.toml", "--set", "grid.nx=50"]);
@@ -148,7 +140,7 @@ fn compare_writes_one_run_per_arm_a_summary_and_a_plot() {
     assert!(o.status.success(), "{stderr}");
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let rows: Vec<Vec<&str>> = summary.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0], tmesim::sim::arms::SUMMARY_COLUMNS);
+    assert_eq!(rows[0], tmesim::output::arms::SUMMARY_COLUMNS);
     assert_eq!(rows.len(), 3, "{summary}");
     assert_eq!(rows[1][0], "control");
     assert_eq!(rows[2][0], "anti_pd1+anti_ctla4");

@@ -167,18 +167,21 @@ fn a_patient_is_the_same_however_the_cohort_is_sized_or_extended() {
 #[test]
 fn every_arm_of_a_patient_starts_from_the_same_state() {
     use tmesim::cohort::patient::{grid_overrides, run_spec};
-    use tmesim::model::init::initial_state;
+    use tmesim::config::initial::initial_state;
     let spec = seed_trials(&[]);
-    let base = tmesim::config::load_run_spec(&spec.scenario, &[]).unwrap();
+    let base = tmesim::sim::scenario::load(&spec.scenario, &[]).unwrap();
     let grid = grid_overrides(&spec, &base);
     for i in [0, 5] {
         let p = patient(&spec, i);
         let states: Vec<_> = spec
             .arms
             .iter()
-            .map(|arm| initial_state(&run_spec(&spec, &grid, &p, arm).unwrap()).unwrap())
+            .map(|arm| initial_state(&run_spec(&spec, &grid, &p, arm).unwrap().spec).unwrap())
             .collect();
-        assert_eq!(states[0].grid.nx, 84, "the cohort grid of 30 um");
+        assert_eq!(
+            states[0].grid.nx, 83,
+            "the cohort grid of 30 um: 125 x 20 / 30 rounded"
+        );
         for s in &states[1..] {
             assert_eq!(s.fields, states[0].fields);
         }
@@ -190,7 +193,10 @@ fn every_arm_of_a_patient_starts_from_the_same_state() {
             .iter()
             .position(|q| q.key == "params.pdl1_max_fold")
             .unwrap();
-        assert_eq!(rs.params.get("pdl1_max_fold").unwrap(), p.values[k] as f32);
+        assert_eq!(
+            rs.spec.params.get("pdl1_max_fold").unwrap(),
+            p.values[k] as f32
+        );
     }
 }
 
@@ -433,7 +439,7 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
 
 #[test]
 fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
-    let probe = tmesim::config::load_run_spec(
+    let probe = tmesim::sim::scenario::load(
         &repo("configs/baseline.toml"),
         &["grid.nx=8".into(), "grid.ny=8".into()],
     )

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use tmesim::config::load_run_spec;
-use tmesim::model::init::initial_state;
+use tmesim::config::initial::initial_state;
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -16,9 +15,9 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 fn error_of(text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "scenario.toml", text);
-    match load_run_spec(&path, &[]) {
+    match tmesim::sim::scenario::load(&path, &[]) {
         Err(e) => e.to_string(),
-        Ok(spec) => match initial_state(&spec) {
+        Ok(spec) => match initial_state(&spec.spec) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("expected an error for:\n{text}"),
         },
@@ -151,11 +150,13 @@ fn npy_initial_condition_loads_and_checks_shape() {
     let data: Vec<f32> = (0..12).map(|i| i as f32 * 0.01).collect();
     tmesim::output::npy::write_field(&dir.path().join("tumor.npy"), &grid, &data).unwrap();
     let ok = write(dir.path(), "ok.toml", "[grid]\nnx = 4\nny = 3\n[fields.tumor]\ninitial = { kind = \"npy\", path = \"tumor.npy\" }\n");
-    let spec = load_run_spec(&ok, &[]).unwrap();
-    let state = initial_state(&spec).unwrap();
+    let spec = tmesim::sim::scenario::load(&ok, &[]).unwrap();
+    let state = initial_state(&spec.spec).unwrap();
     assert_eq!(state.fields[tmesim::model::fields::idx::TUMOR], data);
     let bad = write(dir.path(), "bad.toml", "[grid]\nnx = 5\nny = 3\n[fields.tumor]\ninitial = { kind = \"npy\", path = \"tumor.npy\" }\n");
-    let e = load_run_spec(&bad, &[]).unwrap_err().to_string();
+    let e = tmesim::sim::scenario::load(&bad, &[])
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("shape") && e.contains("[1, 3, 4]") && e.contains("[1, 3, 5]"),
         "{e}"
@@ -166,21 +167,21 @@ fn npy_initial_condition_loads_and_checks_shape() {
 fn set_overrides_apply_and_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "s.toml", "[grid]\nnx = 10\n");
-    let spec = load_run_spec(
+    let spec = tmesim::sim::scenario::load(
         &path,
         &["grid.ny=7".into(), "params.kill_rate_per_day=3".into()],
     )
     .unwrap();
-    assert_eq!((spec.grid.nx, spec.grid.ny), (10, 7));
-    assert_eq!(spec.params.kill_rate_per_day, 3.0);
-    let e = load_run_spec(&path, &["grid.nyy=7".into()])
+    assert_eq!((spec.spec.grid.nx, spec.spec.grid.ny), (10, 7));
+    assert_eq!(spec.spec.params.kill_rate_per_day, 3.0);
+    let e = tmesim::sim::scenario::load(&path, &["grid.nyy=7".into()])
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("`nyy`") && e.contains("did you mean `ny`") && e.contains("--set"),
         "{e}"
     );
-    let e = load_run_spec(&path, &["grid.ny".into()])
+    let e = tmesim::sim::scenario::load(&path, &["grid.ny".into()])
         .unwrap_err()
         .to_string();
     assert!(e.contains("key=value"), "{e}");
@@ -220,8 +221,8 @@ fn shipped_configs_are_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("configs")
             .join(format!("{name}.toml"));
-        let spec = load_run_spec(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-        initial_state(&spec).unwrap_or_else(|e| panic!("{e}"));
+        let spec = tmesim::sim::scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        initial_state(&spec.spec).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -241,7 +242,9 @@ fn therapy_file_errors_name_the_file_and_key() {
     };
     let load = |effect: &str| {
         write(&dir.path().join("therapies"), "mydrug.toml", &drug(effect));
-        load_run_spec(&scenario, &[]).err().map(|e| e.to_string())
+        tmesim::sim::scenario::load(&scenario, &[])
+            .err()
+            .map(|e| e.to_string())
     };
     let e =
         load("[[effect]]\nparam = \"kill_rate_per_dya\"\nop = \"scale\"\nvalue = 2.0\n").unwrap();
@@ -291,7 +294,9 @@ fn phenotype_errors_name_the_file_and_key() {
     );
     let load = |text: &str| {
         write(&dir.path().join("phenotypes"), "mine.toml", text);
-        load_run_spec(&scenario, &[]).err().map(|e| e.to_string())
+        tmesim::sim::scenario::load(&scenario, &[])
+            .err()
+            .map(|e| e.to_string())
     };
     let e = load("[fields.pi3kk]\ninitial = { kind = \"uniform\", value = 1.0 }\n").unwrap();
     assert!(

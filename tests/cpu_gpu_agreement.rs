@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use tmesim::model::fields::idx;
-use tmesim::sim::compare::{compare_states, max_relative_difference, Tolerance};
+use tmesim::sim::agreement::{compare_states, max_relative_difference, Tolerance};
 use tmesim::sim::select::cpu_backend;
 
 /// A small tissue with every population, phenotype map and drug present.
@@ -102,8 +102,13 @@ const TOL: Tolerance = Tolerance {
 };
 
 fn agree(nx: usize, ny: usize, nz: usize, solver: &str) {
-    let spec = spec(&every_mechanism(nx, ny, nz, solver));
-    assert_eq!(spec.steps, 300);
+    agree_with(nx, ny, nz, solver, &[]);
+}
+
+/// `every_mechanism` with `overrides`, on both backends.
+fn agree_with(nx: usize, ny: usize, nz: usize, solver: &str, overrides: &[&str]) {
+    let spec = spec_with(&every_mechanism(nx, ny, nz, solver), overrides);
+    assert_eq!(spec.spec.steps, 300);
     let Some(mut gpu) = gpu(&spec) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec), &spec);
     let gpu_state = run_to_end(gpu.as_mut(), &spec);
@@ -146,13 +151,49 @@ fn agree_3d_explicit() {
     agree(12, 10, 8, "explicit");
 }
 
+/// The box radiation field (rt_shape 2) and Dirichlet boundaries on cell
+/// fields (cells held outside the edge, crowding the edge voxels).
+#[test]
+fn agree_2d_box_field_and_cell_boundaries() {
+    agree_with(
+        24,
+        20,
+        1,
+        "exponential",
+        &[
+            "params.rt_shape=2.0",
+            "params.rt_half_x_um=60.0",
+            "params.rt_half_y_um=40.0",
+            "fields.cd8.boundary={ dirichlet = 0.02 }",
+            "fields.treg.boundary={ dirichlet = 0.01 }",
+        ],
+    );
+}
+
+#[test]
+fn agree_3d_box_field_and_cell_boundaries() {
+    agree_with(
+        12,
+        10,
+        8,
+        "explicit",
+        &[
+            "params.rt_shape=2.0",
+            "params.rt_half_x_um=40.0",
+            "params.rt_half_y_um=30.0",
+            "params.rt_half_z_um=30.0",
+            "fields.cd8.boundary={ dirichlet = 0.02 }",
+        ],
+    );
+}
+
 /// The comparison can fail: a 2% change in one kernel parameter on the GPU
 /// side only is caught, and reported with a field and a voxel.
 #[test]
 fn a_changed_kernel_is_caught() {
     let spec_a = spec(&every_mechanism(16, 12, 1, "exponential"));
     let mut spec_b = spec_a.clone();
-    spec_b.params.kill_rate_per_day *= 1.02;
+    spec_b.spec.params.kill_rate_per_day *= 1.02;
     let Some(mut gpu) = gpu(&spec_b) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec_a), &spec_a);
     let gpu_state = run_to_end(gpu.as_mut(), &spec_b);

@@ -6,9 +6,8 @@
 
 use proptest::prelude::*;
 use std::path::Path;
-use tmesim::config::load_run_spec;
-use tmesim::model::init::initial_state;
-use tmesim::sim::plan::TransportPlan;
+use tmesim::backend::plan::TransportPlan;
+use tmesim::config::initial::initial_state;
 
 const SCENARIO: &str = include_str!("../configs/baseline.toml");
 const THERAPY: &str = include_str!("../configs/therapies/anti_pd1.toml");
@@ -155,13 +154,22 @@ fn try_setup(scenario: &str, therapy: &str, radiation: &str, phenotype: &str, se
         "arm=[\"anti_pd1\", \"radiotherapy\"]".to_string(),
     ];
     overrides.extend(sets.iter().cloned());
-    match load_run_spec(&d.join("s.toml"), &overrides) {
+    match tmesim::sim::scenario::load(&d.join("s.toml"), &overrides) {
         Ok(spec) => {
-            if spec.grid.len() <= 200_000 && spec.grid.nx.max(spec.grid.ny).max(spec.grid.nz) <= 512
+            if spec.spec.grid.len() <= 200_000
+                && spec
+                    .spec
+                    .grid
+                    .nx
+                    .max(spec.spec.grid.ny)
+                    .max(spec.spec.grid.nz)
+                    <= 512
             {
-                let _ = initial_state(&spec);
-                let _ = TransportPlan::new(&spec);
-                let _ = spec.treatment.params_at(&spec.params, spec.steps / 2);
+                let _ = initial_state(&spec.spec);
+                let _ = TransportPlan::new(&spec.spec);
+                let _ = spec
+                    .treatment
+                    .params_at(&spec.spec.params, spec.spec.steps / 2);
             }
         }
         Err(e) => {
@@ -218,5 +226,6 @@ fn the_unmutated_inputs_are_valid() {
         "phenotype=\"mdsc_rich\"".to_string(),
         "arm=[\"anti_pd1\", \"radiotherapy\"]".to_string(),
     ];
-    load_run_spec(Path::new(&d.join("s.toml")), &overrides).unwrap_or_else(|e| panic!("{e}"));
+    tmesim::sim::scenario::load(Path::new(&d.join("s.toml")), &overrides)
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -53,7 +53,7 @@ fn transport_conserves_mass_with_no_flux_boundaries() {
                 .collect();
             let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
             let spec = spec_with(&toml, &overrides);
-            assert_eq!(spec.steps, 200);
+            assert_eq!(spec.spec.steps, 200);
             let start = initial(&spec);
             for mut b in backends(&spec) {
                 let end = run_to_end(b.as_mut(), &spec);
@@ -100,10 +100,10 @@ fn check_bounds_with(extreme: impl Fn(&tmesim::model::params::ParamSpec) -> f32,
         "",
     );
     let spec = spec_with(&toml, &overrides);
-    assert_eq!(spec.save_every_steps, 1);
+    assert_eq!(spec.spec.save_every_steps, 1);
     for mut b in backends(&spec) {
         let mut state = initial(&spec);
-        for _ in 0..spec.steps {
+        for _ in 0..spec.spec.steps {
             state = advance(b.as_mut(), &spec, &state, 1);
             check_state(
                 &spec,
@@ -115,7 +115,7 @@ fn check_bounds_with(extreme: impl Fn(&tmesim::model::params::ParamSpec) -> f32,
 }
 
 fn check_state(
-    spec: &tmesim::config::resolve::RunSpec,
+    spec: &tmesim::sim::scenario::ArmSpec,
     end: &tmesim::model::state::State,
     label: &str,
 ) {
@@ -134,8 +134,8 @@ fn check_state(
             FIELDS[f].name
         );
     }
-    let limit = spec.params.crowding_limit;
-    for i in 0..spec.grid.len() {
+    let limit = spec.spec.params.crowding_limit;
+    for i in 0..spec.spec.grid.len() {
         let rho: f32 = fields_of(FieldKind::Cell).map(|c| end.fields[c][i]).sum();
         assert!(
             rho <= limit * (1.0 + 1e-5),
@@ -181,13 +181,18 @@ fn runs_are_deterministic_and_resume_exactly() {
             b.kind()
         );
         // Stop half-way, take the state out, put it into a fresh backend.
-        let half = advance(b.as_mut(), &spec, &initial(&spec), spec.steps / 2);
-        let mut fresh: Box<dyn tmesim::sim::backend::Backend> = if b.kind() == "cpu" {
+        let half = advance(b.as_mut(), &spec, &initial(&spec), spec.spec.steps / 2);
+        let mut fresh: Box<dyn tmesim::backend::Backend> = if b.kind() == "cpu" {
             Box::new(cpu_backend(&spec))
         } else {
             gpu(&spec).expect("GPU available")
         };
-        let resumed = advance(fresh.as_mut(), &spec, &half, spec.steps - spec.steps / 2);
+        let resumed = advance(
+            fresh.as_mut(),
+            &spec,
+            &half,
+            spec.spec.steps - spec.spec.steps / 2,
+        );
         assert_eq!(
             a,
             resumed,

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{run_short_baseline, tmesim};
+use common::{read_npy, run_short_baseline, tmesim};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -30,13 +30,6 @@ fn run_dir() -> &'static Path {
 
 fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().unwrap())
 }
 
 type Attrs = std::collections::HashMap<String, String>;

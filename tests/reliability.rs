@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
-use tmesim::config::load_run_spec;
-use tmesim::config::resolve::RunSpec;
+use tmesim::backend::{Backend, BadValue};
 use tmesim::model::fields::{idx, FIELDS};
 use tmesim::model::state::State;
-use tmesim::sim::backend::{Backend, BadValue};
 use tmesim::sim::checkpoint;
 use tmesim::sim::run::{find_checkpoint, run, RunOptions};
+use tmesim::sim::scenario::ArmSpec;
 use tmesim::sim::select::cpu_backend;
 
 const BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/baseline.toml");
@@ -82,9 +81,9 @@ fn assert_same_results(a: &Path, b: &Path) {
     }
 }
 
-fn baseline_spec(overrides: &[&str]) -> RunSpec {
+fn baseline_spec(overrides: &[&str]) -> ArmSpec {
     let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    load_run_spec(Path::new(BASELINE), &o).unwrap()
+    tmesim::sim::scenario::load(Path::new(BASELINE), &o).unwrap()
 }
 
 /// A short baseline whose saves (every 5 days, 480 steps) do not fall on
@@ -103,13 +102,13 @@ const SHORT: &[&str] = &[
 /// Run `spec` on the CPU into `out` (already prepared), optionally
 /// resuming from its newest checkpoint, stopping after the first batch
 /// when `stop` is set.
-fn run_cpu(spec: &RunSpec, out: &Path, stop: bool, resume: bool) -> anyhow::Result<bool> {
+fn run_cpu(spec: &ArmSpec, out: &Path, stop: bool, resume: bool) -> anyhow::Result<bool> {
     run_on(&mut cpu_backend(spec), spec, out, stop, resume)
 }
 
 fn run_on(
     backend: &mut dyn Backend,
-    spec: &RunSpec,
+    spec: &ArmSpec,
     out: &Path,
     stop: bool,
     resume: bool,
@@ -121,7 +120,7 @@ fn run_on(
     } else {
         None
     };
-    let initial = tmesim::model::init::initial_state(spec).unwrap();
+    let initial = tmesim::config::initial::initial_state(&spec.spec).unwrap();
     let report = run(
         spec,
         initial,
@@ -138,7 +137,7 @@ fn run_on(
 
 /// `spec` run whole on the CPU into `dir/whole`, and into `dir/parts`
 /// stopped after its first batch.
-fn whole_and_interrupted(spec: &RunSpec, dir: &Path) -> (PathBuf, PathBuf) {
+fn whole_and_interrupted(spec: &ArmSpec, dir: &Path) -> (PathBuf, PathBuf) {
     let whole = dir.join("whole");
     assert!(run_cpu(spec, &whole, false, false).unwrap());
     let parts = dir.join("parts");
@@ -195,7 +194,7 @@ fn a_gpu_run_resumed_from_a_checkpoint_agrees_with_the_uninterrupted_gpu_run() {
     assert!(!run_on(gpu.as_mut(), &spec, &parts, true, false).unwrap());
     assert!(run_on(gpu.as_mut(), &spec, &parts, false, true).unwrap());
     let last = |d: &Path| -> State {
-        let mut s = State::zeros(spec.grid);
+        let mut s = State::zeros(spec.spec.grid);
         for (f, field) in FIELDS.iter().enumerate() {
             let path = d.join(format!("fields/{}_0002.npy", field.name));
             let bytes = std::fs::read(&path).unwrap();
@@ -204,12 +203,12 @@ fn a_gpu_run_resumed_from_a_checkpoint_agrees_with_the_uninterrupted_gpu_run() {
         }
         s
     };
-    let tol = tmesim::sim::compare::Tolerance {
+    let tol = tmesim::sim::agreement::Tolerance {
         rtol: 1e-3,
         atol: 1e-6,
         scaled: 1e-4,
     };
-    if let Err(m) = tmesim::sim::compare::compare_states(&last(&whole), &last(&parts), tol) {
+    if let Err(m) = tmesim::sim::agreement::compare_states(&last(&whole), &last(&parts), tol) {
         panic!("resumed GPU run differs: {m}");
     }
 }
@@ -285,7 +284,7 @@ fn a_checkpoint_of_another_scenario_is_refused_saying_what_differs() {
 /// The CPU backend, with a NaN written into one voxel of the tumour field
 /// once `poison_at` steps have run.
 struct Poisoned {
-    inner: tmesim::sim::cpu_backend::CpuBackend,
+    inner: tmesim::cpu::backend::CpuBackend,
     poison_at: u64,
     state_step: u64,
 }
@@ -338,7 +337,7 @@ fn a_non_finite_value_stops_the_run_naming_field_voxel_and_step_and_keeps_the_la
     };
     let e = run(
         &spec,
-        tmesim::model::init::initial_state(&spec).unwrap(),
+        tmesim::config::initial::initial_state(&spec.spec).unwrap(),
         &mut backend,
         &RunOptions {
             out_dir: &out,
@@ -378,7 +377,7 @@ fn the_gpu_value_check_finds_what_the_cpu_scan_finds() {
     let Some(mut gpu) = common::gpu(&spec) else {
         return;
     };
-    let mut s = tmesim::model::init::initial_state(&spec).unwrap();
+    let mut s = tmesim::config::initial::initial_state(&spec.spec).unwrap();
     gpu.upload(&s).unwrap();
     assert_eq!(gpu.find_bad_value().unwrap(), None);
     s.fields[idx::VEGF][100] = -0.5;
@@ -386,7 +385,7 @@ fn the_gpu_value_check_finds_what_the_cpu_scan_finds() {
     s.fields[idx::MDSC][3] = f32::NAN;
     gpu.upload(&s).unwrap();
     let bad = gpu.find_bad_value().unwrap().expect("found");
-    let cpu = tmesim::sim::backend::scan_values(&s.fields).unwrap();
+    let cpu = tmesim::backend::scan_values(&s.fields).unwrap();
     assert_eq!(bad, cpu, "GPU found {bad:?}, CPU {cpu:?}");
     assert_eq!(
         bad.count, 2,
@@ -407,10 +406,10 @@ fn a_lost_gpu_device_is_an_error_not_a_panic() {
         }
     };
     let mut gpu = gpu;
-    let s = tmesim::model::init::initial_state(&spec).unwrap();
+    let s = tmesim::config::initial::initial_state(&spec.spec).unwrap();
     gpu.upload(&s).unwrap();
     gpu.lose_device();
-    let params = vec![spec.params; 3];
+    let params = vec![spec.spec.params; 3];
     let r = gpu
         .run_steps(&params)
         .and_then(|()| gpu.download().map(|_| ()));

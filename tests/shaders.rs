@@ -76,7 +76,7 @@ fn shared_structs_match_rust_layouts() {
     let (tr, size) = layout(&m, "Transport");
     assert_eq!(size as usize, size_of::<TransportUniform>());
     let expect = [
-        ("diffusivity", offset_of!(TransportUniform, diffusivity)),
+        ("diffusion", offset_of!(TransportUniform, diffusion)),
         ("decay", offset_of!(TransportUniform, decay)),
         ("chemotaxis", offset_of!(TransportUniform, chemotaxis)),
         ("dt", offset_of!(TransportUniform, dt)),
@@ -120,7 +120,6 @@ fn shared_structs_match_rust_layouts() {
     let (sys, size) = layout(&m, "Systemic");
     assert_eq!(size as usize, size_of::<Systemic>());
     assert!(sys.contains(&("priming".into(), offset_of!(Systemic, priming) as u32)));
-    assert!(sys.contains(&("dc_mean".into(), offset_of!(Systemic, dc_mean) as u32)));
 
     // Params is generated from the registry; check it all the same.
     let (params, size) = layout(&m, "Params");
@@ -131,5 +130,29 @@ fn shared_structs_match_rust_layouts() {
             (spec.name.to_string(), 4 * k as u32),
             "Params member {k}"
         );
+    }
+}
+
+/// The dispatch counts assume each stage's workgroup size (`Stage::
+/// workgroup_size`, from the constants the preamble also declares): every
+/// entry point must declare exactly that.
+#[test]
+fn every_stage_declares_the_workgroup_size_its_dispatch_assumes() {
+    for &stage in Stage::ALL {
+        let m = module(stage);
+        assert!(
+            !m.entry_points.is_empty(),
+            "{} has no entry point",
+            stage.name()
+        );
+        for ep in &m.entry_points {
+            assert_eq!(
+                ep.workgroup_size,
+                [stage.workgroup_size(), 1, 1],
+                "{}.wgsl: {}",
+                stage.name(),
+                ep.name
+            );
+        }
     }
 }

@@ -175,7 +175,7 @@ fn check_pulses(molecule: usize, dims: [usize; 3], dx: f64, sources: &[[usize; 3
         let u0 = &mut start.fields[molecule];
         u0.iter_mut().for_each(|v| *v = 0.0);
         for s in sources {
-            u0[spec.grid.index(s[0], s[1], s[2])] = 1.0;
+            u0[spec.spec.grid.index(s[0], s[1], s[2])] = 1.0;
         }
         for mut b in backends(&spec) {
             let end = advance(b.as_mut(), &spec, &start, steps);
@@ -183,7 +183,7 @@ fn check_pulses(molecule: usize, dims: [usize; 3], dx: f64, sources: &[[usize; 3
             let err = relative_l2(u, &exact);
             let min = u.iter().copied().fold(f32::INFINITY, f32::min);
             let c = sources[0];
-            let centre = spec.grid.index(c[0], c[1], c[2]);
+            let centre = spec.spec.grid.index(c[0], c[1], c[2]);
             eprintln!(
                 "{} pulses of {} on {dims:?}, dx {dx}, {steps} x {dt} min, {solver} on {}: centre {:.6e} (exact {:.6e}), relative L2 error {err:.2e}, min {min:e}",
                 sources.len(),
@@ -446,7 +446,7 @@ fn large_step_removes_grid_scale_modes() {
         &format!("diffusion_um2_per_min = {d}\ndecay_per_min = 0.0"),
     );
     let spec = spec(&toml);
-    assert_eq!(spec.steps, 1);
+    assert_eq!(spec.spec.steps, 1);
     let mut start = initial(&spec);
     let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
     for (i, v) in start.fields[idx::IFNG].iter_mut().enumerate() {

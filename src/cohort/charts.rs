@@ -6,9 +6,9 @@
 use super::records::Record;
 use super::stats::{at_risk, kaplan_meier};
 use super::tables::{followups, of_arm, MapCell};
+use crate::output::arms::{PROGRESSION_RISE, RESPONSE_CHANGE};
 use crate::output::font::PLOT_FAMILY;
 use crate::output::plot::{draw_png, series_color};
-use crate::sim::arms::{PROGRESSION_RISE, RESPONSE_CHANGE};
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;

@@ -4,23 +4,22 @@
 
 use super::sample::Patient;
 use super::spec::CohortSpec;
-use crate::config::resolve::RunSpec;
+use crate::backend::{Backend, MAX_BATCH};
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
+use crate::output::arms::{response, Response};
 use crate::output::timeseries::{equivalent_diameter_um, summarize};
-use crate::sim::arms::{response, Response};
-use crate::sim::backend::Backend;
-use crate::sim::run::MAX_BATCH;
+use crate::sim::scenario::ArmSpec;
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The grid overrides that put the scenario's domain on the cohort grid
 /// (none at full resolution).
-pub fn grid_overrides(cohort: &CohortSpec, scenario: &RunSpec) -> Vec<String> {
+pub fn grid_overrides(cohort: &CohortSpec, scenario: &ArmSpec) -> Vec<String> {
     let Some(dx) = cohort.grid_dx_um() else {
         return Vec::new();
     };
-    let g = &scenario.grid;
+    let g = &scenario.spec.grid;
     let cells = |n: usize| -> usize {
         if n == 1 {
             1
@@ -60,9 +59,9 @@ pub fn run_spec(
     grid: &[String],
     patient: &Patient,
     arm: &[String],
-) -> Result<RunSpec> {
+) -> Result<ArmSpec> {
     let all = overrides(cohort, grid, patient, arm);
-    crate::config::load_run_spec(&cohort.scenario, &all).with_context(|| {
+    crate::sim::scenario::load(&cohort.scenario, &all).with_context(|| {
         format!(
             "{}: patient {} ({}) does not make a valid scenario",
             cohort.file.display(),
@@ -75,11 +74,12 @@ pub fn run_spec(
 /// Run `spec` from `initial` on `backend` and read the response from the
 /// diameter at every save. Stops with an error when `stop` is raised.
 pub fn run_arm(
-    spec: &RunSpec,
+    arm: &ArmSpec,
     initial: &State,
     backend: &mut dyn Backend,
     stop: &AtomicBool,
 ) -> Result<Response> {
+    let spec = &arm.spec;
     let dt = spec.dt_min as f64;
     let day = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
     backend.upload(initial)?;
@@ -93,7 +93,7 @@ pub fn run_arm(
         let to_save = spec.save_every_steps - step % spec.save_every_steps;
         let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
         let params: Vec<_> = (step..step + batch)
-            .map(|s| spec.treatment.params_at(&spec.params, s))
+            .map(|s| arm.treatment.params_at(&spec.params, s))
             .collect();
         backend.run_steps(&params)?;
         if let Some(bad) = backend.find_bad_value()? {

@@ -6,8 +6,8 @@
 
 use super::sample::{format_value, Patient};
 use super::spec::CohortSpec;
+use crate::output::arms::{Recist, Response};
 use crate::output::{atomic, layout};
-use crate::sim::arms::{Recist, Response};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 

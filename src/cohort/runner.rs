@@ -8,13 +8,13 @@ use super::patient::{grid_overrides, run_arm, run_spec};
 use super::records::{self, Record};
 use super::sample;
 use super::spec::CohortSpec;
-use crate::config::resolve::RunSpec;
-use crate::model::init::initial_state;
+use crate::backend::Backend;
+use crate::config::initial::initial_state;
 use crate::model::params::MIN_PER_DAY;
 use crate::output::run_dir::{self, Existing};
 use crate::output::{atomic, layout};
-use crate::sim::backend::Backend;
 use crate::sim::checkpoint::fingerprint;
+use crate::sim::scenario::ArmSpec;
 use crate::sim::select::{make_backend, BackendChoice};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -82,16 +82,16 @@ pub struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     pub fn new(spec: &'a CohortSpec) -> Result<Self> {
-        let base = crate::config::load_run_spec(&spec.scenario, &spec.cohort.set)
+        let base = crate::sim::scenario::load(&spec.scenario, &spec.cohort.set)
             .with_context(|| format!("{}: the scenario with `cohort.set`", spec.file.display()))?;
         Ok(Plan {
             spec,
             grid: grid_overrides(spec, &base),
-            end_day: base.steps as f64 * base.dt_min as f64 / MIN_PER_DAY as f64,
+            end_day: base.spec.steps as f64 * base.spec.dt_min as f64 / MIN_PER_DAY as f64,
         })
     }
 
-    fn run_spec(&self, patient: &sample::Patient, arm: usize) -> Result<RunSpec> {
+    fn run_spec(&self, patient: &sample::Patient, arm: usize) -> Result<ArmSpec> {
         run_spec(self.spec, &self.grid, patient, &self.spec.arms[arm])
     }
 }
@@ -303,7 +303,7 @@ impl Work<'_> {
                 );
             }
             if initial.is_none() {
-                initial = Some(initial_state(&rs)?);
+                initial = Some(initial_state(&rs.spec)?);
             }
             let init = initial.as_ref().expect("set above");
             let mut backend: Box<dyn Backend> = make_backend(self.backend, &rs)?.0;

@@ -220,6 +220,18 @@ fn child<'a>(
     })
 }
 
+/// Read a TOML value kept unparsed in a scenario (an inline therapy table)
+/// as `T`, with the same messages as a file; `path` names where it stood.
+pub fn parse_value<T: serde::de::DeserializeOwned>(
+    value: &toml::Value,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    value
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| de_error(path, &e, ""))
+}
+
 /// Turn a serde/toml error into a message naming the file, the place and,
 /// for unknown keys, the closest valid key.
 fn de_error(path: &Path, e: &toml::de::Error, text: &str) -> ConfigError {

@@ -1,18 +1,11 @@
-//! Scenario configs: the TOML schema, loading with `--set` overrides, and
-//! validation into a [`resolve::RunSpec`].
+//! Scenario configs: the TOML schema, loading with `--set` overrides,
+//! validation into a [`resolve::RunSpec`], and the initial state it
+//! describes. Therapy tables stay TOML values here; the therapy layer
+//! parses them (the scenario step, sim::scenario, joins the two).
 
 pub mod error;
+pub mod initial;
 pub mod load;
+pub mod npy;
 pub mod resolve;
 pub mod schema;
-
-use std::path::Path;
-
-/// Read, override and validate a scenario in one call.
-pub fn load_run_spec(
-    path: &Path,
-    overrides: &[String],
-) -> Result<resolve::RunSpec, error::ConfigError> {
-    let config = load::load_config(path, overrides)?;
-    resolve::resolve(config, path)
-}

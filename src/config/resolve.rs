@@ -2,11 +2,14 @@
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
 use super::error::{check_range, closest, ConfigError};
-use super::schema::{Config, DiffusionSolver, Initial, Splitting};
-use crate::model::fields::{field_index, FieldKind, FIELDS, FIELD_COUNT};
+use super::schema::{
+    Animation, Config, FieldConfig, GridConfig, Initial, OutputConfig, TimeConfig,
+};
+use crate::model::fields::{field_index, FieldKind, FieldSpec, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
-use crate::model::params::{ModelParams, PARAM_SPECS};
-use crate::therapy::treatment::{RunFrame, Treatment};
+use crate::model::params::{ModelParams, ParamId, PARAM_SPECS};
+use crate::model::solver::{Boundary, DiffusionSolver, Splitting};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Largest grid accepted (voxels): keeps every index within u32 and the
@@ -15,12 +18,6 @@ pub const MAX_VOXELS: usize = 1 << 28;
 /// Most macro steps in a run: the drug tables hold a value per step, and a
 /// run of more steps would take years of compute.
 pub const MAX_STEPS: u64 = 10_000_000;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Boundary {
-    NoFlux,
-    Dirichlet(f32),
-}
 
 /// One resolved piece of an initial condition (npy data already loaded).
 #[derive(Clone, Debug)]
@@ -31,7 +28,7 @@ pub enum InitialPiece {
 
 #[derive(Clone, Debug)]
 pub struct FieldSetup {
-    pub diffusivity: f32,
+    pub diffusion: f32,
     pub decay: f32,
     pub chemotaxis: f32,
     pub boundary: Boundary,
@@ -60,7 +57,8 @@ pub struct OutputSpec {
     pub checkpoint_every: std::time::Duration,
 }
 
-/// Everything a run needs, validated.
+/// Everything a run needs from its scenario, validated. The treatment
+/// arm is resolved on top of it (`sim::scenario::ArmSpec`).
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     /// The config as resolved (with overrides), for the manifest.
@@ -75,8 +73,6 @@ pub struct RunSpec {
     pub splitting: Splitting,
     pub params: ModelParams,
     pub fields: Vec<FieldSetup>,
-    /// The treatment arm, tabulated on the steps of this run.
-    pub treatment: Treatment,
     pub output: OutputSpec,
 }
 
@@ -139,21 +135,35 @@ impl Ctx<'_> {
     }
 }
 
-/// Validate a config read from `file` (relative paths resolve against its folder).
-pub fn resolve(original: Config, file: &Path) -> Result<RunSpec, ConfigError> {
-    let mut config = original.clone();
-    let origins = match &original.phenotype {
-        Some(name) => crate::therapy::phenotype::apply(&mut config, name, file)?,
-        None => Vec::new(),
-    };
-    // A value the phenotype set is its file's fault, not the scenario's.
-    resolve_merged(original, config, file).map_err(|e| e.blame(&origins))
+/// Validate `config`, the scenario `original` read from `file` with its
+/// phenotype merged in (relative paths resolve against the file's folder).
+/// The treatment arm is resolved after this, by the therapy layer.
+pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec, ConfigError> {
+    let cx = Ctx { file };
+    let grid = resolve_grid(&cx, &config.grid)?;
+    let time = resolve_time(&cx, &config.time)?;
+    let params = resolve_params(&cx, &config.params)?;
+    let base_dir = file.parent().unwrap_or(Path::new("."));
+    let fields = resolve_fields(&cx, &config.fields, base_dir, &grid)?;
+    check_ghost_crowding(&cx, &fields, &params)?;
+    let output = resolve_output(&cx, &config.output, &grid)?;
+    Ok(RunSpec {
+        source: file.to_path_buf(),
+        grid,
+        dt_min: time.dt_min as f32,
+        steps: time.steps,
+        save_every_steps: time.save_every_steps,
+        reactions: config.model.reactions,
+        solver: config.solver.diffusion,
+        splitting: config.solver.splitting,
+        params,
+        fields,
+        output,
+        config: original,
+    })
 }
 
-/// Validate `config` (the scenario with its phenotype merged in).
-fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSpec, ConfigError> {
-    let cx = Ctx { file };
-    let g = &config.grid;
+fn resolve_grid(cx: &Ctx, g: &GridConfig) -> Result<Grid, ConfigError> {
     let dims = [("grid.nx", g.nx), ("grid.ny", g.ny), ("grid.nz", g.nz)];
     for (key, n) in dims {
         cx.range(key, n as f64, 1.0, 65536.0)?;
@@ -177,8 +187,17 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             ),
         ));
     }
+    Ok(grid)
+}
 
-    let t = &config.time;
+/// The step and the schedule of a run.
+struct TimeSteps {
+    dt_min: f64,
+    steps: u64,
+    save_every_steps: u64,
+}
+
+fn resolve_time(cx: &Ctx, t: &TimeConfig) -> Result<TimeSteps, ConfigError> {
     let dt = cx.range("time.dt_min", t.dt_min, 1e-6, 1e4)?;
     let end_min = cx.range("time.end_days", t.end_days, 0.0, 1e5)? * 1440.0;
     let save = cx.range("time.save_every_min", t.save_every_min, 1e-6, 1e8)?;
@@ -191,7 +210,6 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             ),
         ));
     }
-    let steps = steps as u64;
     let save_ratio = save / dt;
     if (save_ratio - save_ratio.round()).abs() > 1e-6 * save_ratio.max(1.0)
         || save_ratio.round() < 1.0
@@ -201,132 +219,148 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             format!("{save} is not a whole multiple of time.dt_min = {dt}"),
         ));
     }
+    Ok(TimeSteps {
+        dt_min: dt,
+        steps: steps as u64,
+        save_every_steps: save_ratio.round() as u64,
+    })
+}
 
+fn resolve_params(cx: &Ctx, given: &BTreeMap<String, f64>) -> Result<ModelParams, ConfigError> {
     let mut params = ModelParams::default();
-    for (name, &value) in &config.params {
-        let spec = ModelParams::spec(name)
+    for (name, &value) in given {
+        let id = ParamId::of(name)
             .ok_or_else(|| cx.unknown("params", name, PARAM_SPECS.iter().map(|s| s.name)))?;
+        let spec = id.spec();
         // Compared in f32, the precision of the registry and the kernels,
         // so a range end written in the config is accepted as given.
         let v = value as f32;
         if !(v.is_finite() && v >= spec.min && v <= spec.max) {
             return Err(ConfigError::OutOfRange {
-                file: file.into(),
+                file: cx.file.into(),
                 key: format!("params.{name}"),
                 value,
                 min: spec.range_f64().0,
                 max: spec.range_f64().1,
             });
         }
-        *params.get_mut(name).expect("registry name") = v;
+        params[id] = v;
     }
+    Ok(params)
+}
 
+fn resolve_fields(
+    cx: &Ctx,
+    given: &BTreeMap<String, FieldConfig>,
+    base_dir: &Path,
+    grid: &Grid,
+) -> Result<Vec<FieldSetup>, ConfigError> {
     let names = || FIELDS.iter().map(|f| f.name);
-    for name in config.fields.keys() {
+    for name in given.keys() {
         if field_index(name).is_none() {
             return Err(cx.unknown("fields", name, names()));
         }
     }
-    let base_dir = file.parent().unwrap_or(Path::new("."));
-    let mut fields = Vec::with_capacity(FIELD_COUNT);
-    for spec in FIELDS.iter() {
-        let fc = config.fields.get(spec.name).cloned().unwrap_or_default();
-        let key = |k: &str| format!("fields.{}.{k}", spec.name);
-        let transported = matches!(spec.kind, FieldKind::Molecule | FieldKind::Cell);
-        let only = |k: &str, ok: bool, what: &str| -> Result<(), ConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(cx.invalid(
-                    &key(k),
-                    format!(
-                        "applies to {what} only; `{}` is a {}",
-                        spec.name,
-                        spec.kind.as_str()
-                    ),
-                ))
-            }
-        };
-        // A per-field setting: it must apply to this kind of field when
-        // given, and lie in [min, max]; otherwise the registry default.
-        let setting = |name: &str,
-                       given: Option<f64>,
-                       default: f32,
-                       applies: bool,
-                       what: &str,
-                       min: f64,
-                       max: f64| {
-            if given.is_some() {
-                only(name, applies, what)?;
-            }
-            cx.range(&key(name), given.unwrap_or(default as f64), min, max)
-        };
-        let is_molecule = spec.kind == FieldKind::Molecule;
-        let is_cell = spec.kind == FieldKind::Cell;
-        let diffusivity = setting(
-            "diffusion_um2_per_min",
-            fc.diffusion_um2_per_min,
-            spec.diffusion_um2_per_min,
-            transported,
-            "molecule and cell fields",
-            0.0,
-            1e7,
-        )?;
-        let decay = setting(
-            "decay_per_min",
-            fc.decay_per_min,
-            spec.decay_per_min,
-            is_molecule,
-            "molecule fields (cell death rates are params)",
-            0.0,
-            1e4,
-        )?;
-        let chemotaxis = setting(
-            "chemotaxis_um2_per_min",
-            fc.chemotaxis_um2_per_min,
-            spec.chemotaxis_um2_per_min,
-            is_cell,
-            "cell fields",
-            0.0,
-            1e7,
-        )?;
-        let display_max = setting(
-            "display_max",
-            fc.display_max,
-            spec.display_max,
-            true,
-            "",
-            1e-30,
-            1e30,
-        )?;
-        let boundary = match &fc.boundary {
-            None => Boundary::NoFlux,
-            Some(v) => {
-                only("boundary", transported, "molecule and cell fields")?;
-                parse_boundary(&cx, &key("boundary"), v)?
-            }
-        };
-        let initial = match &fc.initial {
-            None => Vec::new(),
-            Some(v) => parse_initial(&cx, &key("initial"), v, base_dir, &grid)?,
-        };
-        fields.push(FieldSetup {
-            diffusivity: diffusivity as f32,
-            decay: decay as f32,
-            chemotaxis: chemotaxis as f32,
-            boundary,
-            initial,
-            display_max: display_max as f32,
-        });
-    }
+    FIELDS
+        .iter()
+        .map(|spec| {
+            let fc = given.get(spec.name).cloned().unwrap_or_default();
+            resolve_field(cx, spec, &fc, base_dir, grid)
+        })
+        .collect()
+}
+
+/// One field's settings: each must apply to this kind of field when given
+/// and lie in its range; otherwise the registry default.
+fn resolve_field(
+    cx: &Ctx,
+    spec: &FieldSpec,
+    fc: &FieldConfig,
+    base_dir: &Path,
+    grid: &Grid,
+) -> Result<FieldSetup, ConfigError> {
+    let key = |k: &str| format!("fields.{}.{k}", spec.name);
+    let transported = matches!(spec.kind, FieldKind::Molecule | FieldKind::Cell);
+    let only = |k: &str, ok: bool, what: &str| -> Result<(), ConfigError> {
+        if ok {
+            return Ok(());
+        }
+        Err(cx.invalid(
+            &key(k),
+            format!(
+                "applies to {what} only; `{}` is a {}",
+                spec.name,
+                spec.kind.as_str()
+            ),
+        ))
+    };
+    let setting = |name: &str, given: Option<f64>, default: f32, applies: bool, what: &str| {
+        if given.is_some() {
+            only(name, applies, what)?;
+        }
+        Ok(given.unwrap_or(default as f64))
+    };
+    let is_molecule = spec.kind == FieldKind::Molecule;
+    let is_cell = spec.kind == FieldKind::Cell;
+    let diffusion = setting(
+        "diffusion_um2_per_min",
+        fc.diffusion_um2_per_min,
+        spec.diffusion_um2_per_min,
+        transported,
+        "molecule and cell fields",
+    )
+    .and_then(|v| cx.range(&key("diffusion_um2_per_min"), v, 0.0, 1e7))?;
+    let decay = setting(
+        "decay_per_min",
+        fc.decay_per_min,
+        spec.decay_per_min,
+        is_molecule,
+        "molecule fields (cell death rates are params)",
+    )
+    .and_then(|v| cx.range(&key("decay_per_min"), v, 0.0, 1e4))?;
+    let chemotaxis = setting(
+        "chemotaxis_um2_per_min",
+        fc.chemotaxis_um2_per_min,
+        spec.chemotaxis_um2_per_min,
+        is_cell,
+        "cell fields",
+    )
+    .and_then(|v| cx.range(&key("chemotaxis_um2_per_min"), v, 0.0, 1e7))?;
+    let display_max = setting("display_max", fc.display_max, spec.display_max, true, "")
+        .and_then(|v| cx.range(&key("display_max"), v, 1e-30, 1e30))?;
+    let boundary = match &fc.boundary {
+        None => Boundary::NoFlux,
+        Some(v) => {
+            only("boundary", transported, "molecule and cell fields")?;
+            parse_boundary(cx, &key("boundary"), v)?
+        }
+    };
+    let initial = match &fc.initial {
+        None => Vec::new(),
+        Some(v) => parse_initial(cx, &key("initial"), v, base_dir, grid)?,
+    };
+    Ok(FieldSetup {
+        diffusion: diffusion as f32,
+        decay: decay as f32,
+        chemotaxis: chemotaxis as f32,
+        boundary,
+        initial,
+        display_max: display_max as f32,
+    })
+}
+
+/// The cell values held outside Dirichlet boundaries crowd the edge voxels
+/// too: together they must fit under the crowding limit.
+fn check_ghost_crowding(
+    cx: &Ctx,
+    fields: &[FieldSetup],
+    params: &ModelParams,
+) -> Result<(), ConfigError> {
     let ghost: f32 = FIELDS
         .iter()
-        .zip(&fields)
+        .zip(fields)
         .filter(|(s, _)| s.kind == FieldKind::Cell)
-        .map(|(_, f)| match f.boundary {
-            Boundary::Dirichlet(v) => v,
-            Boundary::NoFlux => 0.0,
-        })
+        .map(|(_, f)| f.boundary.ghost_value())
         .sum();
     if ghost > params.crowding_limit {
         return Err(cx.invalid(
@@ -334,35 +368,26 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             format!("Dirichlet values of the cell fields sum to {ghost}, above params.crowding_limit = {}", params.crowding_limit),
         ));
     }
+    Ok(())
+}
 
-    // The phenotype (applied before this) is in `params` already.
-    let treatment = Treatment::resolve(
-        &config.arm,
-        &config.therapy,
-        &params,
-        &RunFrame {
-            scenario: file,
-            grid: &grid,
-            dt_min: dt,
-            steps,
-        },
-    )?;
+/// Field names of `key` as indices.
+fn field_list(cx: &Ctx, key: &str, names: &[String]) -> Result<Vec<usize>, ConfigError> {
+    names
+        .iter()
+        .map(|name| {
+            field_index(name)
+                .ok_or_else(|| cx.unknown_value(key, name, FIELDS.iter().map(|f| f.name)))
+        })
+        .collect()
+}
 
-    let mut out_fields = Vec::new();
-    for name in &config.output.fields {
-        let i =
-            field_index(name).ok_or_else(|| cx.unknown_value("output.fields", name, names()))?;
-        out_fields.push(i);
+fn resolve_output(cx: &Ctx, o: &OutputConfig, grid: &Grid) -> Result<OutputSpec, ConfigError> {
+    let mut fields = field_list(cx, "output.fields", &o.fields)?;
+    if fields.is_empty() {
+        fields = (0..FIELD_COUNT).collect();
     }
-    if out_fields.is_empty() {
-        out_fields = (0..FIELD_COUNT).collect();
-    }
-    let mut composite = Vec::new();
-    for name in &config.output.composite {
-        let i =
-            field_index(name).ok_or_else(|| cx.unknown_value("output.composite", name, names()))?;
-        composite.push(i);
-    }
+    let composite = field_list(cx, "output.composite", &o.composite)?;
     if !composite.is_empty() && composite.len() != 3 {
         return Err(cx.invalid(
             "output.composite",
@@ -372,52 +397,31 @@ fn resolve_merged(original: Config, config: Config, file: &Path) -> Result<RunSp
             ),
         ));
     }
-    let formats = ["gif", "apng"];
-    for name in &config.output.animations {
-        if !formats.contains(&name.as_str()) {
-            return Err(cx.unknown_value("output.animations", name, formats.into_iter()));
-        }
-    }
-    let fps = cx.range("output.fps", config.output.fps, 0.1, 100.0)?;
+    let fps = cx.range("output.fps", o.fps, 0.1, 100.0)?;
     let checkpoint_min = cx.range(
         "output.checkpoint_every_min",
-        config.output.checkpoint_every_min,
+        o.checkpoint_every_min,
         0.0,
         1e6,
     )?;
-    let slice_z = match config.output.slice_z {
+    let slice_z = match o.slice_z {
         None => grid.nz / 2,
         Some(z) => cx.range("output.slice_z", z as f64, 0.0, grid.nz as f64 - 1.0)? as usize,
     };
-
-    Ok(RunSpec {
-        source: file.to_path_buf(),
-        grid,
-        dt_min: dt as f32,
-        steps,
-        save_every_steps: save_ratio.round() as u64,
-        reactions: config.model.reactions,
-        solver: config.solver.diffusion,
-        splitting: config.solver.splitting,
-        params,
+    Ok(OutputSpec {
+        png: o.png,
+        npy: o.npy,
         fields,
-        treatment,
-        output: OutputSpec {
-            png: config.output.png,
-            npy: config.output.npy,
-            fields: out_fields,
-            montage: config.output.montage,
-            composite,
-            gif: config.output.animations.iter().any(|a| a == "gif"),
-            apng: config.output.animations.iter().any(|a| a == "apng"),
-            fps: fps as f32,
-            slice_z,
-            vtk: config.output.vtk,
-            zarr: config.output.zarr,
-            report: config.output.report,
-            checkpoint_every: std::time::Duration::from_secs_f64(checkpoint_min * 60.0),
-        },
-        config: original,
+        montage: o.montage,
+        composite,
+        gif: o.animations.contains(&Animation::Gif),
+        apng: o.animations.contains(&Animation::Apng),
+        fps: fps as f32,
+        slice_z,
+        vtk: o.vtk,
+        zarr: o.zarr,
+        report: o.report,
+        checkpoint_every: std::time::Duration::from_secs_f64(checkpoint_min * 60.0),
     })
 }
 
@@ -533,7 +537,7 @@ fn check_initial(
         }
         Initial::Npy { path } => {
             let full = base_dir.join(path);
-            let data = crate::output::npy::read_field(&full, grid).map_err(|e| {
+            let data = super::npy::read_field(&full, grid).map_err(|e| {
                 cx.invalid(&format!("{key}.path"), format!("{}: {e}", full.display()))
             })?;
             return Ok(InitialPiece::Array(data));

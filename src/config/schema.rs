@@ -1,6 +1,7 @@
 //! The TOML scenario schema. Every key has a default, so a scenario lists
 //! only what it changes; unknown keys are rejected (see `load.rs`).
 
+use crate::model::solver::{DiffusionSolver, Splitting};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,7 +23,9 @@ pub struct Config {
     /// A resistance phenotype applied to this scenario (configs/phenotypes).
     pub phenotype: Option<String>,
     /// Therapies defined inline, in the schema of configs/therapies files.
-    pub therapy: BTreeMap<String, crate::therapy::schema::TherapyConfig>,
+    /// Kept as TOML values here and parsed by the therapy layer, so the
+    /// scenario schema does not depend on the therapy schema.
+    pub therapy: BTreeMap<String, toml::Value>,
     pub output: OutputConfig,
 }
 
@@ -75,31 +78,6 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self { reactions: true }
     }
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffusionSolver {
-    /// The exact step of the discrete diffusion-decay equation (dense
-    /// axis propagators, model::exponential): accurate and non-negative at
-    /// any dt, exact discrete steady state.
-    #[default]
-    Exponential,
-    /// Forward Euler with sub-steps under the stability limit (reference).
-    Explicit,
-}
-
-/// How a macro step combines transport and reactions.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Splitting {
-    /// Symmetric: half a step of transport, the reactions, the other
-    /// half (second order in dt).
-    #[default]
-    Strang,
-    /// Sequential: transport over the whole step, then the reactions
-    /// (first order in dt).
-    Lie,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -176,7 +154,7 @@ pub struct OutputConfig {
     /// The three fields of the RGB composite (red, green, blue); empty for none.
     pub composite: Vec<String>,
     /// Time-lapse formats written at the end: "gif", "apng".
-    pub animations: Vec<String>,
+    pub animations: Vec<Animation>,
     /// Time-lapse frame rate, frames per second.
     pub fps: f64,
     /// z plane shown in 3D frames (default: the middle one).
@@ -202,7 +180,7 @@ impl Default for OutputConfig {
             composite: vec!["tumor".into(), "cd8".into(), "mdsc".into()],
             // GIF plays everywhere (slides, README); APNG (full colour)
             // is opt-in: both together doubled the size of a run.
-            animations: vec!["gif".into()],
+            animations: vec![Animation::Gif],
             fps: 6.0,
             slice_z: None,
             vtk: false,
@@ -211,4 +189,12 @@ impl Default for OutputConfig {
             checkpoint_every_min: 10.0,
         }
     }
+}
+
+/// A time-lapse format of `output.animations`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Animation {
+    Gif,
+    Apng,
 }

@@ -27,7 +27,7 @@ fn operator(
             None => 0.0,
         };
     }
-    t.diffusivity * lap * inv_dx2 - t.decay * ui
+    t.diffusion * lap * inv_dx2 - t.decay * ui
 }
 
 pub fn diffuse_explicit(grid: &Grid, t: &TransportUniform, u: &[f32], out: &mut [f32]) {

@@ -4,7 +4,7 @@
 //! GPU, written as updates of whole rows or lines so that the inner loops
 //! vectorise and stream through memory.
 
-use crate::sim::plan::ExponentialPass;
+use crate::backend::plan::ExponentialPass;
 use rayon::prelude::*;
 
 /// Rows of at least this many values make one rayon task.

@@ -1,8 +1,10 @@
-//! CPU reference kernels. Each file mirrors one WGSL stage by name
-//! (`react.rs` <-> `shaders/react.wgsl`), works on the same per-field
-//! buffers with the same f32 arithmetic, and runs in parallel with rayon.
-//! Nothing here depends on wgpu.
+//! CPU reference kernels, and the CPU backend that runs them (`backend.rs`,
+//! the twin of `gpu/backend.rs`). Each kernel file mirrors one WGSL stage
+//! by name (`react.rs` <-> `shaders/react.wgsl`), works on the same
+//! per-field buffers with the same f32 arithmetic, and runs in parallel
+//! with rayon. Nothing here depends on wgpu.
 
+pub mod backend;
 pub mod crowding;
 pub mod diffuse_explicit;
 pub mod diffuse_exponential;

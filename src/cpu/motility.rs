@@ -53,8 +53,8 @@ fn exchange(
     );
     let out = &mut flux[range];
     for k in 0..len {
-        let w_ij = t.diffusivity + t.chemotaxis * (sj[k] - si[k]).max(0.0);
-        let w_ji = t.diffusivity + t.chemotaxis * (si[k] - sj[k]).max(0.0);
+        let w_ij = t.diffusion + t.chemotaxis * (sj[k] - si[k]).max(0.0);
+        let w_ji = t.diffusion + t.chemotaxis * (si[k] - sj[k]).max(0.0);
         out[k] += w_ji * cj[k] * fi[k] - w_ij * ci[k] * fj[k];
     }
 }
@@ -64,7 +64,7 @@ fn ghost(t: &TransportUniform, m: &MotilityInputs, i: usize) -> f32 {
     if t.dirichlet != 1 {
         return 0.0;
     }
-    let w = t.diffusivity;
+    let w = t.diffusion;
     w * t.bc_value * m.free[i] - w * m.c[i] * m.ghost_free
 }
 

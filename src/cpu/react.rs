@@ -8,10 +8,17 @@
 //! space, so the cell sum never passes the crowding limit. States relax
 //! exactly toward bounded targets.
 
+//!
+//! The kernel is cut into the same pieces, with the same names and
+//! arguments, as react.wgsl (where the parameters `p` are a global
+//! uniform): `read_voxel`, `t_cell_function`, `tumor_deaths`,
+//! `cell_rates`, `crowding_scale`, `molecule_rates` and `state_targets`,
+//! so the twins can be compared piece by piece.
+
 use super::for_each_voxel;
-use crate::model::fields::{idx, FIELD_COUNT};
+use crate::model::fields::{cell_sum, idx, FIELD_COUNT};
 use crate::model::grid::Grid;
-use crate::model::params::{ModelParams, MIN_PER_DAY};
+use crate::model::params::{ModelParams, RtShape, MIN_PER_DAY};
 use crate::model::state::Systemic;
 
 /// x^n / (x^n + k^n) for x >= 0; 0 at x <= 0 (mirrors `hill` in common.wgsl).
@@ -43,10 +50,10 @@ pub fn react(grid: &Grid, fields: &mut [Vec<f32>], p: &ModelParams, sys: &System
     });
 }
 
-/// 1 inside the radiation field (`rt_shape`: 0 whole domain, 1 disk or
-/// ball, 2 box), else 0. Mirrors `in_radiation_field` in react.wgsl.
+/// 1 inside the radiation field (`rt_shape`: whole domain, disk or ball,
+/// box), else 0. Mirrors `in_radiation_field` in react.wgsl.
 pub fn in_radiation_field(grid: &Grid, p: &ModelParams, i: usize) -> f32 {
-    if p.rt_shape < 0.5 {
+    if p.rt_shape == RtShape::Whole.code() {
         return 1.0;
     }
     let (x, y, z) = (
@@ -61,7 +68,7 @@ pub fn in_radiation_field(grid: &Grid, p: &ModelParams, i: usize) -> f32 {
     } else {
         0.0
     };
-    let inside = if p.rt_shape < 1.5 {
+    let inside = if p.rt_shape == RtShape::Disk.code() {
         dx * dx + dy * dy + dz * dz <= p.rt_radius_um * p.rt_radius_um
     } else {
         dx.abs() <= p.rt_half_x_um
@@ -75,8 +82,328 @@ pub fn in_radiation_field(grid: &Grid, p: &ModelParams, i: usize) -> f32 {
     }
 }
 
+/// The values of one voxel at the start of the stage (`Voxel` in
+/// react.wgsl), with the crowding `rho` (the cell sum) and the free space.
+#[derive(Clone, Copy, Debug)]
+pub struct Voxel {
+    pub ifng: f32,
+    pub il10: f32,
+    pub vegf: f32,
+    pub ado: f32,
+    pub kyn: f32,
+    pub tumor: f32,
+    pub cd8: f32,
+    pub treg: f32,
+    pub mdsc: f32,
+    pub tam: f32,
+    pub dc: f32,
+    pub vessel: f32,
+    pub pdl1: f32,
+    pub pd1: f32,
+    pub lag3: f32,
+    pub exh: f32,
+    /// Effective PI3K/AKT activity: the map less the inhibitor's share.
+    pub pi3k: f32,
+    pub wnt: f32,
+    pub ido: f32,
+    pub rho: f32,
+    pub free: f32,
+    pub antigen: f32,
+}
+
+/// Read one voxel. Transport and reactions keep every molecule >= 0: read
+/// as is.
+pub fn read_voxel(v: &[f32; FIELD_COUNT], p: &ModelParams) -> Voxel {
+    let tumor = v[idx::TUMOR];
+    let rho = cell_sum(v);
+    Voxel {
+        ifng: v[idx::IFNG],
+        il10: v[idx::IL10],
+        vegf: v[idx::VEGF],
+        ado: v[idx::ADENOSINE],
+        kyn: v[idx::KYNURENINE],
+        tumor,
+        cd8: v[idx::CD8],
+        treg: v[idx::TREG],
+        mdsc: v[idx::MDSC],
+        tam: v[idx::TAM],
+        dc: v[idx::DC],
+        vessel: v[idx::VESSEL],
+        pdl1: v[idx::PDL1],
+        pd1: v[idx::PD1],
+        lag3: v[idx::LAG3],
+        exh: v[idx::EXHAUSTION],
+        // A PI3K inhibitor lowers the effective pathway activity (7).
+        pi3k: v[idx::PI3K] * (1.0 - p.pi3k_inhibition),
+        wnt: v[idx::WNT],
+        ido: v[idx::IDO],
+        rho,
+        free: (1.0 - rho / p.crowding_limit).max(0.0),
+        antigen: sat(tumor, p.antigen_k),
+    }
+}
+
+/// How well the local T cells work.
+#[derive(Clone, Copy, Debug)]
+pub struct TCell {
+    pub pd1_signal: f32,
+    /// PD-1, Treg, ARG1 and adenosine suppression together.
+    pub t_function: f32,
+    pub f_lag3: f32,
+    pub f_kyn: f32,
+    pub activation: f32,
+}
+
+/// T-cell function: PD-1 (2, 9, 10), Tregs (1), ARG1 (2), adenosine (11);
+/// LAG-3 (6) and kynurenine (12) limits; IFN-gamma activation (4).
+pub fn t_cell_function(v: &Voxel, p: &ModelParams) -> TCell {
+    let ligand = v.pdl1 * v.tumor + p.tam_pdl1 * v.tam;
+    let engagement = sat(ligand, p.pdl1_engagement_k);
+    let pd1_signal = p.pd1_signal_gain
+        * p.lck_pd1_phosphorylation
+        * v.pd1
+        * (1.0 - p.pd1_occupancy)
+        * engagement;
+    let f_pd1 = 1.0 / (1.0 + pd1_signal);
+    let f_treg = 1.0 / (1.0 + v.treg / p.treg_suppression_k);
+    let f_arg1 = 1.0 / (1.0 + v.tam / p.arg1_k);
+    let f_ado = 1.0
+        - p.adenosine_suppression_max * sat(v.ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
+    TCell {
+        pd1_signal,
+        t_function: f_pd1 * f_treg * f_arg1 * f_ado,
+        // LAG-3 limits proliferation and cytokines; kynurenine proliferation.
+        f_lag3: 1.0 / (1.0 + p.lag3_inhibition * v.lag3 * (1.0 - p.lag3_occupancy)),
+        f_kyn: 1.0 / (1.0 + v.kyn / p.kyn_prolif_ic50_nm),
+        activation: 1.0 + p.ifng_activation_gain * sat(v.ifng, p.ifng_activation_ec50_nm),
+    }
+}
+
+/// The tumour's loss rate and what its dying releases.
+#[derive(Clone, Copy, Debug)]
+pub struct TumorDeaths {
+    /// Loss rate of tumour cells, 1/min.
+    pub tumor_death: f32,
+    /// Tumour dying per day (antigen and ATP source).
+    pub dying_per_day: f32,
+    /// Immunogenic (therapy) deaths per day.
+    pub icd_per_day: f32,
+}
+
+/// Killing (saturating in both populations; exhaustion blunts it) and
+/// therapy deaths: radiation inside its field (`rt`, 1/day in the field),
+/// chemotherapy of cycling cells. Both therapies are immunogenic.
+pub fn tumor_deaths(v: &Voxel, t: &TCell, rt: f32, p: &ModelParams) -> TumorDeaths {
+    let day = 1.0 / MIN_PER_DAY;
+    let kill_per_tumor = p.kill_rate_per_day
+        * day
+        * t.activation
+        * t.t_function
+        * (1.0 - p.exhaustion_kill_reduction * v.exh)
+        * v.cd8
+        / (v.tumor + v.cd8 + p.kill_saturation);
+    let icd_rate = p.rt_death_tumor_per_day * rt + p.chemo_kill_per_day * day * v.free;
+    let tumor_death =
+        (p.tumor_death_per_day + p.sink_tumor_per_day) * day + kill_per_tumor + icd_rate;
+    TumorDeaths {
+        tumor_death,
+        dying_per_day: tumor_death * v.tumor * MIN_PER_DAY,
+        icd_per_day: icd_rate * v.tumor * MIN_PER_DAY,
+    }
+}
+
+/// Production P (scaled by free space) and loss rate L of each cell field,
+/// per minute (the tumour's loss is `TumorDeaths::tumor_death`).
+#[derive(Clone, Copy, Debug)]
+pub struct CellRates {
+    pub tumor_p: f32,
+    pub cd8_entry: f32,
+    pub cd8_prolif: f32,
+    pub cd8_l: f32,
+    pub treg_p: f32,
+    pub treg_l: f32,
+    pub mdsc_p: f32,
+    pub mdsc_l: f32,
+    pub tam_p: f32,
+    pub tam_l: f32,
+    pub dc_p: f32,
+    pub dc_l: f32,
+    pub vessel_p: f32,
+    pub vessel_l: f32,
+}
+
+/// The cell fields' production and loss; `priming` is the systemic level.
+pub fn cell_rates(
+    v: &Voxel,
+    t: &TCell,
+    d: &TumorDeaths,
+    rt: f32,
+    priming: f32,
+    p: &ModelParams,
+) -> CellRates {
+    let day = 1.0 / MIN_PER_DAY;
+    let free = v.free;
+    let tumor_p =
+        p.tumor_growth_per_day * day * (1.0 + p.pi3k_proliferation_gain * v.pi3k) * v.tumor * free;
+
+    // Entry through vessels: VEGF disorders vessels (13), Wnt excludes (8).
+    let vessel_quality = 1.0 / (1.0 + v.vegf / p.vegf_vessel_disorder_k_nm);
+    let supply = p.cd8_basal_supply + priming;
+    let cd8_entry = p.cd8_entry_per_day
+        * day
+        * v.vessel
+        * vessel_quality
+        * supply
+        * (1.0 - p.wnt_exclusion * v.wnt)
+        * free;
+    let cd8_prolif = p.cd8_prolif_per_day
+        * day
+        * v.antigen
+        * t.activation
+        * t.t_function
+        * t.f_lag3
+        * t.f_kyn
+        * v.cd8
+        * free;
+    let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(v.kyn, p.kyn_treg_ec50_nm);
+    let ros = p.mdsc_ros_kill_per_day * day * sat(v.mdsc, p.mdsc_ros_k);
+    let cd8_l = (p.cd8_death_per_day + p.sink_cd8_per_day) * day
+        + p.cd8_exhaustion_death_per_day * day * v.exh
+        + ros
+        + kyn_conversion
+        + p.rt_death_cd8_per_day * rt;
+
+    // MDSC recruitment: VEGF (13) and adenosine through A2B (11).
+    let a2b = p.ado_mdsc_gain * sat(v.ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
+    CellRates {
+        tumor_p,
+        cd8_entry,
+        cd8_prolif,
+        cd8_l,
+        treg_p: p.treg_entry_per_day * day * v.vessel * vessel_quality * free
+            + kyn_conversion * v.cd8,
+        treg_l: (p.treg_death_per_day + p.sink_treg_per_day) * day + p.rt_death_treg_per_day * rt,
+        mdsc_p: p.mdsc_entry_per_day
+            * day
+            * v.vessel
+            * (1.0 + p.mdsc_vegf_gain * sat(v.vegf, p.vegf_mdsc_ec50_nm) + a2b)
+            * free,
+        mdsc_l: (p.mdsc_death_per_day + p.sink_mdsc_per_day) * day + p.rt_death_mdsc_per_day * rt,
+        tam_p: p.tam_entry_per_day
+            * day
+            * v.vessel
+            * (1.0 + p.tam_il10_gain * sat(v.il10, p.il10_tam_ec50_nm))
+            * free,
+        tam_l: (p.tam_death_per_day + p.sink_tam_per_day) * day + p.rt_death_tam_per_day * rt,
+        dc_p: dc_maturation(v, d, p),
+        dc_l: (p.dc_death_per_day + p.sink_dc_per_day) * day + p.rt_death_dc_per_day * rt,
+        vessel_p: p.angiogenesis_per_day
+            * day
+            * sat(v.vegf, p.vegf_angio_ec50_nm)
+            * v.vessel
+            * free,
+        vessel_l: p.vessel_regression_per_day * day * (v.rho / p.crowding_limit).min(1.0)
+            + p.sink_vessel_per_day * day
+            + p.rt_death_vessel_per_day * rt,
+    }
+}
+
+/// DC maturation from antigen (live and dying tumour), inhibited by IL-10
+/// (5), VEGF (13) and tumour PI3K (7); probiotics scale it systemically,
+/// and immunogenic death (calreticulin, ATP, HMGB1) is an adjuvant.
+pub fn dc_maturation(v: &Voxel, d: &TumorDeaths, p: &ModelParams) -> f32 {
+    let day = 1.0 / MIN_PER_DAY;
+    let dc_antigen = sat(
+        v.tumor + p.dc_death_antigen_gain * d.dying_per_day,
+        p.antigen_k,
+    );
+    let dc_inhibition = (1.0 + v.il10 / p.il10_dc_ic50_nm)
+        * (1.0 + v.vegf / p.vegf_dc_ic50_nm)
+        * (1.0 + p.pi3k_dc_inhibition * v.pi3k * v.antigen);
+    let icd_adjuvant = 1.0 + p.icd_dc_gain * sat(d.icd_per_day, p.icd_k_per_day);
+    p.dc_maturation_per_day * day * p.dc_precursor * dc_antigen * icd_adjuvant * p.dc_systemic_boost
+        / dc_inhibition
+        * v.free
+}
+
+/// The factor all cell gains of a step of `dt` are scaled by together, so
+/// the cell sum stays within the crowding limit.
+pub fn crowding_scale(c: &CellRates, rho: f32, dt: f32, p: &ModelParams) -> f32 {
+    let gain = dt
+        * (c.tumor_p
+            + c.cd8_entry
+            + c.cd8_prolif
+            + c.treg_p
+            + c.mdsc_p
+            + c.tam_p
+            + c.dc_p
+            + c.vessel_p);
+    let room = (p.crowding_limit - rho).max(0.0);
+    if gain > room {
+        room / gain
+    } else {
+        1.0
+    }
+}
+
+/// Production (nM/min) and loss rate (1/min) of the molecules; IL-10,
+/// adenosine and kynurenine lose only through their therapy sinks here
+/// (their decay is in the transport).
+#[derive(Clone, Copy, Debug)]
+pub struct MoleculeRates {
+    pub ifng_p: f32,
+    pub ifng_l: f32,
+    pub il10_p: f32,
+    pub vegf_p: f32,
+    pub vegf_l: f32,
+    pub ado_p: f32,
+    pub kyn_p: f32,
+}
+
+pub fn molecule_rates(v: &Voxel, t: &TCell, d: &TumorDeaths, p: &ModelParams) -> MoleculeRates {
+    let day = 1.0 / MIN_PER_DAY;
+    let atp = p.atp_release_basal * v.tumor + p.atp_release_death * d.dying_per_day;
+    let cd73 = p.cd73_tumor * v.tumor + p.cd73_treg * v.treg + p.cd73_mdsc * v.mdsc;
+    let ido_activity = v.mdsc * p.kyn_secretion_mdsc
+        + v.tumor * v.ido * p.kyn_secretion_tumor * sat(v.ifng, p.ido_ifng_ec50_nm);
+    MoleculeRates {
+        ifng_p: p.ifng_secretion * v.cd8 * v.antigen * t.activation * t.t_function * t.f_lag3,
+        ifng_l: p.ifng_uptake * (v.tumor + v.cd8) + p.sink_ifng_per_day * day,
+        il10_p: p.il10_secretion_treg * v.treg + p.il10_secretion_tam * v.tam,
+        vegf_p: p.vegf_secretion_tumor * v.tumor * (1.0 + p.pi3k_vegf_gain * v.pi3k)
+            + p.vegf_secretion_mdsc * v.mdsc
+            + p.vegf_secretion_tam * v.tam,
+        vegf_l: p.vegf_vessel_uptake * v.vessel + p.sink_vegf_per_day * day,
+        ado_p: p.adenosine_production * atp * sat(cd73, p.cd73_k),
+        kyn_p: ido_activity * (1.0 - p.ido_inhibition),
+    }
+}
+
+/// The bounded levels the states relax toward.
+#[derive(Clone, Copy, Debug)]
+pub struct StateTargets {
+    pub pdl1: f32,
+    pub pd1: f32,
+    pub lag3: f32,
+    pub exhaustion: f32,
+}
+
+pub fn state_targets(v: &Voxel, t: &TCell, p: &ModelParams) -> StateTargets {
+    let drive = p.exhaustion_antigen_gain
+        * v.antigen
+        * (1.0 + p.tim3_exhaustion_gain * v.lag3)
+        * (1.0 + t.pd1_signal);
+    StateTargets {
+        pdl1: (1.0 + (p.pdl1_max_fold - 1.0) * hill(v.ifng, p.pdl1_ifng_ec50_nm, p.pdl1_hill))
+            * (1.0 + p.pi3k_pdl1_gain * v.pi3k),
+        pd1: p.pd1_base + p.pd1_chronic_gain * v.antigen,
+        lag3: (p.lag3_base + p.lag3_antigen_gain * v.antigen).min(1.0),
+        exhaustion: drive / (1.0 + drive),
+    }
+}
+
 /// All reaction terms of one voxel, in place; `in_rt_field` is 1 inside the
-/// radiation field. Keep in step with react.wgsl.
+/// radiation field. Keep in step with `main` of react.wgsl.
 pub fn react_voxel(
     v: &mut [f32; FIELD_COUNT],
     p: &ModelParams,
@@ -85,187 +412,36 @@ pub fn react_voxel(
     in_rt_field: f32,
 ) {
     let day = 1.0 / MIN_PER_DAY;
-    // Transport and reactions keep every molecule >= 0: read as is.
-    let ifng = v[idx::IFNG];
-    let il10 = v[idx::IL10];
-    let vegf = v[idx::VEGF];
-    let ado = v[idx::ADENOSINE];
-    let kyn = v[idx::KYNURENINE];
-    let tumor = v[idx::TUMOR];
-    let cd8 = v[idx::CD8];
-    let treg = v[idx::TREG];
-    let mdsc = v[idx::MDSC];
-    let tam = v[idx::TAM];
-    let dc = v[idx::DC];
-    let vessel = v[idx::VESSEL];
-    let pdl1 = v[idx::PDL1];
-    let pd1 = v[idx::PD1];
-    let lag3 = v[idx::LAG3];
-    let exh = v[idx::EXHAUSTION];
-    // A PI3K inhibitor lowers the effective pathway activity (7).
-    let pi3k = v[idx::PI3K] * (1.0 - p.pi3k_inhibition);
-    let wnt = v[idx::WNT];
-    let ido = v[idx::IDO];
-
-    let rho = tumor + cd8 + treg + mdsc + tam + dc + vessel;
-    let free = (1.0 - rho / p.crowding_limit).max(0.0);
-    let antigen = sat(tumor, p.antigen_k);
-
-    // T-cell function: PD-1 (2, 9, 10), Tregs (1), ARG1 (2), adenosine (11).
-    let ligand = pdl1 * tumor + p.tam_pdl1 * tam;
-    let engagement = sat(ligand, p.pdl1_engagement_k);
-    let pd1_signal =
-        p.pd1_signal_gain * p.lck_pd1_phosphorylation * pd1 * (1.0 - p.pd1_occupancy) * engagement;
-    let f_pd1 = 1.0 / (1.0 + pd1_signal);
-    let f_treg = 1.0 / (1.0 + treg / p.treg_suppression_k);
-    let f_arg1 = 1.0 / (1.0 + tam / p.arg1_k);
-    let f_ado =
-        1.0 - p.adenosine_suppression_max * sat(ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
-    let t_function = f_pd1 * f_treg * f_arg1 * f_ado;
-    // LAG-3 (6) limits proliferation and cytokines; kynurenine (12) proliferation.
-    let f_lag3 = 1.0 / (1.0 + p.lag3_inhibition * lag3 * (1.0 - p.lag3_occupancy));
-    let f_kyn = 1.0 / (1.0 + kyn / p.kyn_prolif_ic50_nm);
-    // IFN-gamma promotes effector activation (4).
-    let activation = 1.0 + p.ifng_activation_gain * sat(ifng, p.ifng_activation_ec50_nm);
-
-    // Killing, saturating in both populations; exhaustion blunts it.
-    let kill_per_tumor = p.kill_rate_per_day
-        * day
-        * activation
-        * t_function
-        * (1.0 - p.exhaustion_kill_reduction * exh)
-        * cd8
-        / (tumor + cd8 + p.kill_saturation);
-    // Therapy deaths: radiation inside its field, chemotherapy of cycling
-    // cells. Both are immunogenic (they add the DC adjuvant signal).
+    let x = read_voxel(v, p);
+    let t = t_cell_function(&x, p);
     let rt = in_rt_field * day;
-    let icd_rate = p.rt_death_tumor_per_day * rt + p.chemo_kill_per_day * day * free;
-    let tumor_death =
-        (p.tumor_death_per_day + p.sink_tumor_per_day) * day + kill_per_tumor + icd_rate;
-    let dying_per_day = tumor_death * tumor * MIN_PER_DAY;
-    let icd_per_day = icd_rate * tumor * MIN_PER_DAY;
+    let d = tumor_deaths(&x, &t, rt, p);
+    let c = cell_rates(&x, &t, &d, rt, sys.priming, p);
+    let scale = crowding_scale(&c, x.rho, dt, p);
+    let m = molecule_rates(&x, &t, &d, p);
+    let s = state_targets(&x, &t, p);
 
-    // --- cells: production P (scaled by free space) and loss rate L ---------
-    let tumor_p =
-        p.tumor_growth_per_day * day * (1.0 + p.pi3k_proliferation_gain * pi3k) * tumor * free;
+    // Patankar steps: production at the old state over 1 + dt loss.
+    let molecule = |u: f32, prod: f32, loss: f32| (u + dt * prod) / (1.0 + dt * loss);
+    v[idx::IFNG] = molecule(x.ifng, m.ifng_p, m.ifng_l);
+    v[idx::VEGF] = molecule(x.vegf, m.vegf_p, m.vegf_l);
+    // The sink-only losses, written out as react.wgsl has them.
+    v[idx::IL10] = (x.il10 + dt * m.il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
+    v[idx::ADENOSINE] = (x.ado + dt * m.ado_p) / (1.0 + dt * p.sink_adenosine_per_day * day);
+    v[idx::KYNURENINE] = (x.kyn + dt * m.kyn_p) / (1.0 + dt * p.sink_kynurenine_per_day * day);
 
-    // Entry through vessels: VEGF disorders vessels (13), Wnt excludes (8).
-    let vessel_quality = 1.0 / (1.0 + vegf / p.vegf_vessel_disorder_k_nm);
-    let supply = p.cd8_basal_supply + sys.priming;
-    let cd8_entry = p.cd8_entry_per_day
-        * day
-        * vessel
-        * vessel_quality
-        * supply
-        * (1.0 - p.wnt_exclusion * wnt)
-        * free;
-    let cd8_prolif = p.cd8_prolif_per_day
-        * day
-        * antigen
-        * activation
-        * t_function
-        * f_lag3
-        * f_kyn
-        * cd8
-        * free;
-    let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(kyn, p.kyn_treg_ec50_nm);
-    let ros = p.mdsc_ros_kill_per_day * day * sat(mdsc, p.mdsc_ros_k);
-    let cd8_l = (p.cd8_death_per_day + p.sink_cd8_per_day) * day
-        + p.cd8_exhaustion_death_per_day * day * exh
-        + ros
-        + kyn_conversion
-        + p.rt_death_cd8_per_day * rt;
+    let cell = |u: f32, prod: f32, loss: f32| (u + dt * scale * prod) / (1.0 + dt * loss);
+    v[idx::TUMOR] = cell(x.tumor, c.tumor_p, d.tumor_death);
+    v[idx::CD8] = cell(x.cd8, c.cd8_entry + c.cd8_prolif, c.cd8_l);
+    v[idx::TREG] = cell(x.treg, c.treg_p, c.treg_l);
+    v[idx::MDSC] = cell(x.mdsc, c.mdsc_p, c.mdsc_l);
+    v[idx::TAM] = cell(x.tam, c.tam_p, c.tam_l);
+    v[idx::DC] = cell(x.dc, c.dc_p, c.dc_l);
+    v[idx::VESSEL] = cell(x.vessel, c.vessel_p, c.vessel_l);
 
-    let treg_p = p.treg_entry_per_day * day * vessel * vessel_quality * free + kyn_conversion * cd8;
-    let treg_l = (p.treg_death_per_day + p.sink_treg_per_day) * day + p.rt_death_treg_per_day * rt;
-
-    // MDSC recruitment: VEGF (13) and adenosine through A2B (11).
-    let a2b = p.ado_mdsc_gain * sat(ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
-    let mdsc_p = p.mdsc_entry_per_day
-        * day
-        * vessel
-        * (1.0 + p.mdsc_vegf_gain * sat(vegf, p.vegf_mdsc_ec50_nm) + a2b)
-        * free;
-    let mdsc_l = (p.mdsc_death_per_day + p.sink_mdsc_per_day) * day + p.rt_death_mdsc_per_day * rt;
-
-    let tam_p = p.tam_entry_per_day
-        * day
-        * vessel
-        * (1.0 + p.tam_il10_gain * sat(il10, p.il10_tam_ec50_nm))
-        * free;
-    let tam_l = (p.tam_death_per_day + p.sink_tam_per_day) * day + p.rt_death_tam_per_day * rt;
-
-    // DC maturation from antigen (live and dying tumour), inhibited by IL-10
-    // (5), VEGF (13) and tumour PI3K (7); probiotics scale it systemically.
-    let dc_antigen = sat(tumor + p.dc_death_antigen_gain * dying_per_day, p.antigen_k);
-    let dc_inhibition = (1.0 + il10 / p.il10_dc_ic50_nm)
-        * (1.0 + vegf / p.vegf_dc_ic50_nm)
-        * (1.0 + p.pi3k_dc_inhibition * pi3k * antigen);
-    // Immunogenic death (calreticulin, ATP, HMGB1) is a maturation adjuvant.
-    let icd_adjuvant = 1.0 + p.icd_dc_gain * sat(icd_per_day, p.icd_k_per_day);
-    let dc_p = p.dc_maturation_per_day
-        * day
-        * p.dc_precursor
-        * dc_antigen
-        * icd_adjuvant
-        * p.dc_systemic_boost
-        / dc_inhibition
-        * free;
-    let dc_l = (p.dc_death_per_day + p.sink_dc_per_day) * day + p.rt_death_dc_per_day * rt;
-
-    let vessel_p = p.angiogenesis_per_day * day * sat(vegf, p.vegf_angio_ec50_nm) * vessel * free;
-    let vessel_l = p.vessel_regression_per_day * day * (rho / p.crowding_limit).min(1.0)
-        + p.sink_vessel_per_day * day
-        + p.rt_death_vessel_per_day * rt;
-
-    // Scale all cell gains together so the cell sum stays within the limit.
-    let gain = dt * (tumor_p + cd8_entry + cd8_prolif + treg_p + mdsc_p + tam_p + dc_p + vessel_p);
-    let room = (p.crowding_limit - rho).max(0.0);
-    let scale = if gain > room { room / gain } else { 1.0 };
-    let step = |u: f32, prod: f32, loss: f32| (u + dt * scale * prod) / (1.0 + dt * loss);
-
-    // --- molecules ------------------------------------------------------------
-    let ifng_p = p.ifng_secretion * cd8 * antigen * activation * t_function * f_lag3;
-    let ifng_l = p.ifng_uptake * (tumor + cd8) + p.sink_ifng_per_day * day;
-    let il10_p = p.il10_secretion_treg * treg + p.il10_secretion_tam * tam;
-    let vegf_p = p.vegf_secretion_tumor * tumor * (1.0 + p.pi3k_vegf_gain * pi3k)
-        + p.vegf_secretion_mdsc * mdsc
-        + p.vegf_secretion_tam * tam;
-    let vegf_l = p.vegf_vessel_uptake * vessel + p.sink_vegf_per_day * day;
-    let atp = p.atp_release_basal * tumor + p.atp_release_death * dying_per_day;
-    let cd73 = p.cd73_tumor * tumor + p.cd73_treg * treg + p.cd73_mdsc * mdsc;
-    let ado_p = p.adenosine_production * atp * sat(cd73, p.cd73_k);
-    let ido_activity = mdsc * p.kyn_secretion_mdsc
-        + tumor * ido * p.kyn_secretion_tumor * sat(ifng, p.ido_ifng_ec50_nm);
-    let kyn_p = ido_activity * (1.0 - p.ido_inhibition);
-
-    v[idx::IFNG] = (ifng + dt * ifng_p) / (1.0 + dt * ifng_l);
-    v[idx::IL10] = (il10 + dt * il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
-    v[idx::VEGF] = (vegf + dt * vegf_p) / (1.0 + dt * vegf_l);
-    v[idx::ADENOSINE] = (ado + dt * ado_p) / (1.0 + dt * p.sink_adenosine_per_day * day);
-    v[idx::KYNURENINE] = (kyn + dt * kyn_p) / (1.0 + dt * p.sink_kynurenine_per_day * day);
-
-    v[idx::TUMOR] = step(tumor, tumor_p, tumor_death);
-    v[idx::CD8] = step(cd8, cd8_entry + cd8_prolif, cd8_l);
-    v[idx::TREG] = step(treg, treg_p, treg_l);
-    v[idx::MDSC] = step(mdsc, mdsc_p, mdsc_l);
-    v[idx::TAM] = step(tam, tam_p, tam_l);
-    v[idx::DC] = step(dc, dc_p, dc_l);
-    v[idx::VESSEL] = step(vessel, vessel_p, vessel_l);
-
-    // --- states: exact relaxation toward bounded targets ------------------------
-    let pdl1_target = (1.0
-        + (p.pdl1_max_fold - 1.0) * hill(ifng, p.pdl1_ifng_ec50_nm, p.pdl1_hill))
-        * (1.0 + p.pi3k_pdl1_gain * pi3k);
-    let pd1_target = p.pd1_base + p.pd1_chronic_gain * antigen;
-    let lag3_target = (p.lag3_base + p.lag3_antigen_gain * antigen).min(1.0);
-    let drive = p.exhaustion_antigen_gain
-        * antigen
-        * (1.0 + p.tim3_exhaustion_gain * lag3)
-        * (1.0 + pd1_signal);
-    let exh_target = drive / (1.0 + drive);
-    v[idx::PDL1] = relax(pdl1, pdl1_target, dt, p.pdl1_tau_hours * 60.0);
-    v[idx::PD1] = relax(pd1, pd1_target, dt, p.pd1_tau_hours * 60.0);
-    v[idx::LAG3] = relax(lag3, lag3_target, dt, p.lag3_tau_hours * 60.0);
-    v[idx::EXHAUSTION] = relax(exh, exh_target, dt, p.exhaustion_tau_days * MIN_PER_DAY);
+    // States: exact relaxation toward bounded targets.
+    v[idx::PDL1] = relax(x.pdl1, s.pdl1, dt, p.pdl1_tau_hours * 60.0);
+    v[idx::PD1] = relax(x.pd1, s.pd1, dt, p.pd1_tau_hours * 60.0);
+    v[idx::LAG3] = relax(x.lag3, s.lag3, dt, p.lag3_tau_hours * 60.0);
+    v[idx::EXHAUSTION] = relax(x.exh, s.exhaustion, dt, p.exhaustion_tau_days * MIN_PER_DAY);
 }

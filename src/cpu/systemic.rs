@@ -2,12 +2,13 @@
 //! shaders/reduce_dc.wgsl): lymph-node priming driven by the domain-mean
 //! mature DC fraction, limited by CTLA-4.
 
+use crate::model::grid::REDUCE_WG;
 use crate::model::params::{ModelParams, MIN_PER_DAY};
 use crate::model::state::Systemic;
 use rayon::prelude::*;
 
 /// Elements summed per partial (one GPU workgroup of reduce_dc.wgsl).
-pub const REDUCE_CHUNK: usize = 256;
+const REDUCE_CHUNK: usize = REDUCE_WG as usize;
 
 /// Partial sums of `dc`, one per chunk of [`REDUCE_CHUNK`] voxels.
 pub fn reduce_dc(dc: &[f32]) -> Vec<f32> {
@@ -24,5 +25,4 @@ pub fn systemic(partials: &[f32], n: usize, p: &ModelParams, sys: &mut Systemic,
     let target = dc_mean / (dc_mean + p.dc_priming_k) * f_ctla4;
     let tau = p.priming_tau_days * MIN_PER_DAY;
     sys.priming = target + (sys.priming - target) * (-dt / tau).exp();
-    sys.dc_mean = dc_mean;
 }

@@ -13,18 +13,15 @@ use super::shaders::{
     source, Stage, CHECK_FIELD_BINDING, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING,
     REACT_FIELD_BINDING,
 };
+use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES};
+use crate::backend::{Backend, BadValue, MAX_BATCH};
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
-use crate::model::grid::{dispatch_shape, Grid, WORKGROUP_SIZE};
+use crate::model::grid::{dispatch_shape, Grid, REDUCE_WG, WORKGROUP_SIZE};
 use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
-use crate::sim::backend::{Backend, BadValue};
-use crate::sim::plan::{Op, TransportPlan, MAX_MOLECULES};
-use crate::sim::run::MAX_BATCH;
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
-
-const REDUCE_WG: u32 = 256;
 
 /// Binding kinds of the explicit layouts.
 #[derive(Clone, Copy)]
@@ -225,6 +222,321 @@ fn bind_group(
     })
 }
 
+/// The bind group layout of every stage.
+struct Layouts(Vec<(Stage, wgpu::BindGroupLayout)>);
+
+impl Layouts {
+    fn new(device: &wgpu::Device) -> Self {
+        Self(
+            Stage::ALL
+                .iter()
+                .map(|&s| (s, layout(device, s, &slots(s))))
+                .collect(),
+        )
+    }
+
+    fn get(&self, stage: Stage) -> &wgpu::BindGroupLayout {
+        &self.0.iter().find(|(k, _)| *k == stage).expect("layout").1
+    }
+}
+
+/// Every stage's compute pipeline, from its generated WGSL source.
+fn pipelines(device: &wgpu::Device, layouts: &Layouts) -> Vec<(Stage, wgpu::ComputePipeline)> {
+    Stage::ALL
+        .iter()
+        .map(|&s| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(s.name()),
+                source: wgpu::ShaderSource::Wgsl(source(s).into()),
+            });
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(s.name()),
+                bind_group_layouts: &[Some(layouts.get(s))],
+                immediate_size: 0,
+            });
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(s.name()),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            (s, pipeline)
+        })
+        .collect()
+}
+
+/// The buffers several stages share: the fields, the crowding and signal
+/// maps, the DC partial sums, the systemic state, the grid uniform, the
+/// per-step parameter ring, the value flags and the readback buffer.
+struct Buffers {
+    /// Bytes of one field.
+    field_bytes: u64,
+    fields: Vec<wgpu::Buffer>,
+    free: wgpu::Buffer,
+    signal: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    systemic: wgpu::Buffer,
+    grid: wgpu::Buffer,
+    params: wgpu::Buffer,
+    params_stride: u64,
+    flags: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+impl Buffers {
+    fn new(device: &wgpu::Device, grid: Grid, dt: f32) -> Self {
+        let n = grid.len() as u64;
+        let bytes = n * 4;
+        let align = device.limits().min_uniform_buffer_offset_alignment as u64;
+        let params_stride = (std::mem::size_of::<ModelParams>() as u64).div_ceil(align) * align;
+        let flags_bytes = 8 * FIELD_COUNT as u64;
+        Self {
+            field_bytes: bytes,
+            fields: (0..FIELD_COUNT)
+                .map(|f| storage(device, crate::model::fields::FIELDS[f].name, bytes))
+                .collect(),
+            free: storage(device, "free space", bytes),
+            signal: storage(device, "chemotactic signal", bytes),
+            partials: storage(device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4),
+            systemic: storage(device, "systemic", std::mem::size_of::<Systemic>() as u64),
+            grid: uniform(device, "grid", &grid.uniform(dt)),
+            params: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params ring"),
+                size: params_stride * MAX_BATCH,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            params_stride,
+            flags: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("value flags"),
+                size: flags_bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: bytes.max(flags_bytes).max(16),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+}
+
+/// Cell motility: the alternate buffers of the ping-pong and the bind
+/// groups of the crowding and motility sub-steps.
+struct CellGroups {
+    alternates: Vec<(usize, wgpu::Buffer)>,
+    crowding: [wgpu::BindGroup; 2],
+    motility: Vec<[wgpu::BindGroup; 2]>,
+}
+
+impl CellGroups {
+    fn new(device: &wgpu::Device, layouts: &Layouts, plan: &TransportPlan, b: &Buffers) -> Self {
+        // Motility ping-pong: set 0 is the field buffers, set 1 the
+        // alternates (immobile cells share their one buffer in both sets).
+        let alternates: Vec<(usize, wgpu::Buffer)> = plan
+            .cells
+            .iter()
+            .map(|c| (c.field, storage(device, "cell alternate", b.field_bytes)))
+            .collect();
+        let cell_buffer = |field: usize, set: usize| -> &wgpu::Buffer {
+            match (set, alternates.iter().find(|(f, _)| *f == field)) {
+                (1, Some((_, buf))) => buf,
+                _ => &b.fields[field],
+            }
+        };
+        let crowding = [0, 1].map(|set| {
+            let mut res = vec![
+                Res::Buf(&b.free),
+                Res::Buf(&b.signal),
+                Res::Buf(&b.grid),
+                Res::Params(&b.params),
+            ];
+            res.extend(fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set))));
+            res.push(Res::Buf(&b.fields[idx::IFNG]));
+            bind_group(device, layouts.get(Stage::Crowding), "crowding", &res)
+        });
+        let motility = plan
+            .cells
+            .iter()
+            .map(|c| {
+                let ub = uniform(device, "motility", &c.uniform);
+                [0, 1].map(|set| {
+                    bind_group(
+                        device,
+                        layouts.get(Stage::Motility),
+                        "motility",
+                        &[
+                            Res::Buf(cell_buffer(c.field, set)),
+                            Res::Buf(cell_buffer(c.field, 1 - set)),
+                            Res::Buf(&b.free),
+                            Res::Buf(&b.signal),
+                            Res::Buf(&b.grid),
+                            Res::Buf(&ub),
+                            Res::Params(&b.params),
+                        ],
+                    )
+                })
+            })
+            .collect();
+        Self {
+            alternates,
+            crowding,
+            motility,
+        }
+    }
+}
+
+/// Molecule transport. Pass p of the exponential solver reads chain[p] and
+/// writes chain[p + 1] of each molecule: field, scratch A, (scratch B,)
+/// field. The explicit solver ping-pongs between the field and scratch A.
+struct MoleculeGroups {
+    scratch: Vec<wgpu::Buffer>,
+    exponential: Vec<wgpu::BindGroup>,
+    explicit: Vec<[wgpu::BindGroup; 2]>,
+}
+
+impl MoleculeGroups {
+    fn new(device: &wgpu::Device, layouts: &Layouts, plan: &TransportPlan, b: &Buffers) -> Self {
+        let passes = plan.exponential.passes.len();
+        let per_molecule = passes.saturating_sub(1).max(1);
+        let scratch: Vec<wgpu::Buffer> = (0..plan.molecules.len() * per_molecule)
+            .map(|_| storage(device, "molecule scratch", b.field_bytes))
+            .collect();
+        let chain = |m: usize, k: usize| -> &wgpu::Buffer {
+            if k == 0 || k == passes {
+                &b.fields[plan.molecules[m].field]
+            } else {
+                &scratch[m * per_molecule + k - 1]
+            }
+        };
+        let exponential = exponential_groups(device, layouts, plan, b, &chain);
+        let explicit = plan
+            .molecules
+            .iter()
+            .enumerate()
+            .map(|(m, mp)| {
+                let u = &b.fields[mp.field];
+                let tmp = &scratch[m * per_molecule];
+                let ub = uniform(device, "explicit", &mp.explicit);
+                [(u, tmp), (tmp, u)].map(|(from, to)| {
+                    let res = [
+                        Res::Buf(from),
+                        Res::Buf(to),
+                        Res::Buf(&b.grid),
+                        Res::Buf(&ub),
+                    ];
+                    bind_group(
+                        device,
+                        layouts.get(Stage::DiffuseExplicit),
+                        "diffuse_explicit",
+                        &res,
+                    )
+                })
+            })
+            .collect();
+        Self {
+            scratch,
+            exponential,
+            explicit,
+        }
+    }
+}
+
+/// One bind group per exponential pass; `chain(m, k)` is molecule m's
+/// buffer before pass k.
+fn exponential_groups<'a>(
+    device: &wgpu::Device,
+    layouts: &Layouts,
+    plan: &TransportPlan,
+    b: &Buffers,
+    chain: &dyn Fn(usize, usize) -> &'a wgpu::Buffer,
+) -> Vec<wgpu::BindGroup> {
+    let n = (b.field_bytes / 4) as usize;
+    let matrices = storage_init(
+        device,
+        "molecule propagators",
+        bytemuck::cast_slice(&plan.exponential.matrices),
+    );
+    let mut offset_data = vec![0f32; plan.molecules.len() * n];
+    let mut offset_mask = 0u32;
+    for (m, mp) in plan.molecules.iter().enumerate() {
+        if let Some(c) = &mp.offset {
+            offset_data[m * n..(m + 1) * n].copy_from_slice(c);
+            offset_mask |= 1 << m;
+        }
+    }
+    offset_data.resize(offset_data.len().max(4), 0.0);
+    let offsets = storage_init(
+        device,
+        "dirichlet offsets",
+        bytemuck::cast_slice(&offset_data),
+    );
+    // Unused slots bind placeholders (a buffer may not be read and written
+    // in one dispatch, so two).
+    let unused_src = storage(device, "unused slot source", 16);
+    let unused_dst = storage(device, "unused slot destination", 16);
+    plan.exponential
+        .passes
+        .iter()
+        .enumerate()
+        .map(|(p, pass)| {
+            let ub = storage_init(
+                device,
+                "exponential pass",
+                bytemuck::bytes_of(&ExponentialPassUniform {
+                    len: pass.len as u32,
+                    stride: pass.stride as u32,
+                    matrix_base: pass.matrix_base as u32,
+                    last: pass.last as u32,
+                    offset_mask,
+                    _pad: [0; 3],
+                }),
+            );
+            let mut res = vec![
+                Res::Buf(&b.grid),
+                Res::Buf(&ub),
+                Res::Buf(&matrices),
+                Res::Buf(&offsets),
+            ];
+            for m in 0..MAX_MOLECULES {
+                if m < plan.molecules.len() {
+                    res.extend([Res::Buf(chain(m, p)), Res::Buf(chain(m, p + 1))]);
+                } else {
+                    res.extend([Res::Buf(&unused_src), Res::Buf(&unused_dst)]);
+                }
+            }
+            bind_group(
+                device,
+                layouts.get(Stage::DiffuseExponential),
+                "diffuse_exponential",
+                &res,
+            )
+        })
+        .collect()
+}
+
+/// The first error the device reports outside an error scope, or its loss.
+fn watch_faults(device: &wgpu::Device) -> Arc<Mutex<Option<String>>> {
+    let fault = Arc::new(Mutex::new(None));
+    let sink = fault.clone();
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert_with(|| format!("GPU error: {e}"));
+    }));
+    let sink = fault.clone();
+    device.set_device_lost_callback(move |reason, message| {
+        let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {message}"));
+    });
+    fault
+}
+
 impl GpuBackend {
     /// Select an adapter (see `context`) and build every pipeline and buffer.
     pub fn new(grid: Grid, plan: TransportPlan, dt: f32) -> Result<Self, GpuError> {
@@ -257,296 +569,76 @@ impl GpuBackend {
         plan: TransportPlan,
         dt: f32,
     ) -> Self {
-        let n = grid.len() as u64;
-        let bytes = n * 4;
-        let layouts: Vec<(Stage, wgpu::BindGroupLayout)> = Stage::ALL
-            .iter()
-            .map(|&s| (s, layout(&device, s, &slots(s))))
-            .collect();
-        let bgl = |s: Stage| &layouts.iter().find(|(k, _)| *k == s).expect("layout").1;
-        let pipelines = Stage::ALL
-            .iter()
-            .map(|&s| {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(s.name()),
-                    source: wgpu::ShaderSource::Wgsl(source(s).into()),
-                });
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(s.name()),
-                    bind_group_layouts: &[Some(bgl(s))],
-                    immediate_size: 0,
-                });
-                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(s.name()),
-                    layout: Some(&pl),
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                });
-                (s, pipeline)
-            })
-            .collect();
-
-        let fields: Vec<wgpu::Buffer> = (0..FIELD_COUNT)
-            .map(|f| storage(&device, crate::model::fields::FIELDS[f].name, bytes))
-            .collect();
-        let free = storage(&device, "free space", bytes);
-        let signal = storage(&device, "chemotactic signal", bytes);
-        let partials = storage(&device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4);
-        let systemic = storage(&device, "systemic", std::mem::size_of::<Systemic>() as u64);
-        let grid_ub = uniform(&device, "grid", &grid.uniform(dt));
-        let align = device.limits().min_uniform_buffer_offset_alignment as u64;
-        let params_stride = (std::mem::size_of::<ModelParams>() as u64).div_ceil(align) * align;
-        let params = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("params ring"),
-            size: params_stride * MAX_BATCH,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let flags_bytes = 8 * FIELD_COUNT as u64;
-        let flags = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("value flags"),
-            size: flags_bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes.max(flags_bytes).max(16),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-
+        let layouts = Layouts::new(&device);
+        let pipelines = pipelines(&device, &layouts);
+        let b = Buffers::new(&device, grid, dt);
+        let cells = CellGroups::new(&device, &layouts, &plan, &b);
+        let molecules = MoleculeGroups::new(&device, &layouts, &plan, &b);
+        let fault = watch_faults(&device);
         let react_bg = {
             let mut res = vec![
-                Res::Buf(&systemic),
-                Res::Buf(&grid_ub),
-                Res::Params(&params),
+                Res::Buf(&b.systemic),
+                Res::Buf(&b.grid),
+                Res::Params(&b.params),
             ];
-            res.extend(fields.iter().map(Res::Buf));
-            bind_group(&device, bgl(Stage::React), "react", &res)
+            res.extend(b.fields.iter().map(Res::Buf));
+            bind_group(&device, layouts.get(Stage::React), "react", &res)
         };
         let check_bg = {
-            let mut res = vec![Res::Buf(&grid_ub), Res::Buf(&flags)];
-            res.extend(fields.iter().map(Res::Buf));
-            bind_group(&device, bgl(Stage::CheckValues), "check_values", &res)
+            let mut res = vec![Res::Buf(&b.grid), Res::Buf(&b.flags)];
+            res.extend(b.fields.iter().map(Res::Buf));
+            bind_group(
+                &device,
+                layouts.get(Stage::CheckValues),
+                "check_values",
+                &res,
+            )
         };
         let reduce_bg = bind_group(
             &device,
-            bgl(Stage::ReduceDc),
+            layouts.get(Stage::ReduceDc),
             "reduce_dc",
             &[
-                Res::Buf(&fields[idx::DC]),
-                Res::Buf(&partials),
-                Res::Buf(&grid_ub),
+                Res::Buf(&b.fields[idx::DC]),
+                Res::Buf(&b.partials),
+                Res::Buf(&b.grid),
             ],
         );
         let systemic_bg = bind_group(
             &device,
-            bgl(Stage::Systemic),
+            layouts.get(Stage::Systemic),
             "systemic",
             &[
-                Res::Buf(&partials),
-                Res::Buf(&systemic),
-                Res::Buf(&grid_ub),
-                Res::Params(&params),
+                Res::Buf(&b.partials),
+                Res::Buf(&b.systemic),
+                Res::Buf(&b.grid),
+                Res::Params(&b.params),
             ],
         );
-
-        // Motility ping-pong: set 0 is the field buffers, set 1 the
-        // alternates (immobile cells share their one buffer in both sets).
-        let cell_alt: Vec<(usize, wgpu::Buffer)> = plan
-            .cells
-            .iter()
-            .map(|c| (c.field, storage(&device, "cell alternate", bytes)))
-            .collect();
-        let cell_buffer = |field: usize, set: usize| -> &wgpu::Buffer {
-            match (set, cell_alt.iter().find(|(f, _)| *f == field)) {
-                (1, Some((_, b))) => b,
-                _ => &fields[field],
-            }
-        };
-        let crowding_bg = [0, 1].map(|set| {
-            let mut res = vec![
-                Res::Buf(&free),
-                Res::Buf(&signal),
-                Res::Buf(&grid_ub),
-                Res::Params(&params),
-            ];
-            res.extend(fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set))));
-            res.push(Res::Buf(&fields[idx::IFNG]));
-            bind_group(&device, bgl(Stage::Crowding), "crowding", &res)
-        });
-        let cell_uniforms: Vec<wgpu::Buffer> = plan
-            .cells
-            .iter()
-            .map(|c| uniform(&device, "motility", &c.uniform))
-            .collect();
-        let motility_bg = plan
-            .cells
-            .iter()
-            .zip(&cell_uniforms)
-            .map(|(c, ub)| {
-                [0, 1].map(|set| {
-                    bind_group(
-                        &device,
-                        bgl(Stage::Motility),
-                        "motility",
-                        &[
-                            Res::Buf(cell_buffer(c.field, set)),
-                            Res::Buf(cell_buffer(c.field, 1 - set)),
-                            Res::Buf(&free),
-                            Res::Buf(&signal),
-                            Res::Buf(&grid_ub),
-                            Res::Buf(ub),
-                            Res::Params(&params),
-                        ],
-                    )
-                })
-            })
-            .collect();
-
-        // Molecule transport. Pass p of the exponential solver reads
-        // chain[p] and writes chain[p + 1] of each molecule: field,
-        // scratch A, (scratch B,) field. The explicit solver ping-pongs
-        // between the field and scratch A.
-        let passes = plan.exponential.passes.len();
-        let per_molecule = passes.saturating_sub(1).max(1);
-        let molecule_scratch: Vec<wgpu::Buffer> = (0..plan.molecules.len() * per_molecule)
-            .map(|_| storage(&device, "molecule scratch", bytes))
-            .collect();
-        let chain = |m: usize, k: usize| -> &wgpu::Buffer {
-            if k == 0 || k == passes {
-                &fields[plan.molecules[m].field]
-            } else {
-                &molecule_scratch[m * per_molecule + k - 1]
-            }
-        };
-        let matrices = storage_init(
-            &device,
-            "molecule propagators",
-            bytemuck::cast_slice(&plan.exponential.matrices),
-        );
-        let mut offset_data = vec![0f32; plan.molecules.len() * n as usize];
-        let mut offset_mask = 0u32;
-        for (m, mp) in plan.molecules.iter().enumerate() {
-            if let Some(c) = &mp.offset {
-                offset_data[m * n as usize..(m + 1) * n as usize].copy_from_slice(c);
-                offset_mask |= 1 << m;
-            }
-        }
-        offset_data.resize(offset_data.len().max(4), 0.0);
-        let offsets = storage_init(
-            &device,
-            "dirichlet offsets",
-            bytemuck::cast_slice(&offset_data),
-        );
-        // Unused slots bind placeholders (a buffer may not be read and
-        // written in one dispatch, so two).
-        let unused_src = storage(&device, "unused slot source", 16);
-        let unused_dst = storage(&device, "unused slot destination", 16);
-        let exponential_bg = plan
-            .exponential
-            .passes
-            .iter()
-            .enumerate()
-            .map(|(p, pass)| {
-                let ub = storage_init(
-                    &device,
-                    "exponential pass",
-                    bytemuck::bytes_of(&ExponentialPassUniform {
-                        len: pass.len as u32,
-                        stride: pass.stride as u32,
-                        matrix_base: pass.matrix_base as u32,
-                        last: pass.last as u32,
-                        offset_mask,
-                        _pad: [0; 3],
-                    }),
-                );
-                let mut res = vec![
-                    Res::Buf(&grid_ub),
-                    Res::Buf(&ub),
-                    Res::Buf(&matrices),
-                    Res::Buf(&offsets),
-                ];
-                for m in 0..MAX_MOLECULES {
-                    if m < plan.molecules.len() {
-                        res.extend([Res::Buf(chain(m, p)), Res::Buf(chain(m, p + 1))]);
-                    } else {
-                        res.extend([Res::Buf(&unused_src), Res::Buf(&unused_dst)]);
-                    }
-                }
-                bind_group(
-                    &device,
-                    bgl(Stage::DiffuseExponential),
-                    "diffuse_exponential",
-                    &res,
-                )
-            })
-            .collect();
-        let explicit_bg = plan
-            .molecules
-            .iter()
-            .enumerate()
-            .map(|(m, mp)| {
-                let u = &fields[mp.field];
-                let scratch = &molecule_scratch[m * per_molecule];
-                let ub = uniform(&device, "explicit", &mp.explicit);
-                [(u, scratch), (scratch, u)].map(|(from, to)| {
-                    let res = [
-                        Res::Buf(from),
-                        Res::Buf(to),
-                        Res::Buf(&grid_ub),
-                        Res::Buf(&ub),
-                    ];
-                    bind_group(
-                        &device,
-                        bgl(Stage::DiffuseExplicit),
-                        "diffuse_explicit",
-                        &res,
-                    )
-                })
-            })
-            .collect();
-
-        let fault = Arc::new(Mutex::new(None));
-        let sink = fault.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
-            f.get_or_insert_with(|| format!("GPU error: {e}"));
-        }));
-        let sink = fault.clone();
-        device.set_device_lost_callback(move |reason, message| {
-            let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
-            f.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {message}"));
-        });
         Self {
             device,
             queue,
             info,
             grid,
             plan,
-            fields,
-            _cell_alt: cell_alt,
-            systemic,
-            params,
-            params_stride,
-            readback,
+            fields: b.fields,
+            _cell_alt: cells.alternates,
+            systemic: b.systemic,
+            params: b.params,
+            params_stride: b.params_stride,
+            readback: b.readback,
             pipelines,
-            _molecule_scratch: molecule_scratch,
+            _molecule_scratch: molecules.scratch,
             react_bg,
             check_bg,
-            flags,
+            flags: b.flags,
             fault,
             reduce_bg,
             systemic_bg,
-            crowding_bg,
-            motility_bg,
-            exponential_bg,
-            explicit_bg,
+            crowding_bg: cells.crowding,
+            motility_bg: cells.motility,
+            exponential_bg: molecules.exponential,
+            explicit_bg: molecules.explicit,
             step: 0,
         }
     }

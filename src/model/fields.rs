@@ -49,6 +49,53 @@ pub struct FieldSpec {
     /// value of the field in the baseline run (docs/outputs.md), so maps use
     /// the whole colour range; phenotypes that raise a field set their own.
     pub display_max: f32,
+    /// The value where the config gives no initial condition.
+    pub initial: f32,
+    /// The largest valid value (initial conditions are checked against it).
+    pub upper: Upper,
+    /// The registry parameter of the extra sink a therapy can put on this
+    /// field (molecules and cells).
+    pub sink_param: Option<&'static str>,
+    /// The registry parameter of the radiotherapy death rate (cells).
+    pub rt_death_param: Option<&'static str>,
+}
+
+/// The upper bound of a field's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upper {
+    Unbounded,
+    /// A fraction or an activity.
+    One,
+    /// A cell volume fraction: at most `crowding_limit`.
+    CrowdingLimit,
+}
+
+impl FieldSpec {
+    /// Starts at `value` where the config gives no initial condition.
+    const fn initially(self, value: f32) -> Self {
+        FieldSpec {
+            initial: value,
+            ..self
+        }
+    }
+
+    const fn at_most(self, upper: Upper) -> Self {
+        FieldSpec { upper, ..self }
+    }
+
+    const fn with_sink(self, param: &'static str) -> Self {
+        FieldSpec {
+            sink_param: Some(param),
+            ..self
+        }
+    }
+
+    const fn with_rt_death(self, param: &'static str) -> Self {
+        FieldSpec {
+            rt_death_param: Some(param),
+            ..self
+        }
+    }
 }
 
 const fn molecule(
@@ -67,6 +114,10 @@ const fn molecule(
         decay_per_min: std::f32::consts::LN_2 / half_life_min,
         chemotaxis_um2_per_min: 0.0,
         display_max,
+        initial: 0.0,
+        upper: Upper::Unbounded,
+        sink_param: None,
+        rt_death_param: None,
     }
 }
 
@@ -86,6 +137,10 @@ const fn cell(
         decay_per_min: 0.0,
         chemotaxis_um2_per_min: chemotaxis,
         display_max,
+        initial: 0.0,
+        upper: Upper::CrowdingLimit,
+        sink_param: None,
+        rt_death_param: None,
     }
 }
 
@@ -105,135 +160,199 @@ const fn fixed(
         decay_per_min: 0.0,
         chemotaxis_um2_per_min: 0.0,
         display_max,
+        initial: 0.0,
+        upper: match kind {
+            FieldKind::Map => Upper::One,
+            _ => Upper::Unbounded,
+        },
+        sink_param: None,
+        rt_death_param: None,
     }
 }
 
-/// Index of each field in [`FIELDS`] and in every state buffer.
-pub mod idx {
-    pub const IFNG: usize = 0;
-    pub const IL10: usize = 1;
-    pub const VEGF: usize = 2;
-    pub const ADENOSINE: usize = 3;
-    pub const KYNURENINE: usize = 4;
-    pub const TUMOR: usize = 5;
-    pub const CD8: usize = 6;
-    pub const TREG: usize = 7;
-    pub const MDSC: usize = 8;
-    pub const TAM: usize = 9;
-    pub const DC: usize = 10;
-    pub const VESSEL: usize = 11;
-    pub const PDL1: usize = 12;
-    pub const PD1: usize = 13;
-    pub const LAG3: usize = 14;
-    pub const EXHAUSTION: usize = 15;
-    pub const PI3K: usize = 16;
-    pub const WNT: usize = 17;
-    pub const IDO: usize = 18;
+/// Expands the table below into [`FIELDS`], [`FIELD_COUNT`] and the `idx`
+/// constants, numbered by their place in the table.
+macro_rules! field_table {
+    ($($index:ident = $spec:expr,)*) => {
+        /// Index of each field in [`FIELDS`] and in every state buffer.
+        pub mod idx {
+            #[allow(clippy::upper_case_acronyms)]
+            enum Order {
+                $($index,)*
+            }
+            $(pub const $index: usize = Order::$index as usize;)*
+        }
+
+        /// The `idx` constant names, in table order (checked against the
+        /// field names by a test).
+        #[cfg(test)]
+        const INDEX_NAMES: &[&str] = &[$(stringify!($index)),*];
+
+        pub const FIELD_COUNT: usize = [$(idx::$index),*].len();
+
+        /// Every field, in buffer order. Transport defaults are documented
+        /// with their sources in docs/model.md.
+        pub const FIELDS: [FieldSpec; FIELD_COUNT] = [$($spec,)*];
+    };
 }
 
-pub const FIELD_COUNT: usize = 19;
-
-/// Every field, in buffer order. Transport defaults are documented with
-/// their sources in docs/model.md.
-pub const FIELDS: [FieldSpec; FIELD_COUNT] = [
-    molecule(
+field_table! {
+    IFNG = molecule(
         "ifng",
         "IFN-gamma, secreted by activated CD8 T cells",
         600.0,
         178.0,
         0.05,
-    ),
-    molecule(
+    )
+    .with_sink("sink_ifng_per_day"),
+    IL10 = molecule(
         "il10",
         "IL-10, secreted by Tregs and M2 macrophages",
         84.0,
         251.0,
         0.2,
-    ),
-    molecule(
+    )
+    .with_sink("sink_il10_per_day"),
+    VEGF = molecule(
         "vegf",
         "VEGF-A, from tumour (PI3K-dependent), MDSCs, M2 macrophages",
         1740.0,
         60.0,
         0.5,
-    ),
-    molecule(
+    )
+    .with_sink("sink_vegf_per_day"),
+    ADENOSINE = molecule(
         "adenosine",
         "extracellular adenosine from CD39/CD73 ATP hydrolysis",
         18000.0,
         0.25,
         400.0,
-    ),
-    molecule(
+    )
+    .with_sink("sink_adenosine_per_day"),
+    KYNURENINE = molecule(
         "kynurenine",
         "kynurenine from IDO in MDSCs and IFN-gamma-induced tumour cells",
         20000.0,
         60.0,
         10.0,
-    ),
-    cell("tumor", "tumour cells", 0.1, 0.0, 1.0),
-    cell("cd8", "effector CD8+ T cells", 10.0, 30.0, 0.03),
-    cell("treg", "regulatory T cells", 10.0, 10.0, 0.01),
-    cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.005),
-    cell(
+    )
+    .with_sink("sink_kynurenine_per_day"),
+    TUMOR = cell("tumor", "tumour cells", 0.1, 0.0, 1.0)
+        .with_sink("sink_tumor_per_day")
+        .with_rt_death("rt_death_tumor_per_day"),
+    CD8 = cell("cd8", "effector CD8+ T cells", 10.0, 30.0, 0.03)
+        .with_sink("sink_cd8_per_day")
+        .with_rt_death("rt_death_cd8_per_day"),
+    TREG = cell("treg", "regulatory T cells", 10.0, 10.0, 0.01)
+        .with_sink("sink_treg_per_day")
+        .with_rt_death("rt_death_treg_per_day"),
+    MDSC = cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.005)
+        .with_sink("sink_mdsc_per_day")
+        .with_rt_death("rt_death_mdsc_per_day"),
+    TAM = cell(
         "tam",
         "M2-type tumour-associated macrophages",
         3.0,
         0.0,
         0.02,
-    ),
-    cell("dc", "mature dendritic cells", 4.0, 0.0, 0.005),
-    cell("vessel", "functional vessel density", 0.0, 0.0, 0.2),
-    fixed(
+    )
+    .with_sink("sink_tam_per_day")
+    .with_rt_death("rt_death_tam_per_day"),
+    DC = cell("dc", "mature dendritic cells", 4.0, 0.0, 0.005)
+        .with_sink("sink_dc_per_day")
+        .with_rt_death("rt_death_dc_per_day"),
+    VESSEL = cell("vessel", "functional vessel density", 0.0, 0.0, 0.2)
+        .with_sink("sink_vessel_per_day")
+        .with_rt_death("rt_death_vessel_per_day"),
+    PDL1 = fixed(
         "pdl1",
         FieldKind::State,
         "fold of basal",
         "tumour PD-L1 expression, induced by IFN-gamma and PI3K",
         8.0,
-    ),
-    fixed(
+    )
+    .initially(1.0),
+    PD1 = fixed(
         "pd1",
         FieldKind::State,
         "fold of basal",
         "PD-1 level of local T cells, raised by chronic antigen",
         2.0,
-    ),
-    fixed(
+    )
+    .initially(1.0),
+    LAG3 = fixed(
         "lag3",
         FieldKind::State,
         "fraction",
         "share of local T cells co-expressing LAG-3/TIM-3",
         1.0,
-    ),
-    fixed(
+    )
+    .at_most(Upper::One),
+    EXHAUSTION = fixed(
         "exhaustion",
         FieldKind::State,
         "fraction",
         "exhaustion of local T cells",
         1.0,
-    ),
-    fixed(
+    )
+    .at_most(Upper::One),
+    PI3K = fixed(
         "pi3k",
         FieldKind::Map,
         "activity 0-1",
         "PI3K/AKT pathway activity of tumour cells",
         1.0,
     ),
-    fixed(
+    WNT = fixed(
         "wnt",
         FieldKind::Map,
         "activity 0-1",
         "Wnt/beta-catenin activity of tumour cells",
         1.0,
     ),
-    fixed(
+    IDO = fixed(
         "ido",
         FieldKind::Map,
         "capacity 0-1",
         "IDO capacity of tumour cells",
         1.0,
     ),
-];
+}
+
+/// The number of fields of `kind`, and their indices in buffer order
+/// (the rest of the array unused).
+const fn scan(kind: FieldKind) -> (usize, [usize; FIELD_COUNT]) {
+    let mut found = [0; FIELD_COUNT];
+    let (mut i, mut n) = (0, 0);
+    while i < FIELD_COUNT {
+        if FIELDS[i].kind as u8 == kind as u8 {
+            found[n] = i;
+            n += 1;
+        }
+        i += 1;
+    }
+    (n, found)
+}
+
+pub const CELL_COUNT: usize = scan(FieldKind::Cell).0;
+
+/// The cell fields, in buffer order (a constant, for the per-voxel sums).
+pub const CELL_FIELDS: [usize; CELL_COUNT] = {
+    let found = scan(FieldKind::Cell).1;
+    let mut out = [0; CELL_COUNT];
+    let mut k = 0;
+    while k < CELL_COUNT {
+        out[k] = found[k];
+        k += 1;
+    }
+    out
+};
+
+/// The crowding of one voxel: its cell fields summed in buffer order (the
+/// generated WGSL `cell_sum` adds them in the same order).
+pub fn cell_sum(v: &[f32; FIELD_COUNT]) -> f32 {
+    CELL_FIELDS.iter().map(|&c| v[c]).sum()
+}
 
 /// Look a field up by name.
 pub fn field_index(name: &str) -> Option<usize> {
@@ -249,45 +368,16 @@ pub fn fields_of(kind: FieldKind) -> impl Iterator<Item = usize> {
         .map(|(i, _)| i)
 }
 
-/// The initial value a field has where the config gives no initial condition.
-pub fn default_initial_value(index: usize) -> f32 {
-    match index {
-        idx::PDL1 | idx::PD1 => 1.0,
-        _ => 0.0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn indices_match_names() {
-        let expected = [
-            (idx::IFNG, "ifng"),
-            (idx::IL10, "il10"),
-            (idx::VEGF, "vegf"),
-            (idx::ADENOSINE, "adenosine"),
-            (idx::KYNURENINE, "kynurenine"),
-            (idx::TUMOR, "tumor"),
-            (idx::CD8, "cd8"),
-            (idx::TREG, "treg"),
-            (idx::MDSC, "mdsc"),
-            (idx::TAM, "tam"),
-            (idx::DC, "dc"),
-            (idx::VESSEL, "vessel"),
-            (idx::PDL1, "pdl1"),
-            (idx::PD1, "pd1"),
-            (idx::LAG3, "lag3"),
-            (idx::EXHAUSTION, "exhaustion"),
-            (idx::PI3K, "pi3k"),
-            (idx::WNT, "wnt"),
-            (idx::IDO, "ido"),
-        ];
-        assert_eq!(expected.len(), FIELD_COUNT);
-        for (i, name) in expected {
-            assert_eq!(FIELDS[i].name, name);
-            assert_eq!(field_index(name), Some(i));
+    fn index_constants_are_the_upper_case_field_names() {
+        assert_eq!(INDEX_NAMES.len(), FIELD_COUNT);
+        for (i, name) in INDEX_NAMES.iter().enumerate() {
+            assert_eq!(FIELDS[i].name, name.to_lowercase());
+            assert_eq!(field_index(FIELDS[i].name), Some(i));
         }
     }
 

@@ -5,8 +5,14 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// Threads per workgroup of every 1D kernel (keep in sync with `WG` in common.wgsl).
+/// Threads per workgroup of every 1D kernel (`WG` in the generated WGSL
+/// preamble).
 pub const WORKGROUP_SIZE: u32 = 64;
+
+/// Voxels per partial sum of a reduction: the workgroup of reduce_dc.wgsl
+/// and systemic.wgsl (`REDUCE_WG` in the preamble) and the chunk of their
+/// CPU twin.
+pub const REDUCE_WG: u32 = 256;
 
 /// Voxel grid: `nx * ny * nz` voxels of edge `dx_um`, x fastest in memory.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -142,7 +148,7 @@ pub struct GridUniform {
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct TransportUniform {
     /// Diffusion coefficient or random motility, um^2/min.
-    pub diffusivity: f32,
+    pub diffusion: f32,
     /// Linear decay, 1/min.
     pub decay: f32,
     /// Chemotactic coefficient toward IFN-gamma, um^2/min.

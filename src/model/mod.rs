@@ -1,10 +1,11 @@
-//! The model: field and parameter registries, grid geometry, state and
-//! initial conditions. Shared by both backends.
+//! The model: field and parameter registries, grid geometry, state, the
+//! transport kinds (boundaries, solvers) and the exact axis propagators.
+//! The ground floor: it imports nothing else of the crate.
 
 pub mod exponential;
 pub mod fields;
 pub mod grid;
-pub mod init;
 pub mod params;
 pub mod rng;
+pub mod solver;
 pub mod state;

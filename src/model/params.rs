@@ -60,24 +60,72 @@ macro_rules! param_registry {
             }
         }
 
-        impl ModelParams {
-            /// Read a parameter by registry name.
-            pub fn get(&self, name: &str) -> Option<f32> {
-                match name {
-                    $(stringify!($name) => Some(self.$name),)*
-                    _ => None,
-                }
-            }
-
-            /// Mutable access to a parameter by registry name.
-            pub fn get_mut(&mut self, name: &str) -> Option<&mut f32> {
-                match name {
-                    $(stringify!($name) => Some(&mut self.$name),)*
-                    _ => None,
-                }
-            }
-        }
     };
+}
+
+/// A registry parameter, looked up by name once (when a config, therapy or
+/// phenotype is read) and used as a plain index on every step after that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(usize);
+
+impl ParamId {
+    pub fn of(name: &str) -> Option<Self> {
+        PARAM_NAMES.iter().position(|n| *n == name).map(ParamId)
+    }
+
+    /// Every parameter, in registry order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        (0..PARAM_COUNT).map(ParamId)
+    }
+
+    pub fn spec(self) -> &'static ParamSpec {
+        &PARAM_SPECS[self.0]
+    }
+
+    pub fn name(self) -> &'static str {
+        PARAM_NAMES[self.0]
+    }
+}
+
+impl std::ops::Index<ParamId> for ModelParams {
+    type Output = f32;
+    fn index(&self, id: ParamId) -> &f32 {
+        // The struct is the registry's values in order (repr(C), all f32).
+        &bytemuck::cast_slice::<ModelParams, f32>(std::slice::from_ref(self))[id.0]
+    }
+}
+
+impl std::ops::IndexMut<ParamId> for ModelParams {
+    fn index_mut(&mut self, id: ParamId) -> &mut f32 {
+        &mut bytemuck::cast_slice_mut::<ModelParams, f32>(std::slice::from_mut(self))[id.0]
+    }
+}
+
+/// The shapes of a radiation field, as `rt_shape` holds them (the WGSL
+/// preamble declares the same codes as `RT_SHAPE_*` constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtShape {
+    Whole = 0,
+    Disk = 1,
+    Box = 2,
+}
+
+impl RtShape {
+    pub const ALL: [RtShape; 3] = [RtShape::Whole, RtShape::Disk, RtShape::Box];
+
+    /// The value of `rt_shape` for this shape.
+    pub fn code(self) -> f32 {
+        self as u32 as f32
+    }
+
+    /// The WGSL constant name of this shape.
+    pub fn wgsl_name(self) -> &'static str {
+        match self {
+            RtShape::Whole => "RT_SHAPE_WHOLE",
+            RtShape::Disk => "RT_SHAPE_DISK",
+            RtShape::Box => "RT_SHAPE_BOX",
+        }
+    }
 }
 
 /// Minutes per day: kernels step in minutes, many rates are per day.
@@ -376,7 +424,18 @@ impl ParamSpec {
 impl ModelParams {
     /// The registry entry of a parameter.
     pub fn spec(name: &str) -> Option<&'static ParamSpec> {
-        PARAM_SPECS.iter().find(|p| p.name == name)
+        ParamId::of(name).map(ParamId::spec)
+    }
+
+    /// Read a parameter by registry name (configs and tests; the step path
+    /// indexes by [`ParamId`]).
+    pub fn get(&self, name: &str) -> Option<f32> {
+        ParamId::of(name).map(|id| self[id])
+    }
+
+    /// Mutable access to a parameter by registry name.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut f32> {
+        ParamId::of(name).map(|id| &mut self[id])
     }
 }
 
@@ -423,5 +482,17 @@ mod tests {
         *p.get_mut("kill_rate_per_day").unwrap() = 3.5;
         assert_eq!(p.kill_rate_per_day, 3.5);
         assert!(p.get("no_such_parameter").is_none());
+    }
+
+    #[test]
+    fn param_ids_index_the_struct_fields_in_registry_order() {
+        let mut p = ModelParams::default();
+        let id = ParamId::of("kill_rate_per_day").unwrap();
+        assert_eq!(id.name(), "kill_rate_per_day");
+        p[id] = 2.5;
+        assert_eq!(p.kill_rate_per_day, 2.5);
+        let last = ParamId::all().last().unwrap();
+        assert_eq!(p[last], p.rt_half_z_um);
+        assert_eq!(ParamId::all().count(), PARAM_SPECS.len());
     }
 }

@@ -13,9 +13,7 @@ use bytemuck::{Pod, Zeroable};
 pub struct Systemic {
     /// Lymph-node priming level in [0, 1]; scales effector supply.
     pub priming: f32,
-    /// Domain-mean mature DC fraction seen by the lymph node last step.
-    pub dc_mean: f32,
-    pub _pad: [f32; 2],
+    pub _pad: [f32; 3],
 }
 
 #[derive(Clone, Debug, PartialEq)]

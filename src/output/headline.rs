@@ -4,10 +4,10 @@
 //! both the end-of-run line (`tmesim run`) and report.html take it from;
 //! both read it from timeseries.csv.
 
+use super::arms::{response, Recist, Response};
 use super::timeseries::equivalent_diameter_um;
 use super::tsplot::Table;
 use crate::model::grid::Grid;
-use crate::sim::arms::{response, Recist, Response};
 use anyhow::{Context, Result};
 
 /// The outcome of a run, from its time series.

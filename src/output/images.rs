@@ -53,23 +53,6 @@ pub fn write_images(
     index: usize,
     time_days: f64,
 ) -> Result<()> {
-    let view = |f: usize| -> Result<FieldView> {
-        Ok(FieldView {
-            spec: &FIELDS[f],
-            data: data[f].with_context(|| format!("no data for field {}", FIELDS[f].name))?,
-            scale: settings.scales[f],
-        })
-    };
-    let save = |img: &image::RgbImage, name: &str| -> Result<()> {
-        let path = out.join(layout::frame(name, index));
-        frames::save_png(img, &path).with_context(|| format!("cannot write {}", path.display()))
-    };
-    // One job per image; frames are independent, so they draw in parallel.
-    enum Job {
-        Field(usize),
-        Montage,
-        Composite,
-    }
     let mut jobs: Vec<Job> = settings
         .frame_fields
         .iter()
@@ -81,50 +64,73 @@ pub fn write_images(
     if settings.composite.len() == 3 {
         jobs.push(Job::Composite);
     }
+    let saved = SavedTime {
+        grid,
+        settings,
+        data,
+        time_days,
+    };
+    // Frames are independent, so they draw in parallel.
     jobs.par_iter().try_for_each(|job| -> Result<()> {
-        match job {
-            Job::Field(f) => {
-                let img = frames::render_field(
-                    grid,
-                    settings.slice_z,
-                    &view(*f)?,
-                    Some(time_days),
-                    &FULL,
-                );
-                save(&img, FIELDS[*f].name)
-            }
+        let (img, name) = saved.draw(job)?;
+        let path = out.join(layout::frame(name, index));
+        frames::save_png(&img, &path).with_context(|| format!("cannot write {}", path.display()))
+    })
+}
+
+/// One image of a saved time.
+enum Job {
+    Field(usize),
+    Montage,
+    Composite,
+}
+
+/// The fields of one saved time, as the images draw them.
+struct SavedTime<'a> {
+    grid: &'a Grid,
+    settings: &'a ImageSettings,
+    data: &'a [Option<&'a [f32]>],
+    time_days: f64,
+}
+
+impl SavedTime<'_> {
+    fn view(&self, f: usize) -> Result<FieldView<'_>> {
+        Ok(FieldView {
+            spec: &FIELDS[f],
+            data: self.data[f].with_context(|| format!("no data for field {}", FIELDS[f].name))?,
+            scale: self.settings.scales[f],
+        })
+    }
+
+    /// The image of `job` and the name its file takes.
+    fn draw(&self, job: &Job) -> Result<(image::RgbImage, &'static str)> {
+        let (grid, z, t) = (self.grid, self.settings.slice_z, self.time_days);
+        Ok(match job {
+            Job::Field(f) => (
+                frames::render_field(grid, z, &self.view(*f)?, Some(t), &FULL),
+                FIELDS[*f].name,
+            ),
             Job::Montage => {
-                let panels = settings
+                let panels = self
+                    .settings
                     .montage
                     .iter()
-                    .map(|&f| {
-                        Ok(frames::render_field(
-                            grid,
-                            settings.slice_z,
-                            &view(f)?,
-                            None,
-                            &PANEL,
-                        ))
-                    })
+                    .map(|&f| Ok(frames::render_field(grid, z, &self.view(f)?, None, &PANEL)))
                     .collect::<Result<Vec<_>>>()?;
                 let title = "molecules and cells, each on its fixed scale";
-                save(
-                    &frames::render_montage(title, &panels, montage_columns(grid), time_days),
+                (
+                    frames::render_montage(title, &panels, montage_columns(grid), t),
                     layout::MONTAGE,
                 )
             }
             Job::Composite => {
-                let c = &settings.composite;
-                let views = [view(c[0])?, view(c[1])?, view(c[2])?];
-                let img = frames::render_composite(
-                    grid,
-                    settings.slice_z,
-                    &views,
-                    Some(time_days),
-                    &FULL,
-                );
-                save(&img, layout::COMPOSITE)
+                let c = &self.settings.composite;
+                let views = [self.view(c[0])?, self.view(c[1])?, self.view(c[2])?];
+                (
+                    frames::render_composite(grid, z, &views, Some(t), &FULL),
+                    layout::COMPOSITE,
+                )
             }
-        }
-    })
+        })
+    }
 }

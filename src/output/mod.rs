@@ -3,6 +3,7 @@
 //! optional .npy and VTK files and the report page (layout: docs/outputs.md). `writer` drives them all.
 
 pub mod animate;
+pub mod arms;
 pub mod atomic;
 pub mod colormap;
 pub mod font;

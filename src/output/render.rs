@@ -4,12 +4,13 @@
 
 use super::colormap::Scale;
 use super::images::{write_images, ImageSettings};
-use super::manifest::{Manifest, FIELD_FRAMES_EVERY};
-use super::{layout, npy, writer, zarr};
+use super::manifest::{FieldInfo, Manifest, FIELD_FRAMES_EVERY};
+use super::{layout, writer, zarr};
+use crate::config::npy;
 use crate::model::fields::{field_index, FIELDS, FIELD_COUNT};
 use crate::model::grid::Grid;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What to redraw.
 pub struct RenderOptions {
@@ -40,36 +41,104 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
         nz: m.grid.nz,
         dx_um: m.grid.dx_um,
     };
-    // The arrays come from the OME-Zarr store, else the .npy files.
-    // Without either the frames on disk stay; time-lapses and the report
-    // are still rebuilt from them.
-    let store = m
-        .layout
-        .zarr
-        .as_ref()
-        .map(|z| dir.join(z))
-        .filter(|p| p.is_dir());
-    let channels = match &store {
-        Some(root) => zarr::channel_names(root)?,
-        None => Vec::new(),
-    };
-    let have_arrays = store.is_some() || m.layout.npy.is_some();
-    if !have_arrays && m.layout.frame.is_none() {
+    let arrays = Arrays::open(dir, &m)?;
+    if !arrays.exist() && m.layout.frame.is_none() {
         bail!(
             "{} has neither fields.ome.zarr, .npy fields nor frames; rerun with --set output.zarr=true",
             dir.display()
         );
     }
-    if !have_arrays {
+    if !arrays.exist() {
         eprintln!(
             "note: no fields.ome.zarr or .npy fields in {}: frames are not redrawn",
             dir.display()
         );
     }
+    let settings = settings(&m, opts, &grid, &arrays)?;
+    std::fs::create_dir_all(dir.join(layout::FRAMES_DIR))?;
+    if arrays.exist() {
+        redraw(dir, &m, &grid, &settings, &arrays)?;
+    }
+    record_redrawn(&mut m, dir, &settings, arrays.exist(), opts);
+    writer::write_animations_thinned(dir, &m, opts.thin)?;
+    writer::write_plots_and_report(dir, &m)?;
+    Ok(m.saved.len())
+}
+
+/// Where a run's saved arrays are: the OME-Zarr store, else the .npy files.
+/// Without either the frames on disk stay; time-lapses and the report are
+/// still rebuilt from them.
+struct Arrays {
+    store: Option<PathBuf>,
+    channels: Vec<String>,
+    npy: bool,
+}
+
+impl Arrays {
+    fn open(dir: &Path, m: &Manifest) -> Result<Self> {
+        let store = m
+            .layout
+            .zarr
+            .as_ref()
+            .map(|z| dir.join(z))
+            .filter(|p| p.is_dir());
+        let channels = match &store {
+            Some(root) => zarr::channel_names(root)?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            store,
+            channels,
+            npy: m.layout.npy.is_some(),
+        })
+    }
+
+    fn exist(&self) -> bool {
+        self.store.is_some() || self.npy
+    }
+
+    /// Whether field `f` of the manifest can be drawn: from the arrays, or
+    /// from frames that exist already.
+    fn has(&self, f: &FieldInfo) -> bool {
+        if self.store.is_some() {
+            self.channels.contains(&f.name)
+        } else if self.npy {
+            f.npy.is_some()
+        } else {
+            f.png.is_some()
+        }
+    }
+
+    fn read(&self, dir: &Path, grid: &Grid, field: usize, save: usize) -> Result<Vec<f32>> {
+        let name = FIELDS[field].name;
+        match &self.store {
+            Some(root) => {
+                let c = self
+                    .channels
+                    .iter()
+                    .position(|n| n == name)
+                    .expect("saved fields are channels of the store");
+                zarr::read_field(root, grid, save, c)
+            }
+            None => {
+                let path = dir.join(layout::npy(name, save));
+                npy::read_field(&path, grid).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+        }
+    }
+}
+
+/// What to draw: the asked-for fields among those saved, with the scales
+/// the run used (registry defaults for the rest).
+fn settings(
+    m: &Manifest,
+    opts: &RenderOptions,
+    grid: &Grid,
+    arrays: &Arrays,
+) -> Result<ImageSettings> {
     let index_of = |name: &str| -> Result<usize> {
         field_index(name).with_context(|| format!("unknown field {name} in the manifest"))
     };
-    // Scales as the run used them; registry defaults for the rest.
     let mut scales: Vec<Scale> = FIELDS
         .iter()
         .map(|f| Scale::from_display_max(f.display_max))
@@ -81,14 +150,7 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
             min: f.display_min,
             max: f.display_max,
         };
-        // Fields drawn from arrays, or whose frames exist already.
-        saved[i] = if store.is_some() {
-            channels.contains(&f.name)
-        } else if have_arrays {
-            f.npy.is_some()
-        } else {
-            f.png.is_some()
-        };
+        saved[i] = arrays.has(f);
     }
     for name in &opts.only {
         let known = name == layout::MONTAGE || name == layout::COMPOSITE;
@@ -97,14 +159,13 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
         }
     }
     let wanted = |name: &str| opts.only.is_empty() || opts.only.iter().any(|n| n == name);
-    let frame_fields: Vec<usize> = (0..FIELD_COUNT)
-        .filter(|&i| saved[i] && wanted(FIELDS[i].name))
-        .collect();
     let names =
         |list: &[String]| -> Result<Vec<usize>> { list.iter().map(|n| index_of(n)).collect() };
-    let settings = ImageSettings {
-        frame_fields: frame_fields.clone(),
-        scales: scales.clone(),
+    Ok(ImageSettings {
+        frame_fields: (0..FIELD_COUNT)
+            .filter(|&i| saved[i] && wanted(FIELDS[i].name))
+            .collect(),
+        scales,
         slice_z: m.output.slice_z.min(grid.nz - 1),
         montage: if wanted(layout::MONTAGE) {
             names(&m.output.montage)?
@@ -119,57 +180,54 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
             c if wanted(layout::COMPOSITE) && c.len() == 3 && c.iter().all(|&i| saved[i]) => c,
             _ => Vec::new(),
         },
-    };
-    std::fs::create_dir_all(dir.join(layout::FRAMES_DIR))?;
+    })
+}
+
+/// Draw every saved time again from the arrays.
+fn redraw(
+    dir: &Path,
+    m: &Manifest,
+    grid: &Grid,
+    settings: &ImageSettings,
+    arrays: &Arrays,
+) -> Result<()> {
     let needed: Vec<usize> = (0..FIELD_COUNT)
         .filter(|i| {
-            frame_fields.contains(i)
+            settings.frame_fields.contains(i)
                 || settings.montage.contains(i)
                 || settings.composite.contains(i)
         })
         .collect();
-    for s in m.saved.iter().filter(|_| have_arrays) {
+    for s in &m.saved {
         let mut data: Vec<Option<Vec<f32>>> = vec![None; FIELD_COUNT];
         for &i in &needed {
-            let values = match &store {
-                Some(root) => {
-                    let c = channels
-                        .iter()
-                        .position(|n| n == FIELDS[i].name)
-                        .expect("saved fields are channels of the store");
-                    zarr::read_field(root, &grid, s.index, c)?
-                }
-                None => {
-                    let path = dir.join(layout::npy(FIELDS[i].name, s.index));
-                    npy::read_field(&path, &grid)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-                }
-            };
-            data[i] = Some(values);
+            data[i] = Some(arrays.read(dir, grid, i, s.index)?);
         }
         let views: Vec<Option<&[f32]>> = data.iter().map(|d| d.as_deref()).collect();
-        write_images(dir, &grid, &settings, &views, s.index, s.time_days)?;
+        write_images(dir, grid, settings, &views, s.index, s.time_days)?;
     }
-    // The manifest in memory says what exists now; the file keeps the run's record.
+    Ok(())
+}
+
+/// The manifest in memory says what exists now (the file keeps the run's
+/// record), so the time-lapses and the report are built from it.
+fn record_redrawn(
+    m: &mut Manifest,
+    dir: &Path,
+    settings: &ImageSettings,
+    from_arrays: bool,
+    opts: &RenderOptions,
+) {
+    let names = |list: &[usize]| list.iter().map(|&i| FIELDS[i].name.to_string()).collect();
     m.layout.frame = Some(layout::pattern(layout::frame("{name}", 0)));
-    m.output.montage = settings
-        .montage
-        .iter()
-        .map(|&i| FIELDS[i].name.to_string())
-        .collect();
-    m.output.composite = settings
-        .composite
-        .iter()
-        .map(|&i| FIELDS[i].name.to_string())
-        .collect();
+    m.output.montage = names(&settings.montage);
+    m.output.composite = names(&settings.composite);
     for f in &mut m.fields {
-        if field_index(&f.name).is_some_and(|i| frame_fields.contains(&i)) {
-            f.png = Some(layout::pattern(layout::frame(&f.name, 0)));
-        } else {
-            f.png = None;
-        }
+        f.png = field_index(&f.name)
+            .is_some_and(|i| settings.frame_fields.contains(&i))
+            .then(|| layout::pattern(layout::frame(&f.name, 0)));
     }
-    if have_arrays {
+    if from_arrays {
         m.output.field_frames = FIELD_FRAMES_EVERY.into();
     }
     // The formats asked for, plus every format already in animations/:
@@ -186,7 +244,4 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
     if let Some(fps) = opts.fps {
         m.output.fps = fps;
     }
-    writer::write_animations_thinned(dir, &m, opts.thin)?;
-    writer::write_plots_and_report(dir, &m)?;
-    Ok(m.saved.len())
 }

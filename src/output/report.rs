@@ -56,13 +56,35 @@ pub(crate) fn link(path: &str, text: &str) -> String {
 
 /// Write `out/report.html` for a run folder from its manifest and files.
 pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
-    let exists = |p: &str| out.join(p).is_file();
-    let mut b = String::new();
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let _ = writeln!(b, "<h1>tmesim run {}</h1>", esc(&name));
+    let mut b = summary(out, m, &name);
+    let mut sections = media_sections(out);
+    if let Some(frames) = final_frames(out, m) {
+        sections.push(("Final frames", frames));
+    }
+    sections.push(("Files", files_list(out, m)));
+    if let Ok(config) = std::fs::read_to_string(out.join(layout::CONFIG)) {
+        sections.push(("Config", format!("<pre>{}</pre>", esc(&config))));
+    }
+    sections.push((
+        "Manifest",
+        format!("<pre>{}</pre>", esc(&serde_json::to_string_pretty(m)?)),
+    ));
+    for (title, html) in sections {
+        let _ = writeln!(b, "<h2>{}</h2>\n{html}", esc(title));
+    }
+    let path = out.join(layout::REPORT);
+    super::atomic::write(&path, page(&format!("tmesim run {name}"), &b))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The title, the headline and what ran where.
+fn summary(out: &Path, m: &Manifest, name: &str) -> String {
+    let mut b = String::new();
+    let _ = writeln!(b, "<h1>tmesim run {}</h1>", esc(name));
     if let Some((headline, reading)) = headline_of(out, m) {
         let _ = writeln!(
             b,
@@ -91,6 +113,12 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
         m.wall_time_s,
         esc(&m.tmesim_version)
     );
+    b
+}
+
+/// The montage and composite time-lapses and the time-series plot.
+fn media_sections(out: &Path) -> Vec<(&'static str, String)> {
+    let exists = |p: &str| out.join(p).is_file();
     // APNG first: full colour; GIF is the fallback.
     let anim = |name: &str| {
         ["apng", "gif"]
@@ -98,7 +126,7 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
             .map(|ext| layout::animation(name, ext))
             .find(|p| exists(p))
     };
-    let mut sections: Vec<(&str, String)> = Vec::new();
+    let mut sections: Vec<(&'static str, String)> = Vec::new();
     if let Some(p) = anim(layout::MONTAGE) {
         sections.push(("Time-lapse: montage", img(&p, "montage time-lapse")));
     }
@@ -115,53 +143,61 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
             ),
         ));
     }
-    if let Some(last) = m.saved.last() {
-        let mut names: Vec<String> = vec![layout::MONTAGE.into(), layout::COMPOSITE.into()];
-        names.extend(m.fields.iter().map(|f| f.name.clone()));
-        let figures: String = names
-            .iter()
-            .map(|n| (n, layout::frame(n, last.index)))
-            .filter(|(_, p)| exists(p))
-            .map(|(n, p)| {
-                let mut caption = esc(n);
-                for ext in ["apng", "gif"] {
-                    let a = layout::animation(n, ext);
-                    if exists(&a) {
-                        caption.push_str(&format!(" · {}", link(&a, ext)));
-                    }
+    sections
+}
+
+/// The frames of the last save, each linked to its time-lapses; `None`
+/// when none was drawn.
+fn final_frames(out: &Path, m: &Manifest) -> Option<String> {
+    let exists = |p: &str| out.join(p).is_file();
+    let last = m.saved.last()?;
+    let mut names: Vec<String> = vec![layout::MONTAGE.into(), layout::COMPOSITE.into()];
+    names.extend(m.fields.iter().map(|f| f.name.clone()));
+    let figures: String = names
+        .iter()
+        .map(|n| (n, layout::frame(n, last.index)))
+        .filter(|(_, p)| exists(p))
+        .map(|(n, p)| {
+            let mut caption = esc(n);
+            for ext in ["apng", "gif"] {
+                let a = layout::animation(n, ext);
+                if exists(&a) {
+                    caption.push_str(&format!(" · {}", link(&a, ext)));
                 }
-                format!(
-                    "<figure><a href=\"{}\">{}</a><figcaption>{caption}</figcaption></figure>\n",
-                    href(Path::new(&p)),
-                    img(&p, n)
-                )
-            })
-            .collect();
-        let blank: Vec<&str> = m
-            .fields
-            .iter()
-            .filter(|f| f.kind == "map" && f.png.is_some())
-            .filter(|f| !exists(&layout::frame(&f.name, last.index)))
-            .map(|f| f.name.as_str())
-            .collect();
-        let blank = if blank.is_empty() {
-            String::new()
-        } else {
-            format!(" Not drawn, zero everywhere: {}.", esc(&blank.join(", ")))
-        };
-        if !figures.is_empty() {
-            sections.push((
-                "Final frames",
-                format!(
-                    "<p>Day {:.1} (save {}). Montage and composite are in <code>frames/</code> for \
-                     every save; <code>tmesim render</code> draws any field at every save from \
-                     <code>fields.ome.zarr</code>.{blank}</p>\
-                     <div class=\"grid\">{figures}</div>",
-                    last.time_days, last.index
-                ),
-            ));
-        }
+            }
+            format!(
+                "<figure><a href=\"{}\">{}</a><figcaption>{caption}</figcaption></figure>\n",
+                href(Path::new(&p)),
+                img(&p, n)
+            )
+        })
+        .collect();
+    if figures.is_empty() {
+        return None;
     }
+    let blank: Vec<&str> = m
+        .fields
+        .iter()
+        .filter(|f| f.kind == "map" && f.png.is_some())
+        .filter(|f| !exists(&layout::frame(&f.name, last.index)))
+        .map(|f| f.name.as_str())
+        .collect();
+    let blank = if blank.is_empty() {
+        String::new()
+    } else {
+        format!(" Not drawn, zero everywhere: {}.", esc(&blank.join(", ")))
+    };
+    Some(format!(
+        "<p>Day {:.1} (save {}). Montage and composite are in <code>frames/</code> for \
+         every save; <code>tmesim render</code> draws any field at every save from \
+         <code>fields.ome.zarr</code>.{blank}</p>\
+         <div class=\"grid\">{figures}</div>",
+        last.time_days, last.index
+    ))
+}
+
+/// The run folder's files, each with what it holds.
+fn files_list(out: &Path, m: &Manifest) -> String {
     let mut files = String::from("<ul>");
     for (p, what) in [
         (
@@ -175,7 +211,7 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
             "ParaView collection of the .vti files (File → Open)",
         ),
     ] {
-        if exists(p) {
+        if out.join(p).is_file() {
             let _ = write!(files, "<li>{} — {}</li>", link(p, p), esc(what));
         }
     }
@@ -195,20 +231,7 @@ pub fn write_run_report(out: &Path, m: &Manifest) -> Result<()> {
         );
     }
     files.push_str("</ul>");
-    sections.push(("Files", files));
-    if let Ok(config) = std::fs::read_to_string(out.join(layout::CONFIG)) {
-        sections.push(("Config", format!("<pre>{}</pre>", esc(&config))));
-    }
-    sections.push((
-        "Manifest",
-        format!("<pre>{}</pre>", esc(&serde_json::to_string_pretty(m)?)),
-    ));
-    for (title, html) in sections {
-        let _ = writeln!(b, "<h2>{}</h2>\n{html}", esc(title));
-    }
-    let path = out.join(layout::REPORT);
-    super::atomic::write(&path, page(&format!("tmesim run {name}"), &b))
-        .with_context(|| format!("cannot write {}", path.display()))
+    files
 }
 
 /// The run's headline and reading (src/output/headline.rs), from its

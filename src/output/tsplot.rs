@@ -66,59 +66,8 @@ const CELLS: [(&str, &str); 5] = [
 /// Write timeseries.png from timeseries.csv; `three_d` picks mm^3 over mm^2.
 pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
     let table = Table::read(csv)?;
-    let t = table
-        .column("time_days")
-        .context("timeseries.csv has no time_days")?;
-    let series = |label: &str, values: Option<Vec<f64>>| {
-        values.map(|v| Series {
-            label: label.to_string(),
-            points: t.iter().copied().zip(v).collect(),
-        })
-    };
-    let ratio = |a: &str, b: &str| -> Option<Vec<f64>> {
-        let (a, b) = (table.column(a)?, table.column(b)?);
-        Some(
-            a.iter()
-                .zip(&b)
-                .map(|(x, y)| if *y > 0.0 { x / y } else { f64::NAN })
-                .collect(),
-        )
-    };
-    let panel = |title: &str, y: &str, s: Vec<Option<Series>>| Panel {
-        title: title.into(),
-        x_label: DAYS.into(),
-        y_label: y.into(),
-        series: s.into_iter().flatten().collect(),
-    };
-    let d = table.column("equivalent_diameter_um");
-    let change = d.map(|d| {
-        let d0 = d.first().copied().unwrap_or(f64::NAN);
-        d.iter().map(|v| 100.0 * (v - d0) / d0).collect()
-    });
-    let mut panels = vec![
-        panel(
-            "Tumour burden",
-            if three_d {
-                "volume (mm³)"
-            } else {
-                "area (mm²)"
-            },
-            vec![series("tumour", table.column("tumor_burden"))],
-        ),
-        panel(
-            "Equivalent diameter, change from day 0",
-            "change (%)",
-            vec![series("diameter", change)],
-        ),
-        panel(
-            "CD8 / Treg ratio",
-            "ratio (CD8 : Treg)",
-            vec![
-                series("whole section", ratio("cd8_total", "treg_total")),
-                series("in tumour", ratio("cd8_tumor_mean", "treg_tumor_mean")),
-            ],
-        ),
-    ];
+    let cols = Columns::new(&table)?;
+    let mut panels = burden_panels(&cols, three_d);
     // One panel per molecule and per cell type, each on its own axis: their
     // scales differ by orders of magnitude.
     for (f, title) in MOLECULES.iter().chain(&CELLS) {
@@ -128,7 +77,7 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
         panels.push(panel(
             &format!("{title}, mean in tumour"),
             unit,
-            vec![series(f, table.column(&format!("{f}_tumor_mean")))],
+            vec![cols.series(f, table.column(&format!("{f}_tumor_mean")))],
         ));
     }
     // Therapy columns come from src/therapy/treatment.rs (`<name>_exposure`).
@@ -136,7 +85,7 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
         .header
         .iter()
         .filter_map(|h| h.strip_suffix("_exposure"))
-        .map(|drug| series(drug, table.column(&format!("{drug}_exposure"))))
+        .map(|drug| cols.series(drug, table.column(&format!("{drug}_exposure"))))
         .collect();
     if !exposure.is_empty() {
         panels.push(panel(
@@ -152,4 +101,80 @@ pub fn write(csv: &Path, png: &Path, three_d: bool) -> Result<()> {
             .any(|s| s.points.iter().any(|(_, y)| y.is_finite() && *y != 0.0))
     });
     panel_grid(png, &panels, 3)
+}
+
+/// A time-series table with its time column, for building series.
+struct Columns<'a> {
+    table: &'a Table,
+    t: Vec<f64>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(table: &'a Table) -> Result<Self> {
+        let t = table
+            .column("time_days")
+            .context("timeseries.csv has no time_days")?;
+        Ok(Self { table, t })
+    }
+
+    fn series(&self, label: &str, values: Option<Vec<f64>>) -> Option<Series> {
+        values.map(|v| Series {
+            label: label.to_string(),
+            points: self.t.iter().copied().zip(v).collect(),
+        })
+    }
+
+    /// Column `a` over column `b` (NaN where `b` is 0).
+    fn ratio(&self, a: &str, b: &str) -> Option<Vec<f64>> {
+        let (a, b) = (self.table.column(a)?, self.table.column(b)?);
+        Some(
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| if *y > 0.0 { x / y } else { f64::NAN })
+                .collect(),
+        )
+    }
+}
+
+fn panel(title: &str, y: &str, s: Vec<Option<Series>>) -> Panel {
+    Panel {
+        title: title.into(),
+        x_label: DAYS.into(),
+        y_label: y.into(),
+        series: s.into_iter().flatten().collect(),
+    }
+}
+
+/// Tumour burden, diameter change from day 0 and the CD8 : Treg ratio.
+fn burden_panels(cols: &Columns, three_d: bool) -> Vec<Panel> {
+    let table = cols.table;
+    let d = table.column("equivalent_diameter_um");
+    let change = d.map(|d| {
+        let d0 = d.first().copied().unwrap_or(f64::NAN);
+        d.iter().map(|v| 100.0 * (v - d0) / d0).collect()
+    });
+    vec![
+        panel(
+            "Tumour burden",
+            if three_d {
+                "volume (mm³)"
+            } else {
+                "area (mm²)"
+            },
+            vec![cols.series("tumour", table.column("tumor_burden"))],
+        ),
+        panel(
+            "Equivalent diameter, change from day 0",
+            "change (%)",
+            vec![cols.series("diameter", change)],
+        ),
+        panel(
+            "CD8 / Treg ratio",
+            "ratio (CD8 : Treg)",
+            vec![
+                cols.series("whole section", cols.ratio("cd8_total", "treg_total")),
+                cols.series("in tumour", cols.ratio("cd8_tumor_mean", "treg_tumor_mean")),
+            ],
+        ),
+    ]
 }

@@ -9,9 +9,9 @@ use super::manifest::{
 };
 use super::timeseries::{summarize, Summary, TimeseriesWriter};
 use super::{animate, atomic, layout, npy, report, tsplot, vtk, zarr};
-use crate::config::resolve::RunSpec;
+use crate::config::resolve::{OutputSpec, RunSpec};
 use crate::model::fields::{FIELDS, FIELD_COUNT};
-use crate::model::params::PARAM_SPECS;
+use crate::model::params::ParamId;
 use crate::model::state::State;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -23,6 +23,8 @@ pub struct RunInfo {
     pub backend: String,
     pub adapter: String,
     pub transport: String,
+    /// The run's fingerprint (sim::checkpoint::fingerprint), for the manifest.
+    pub config_hash: String,
 }
 
 pub struct RunWriter<'a> {
@@ -63,6 +65,17 @@ pub fn image_settings(spec: &RunSpec) -> ImageSettings {
     }
 }
 
+/// The saves a resumed run made before its checkpoint: their times, their
+/// summaries, the values of the extra columns at each, and the wall time
+/// spent.
+#[derive(Clone, Copy, Default)]
+pub struct Earlier<'b> {
+    pub saved: &'b [SavedTime],
+    pub summaries: &'b [Summary],
+    pub extra_values: &'b [Vec<f64>],
+    pub wall_time_s: f64,
+}
+
 impl<'a> RunWriter<'a> {
     /// Create the folders, the time series (with `extra_columns`, e.g. the
     /// drugs') and config.toml in `out`, a folder already prepared by
@@ -73,22 +86,26 @@ impl<'a> RunWriter<'a> {
         info: RunInfo,
         extra_columns: &[String],
     ) -> Result<Self> {
-        Self::continuing(spec, out, info, extra_columns, &[], &[], 0.0)
+        Self::continuing(spec, out, info, extra_columns, &Earlier::default())
     }
 
-    /// A writer that continues a run whose first saves (`saved`, with
-    /// their `summaries`) are already in `out`: the time series is
-    /// rewritten with exactly those rows, and the files of any later save
-    /// (made after the checkpoint the run resumes from) are removed.
+    /// A writer that continues a run whose first saves (`earlier`) are
+    /// already in `out`: the time series is rewritten with exactly those
+    /// rows, and the files of any later save (made after the checkpoint the
+    /// run resumes from) are removed.
     pub fn continuing(
         spec: &'a RunSpec,
         out: &Path,
         info: RunInfo,
         extra_columns: &[String],
-        saved: &[SavedTime],
-        summaries: &[Summary],
-        wall_time_before_s: f64,
+        earlier: &Earlier,
     ) -> Result<Self> {
+        let Earlier {
+            saved,
+            summaries,
+            extra_values,
+            wall_time_s: wall_time_before_s,
+        } = *earlier;
         let o = &spec.output;
         for (on, dir) in [
             (o.png, layout::FRAMES_DIR),
@@ -106,8 +123,8 @@ impl<'a> RunWriter<'a> {
         let csv = out.join(layout::TIMESERIES_CSV);
         let mut ts = TimeseriesWriter::create(&csv, extra_columns)
             .with_context(|| format!("cannot write {}", csv.display()))?;
-        for (s, summary) in saved.iter().zip(summaries) {
-            ts.write(summary, &spec.treatment.values(s.step))
+        for (summary, extra) in summaries.iter().zip(extra_values) {
+            ts.write(summary, extra)
                 .with_context(|| format!("cannot write {}", csv.display()))?;
         }
         let config = out.join(layout::CONFIG);
@@ -424,7 +441,6 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
     let scales = &images.scales;
     let o = &spec.output;
     let g = &spec.grid;
-    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
     let names = |fields: &[usize]| fields.iter().map(|&f| FIELDS[f].name.to_string()).collect();
     debug_assert_eq!(scales.len(), FIELD_COUNT);
     Manifest {
@@ -435,7 +451,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
         error: None,
         checkpoint: None,
         config_file: spec.source.display().to_string(),
-        config_hash: crate::sim::checkpoint::fingerprint(spec),
+        config_hash: info.config_hash.clone(),
         config_file_absolute: spec
             .source
             .canonicalize()
@@ -461,21 +477,7 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
         fields: o
             .fields
             .iter()
-            .map(|&f| {
-                let s = &FIELDS[f];
-                FieldInfo {
-                    name: s.name.into(),
-                    kind: s.kind.as_str().into(),
-                    unit: s.unit.into(),
-                    description: s.description.into(),
-                    display_min: scales[f].min,
-                    display_max: scales[f].max,
-                    colormap: format!("{:?}", ColorMap::for_field(s, &scales[f])).to_lowercase(),
-                    vtk_array: vtk::array_name(s.name, s.unit),
-                    png: pattern(o.png, layout::frame(s.name, 0)),
-                    npy: pattern(o.npy, layout::npy(s.name, 0)),
-                }
-            })
+            .map(|&f| field_info(o, f, &scales[f]))
             .collect(),
         output: OutputInfo {
             slice_z: o.slice_z,
@@ -488,29 +490,47 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             report: o.report,
             field_frames: FIELD_FRAMES_FINAL.into(),
         },
-        layout: LayoutInfo {
-            index_digits: layout::INDEX_DIGITS,
-            config: layout::CONFIG.into(),
-            timeseries_csv: layout::TIMESERIES_CSV.into(),
-            timeseries_png: o.report.then(|| layout::TIMESERIES_PNG.into()),
-            report: o.report.then(|| layout::REPORT.into()),
-            frame: pattern(o.png, layout::frame("{name}", 0)),
-            npy: pattern(o.npy, layout::npy("{name}", 0)),
-            vti: pattern(o.vtk, layout::vti(0)),
-            pvd: o.vtk.then(|| layout::PVD.into()),
-            zarr: o.zarr.then(|| layout::ZARR.into()),
-            animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
-            animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
-        },
-        params: PARAM_SPECS
-            .iter()
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    serde_json::json!(spec.params.get(s.name).unwrap()),
-                )
-            })
+        layout: layout_info(o),
+        params: ParamId::all()
+            .map(|id| (id.name().to_string(), serde_json::json!(spec.params[id])))
             .collect(),
         config: spec.config.clone(),
+    }
+}
+
+/// The manifest's record of one written field.
+fn field_info(o: &OutputSpec, f: usize, scale: &Scale) -> FieldInfo {
+    let s = &FIELDS[f];
+    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
+    FieldInfo {
+        name: s.name.into(),
+        kind: s.kind.as_str().into(),
+        unit: s.unit.into(),
+        description: s.description.into(),
+        display_min: scale.min,
+        display_max: scale.max,
+        colormap: format!("{:?}", ColorMap::for_field(s, scale)).to_lowercase(),
+        vtk_array: vtk::array_name(s.name, s.unit),
+        png: pattern(o.png, layout::frame(s.name, 0)),
+        npy: pattern(o.npy, layout::npy(s.name, 0)),
+    }
+}
+
+/// Where each kind of output is, as patterns over names and save indices.
+fn layout_info(o: &OutputSpec) -> LayoutInfo {
+    let pattern = |on: bool, path: String| on.then(|| layout::pattern(path));
+    LayoutInfo {
+        index_digits: layout::INDEX_DIGITS,
+        config: layout::CONFIG.into(),
+        timeseries_csv: layout::TIMESERIES_CSV.into(),
+        timeseries_png: o.report.then(|| layout::TIMESERIES_PNG.into()),
+        report: o.report.then(|| layout::REPORT.into()),
+        frame: pattern(o.png, layout::frame("{name}", 0)),
+        npy: pattern(o.npy, layout::npy("{name}", 0)),
+        vti: pattern(o.vtk, layout::vti(0)),
+        pvd: o.vtk.then(|| layout::PVD.into()),
+        zarr: o.zarr.then(|| layout::ZARR.into()),
+        animation_gif: (o.png && o.gif).then(|| layout::animation("{name}", "gif")),
+        animation_apng: (o.png && o.apng).then(|| layout::animation("{name}", "apng")),
     }
 }

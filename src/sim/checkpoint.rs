@@ -15,6 +15,7 @@
 //! CRC-32 of all the above    u32
 //! ```
 
+use super::scenario::ArmSpec;
 use crate::config::resolve::RunSpec;
 use crate::model::fields::{FIELDS, FIELD_COUNT};
 use crate::model::state::{State, Systemic};
@@ -70,20 +71,21 @@ impl Checkpoint {
 }
 
 /// A fingerprint of everything that shapes a run's results: the resolved
-/// spec (config, parameters, drug tables, initial pieces), FNV-1a over its
-/// debug form. Equal fingerprints mean the same run.
-pub fn fingerprint(spec: &RunSpec) -> String {
-    let mut spec = spec.clone();
+/// spec (config, parameters, initial pieces) and the drug tables, FNV-1a
+/// over their debug form. Equal fingerprints mean the same run.
+pub fn fingerprint(arm: &ArmSpec) -> String {
+    let mut spec = arm.spec.clone();
+    let mut treatment = arm.treatment.clone();
     // The paths the scenario and its therapy files were read from (relative
     // to where the run started, absolute on resume) do not change the run.
     spec.source = PathBuf::new();
-    for d in &mut spec.treatment.drugs {
+    for d in &mut treatment.drugs {
         d.file = PathBuf::new();
     }
-    for r in &mut spec.treatment.radiation {
+    for r in &mut treatment.radiation {
         r.file = PathBuf::new();
     }
-    let text = format!("{spec:?}");
+    let text = format!("{spec:?}{treatment:?}");
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
@@ -254,11 +256,11 @@ pub fn list(out: &Path) -> Result<Vec<PathBuf>> {
 /// `spec`. Damaged checkpoints are skipped for older ones (each reported on
 /// stderr); one from another scenario or version is an error saying what
 /// differs. `None` when the folder has no usable checkpoint.
-pub fn latest(out: &Path, spec: &RunSpec) -> Result<Option<Checkpoint>> {
+pub fn latest(out: &Path, arm: &ArmSpec) -> Result<Option<Checkpoint>> {
     for path in list(out)? {
         match read(&path) {
             Ok(c) => {
-                check_compatible(&c.header, spec)
+                check_compatible(&c.header, arm)
                     .with_context(|| format!("cannot resume from {}", path.display()))?;
                 return Ok(Some(c));
             }
@@ -272,7 +274,8 @@ pub fn latest(out: &Path, spec: &RunSpec) -> Result<Option<Checkpoint>> {
 }
 
 /// Refuse a checkpoint made by another tmesim version or for another run.
-pub fn check_compatible(h: &Header, spec: &RunSpec) -> Result<()> {
+pub fn check_compatible(h: &Header, arm: &ArmSpec) -> Result<()> {
+    let spec = &arm.spec;
     let version = env!("CARGO_PKG_VERSION");
     if h.tmesim_version != version {
         bail!(
@@ -294,7 +297,7 @@ pub fn check_compatible(h: &Header, spec: &RunSpec) -> Result<()> {
     if h.fields != names {
         bail!("its fields are {:?}, this tmesim's {names:?}", h.fields);
     }
-    if h.config_hash != fingerprint(spec) {
+    if h.config_hash != fingerprint(arm) {
         let now = toml::to_string_pretty(&spec.config)?;
         let keys = differing_keys(&h.config_toml, &now);
         if keys.is_empty() {
@@ -421,11 +424,11 @@ mod tests {
         let arm = ["arm=[\"anti_pd1\", \"radiotherapy\"]".to_string()];
         // cargo runs tests in the package root, so the relative path resolves.
         let relative =
-            crate::config::load_run_spec(Path::new("configs/baseline.toml"), &arm).unwrap();
+            super::super::scenario::load(Path::new("configs/baseline.toml"), &arm).unwrap();
         let absolute =
-            crate::config::load_run_spec(&root.join("configs/baseline.toml"), &arm).unwrap();
+            super::super::scenario::load(&root.join("configs/baseline.toml"), &arm).unwrap();
         assert_eq!(fingerprint(&relative), fingerprint(&absolute));
-        let other = crate::config::load_run_spec(
+        let other = super::super::scenario::load(
             &root.join("configs/baseline.toml"),
             &[arm[0].clone(), "params.kill_rate_per_day=2".into()],
         )

@@ -1,12 +1,10 @@
-//! Running a simulation: the transport plan, the backend interface and its
-//! CPU implementation, the run loop, and treatment-arm comparison.
+//! Running a simulation: the scenario step (phenotype, resolve,
+//! treatment), the backend choice, the run loop with its checkpoints, and
+//! the agreement check between two backends' states.
 
-pub mod arms;
-pub mod backend;
+pub mod agreement;
 pub mod checkpoint;
-pub mod compare;
-pub mod cpu_backend;
 pub mod pace;
-pub mod plan;
 pub mod run;
+pub mod scenario;
 pub mod select;

@@ -2,21 +2,19 @@
 //! saves, a value check after every batch, outputs, checkpoints, progress,
 //! and a clean stop on interrupt or failure that keeps everything written.
 
-use super::backend::Backend;
 use super::checkpoint::{self, Checkpoint};
-use super::plan::TransportPlan;
+use super::scenario::ArmSpec;
+use crate::backend::{Backend, MAX_BATCH};
 use crate::config::resolve::RunSpec;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
 use crate::output::timeseries::Summary;
-use crate::output::writer::{RunInfo, RunWriter};
+use crate::output::writer::{Earlier, RunInfo, RunWriter};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Most steps encoded per GPU submission (and per parameter upload).
-pub const MAX_BATCH: u64 = 256;
 /// How often a running run rewrites its manifest (its heartbeat).
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
@@ -38,26 +36,28 @@ pub struct RunOptions<'a> {
     pub resume: Option<Checkpoint>,
 }
 
-/// Run `spec` from `initial` (ignored when resuming) on `backend`.
+/// Run `arm` from `initial` (ignored when resuming) on `backend`.
 ///
 /// On an error (a GPU fault, a non-finite value, a full disk) the newest
 /// good state is kept as a checkpoint when it is newer than the last one,
 /// the manifest says "failed" with the error, and the error says where to
 /// resume from.
 pub fn run(
-    spec: &RunSpec,
+    arm: &ArmSpec,
     initial: State,
     backend: &mut dyn Backend,
     opts: &RunOptions,
 ) -> Result<RunReport> {
     let out = opts.out_dir;
-    let plan = TransportPlan::new(spec);
+    let spec = &arm.spec;
+    let fingerprint = checkpoint::fingerprint(arm);
     let info = RunInfo {
         backend: backend.kind().into(),
         adapter: backend.device_name(),
-        transport: plan.describe(),
+        transport: arm.plan.describe(),
+        config_hash: fingerprint.clone(),
     };
-    let columns = spec.treatment.columns();
+    let columns = arm.treatment.columns();
     let (mut writer, start) = match &opts.resume {
         None => (RunWriter::new(spec, out, info, &columns)?, initial),
         Some(c) => (
@@ -66,17 +66,25 @@ pub fn run(
                 out,
                 info,
                 &columns,
-                &c.header.saved,
-                &c.summaries(),
-                c.header.wall_time_s,
+                &Earlier {
+                    saved: &c.header.saved,
+                    summaries: &c.summaries(),
+                    extra_values: &c
+                        .header
+                        .saved
+                        .iter()
+                        .map(|s| arm.treatment.values(s.step))
+                        .collect::<Vec<_>>(),
+                    wall_time_s: c.header.wall_time_s,
+                },
             )?,
             c.state.clone(),
         ),
     };
     let mut loop_state = Loop {
-        spec,
+        arm,
         out,
-        fingerprint: checkpoint::fingerprint(spec),
+        fingerprint,
         last_good: start.clone(),
         checkpointed: opts.resume.as_ref().map(|c| c.state.step),
         last_checkpoint: Instant::now(),
@@ -103,7 +111,7 @@ pub fn run(
 
 /// The state of the loop that the failure path needs.
 struct Loop<'a> {
-    spec: &'a RunSpec,
+    arm: &'a ArmSpec,
     out: &'a Path,
     /// The scenario's fingerprint, for every checkpoint's header.
     fingerprint: String,
@@ -123,14 +131,15 @@ impl Loop<'_> {
         writer: &mut RunWriter,
         opts: &RunOptions,
     ) -> Result<bool> {
-        let spec = self.spec;
+        let spec = &self.arm.spec;
+        let treatment = &self.arm.treatment;
         let dt = spec.dt_min as f64;
         let day_of = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
         let save = |state: &State, writer: &mut RunWriter| -> Result<()> {
             let t = day_of(state.step);
-            writer.on_save(state, t, &spec.treatment.values(state.step))
+            writer.on_save(state, t, &treatment.values(state.step))
         };
-        if let Some(bad) = super::backend::scan_values(&start.fields) {
+        if let Some(bad) = crate::backend::scan_values(&start.fields) {
             anyhow::bail!(
                 "the initial state is invalid: {}",
                 bad.describe(&start.grid)
@@ -151,7 +160,7 @@ impl Loop<'_> {
                 .min(pace.cap());
             let started = Instant::now();
             let params: Vec<_> = (step..step + batch)
-                .map(|s| spec.treatment.params_at(&spec.params, s))
+                .map(|s| treatment.params_at(&spec.params, s))
                 .collect();
             backend.run_steps(&params)?;
             // The check reads back a result, so the time includes the GPU's work.
@@ -197,13 +206,13 @@ impl Loop<'_> {
     fn checkpoint(&mut self, writer: &mut RunWriter) -> Result<()> {
         let s = &self.last_good;
         let kept: Vec<usize> = (0..writer.saved().len())
-            .filter(|&i| self.spec.is_save_step(writer.saved()[i].step))
+            .filter(|&i| self.arm.spec.is_save_step(writer.saved()[i].step))
             .collect();
         let saved: Vec<_> = kept.iter().map(|&i| writer.saved()[i]).collect();
         let summaries: Vec<_> = kept.iter().map(|&i| writer.summaries[i].clone()).collect();
         let path = checkpoint::write(
             self.out,
-            self.spec,
+            &self.arm.spec,
             &self.fingerprint,
             s,
             &saved,
@@ -220,7 +229,7 @@ impl Loop<'_> {
     /// the last checkpoint, and say in the error where to resume from.
     fn keep_last_good(&mut self, writer: &mut RunWriter, error: anyhow::Error) -> anyhow::Error {
         let newer = self.checkpointed.is_none_or(|s| s < self.last_good.step);
-        if newer && self.last_good.step > 0 && self.last_good.step < self.spec.steps {
+        if newer && self.last_good.step > 0 && self.last_good.step < self.arm.spec.steps {
             if let Err(e) = self.checkpoint(writer) {
                 eprintln!("warning: cannot checkpoint the last good state: {e:#}");
             }
@@ -253,7 +262,7 @@ fn progress_bar(spec: &RunSpec, show: bool, start: u64) -> indicatif::ProgressBa
     bar
 }
 
-/// Read the checkpoint to resume `spec` in `out` from, if any.
-pub fn find_checkpoint(out: &Path, spec: &RunSpec) -> Result<Option<Checkpoint>> {
-    checkpoint::latest(out, spec).with_context(|| format!("cannot resume {}", out.display()))
+/// Read the checkpoint to resume `arm` in `out` from, if any.
+pub fn find_checkpoint(out: &Path, arm: &ArmSpec) -> Result<Option<Checkpoint>> {
+    checkpoint::latest(out, arm).with_context(|| format!("cannot resume {}", out.display()))
 }

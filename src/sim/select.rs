@@ -1,10 +1,9 @@
 //! Choosing the backend: `auto` takes a hardware GPU adapter when there is
 //! one and falls back to the CPU reference otherwise.
 
-use super::backend::Backend;
-use super::cpu_backend::CpuBackend;
-use super::plan::TransportPlan;
-use crate::config::resolve::RunSpec;
+use super::scenario::ArmSpec;
+use crate::backend::Backend;
+use crate::cpu::backend::CpuBackend;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context;
 
@@ -18,22 +17,22 @@ pub enum BackendChoice {
     Gpu,
 }
 
-pub fn cpu_backend(spec: &RunSpec) -> CpuBackend {
-    CpuBackend::new(spec.grid, TransportPlan::new(spec), spec.dt_min)
+pub fn cpu_backend(arm: &ArmSpec) -> CpuBackend {
+    CpuBackend::new(arm.spec.grid, arm.plan.clone(), arm.spec.dt_min)
 }
 
-pub fn gpu_backend(spec: &RunSpec) -> Result<GpuBackend, context::GpuError> {
-    GpuBackend::new(spec.grid, TransportPlan::new(spec), spec.dt_min)
+pub fn gpu_backend(arm: &ArmSpec) -> Result<GpuBackend, context::GpuError> {
+    GpuBackend::new(arm.spec.grid, arm.plan.clone(), arm.spec.dt_min)
 }
 
 /// The backend to run on, and a one-line notice when `auto` fell back.
 pub fn make_backend(
     choice: BackendChoice,
-    spec: &RunSpec,
+    arm: &ArmSpec,
 ) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
     match choice {
-        BackendChoice::Cpu => Ok((Box::new(cpu_backend(spec)), None)),
-        BackendChoice::Gpu => match gpu_backend(spec) {
+        BackendChoice::Cpu => Ok((Box::new(cpu_backend(arm)), None)),
+        BackendChoice::Gpu => match gpu_backend(arm) {
             Ok(b) => Ok((Box::new(b), None)),
             Err(e @ context::GpuError::NoAdapter(_)) => Err(anyhow::anyhow!(
                 "{e} for --backend gpu. Install a GPU driver; without a GPU, the software Vulkan \
@@ -48,7 +47,7 @@ pub fn make_backend(
                 Ok(a) => a,
                 Err(e) => {
                     return Ok((
-                        Box::new(cpu_backend(spec)),
+                        Box::new(cpu_backend(arm)),
                         Some(format!("{e}; running on the CPU reference backend")),
                     ))
                 }
@@ -60,17 +59,17 @@ pub fn make_backend(
                      (use --backend gpu to run on the software adapter)",
                     info.name
                 );
-                return Ok((Box::new(cpu_backend(spec)), Some(note)));
+                return Ok((Box::new(cpu_backend(arm)), Some(note)));
             }
             match GpuBackend::with_adapter(
                 &adapter,
-                spec.grid,
-                TransportPlan::new(spec),
-                spec.dt_min,
+                arm.spec.grid,
+                arm.plan.clone(),
+                arm.spec.dt_min,
             ) {
                 Ok(b) => Ok((Box::new(b), None)),
                 Err(e) => Ok((
-                    Box::new(cpu_backend(spec)),
+                    Box::new(cpu_backend(arm)),
                     Some(format!("{e}; running on the CPU reference backend")),
                 )),
             }

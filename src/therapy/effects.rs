@@ -8,23 +8,24 @@
 
 use super::schema::{Effect, EffectOp};
 use crate::config::error::{closest, ConfigError};
-use crate::model::fields::{FieldKind, FIELDS};
-use crate::model::params::{ModelParams, PARAM_SPECS};
+use crate::model::fields::FIELDS;
+use crate::model::params::{ModelParams, ParamId, PARAM_SPECS};
 use std::path::Path;
 
 /// A validated effect on one registry parameter (sinks become `add` on
 /// the field's `sink_<field>_per_day`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamEffect {
-    pub param: &'static str,
+    pub param: ParamId,
     pub op: EffectOp,
     pub value: f64,
 }
 
-/// The registry parameter of a field's extra sink.
-pub fn sink_param(field: &str) -> Option<&'static str> {
-    let name = format!("sink_{field}_per_day");
-    PARAM_SPECS.iter().map(|s| s.name).find(|n| *n == name)
+/// The registry parameter of a field's extra sink (the field table's
+/// `sink_param` column).
+pub fn sink_param(field: &str) -> Option<ParamId> {
+    let name = FIELDS.iter().find(|f| f.name == field)?.sink_param?;
+    Some(ParamId::of(name).expect("the field table names registry parameters"))
 }
 
 /// `key` names something unknown: a parameter or field name is a value.
@@ -48,11 +49,7 @@ pub fn resolve_effect(
     key: &str,
     phenotype: bool,
 ) -> Result<ParamEffect, ConfigError> {
-    let invalid = |k: &str, message: String| ConfigError::Invalid {
-        file: file.into(),
-        key: format!("{key}.{k}"),
-        message,
-    };
+    let cx = EffectCheck { file, key };
     let allowed: &[EffectOp] = if phenotype {
         &[EffectOp::Set, EffectOp::Scale, EffectOp::Add]
     } else {
@@ -65,7 +62,7 @@ pub fn resolve_effect(
     };
     if !allowed.contains(&e.op) {
         let names: Vec<_> = allowed.iter().map(|o| o.as_str()).collect();
-        return Err(invalid(
+        return Err(cx.invalid(
             "op",
             format!(
                 "`{}` is not allowed here; use one of {}",
@@ -75,83 +72,14 @@ pub fn resolve_effect(
         ));
     }
     if !e.value.is_finite() {
-        return Err(invalid("value", "must be a finite number".into()));
+        return Err(cx.invalid("value", "must be a finite number".into()));
     }
     let param = if e.op == EffectOp::Sink {
-        if e.param.is_some() {
-            return Err(invalid(
-                "param",
-                "a sink names a `field`, not a `param`".into(),
-            ));
-        }
-        let field = e
-            .field
-            .as_deref()
-            .ok_or_else(|| invalid("field", "a sink needs the `field` it removes".into()))?;
-        let sinkable = || {
-            FIELDS
-                .iter()
-                .filter(|f| matches!(f.kind, FieldKind::Molecule | FieldKind::Cell))
-                .map(|f| f.name.to_string())
-                .collect::<Vec<_>>()
-        };
-        if e.value < 0.0 {
-            return Err(invalid(
-                "value",
-                format!("sink rate {} must be >= 0 (1/day)", e.value),
-            ));
-        }
-        sink_param(field).ok_or_else(|| unknown(file, format!("{key}.field"), field, sinkable()))?
+        sink_target(&cx, e)?
     } else {
-        if e.field.is_some() {
-            return Err(invalid(
-                "field",
-                format!(
-                    "only a sink names a field; `{}` names a `param`",
-                    e.op.as_str()
-                ),
-            ));
-        }
-        let name = e.param.as_deref().ok_or_else(|| {
-            invalid(
-                "param",
-                "missing: the registry parameter this effect changes".into(),
-            )
-        })?;
-        let spec = ModelParams::spec(name).ok_or_else(|| {
-            unknown(
-                file,
-                format!("{key}.param"),
-                name,
-                PARAM_SPECS.iter().map(|s| s.name.to_string()).collect(),
-            )
-        })?;
-        match e.op {
-            EffectOp::Occupy if !(spec.min == 0.0 && spec.max == 1.0) => {
-                return Err(invalid(
-                    "op",
-                    format!(
-                        "`occupy` needs a fraction parameter (range [0, 1]); `{name}` has [{}, {}]",
-                        spec.min, spec.max
-                    ),
-                ))
-            }
-            EffectOp::Occupy if !(0.0..=1.0).contains(&e.value) => {
-                return Err(invalid(
-                    "value",
-                    format!("occupancy value {} is outside [0, 1]", e.value),
-                ))
-            }
-            EffectOp::Scale if e.value < 0.0 => {
-                return Err(invalid(
-                    "value",
-                    format!("scale factor {} must be >= 0", e.value),
-                ))
-            }
-            _ => {}
-        }
-        spec.name
+        param_target(&cx, e)?
     };
+    // A sink adds to the field's sink rate.
     let op = if e.op == EffectOp::Sink {
         EffectOp::Add
     } else {
@@ -164,12 +92,99 @@ pub fn resolve_effect(
     })
 }
 
+/// Where an effect stands, for its messages.
+struct EffectCheck<'a> {
+    file: &'a Path,
+    key: &'a str,
+}
+
+impl EffectCheck<'_> {
+    fn invalid(&self, k: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.into(),
+            key: format!("{}.{k}", self.key),
+            message,
+        }
+    }
+}
+
+/// The sink parameter of the `field` a sink names.
+fn sink_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
+    if e.param.is_some() {
+        return Err(cx.invalid("param", "a sink names a `field`, not a `param`".into()));
+    }
+    let field = e
+        .field
+        .as_deref()
+        .ok_or_else(|| cx.invalid("field", "a sink needs the `field` it removes".into()))?;
+    if e.value < 0.0 {
+        return Err(cx.invalid(
+            "value",
+            format!("sink rate {} must be >= 0 (1/day)", e.value),
+        ));
+    }
+    sink_param(field).ok_or_else(|| {
+        let sinkable = FIELDS
+            .iter()
+            .filter(|f| f.sink_param.is_some())
+            .map(|f| f.name.to_string())
+            .collect();
+        unknown(cx.file, format!("{}.field", cx.key), field, sinkable)
+    })
+}
+
+/// The registry parameter an `occupy`, `scale`, `add` or `set` names,
+/// checked against what the op needs.
+fn param_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
+    if e.field.is_some() {
+        return Err(cx.invalid(
+            "field",
+            format!(
+                "only a sink names a field; `{}` names a `param`",
+                e.op.as_str()
+            ),
+        ));
+    }
+    let name = e.param.as_deref().ok_or_else(|| {
+        cx.invalid(
+            "param",
+            "missing: the registry parameter this effect changes".into(),
+        )
+    })?;
+    let id = ParamId::of(name).ok_or_else(|| {
+        unknown(
+            cx.file,
+            format!("{}.param", cx.key),
+            name,
+            PARAM_SPECS.iter().map(|s| s.name.to_string()).collect(),
+        )
+    })?;
+    let spec = id.spec();
+    match e.op {
+        EffectOp::Occupy if !(spec.min == 0.0 && spec.max == 1.0) => Err(cx.invalid(
+            "op",
+            format!(
+                "`occupy` needs a fraction parameter (range [0, 1]); `{name}` has [{}, {}]",
+                spec.min, spec.max
+            ),
+        )),
+        EffectOp::Occupy if !(0.0..=1.0).contains(&e.value) => Err(cx.invalid(
+            "value",
+            format!("occupancy value {} is outside [0, 1]", e.value),
+        )),
+        EffectOp::Scale if e.value < 0.0 => {
+            Err(cx.invalid("value", format!("scale factor {} must be >= 0", e.value)))
+        }
+        _ => Ok(id),
+    }
+}
+
 /// Apply `(effect, exposure)` pairs to `p` in the documented order.
 pub fn apply<'a>(p: &mut ModelParams, effects: impl IntoIterator<Item = (&'a ParamEffect, f64)>) {
     let mut list: Vec<_> = effects.into_iter().collect();
     list.sort_by_key(|(e, _)| e.op);
     for (e, exposure) in list {
-        let slot = p.get_mut(e.param).expect("validated parameter name");
+        let slot = &mut p[e.param];
         let v = *slot as f64;
         *slot = match e.op {
             EffectOp::Occupy => 1.0 - (1.0 - v) * (1.0 - e.value * exposure),
@@ -183,6 +198,7 @@ pub fn apply<'a>(p: &mut ModelParams, effects: impl IntoIterator<Item = (&'a Par
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fields::FieldKind;
 
     fn effect(param: &str, op: EffectOp, value: f64) -> Effect {
         Effect {
@@ -237,7 +253,7 @@ mod tests {
             note: String::new(),
         };
         let e = resolve_effect(&sink, path, "effect[0]", false).unwrap();
-        assert_eq!(e.param, "sink_vegf_per_day");
+        assert_eq!(e.param.name(), "sink_vegf_per_day");
         let bad = resolve_effect(
             &effect("kill_rate_per_dya", EffectOp::Scale, 2.0),
             path,

@@ -77,13 +77,14 @@ pub fn apply_config(
     for (k, change) in phenotype.change.iter().enumerate() {
         let effect = resolve_effect(change, path, &format!("change[{k}]"), true)?;
         let mut p = ModelParams::default();
-        let slot = p.get_mut(effect.param).expect("validated");
-        if let Some(&v) = config.params.get(effect.param) {
-            *slot = v as f32;
+        let name = effect.param.name();
+        if let Some(&v) = config.params.get(name) {
+            p[effect.param] = v as f32;
         }
         apply_effects(&mut p, [(&effect, 1.0)]);
-        let value = p.get(effect.param).expect("validated") as f64;
-        config.params.insert(effect.param.to_string(), value);
+        config
+            .params
+            .insert(name.to_string(), p[effect.param] as f64);
     }
     for (name, overlay) in &phenotype.fields {
         if field_index(name).is_none() {

@@ -15,7 +15,7 @@ use super::schema::{Radiation, RadiationField};
 use crate::config::error::{check_range, ConfigError};
 use crate::model::fields::{FieldKind, FIELDS};
 use crate::model::grid::Grid;
-use crate::model::params::{ModelParams, MIN_PER_DAY};
+use crate::model::params::{ModelParams, ParamId, RtShape, MIN_PER_DAY};
 use std::path::Path;
 
 /// A radiotherapy course resolved on the step grid.
@@ -25,14 +25,62 @@ pub struct RadiationPlan {
     pub fraction_days: Vec<f64>,
     /// Surviving fraction of one fraction, per cell field name.
     pub survival: Vec<(&'static str, f64)>,
-    /// The `rt_death_<cell>_per_day` parameter of each `survival` entry,
+    /// The radiotherapy death-rate parameter of each `survival` entry,
     /// looked up once here rather than on every step.
-    death_params: Vec<&'static str>,
+    death_params: Vec<ParamId>,
     /// (first step, number of steps) of each fraction's death window.
     windows: Vec<(u64, u64)>,
-    /// rt_shape, centre x/y/z, radius, half widths x/y/z.
-    geometry: [f32; 8],
+    geometry: Geometry,
     dt_min: f64,
+}
+
+/// Where the dose goes, in um.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Geometry {
+    Whole,
+    /// A disk (2D) or ball (3D).
+    Disk {
+        center: [f32; 3],
+        radius: f32,
+    },
+    Box {
+        center: [f32; 3],
+        half_width: [f32; 3],
+    },
+}
+
+impl Geometry {
+    /// Write the geometry into the `rt_*` parameters the kernels read.
+    fn write(self, p: &mut ModelParams) {
+        let (shape, center, radius, half) = match self {
+            Geometry::Whole => (RtShape::Whole, [0.0; 3], 0.0, [0.0; 3]),
+            Geometry::Disk { center, radius } => (RtShape::Disk, center, radius, [0.0; 3]),
+            Geometry::Box { center, half_width } => (RtShape::Box, center, 0.0, half_width),
+        };
+        p.rt_shape = shape.code();
+        [p.rt_center_x_um, p.rt_center_y_um, p.rt_center_z_um] = center;
+        p.rt_radius_um = radius;
+        [p.rt_half_x_um, p.rt_half_y_um, p.rt_half_z_um] = half;
+    }
+}
+
+/// Range checks and messages against one radiotherapy file.
+struct Check<'a> {
+    file: &'a Path,
+}
+
+impl Check<'_> {
+    fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        check_range(self.file, &format!("radiation.{key}"), value, min, max)
+    }
+
+    fn invalid(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.into(),
+            key: format!("radiation.{key}"),
+            message,
+        }
+    }
 }
 
 impl RadiationPlan {
@@ -43,159 +91,38 @@ impl RadiationPlan {
         dt_min: f64,
         steps: u64,
     ) -> Result<Self, ConfigError> {
-        let range = |key: &str, value: f64, min: f64, max: f64| {
-            check_range(file, &format!("radiation.{key}"), value, min, max)
-        };
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            file: file.into(),
-            key: format!("radiation.{key}"),
-            message,
-        };
-        range("dose_gy", r.dose_gy, 0.0, 100.0)?;
-        range("death_window_days", r.death_window_days, 0.0, 30.0)?;
-        if r.fraction_days.is_empty() {
-            return Err(invalid(
-                "fraction_days",
-                "list at least one fraction day".into(),
-            ));
-        }
-        let dt_days = dt_min / MIN_PER_DAY as f64;
-        let mut windows = Vec::new();
-        for (k, &day) in r.fraction_days.iter().enumerate() {
-            range(&format!("fraction_days[{k}]"), day, 0.0, 1e5)?;
-            if k > 0 && day < r.fraction_days[k - 1] + r.death_window_days {
-                return Err(invalid(
-                    "fraction_days",
-                    format!(
-                        "fractions on days {} and {day} are closer than death_window_days = {}; \
-                         shorten the window or space the fractions",
-                        r.fraction_days[k - 1],
-                        r.death_window_days
-                    ),
-                ));
-            }
-            let first = (day / dt_days - 1e-9).ceil() as u64;
-            let end = ((day + r.death_window_days) / dt_days - 1e-9).ceil() as u64;
-            if first < steps {
-                windows.push((first, end.max(first + 1) - first));
-            }
-        }
-        if !r
-            .alpha_per_gy
-            .values()
-            .chain(r.beta_per_gy2.values())
-            .any(|&v| v > 0.0)
-        {
-            return Err(invalid(
-                "alpha_per_gy",
-                "no cell field has a positive alpha_per_gy or beta_per_gy2, so the course would \
-                 kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }"
-                    .into(),
-            ));
-        }
-        let mut survival = Vec::new();
-        for (name, _) in r.alpha_per_gy.iter().chain(&r.beta_per_gy2) {
-            let field = FIELDS
-                .iter()
-                .find(|f| f.name == name && f.kind == FieldKind::Cell)
-                .ok_or_else(|| ConfigError::UnknownKey {
-                    file: file.into(),
-                    location: String::new(),
-                    key: format!("radiation.alpha_per_gy/beta_per_gy2.{name}"),
-                    suggestion: None,
-                    valid: FIELDS
-                        .iter()
-                        .filter(|f| f.kind == FieldKind::Cell)
-                        .map(|f| f.name.to_string())
-                        .collect(),
-                })?;
-            if survival.iter().any(|(n, _)| *n == field.name) {
-                continue;
-            }
-            let alpha = range(
-                &format!("alpha_per_gy.{name}"),
-                r.alpha_per_gy.get(name.as_str()).copied().unwrap_or(0.0),
-                0.0,
-                10.0,
-            )?;
-            let beta = range(
-                &format!("beta_per_gy2.{name}"),
-                r.beta_per_gy2.get(name.as_str()).copied().unwrap_or(0.0),
-                0.0,
-                10.0,
-            )?;
-            let d = r.dose_gy;
-            survival.push((field.name, (-alpha * d - beta * d * d).exp()));
-        }
+        let cx = Check { file };
+        cx.range("dose_gy", r.dose_gy, 0.0, 100.0)?;
+        cx.range("death_window_days", r.death_window_days, 0.0, 30.0)?;
+        let windows = death_windows(&cx, r, dt_min / MIN_PER_DAY as f64, steps)?;
+        let survival = survivals(&cx, r)?;
         let death_params = survival
             .iter()
             .map(|(name, _)| {
-                ModelParams::spec(&format!("rt_death_{name}_per_day"))
+                let field = FIELDS
+                    .iter()
+                    .find(|f| f.name == *name)
+                    .expect("a cell field");
+                field
+                    .rt_death_param
+                    .and_then(ParamId::of)
                     .expect("every cell field has an rt_death parameter")
-                    .name
             })
             .collect();
-        let dims = grid.spatial_dims();
-        let center = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
-            if c.len() != dims && !(dims == 2 && c.len() == 3) {
-                return Err(invalid(
-                    key,
-                    format!("needs {dims} coordinates (um), got {}", c.len()),
-                ));
-            }
-            for (k, &v) in c.iter().enumerate() {
-                range(&format!("{key}[{k}]"), v, -1e7, 1e7)?;
-            }
-            Ok([
-                c[0] as f32,
-                c[1] as f32,
-                c.get(2).copied().unwrap_or(0.0) as f32,
-            ])
-        };
-        let geometry = match &r.field {
-            RadiationField::Whole => [0.0; 8],
-            RadiationField::Disk {
-                center_um,
-                radius_um,
-            } => {
-                let c = center("field.center_um", center_um)?;
-                let radius = range("field.radius_um", *radius_um, 0.0, 1e7)? as f32;
-                [1.0, c[0], c[1], c[2], radius, 0.0, 0.0, 0.0]
-            }
-            RadiationField::Box {
-                center_um,
-                half_width_um,
-            } => {
-                let c = center("field.center_um", center_um)?;
-                let h = center("field.half_width_um", half_width_um)?;
-                for (k, v) in h.iter().enumerate().take(dims) {
-                    range(&format!("field.half_width_um[{k}]"), *v as f64, 0.0, 1e7)?;
-                }
-                [2.0, c[0], c[1], c[2], 0.0, h[0], h[1], h[2]]
-            }
-        };
         Ok(Self {
             dose_gy: r.dose_gy,
             fraction_days: r.fraction_days.clone(),
             survival,
             death_params,
             windows,
-            geometry,
+            geometry: geometry(&cx, &r.field, grid)?,
             dt_min,
         })
     }
 
     /// Set the field geometry and, inside a death window, the death rates.
     pub fn apply(&self, p: &mut ModelParams, step: u64) {
-        let g = self.geometry;
-        p.rt_shape = g[0];
-        p.rt_center_x_um = g[1];
-        p.rt_center_y_um = g[2];
-        p.rt_center_z_um = g[3];
-        p.rt_radius_um = g[4];
-        p.rt_half_x_um = g[5];
-        p.rt_half_y_um = g[6];
-        p.rt_half_z_um = g[7];
+        self.geometry.write(p);
         let Some(&(_, n)) = self
             .windows
             .iter()
@@ -206,7 +133,7 @@ impl RadiationPlan {
         let steps_per_day = MIN_PER_DAY as f64 / self.dt_min;
         for (&(_, s), &param) in self.survival.iter().zip(&self.death_params) {
             let rate = (s.powf(-1.0 / n as f64) - 1.0) * steps_per_day;
-            *p.get_mut(param).expect("registry name") += rate as f32;
+            p[param] += rate as f32;
         }
     }
 
@@ -214,6 +141,125 @@ impl RadiationPlan {
     pub fn cumulative_dose_gy(&self, t_day: f64) -> f64 {
         self.fraction_days.iter().filter(|&&d| d <= t_day).count() as f64 * self.dose_gy
     }
+}
+
+/// (first step, number of steps) of each fraction's death window within
+/// the run's `steps`.
+fn death_windows(
+    cx: &Check,
+    r: &Radiation,
+    dt_days: f64,
+    steps: u64,
+) -> Result<Vec<(u64, u64)>, ConfigError> {
+    if r.fraction_days.is_empty() {
+        return Err(cx.invalid("fraction_days", "list at least one fraction day".into()));
+    }
+    let mut windows = Vec::new();
+    for (k, &day) in r.fraction_days.iter().enumerate() {
+        cx.range(&format!("fraction_days[{k}]"), day, 0.0, 1e5)?;
+        if k > 0 && day < r.fraction_days[k - 1] + r.death_window_days {
+            return Err(cx.invalid(
+                "fraction_days",
+                format!(
+                    "fractions on days {} and {day} are closer than death_window_days = {}; \
+                     shorten the window or space the fractions",
+                    r.fraction_days[k - 1],
+                    r.death_window_days
+                ),
+            ));
+        }
+        let first = (day / dt_days - 1e-9).ceil() as u64;
+        let end = ((day + r.death_window_days) / dt_days - 1e-9).ceil() as u64;
+        if first < steps {
+            windows.push((first, end.max(first + 1) - first));
+        }
+    }
+    Ok(windows)
+}
+
+/// The linear-quadratic surviving fraction of one fraction, per cell field
+/// named in `alpha_per_gy` or `beta_per_gy2`.
+fn survivals(cx: &Check, r: &Radiation) -> Result<Vec<(&'static str, f64)>, ConfigError> {
+    if !r
+        .alpha_per_gy
+        .values()
+        .chain(r.beta_per_gy2.values())
+        .any(|&v| v > 0.0)
+    {
+        return Err(cx.invalid(
+            "alpha_per_gy",
+            "no cell field has a positive alpha_per_gy or beta_per_gy2, so the course would \
+             kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }"
+                .into(),
+        ));
+    }
+    let cells = || FIELDS.iter().filter(|f| f.kind == FieldKind::Cell);
+    let mut survival: Vec<(&'static str, f64)> = Vec::new();
+    for (name, _) in r.alpha_per_gy.iter().chain(&r.beta_per_gy2) {
+        let field = cells()
+            .find(|f| f.name == name)
+            .ok_or_else(|| ConfigError::UnknownKey {
+                file: cx.file.into(),
+                location: String::new(),
+                key: format!("radiation.alpha_per_gy/beta_per_gy2.{name}"),
+                suggestion: None,
+                valid: cells().map(|f| f.name.to_string()).collect(),
+            })?;
+        if survival.iter().any(|(n, _)| *n == field.name) {
+            continue;
+        }
+        let coefficient = |key: &str, table: &std::collections::BTreeMap<String, f64>| {
+            let value = table.get(name.as_str()).copied().unwrap_or(0.0);
+            cx.range(&format!("{key}.{name}"), value, 0.0, 10.0)
+        };
+        let alpha = coefficient("alpha_per_gy", &r.alpha_per_gy)?;
+        let beta = coefficient("beta_per_gy2", &r.beta_per_gy2)?;
+        let d = r.dose_gy;
+        survival.push((field.name, (-alpha * d - beta * d * d).exp()));
+    }
+    Ok(survival)
+}
+
+/// The field's geometry, checked against the grid's dimensions.
+fn geometry(cx: &Check, field: &RadiationField, grid: &Grid) -> Result<Geometry, ConfigError> {
+    let dims = grid.spatial_dims();
+    let point = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
+        if c.len() != dims && !(dims == 2 && c.len() == 3) {
+            return Err(cx.invalid(
+                key,
+                format!("needs {dims} coordinates (um), got {}", c.len()),
+            ));
+        }
+        for (k, &v) in c.iter().enumerate() {
+            cx.range(&format!("{key}[{k}]"), v, -1e7, 1e7)?;
+        }
+        Ok([
+            c[0] as f32,
+            c[1] as f32,
+            c.get(2).copied().unwrap_or(0.0) as f32,
+        ])
+    };
+    Ok(match field {
+        RadiationField::Whole => Geometry::Whole,
+        RadiationField::Disk {
+            center_um,
+            radius_um,
+        } => Geometry::Disk {
+            center: point("field.center_um", center_um)?,
+            radius: cx.range("field.radius_um", *radius_um, 0.0, 1e7)? as f32,
+        },
+        RadiationField::Box {
+            center_um,
+            half_width_um,
+        } => {
+            let center = point("field.center_um", center_um)?;
+            let half_width = point("field.half_width_um", half_width_um)?;
+            for (k, v) in half_width.iter().enumerate().take(dims) {
+                cx.range(&format!("field.half_width_um[{k}]"), *v as f64, 0.0, 1e7)?;
+            }
+            Geometry::Box { center, half_width }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use super::pk::{concentration_table, Rates};
 use super::radiation::RadiationPlan;
 use super::schema::{Pk, Response, ResponseModel, Route, Schedule, TherapyConfig};
 use crate::config::error::{check_range, ConfigError};
-use crate::config::load::parse_toml;
+use crate::config::load::{parse_toml, parse_value};
 use crate::model::grid::Grid;
-use crate::model::params::{ModelParams, MIN_PER_DAY, PARAM_SPECS};
+use crate::model::params::{ModelParams, ParamId, MIN_PER_DAY};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +66,18 @@ pub struct Treatment {
     dt_days: f64,
 }
 
+/// Most drugs of one arm acting on one parameter: the range check visits
+/// every corner of their exposure box, 2^n parameter sets.
+const MAX_DRUGS_PER_PARAM: usize = 16;
+
+/// The largest exposure a drug reaches.
+fn max_exposure(d: &DrugPlan) -> f64 {
+    match d.response.model {
+        ResponseModel::Occupancy => 1.0,
+        ResponseModel::Emax => d.response.emax,
+    }
+}
+
 /// What the treatment needs to know about the run.
 pub struct RunFrame<'a> {
     pub scenario: &'a Path,
@@ -79,7 +91,7 @@ impl Treatment {
     /// files) for a run; `base` are the run's parameters without therapy.
     pub fn resolve(
         arm: &[String],
-        inline: &BTreeMap<String, TherapyConfig>,
+        inline: &BTreeMap<String, toml::Value>,
         base: &ModelParams,
         run: &RunFrame,
     ) -> Result<Self, ConfigError> {
@@ -98,10 +110,12 @@ impl Treatment {
                 });
             }
             let (file, therapy) = match inline.get(name) {
-                Some(th) => (
-                    PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display())),
-                    th.clone(),
-                ),
+                Some(table) => {
+                    let file =
+                        PathBuf::from(format!("{} [therapy.{name}]", run.scenario.display()));
+                    let th: TherapyConfig = parse_value(table, &file)?;
+                    (file, th)
+                }
                 None => {
                     let (path, text) =
                         find(Kind::Therapy, name, dir, run.scenario, &format!("arm[{k}]"))?;
@@ -184,36 +198,52 @@ impl Treatment {
     }
 
     /// Every parameter must stay within its registry range at any exposure.
-    /// Effects are affine in each drug's exposure, so checking every corner
-    /// of the exposure box (each drug off or at its maximum) suffices.
+    /// Effects are affine in each drug's exposure, and a parameter depends
+    /// only on the drugs acting on it, so checking every corner of their
+    /// exposure box (each drug off or at its maximum) suffices.
     fn check_ranges(&self, base: &ModelParams) -> Result<(), ConfigError> {
-        let n = self.drugs.len().min(12);
-        for corner in 0..(1u32 << n) {
-            let mut p = *base;
-            let max_exposure = |d: &DrugPlan| match d.response.model {
-                ResponseModel::Occupancy => 1.0,
-                ResponseModel::Emax => d.response.emax,
+        for id in ParamId::all() {
+            let acting: Vec<&DrugPlan> = self
+                .drugs
+                .iter()
+                .filter(|d| d.effects.iter().any(|e| e.param == id))
+                .collect();
+            let culprits = || -> Vec<String> {
+                acting
+                    .iter()
+                    .map(|d| d.file.display().to_string())
+                    .collect()
             };
-            apply(
-                &mut p,
-                self.drugs.iter().enumerate().flat_map(|(k, d)| {
-                    let e = if corner & (1 << k) != 0 {
-                        max_exposure(d)
-                    } else {
-                        0.0
-                    };
-                    d.effects.iter().map(move |x| (x, e))
-                }),
-            );
-            for spec in PARAM_SPECS {
-                let v = p.get(spec.name).expect("registry name");
+            if acting.len() > MAX_DRUGS_PER_PARAM {
+                return Err(ConfigError::Invalid {
+                    file: acting[0].file.clone(),
+                    key: format!("effects on `{}`", id.name()),
+                    message: format!(
+                        "{} drugs of the arm act on it ({}); at most {MAX_DRUGS_PER_PARAM} can be checked against its range",
+                        acting.len(),
+                        culprits().join(" + ")
+                    ),
+                });
+            }
+            for corner in 0..(1u32 << acting.len()) {
+                let mut p = *base;
+                apply(
+                    &mut p,
+                    acting.iter().enumerate().flat_map(|(k, d)| {
+                        let e = if corner & (1 << k) != 0 {
+                            max_exposure(d)
+                        } else {
+                            0.0
+                        };
+                        d.effects
+                            .iter()
+                            .filter(move |x| x.param == id)
+                            .map(move |x| (x, e))
+                    }),
+                );
+                let (v, spec) = (p[id], id.spec());
                 if !(v >= spec.min && v <= spec.max) {
-                    let culprits: Vec<String> = self
-                        .drugs
-                        .iter()
-                        .filter(|d| d.effects.iter().any(|e| e.param == spec.name))
-                        .map(|d| d.file.display().to_string())
-                        .collect();
+                    let culprits = culprits();
                     return Err(ConfigError::OutOfRange {
                         file: culprits.first().map(PathBuf::from).unwrap_or_default(),
                         key: format!(
@@ -401,4 +431,64 @@ pub fn parse_arm(text: &str) -> Vec<String> {
         return Vec::new();
     }
     text.split('+').map(|t| t.trim().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::therapy::schema::EffectOp;
+
+    /// A drug at full exposure adding `value` to `param`.
+    fn drug(k: usize, param: &str, value: f64) -> DrugPlan {
+        DrugPlan {
+            name: format!("d{k}"),
+            agent: String::new(),
+            file: PathBuf::from(format!("d{k}.toml")),
+            concentration: vec![1.0],
+            response: Response::default(),
+            effects: vec![ParamEffect {
+                param: ParamId::of(param).unwrap(),
+                op: EffectOp::Add,
+                value,
+            }],
+            terminal_half_life_days: 1.0,
+        }
+    }
+
+    fn treatment(drugs: Vec<DrugPlan>) -> Treatment {
+        Treatment {
+            drugs,
+            ..Treatment::default()
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked_for_every_drug_of_a_long_arm() {
+        // Thirteen harmless drugs, then one that pushes the kill rate past
+        // its maximum of 50/day: the last drug must still be checked.
+        let mut drugs: Vec<_> = (0..13)
+            .map(|k| drug(k, "tumor_death_per_day", 0.01))
+            .collect();
+        drugs.push(drug(13, "kill_rate_per_day", 100.0));
+        let e = treatment(drugs)
+            .check_ranges(&ModelParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kill_rate_per_day") && e.contains("d13.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn many_drugs_on_one_parameter_are_refused_rather_than_unchecked() {
+        let drugs = (0..=MAX_DRUGS_PER_PARAM)
+            .map(|k| drug(k, "kill_rate_per_day", 0.01))
+            .collect();
+        let e = treatment(drugs)
+            .check_ranges(&ModelParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 16"), "{e}");
+    }
 }

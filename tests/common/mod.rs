@@ -6,27 +6,27 @@
 pub mod browser;
 
 use std::path::Path;
+use tmesim::backend::Backend;
+use tmesim::config::initial::initial_state;
 use tmesim::config::load::parse_config;
-use tmesim::config::resolve::{resolve, RunSpec};
-use tmesim::model::init::initial_state;
 use tmesim::model::state::State;
-use tmesim::sim::backend::Backend;
+use tmesim::sim::scenario::{resolve, ArmSpec};
 use tmesim::sim::select::{cpu_backend, gpu_backend};
 
 /// A validated scenario from TOML text.
-pub fn spec(toml: &str) -> RunSpec {
+pub fn spec(toml: &str) -> ArmSpec {
     spec_with(toml, &[])
 }
 
-pub fn spec_with(toml: &str, overrides: &[&str]) -> RunSpec {
+pub fn spec_with(toml: &str, overrides: &[&str]) -> ArmSpec {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let config =
         parse_config(toml, Path::new("test.toml"), &overrides).unwrap_or_else(|e| panic!("{e}"));
     resolve(config, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub fn initial(spec: &RunSpec) -> State {
-    initial_state(spec).unwrap_or_else(|e| panic!("{e}"))
+pub fn initial(spec: &ArmSpec) -> State {
+    initial_state(&spec.spec).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn gpu_required() -> bool {
@@ -36,7 +36,7 @@ fn gpu_required() -> bool {
 
 /// The GPU backend for `spec`, or `None` (reported as skipped) when no
 /// adapter exists and the GPU is not required.
-pub fn gpu(spec: &RunSpec) -> Option<Box<dyn Backend>> {
+pub fn gpu(spec: &ArmSpec) -> Option<Box<dyn Backend>> {
     // A private XDG_RUNTIME_DIR, so Mesa's window-system probe stays quiet.
     tmesim::gpu::runtime_dir::ensure();
     match gpu_backend(spec) {
@@ -53,25 +53,33 @@ pub fn gpu(spec: &RunSpec) -> Option<Box<dyn Backend>> {
 }
 
 /// Every backend available for `spec`: the CPU reference first.
-pub fn backends(spec: &RunSpec) -> Vec<Box<dyn Backend>> {
+pub fn backends(spec: &ArmSpec) -> Vec<Box<dyn Backend>> {
     let mut all: Vec<Box<dyn Backend>> = vec![Box::new(cpu_backend(spec))];
     all.extend(gpu(spec));
     all
 }
 
 /// Run `steps` macro steps from `state` with the scenario's parameters.
-pub fn advance(backend: &mut dyn Backend, spec: &RunSpec, state: &State, steps: u64) -> State {
+pub fn advance(backend: &mut dyn Backend, spec: &ArmSpec, state: &State, steps: u64) -> State {
     backend.upload(state).expect("upload");
     let params: Vec<_> = (state.step..state.step + steps)
-        .map(|s| spec.treatment.params_at(&spec.params, s))
+        .map(|s| spec.treatment.params_at(&spec.spec.params, s))
         .collect();
     backend.run_steps(&params).expect("steps");
     backend.download().expect("download")
 }
 
 /// Run the scenario to its end from its initial state.
-pub fn run_to_end(backend: &mut dyn Backend, spec: &RunSpec) -> State {
-    advance(backend, spec, &initial(spec), spec.steps)
+pub fn run_to_end(backend: &mut dyn Backend, spec: &ArmSpec) -> State {
+    advance(backend, spec, &initial(spec), spec.spec.steps)
+}
+
+/// A float32 .npy file: its shape and values.
+pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
 }
 
 pub fn total(field: &[f32]) -> f64 {

@@ -2,11 +2,11 @@
 //! both backends: the list of operations of one macro step, the molecule
 //! propagators and the per-field transport uniforms.
 
-use crate::config::resolve::{Boundary, RunSpec};
-use crate::config::schema::{DiffusionSolver, Splitting};
+use crate::config::resolve::RunSpec;
 use crate::model::exponential::{axis_propagator, dirichlet_offset};
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::grid::{Grid, TransportUniform};
+use crate::model::solver::{Boundary, DiffusionSolver, Splitting};
 
 /// Largest fraction of the explicit stability limit a diffusion sub-step
 /// may use (dt (2 d D / dx^2 + lambda) <= 0.9: non-negative updates).
@@ -107,7 +107,7 @@ fn base_uniform(spec: &RunSpec, field: usize, dt: f32) -> TransportUniform {
         Boundary::Dirichlet(v) => (1, v),
     };
     TransportUniform {
-        diffusivity: setup.diffusivity,
+        diffusion: setup.diffusion,
         decay: setup.decay,
         chemotaxis: setup.chemotaxis,
         dt,
@@ -158,7 +158,7 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
         });
         for &f in molecules {
             let s = &spec.fields[f];
-            let r = share * dt * s.diffusivity as f64 / dx2;
+            let r = share * dt * s.diffusion as f64 / dx2;
             // Decay acts in the first pass (half in each pass of a line).
             let decay_share = if share < 1.0 || p == 0 { share } else { 0.0 };
             let scale = (-(s.decay as f64) * dt * decay_share).exp();
@@ -197,20 +197,82 @@ fn molecule_offset(spec: &RunSpec, field: usize, transport_dt: f32) -> Option<Ve
         return None;
     }
     let dt = transport_dt as f64;
-    let r = dt * s.diffusivity as f64 / (grid.dx_um as f64).powi(2);
+    let r = dt * s.diffusion as f64 / (grid.dx_um as f64).powi(2);
     let c = dirichlet_offset(grid.dims(), &axes, r, s.decay as f64 * dt, v as f64);
     Some(c.iter().map(|&x| x as f32).collect())
 }
 
+/// Molecule `f`'s explicit sub-steps (a multiple of `multiple`, under the
+/// stability limit) and, for the exponential solver, its Dirichlet offset.
+fn molecule_plan(spec: &RunSpec, f: usize, multiple: u32, transport_dt: f32) -> MoleculePlan {
+    let (grid, dt) = (spec.grid, spec.dt_min);
+    let dx2 = grid.dx_um * grid.dx_um;
+    let dims = grid.spatial_dims() as f32;
+    let setup = &spec.fields[f];
+    let rate = 2.0 * dims * setup.diffusion / dx2 + setup.decay;
+    let explicit_substeps = round_up((dt * rate / EXPLICIT_SAFETY).ceil() as u32, multiple);
+    MoleculePlan {
+        field: f,
+        explicit: TransportUniform {
+            dt: dt / explicit_substeps as f32,
+            ..base_uniform(spec, f, dt)
+        },
+        explicit_substeps,
+        offset: if spec.solver == DiffusionSolver::Exponential {
+            molecule_offset(spec, f, transport_dt)
+        } else {
+            None
+        },
+    }
+}
+
+/// The mobile cell fields with their sub-step uniforms, and the number of
+/// motility sub-steps per macro step (a multiple of `multiple`, under the
+/// stability limit of the fastest field; 0 when nothing moves).
+fn cell_plans(spec: &RunSpec, multiple: u32) -> (Vec<CellPlan>, u32) {
+    let (grid, dt) = (spec.grid, spec.dt_min);
+    let dx2 = grid.dx_um * grid.dx_um;
+    let dims = grid.spatial_dims() as f32;
+    let ghost_crowding: f32 = fields_of(FieldKind::Cell)
+        .map(|c| spec.fields[c].boundary.ghost_value())
+        .sum();
+    let mobile: Vec<usize> = fields_of(FieldKind::Cell)
+        .filter(|&c| spec.fields[c].diffusion > 0.0 || spec.fields[c].chemotaxis > 0.0)
+        .collect();
+    let max_rate = mobile
+        .iter()
+        .map(|&c| (spec.fields[c].diffusion + spec.fields[c].chemotaxis) / dx2)
+        .fold(0.0f32, f32::max);
+    let motility_substeps = if grid.active_axes().is_empty() || mobile.is_empty() {
+        0
+    } else {
+        round_up(
+            (dt * 2.0 * dims * max_rate / MOTILITY_SAFETY).ceil() as u32,
+            multiple,
+        )
+    };
+    let sub_dt = if motility_substeps > 0 {
+        dt / motility_substeps as f32
+    } else {
+        dt
+    };
+    let cells = mobile
+        .into_iter()
+        .map(|c| CellPlan {
+            field: c,
+            uniform: TransportUniform {
+                ghost_crowding,
+                ..base_uniform(spec, c, sub_dt)
+            },
+        })
+        .collect();
+    (cells, motility_substeps)
+}
+
 impl TransportPlan {
     pub fn new(spec: &RunSpec) -> Self {
-        let grid = spec.grid;
-        let dt = spec.dt_min;
-        let dx2 = grid.dx_um * grid.dx_um;
-        let dims = grid.spatial_dims() as f32;
-
         let fields: Vec<usize> = fields_of(FieldKind::Molecule)
-            .filter(|&f| spec.fields[f].diffusivity > 0.0 || spec.fields[f].decay > 0.0)
+            .filter(|&f| spec.fields[f].diffusion > 0.0 || spec.fields[f].decay > 0.0)
             .collect();
         assert!(
             fields.len() <= MAX_MOLECULES,
@@ -218,74 +280,19 @@ impl TransportPlan {
         );
         let exponential_solver = spec.solver == DiffusionSolver::Exponential;
         let (multiple, transport_dt) = match spec.splitting {
-            Splitting::Strang => (4, dt / 2.0),
-            Splitting::Lie => (2, dt),
+            Splitting::Strang => (4, spec.dt_min / 2.0),
+            Splitting::Lie => (2, spec.dt_min),
         };
-        let molecules: Vec<MoleculePlan> = fields
+        let molecules = fields
             .iter()
-            .map(|&f| {
-                let setup = &spec.fields[f];
-                let rate = 2.0 * dims * setup.diffusivity / dx2 + setup.decay;
-                let explicit_substeps =
-                    round_up((dt * rate / EXPLICIT_SAFETY).ceil() as u32, multiple);
-                MoleculePlan {
-                    field: f,
-                    explicit: TransportUniform {
-                        dt: dt / explicit_substeps as f32,
-                        ..base_uniform(spec, f, dt)
-                    },
-                    explicit_substeps,
-                    offset: if exponential_solver {
-                        molecule_offset(spec, f, transport_dt)
-                    } else {
-                        None
-                    },
-                }
-            })
+            .map(|&f| molecule_plan(spec, f, multiple, transport_dt))
             .collect();
         let exponential = if exponential_solver && !fields.is_empty() {
             exponential_plan(spec, &fields, transport_dt)
         } else {
             ExponentialPlan::default()
         };
-
-        let ghost_crowding: f32 = fields_of(FieldKind::Cell)
-            .map(|c| match spec.fields[c].boundary {
-                Boundary::Dirichlet(v) => v,
-                Boundary::NoFlux => 0.0,
-            })
-            .sum();
-        let mobile: Vec<usize> = fields_of(FieldKind::Cell)
-            .filter(|&c| spec.fields[c].diffusivity > 0.0 || spec.fields[c].chemotaxis > 0.0)
-            .collect();
-        let max_rate = mobile
-            .iter()
-            .map(|&c| (spec.fields[c].diffusivity + spec.fields[c].chemotaxis) / dx2)
-            .fold(0.0f32, f32::max);
-        let motility_substeps = if grid.active_axes().is_empty() || mobile.is_empty() {
-            0
-        } else {
-            round_up(
-                (dt * 2.0 * dims * max_rate / MOTILITY_SAFETY).ceil() as u32,
-                multiple,
-            )
-        };
-        let sub_dt = if motility_substeps > 0 {
-            dt / motility_substeps as f32
-        } else {
-            dt
-        };
-        let cells = mobile
-            .into_iter()
-            .map(|c| CellPlan {
-                field: c,
-                uniform: TransportUniform {
-                    ghost_crowding,
-                    ..base_uniform(spec, c, sub_dt)
-                },
-            })
-            .collect();
-
+        let (cells, motility_substeps) = cell_plans(spec, multiple);
         let mut plan = TransportPlan {
             solver: spec.solver,
             splitting: spec.splitting,
@@ -400,7 +407,7 @@ mod tests {
     fn plan(toml: &str) -> TransportPlan {
         let path = Path::new("test.toml");
         let config = parse_config(toml, path, &[]).expect("config");
-        TransportPlan::new(&resolve(config, path).expect("spec"))
+        TransportPlan::new(&resolve(config.clone(), &config, path).expect("spec"))
     }
 
     /// Motility sub-steps starting at `ops[at]`: (crowding, each cell) x

@@ -1,13 +1,13 @@
 //! Initial conditions: the config's pieces summed into field arrays, and
 //! checked against each field's bounds.
 
-use super::fields::{default_initial_value, idx, FieldKind, FIELDS};
-use super::grid::Grid;
-use super::rng::SplitMix64;
-use super::state::State;
-use crate::config::error::ConfigError;
-use crate::config::resolve::{InitialPiece, RunSpec};
-use crate::config::schema::Initial;
+use super::error::ConfigError;
+use super::resolve::{InitialPiece, RunSpec};
+use super::schema::Initial;
+use crate::model::fields::{fields_of, FieldKind, Upper, FIELDS};
+use crate::model::grid::Grid;
+use crate::model::rng::SplitMix64;
+use crate::model::state::State;
 
 /// Build the state at time zero.
 pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
@@ -16,7 +16,7 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
     for (f, setup) in spec.fields.iter().enumerate() {
         let field = &mut state.fields[f];
         if setup.initial.is_empty() {
-            field.fill(default_initial_value(f));
+            field.fill(FIELDS[f].initial);
         }
         for (k, piece) in setup.initial.iter().enumerate() {
             match piece {
@@ -44,7 +44,7 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
         check_bounds(spec, f, field)?;
     }
     let limit = spec.params.crowding_limit;
-    let cells: Vec<usize> = super::fields::fields_of(FieldKind::Cell).collect();
+    let cells: Vec<usize> = fields_of(FieldKind::Cell).collect();
     for i in 0..grid.len() {
         let rho: f32 = cells.iter().map(|&c| state.fields[c][i]).sum();
         if rho > limit * (1.0 + 1e-6) {
@@ -73,10 +73,10 @@ fn places_something(piece: &Initial) -> bool {
 }
 
 fn check_bounds(spec: &RunSpec, f: usize, field: &[f32]) -> Result<(), ConfigError> {
-    let upper = match (FIELDS[f].kind, f) {
-        (FieldKind::Map, _) | (_, idx::LAG3) | (_, idx::EXHAUSTION) => 1.0,
-        (FieldKind::Cell, _) => spec.params.crowding_limit,
-        _ => f32::INFINITY,
+    let upper = match FIELDS[f].upper {
+        Upper::One => 1.0,
+        Upper::CrowdingLimit => spec.params.crowding_limit,
+        Upper::Unbounded => f32::INFINITY,
     };
     if let Some((i, &v)) = field
         .iter()

@@ -9,10 +9,15 @@ use crate::model::params::ModelParams;
 use crate::model::state::State;
 use anyhow::Result;
 
+pub mod plan;
+
 /// Values below this are out of range for every field (volume fractions
 /// and concentrations are non-negative; the transport and reactions keep
 /// them so up to round-off far smaller than this).
 pub const VALUE_FLOOR: f32 = -1e-4;
+
+/// Most steps encoded per GPU submission (and per parameter upload).
+pub const MAX_BATCH: u64 = 256;
 
 pub trait Backend {
     /// "cpu" or "gpu".

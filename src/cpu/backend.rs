@@ -1,8 +1,8 @@
 //! The CPU backend: runs the plan's operations with the reference kernels
 //! in src/cpu.
 
-use super::backend::{scan_values, Backend, BadValue};
-use super::plan::{Op, TransportPlan};
+use crate::backend::plan::{Op, TransportPlan};
+use crate::backend::{scan_values, Backend, BadValue};
 use crate::cpu;
 use crate::cpu::motility::MotilityInputs;
 use crate::model::fields::idx;
