@@ -11,8 +11,8 @@
 //! plan) and `output` (everything a run writes). `cpu` and `gpu` implement
 //! the backend. `sim` runs a simulation: the scenario step (phenotype, then
 //! resolve, then treatment), the backend choice, the run loop with its
-//! checkpoints, and the agreement check between backends. The command line
-//! (`main.rs`) sits on top.
+//! checkpoints, and the agreement check between backends. `cohort` runs
+//! virtual trials on top of `sim`. The command line (`main.rs`) sits on top.
 
 // Config errors carry their file, key, value and the valid names by value:
 // they are built once, on the way out of a failed run, so their size does

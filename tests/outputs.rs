@@ -394,7 +394,7 @@ fn zarr_python_reads_the_store_with_the_npy_values() {
 
 #[test]
 fn report_loads_in_a_headless_browser() {
-    let Some((result, stderr)) = common::browser::load_report(&run_dir()) else {
+    let Some((result, stderr)) = common::browser::load_report(run_dir()) else {
         return;
     };
     assert!(result["images"].as_u64().unwrap() >= 20, "{result}");

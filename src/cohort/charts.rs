@@ -59,12 +59,7 @@ pub fn pfs(path: &Path, arms: &[String], records: &[Record], end_day: f64) -> Re
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(&err)?;
             // Censoring marks: a short vertical tick on the curve.
-            let level = |t: f64| {
-                pts.iter()
-                    .filter(|(x, _)| *x <= t)
-                    .last()
-                    .map_or(1.0, |p| p.1)
-            };
+            let level = |t: f64| pts.iter().rev().find(|(x, _)| *x <= t).map_or(1.0, |p| p.1);
             let marks = f.iter().filter(|x| !x.event).map(|x| {
                 let y = level(x.time);
                 PathElement::new(

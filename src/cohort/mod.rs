@@ -4,6 +4,7 @@
 //! x therapy map). docs/cohorts.md describes the files.
 
 pub mod charts;
+pub mod dist;
 pub mod merge;
 pub mod patient;
 pub mod records;

@@ -4,6 +4,7 @@
 //! checked whole before anything runs, with errors that name the file and
 //! the key.
 
+use super::dist::{check_mass, Dist, Parameter};
 use crate::config::error::ConfigError;
 use crate::config::load::parse_with_overrides;
 use crate::model::params::ModelParams;
@@ -55,46 +56,6 @@ pub struct Cohort {
     /// Patient parameters drawn per patient.
     #[serde(default, rename = "parameter")]
     pub parameters: Vec<Parameter>,
-}
-
-/// One drawn patient parameter: a scenario key and its distribution,
-/// truncated to the registry range (for `params.*`) and to `min`/`max`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Parameter {
-    /// A scenario key as `--set` takes it, e.g. `params.tumor_growth_per_day`
-    /// or `fields.vessel.initial[0].count`.
-    pub key: String,
-    pub dist: Dist,
-    /// Log-normal: the median and the standard deviation of the log.
-    #[serde(default)]
-    pub median: Option<f64>,
-    #[serde(default)]
-    pub sigma: Option<f64>,
-    /// Normal: mean and standard deviation.
-    #[serde(default)]
-    pub mean: Option<f64>,
-    #[serde(default)]
-    pub sd: Option<f64>,
-    /// Bounds: the range of `uniform`, a truncation for the others.
-    #[serde(default)]
-    pub min: Option<f64>,
-    #[serde(default)]
-    pub max: Option<f64>,
-    /// Round each draw to a whole number (counts, seeds).
-    #[serde(default)]
-    pub integer: bool,
-    /// What the parameter stands for, for the reader of the file.
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dist {
-    Lognormal,
-    Normal,
-    Uniform,
 }
 
 /// A checked cohort: the file's values plus what follows from them.
@@ -356,7 +317,7 @@ fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), C
     if let Some(max) = p.max {
         hi = hi.min(max);
     }
-    if !(lo <= hi) || lo.is_nan() {
+    if lo.is_nan() || hi.is_nan() || lo > hi {
         let range = registry
             .map(|(a, b)| format!("; the registry allows [{a}, {b}]"))
             .unwrap_or_default();
@@ -373,7 +334,7 @@ fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), C
             "a uniform distribution needs finite bounds",
         ));
     }
-    super::sample::check_mass(p, (lo, hi)).map_err(|m| invalid(file, at, m))?;
+    check_mass(p, (lo, hi)).map_err(|m| invalid(file, at, m))?;
     Ok((lo, hi))
 }
 
