@@ -249,7 +249,8 @@ pub fn mechanism_map(
     phenotypes.dedup();
     let arms: Vec<&String> = arms.iter().filter(|a| *a != reference).collect();
     let (label_w, cell_w, cell_h, top) = (170i32, 150i32, 34i32, 120i32);
-    let w = (label_w + cell_w * arms.len().max(1) as i32 + 20) as u32;
+    // Wide enough for the title and the note under the map.
+    let w = (label_w + cell_w * arms.len().max(1) as i32 + 20).max(780) as u32;
     let h = (top + cell_h * phenotypes.len().max(1) as i32 + 50) as u32;
     let err = plot_err("mechanism_map.png");
     draw_png(path, (w, h), |root| {
