@@ -368,20 +368,12 @@ fn cohort_report_loads_in_a_headless_browser() {
         return;
     };
     assert_eq!(result["images"].as_u64(), Some(3), "{result}");
-    assert_eq!(
-        result["bad"],
-        serde_json::json!([]),
-        "images that did not load"
-    );
-    assert_eq!(result["errors"], serde_json::json!([]), "page errors");
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
+    common::browser::assert_clean(&result, &stderr);
 }
 
 /// Snakemake is required where CI or TMESIM_REQUIRE_SNAKEMAKE is set.
 fn snakemake_required() -> bool {
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    set("CI") || set("TMESIM_REQUIRE_SNAKEMAKE")
+    common::required("TMESIM_REQUIRE_SNAKEMAKE")
 }
 
 #[test]

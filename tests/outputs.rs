@@ -319,8 +319,7 @@ fn render_with_a_new_rate_rewrites_every_time_lapse() {
 }
 
 fn python_required() -> bool {
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    set("CI") || set("TMESIM_REQUIRE_PYTHON")
+    common::required("TMESIM_REQUIRE_PYTHON")
 }
 
 /// zarr-python opens fields.ome.zarr as OME-NGFF 0.4 and reads, for every
@@ -398,12 +397,5 @@ fn report_loads_in_a_headless_browser() {
         return;
     };
     assert!(result["images"].as_u64().unwrap() >= 20, "{result}");
-    assert_eq!(
-        result["bad"],
-        serde_json::json!([]),
-        "images that did not load"
-    );
-    assert_eq!(result["errors"], serde_json::json!([]), "page errors");
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
+    common::browser::assert_clean(&result, &stderr);
 }

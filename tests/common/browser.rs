@@ -6,8 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn browser_required() -> bool {
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    set("CI") || set("TMESIM_REQUIRE_BROWSER")
+    super::required("TMESIM_REQUIRE_BROWSER")
+}
+
+/// What every report page must show in the browser: every image loaded,
+/// no page error, no console message.
+pub fn assert_clean(result: &serde_json::Value, stderr: &str) {
+    assert_eq!(
+        result["bad"],
+        serde_json::json!([]),
+        "images that did not load"
+    );
+    assert_eq!(result["errors"], serde_json::json!([]), "page errors");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
 }
 
 fn find_chromium() -> Option<PathBuf> {

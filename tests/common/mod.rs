@@ -29,9 +29,15 @@ pub fn initial(spec: &ArmSpec) -> State {
     initial_state(&spec.spec).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn gpu_required() -> bool {
+/// Whether a test must not skip for want of a tool: where `CI` or the
+/// tool's own variable (`TMESIM_REQUIRE_GPU`, ...) is set.
+pub fn required(var: &str) -> bool {
     let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    set("CI") || set("TMESIM_REQUIRE_GPU")
+    set("CI") || set(var)
+}
+
+fn gpu_required() -> bool {
+    required("TMESIM_REQUIRE_GPU")
 }
 
 /// The GPU backend for `spec`, or `None` (reported as skipped) when no
