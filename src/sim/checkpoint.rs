@@ -70,9 +70,11 @@ impl Checkpoint {
     }
 }
 
-/// A fingerprint of everything that shapes a run's results: the resolved
-/// spec (config, parameters, initial pieces) and the drug tables, FNV-1a
-/// over their debug form. Equal fingerprints mean the same run.
+/// A fingerprint of everything that shapes a run's results: the code that
+/// computes it (a hash of src/ and shaders/ taken at build time, build.rs),
+/// the resolved spec (config, parameters, initial pieces) and the drug
+/// tables, FNV-1a over their debug form. Equal fingerprints mean the same
+/// run by the same build.
 pub fn fingerprint(arm: &ArmSpec) -> String {
     let mut spec = arm.spec.clone();
     let mut treatment = arm.treatment.clone();
@@ -85,7 +87,8 @@ pub fn fingerprint(arm: &ArmSpec) -> String {
     for r in &mut treatment.radiation {
         r.file = PathBuf::new();
     }
-    let text = format!("{spec:?}{treatment:?}");
+    let code = env!("TMESIM_SOURCE_HASH");
+    let text = format!("{code}{spec:?}{treatment:?}");
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
