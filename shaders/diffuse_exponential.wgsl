@@ -15,6 +15,9 @@ struct ExponentialPass {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    // Per molecule slot: half-width of the propagator's band; the entries
+    // beyond it are zero and skipped.
+    band: array<u32, MAX_MOLECULES>,
 }
 
 @group(0) @binding(0) var<uniform> grid: Grid;
@@ -34,7 +37,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pos = (i / pass_.stride) % pass_.len;
     let start = i - pos * pass_.stride;
     let row = pass_.matrix_base + m * pass_.len * pass_.len + pos * pass_.len;
-    var v = line_dot(m, row, start);
+    let h = pass_.band[m];
+    let lo = select(0u, pos - h, pos > h);
+    let hi = min(pass_.len, pos + h + 1u);
+    var v = line_dot(m, row, start, lo, hi);
     if pass_.last == 1u && (pass_.offset_mask & (1u << m)) != 0u {
         v += offsets[m * grid.n + i];
     }

@@ -109,6 +109,7 @@ fn shared_structs_match_rust_layouts() {
             "offset_mask",
             offset_of!(ExponentialPassUniform, offset_mask),
         ),
+        ("band", offset_of!(ExponentialPassUniform, band)),
     ];
     for (name, off) in expect {
         assert!(

@@ -18,6 +18,14 @@ pub const EXPLICIT_SAFETY: f32 = 0.9;
 /// ringing (at 0.9 it showed as a dotted ring at the tumour margin).
 pub const MOTILITY_SAFETY: f32 = 0.45;
 
+/// Propagator entries below this fraction of the propagator's largest
+/// entry are set to zero, so that a pass costs the band of its propagator
+/// rather than the whole line (a Gaussian of width sqrt(2 D dt) / dx).
+/// Each row sums to at most 1, so the dropped part of an output is below
+/// `len * cutoff` of the largest input: at 2^-40 and 2048 voxels a line,
+/// 2e-9, under the f32 rounding of the largest value (6e-8).
+pub const PROPAGATOR_CUTOFF: f64 = 1.0 / (1u64 << 40) as f64;
+
 /// Most molecule fields one exponential pass carries (its dispatch depth
 /// and the generated bindings of shaders/diffuse_exponential.wgsl).
 pub const MAX_MOLECULES: usize = 8;
@@ -70,6 +78,10 @@ pub struct ExponentialPass {
     pub matrix_base: usize,
     /// The last pass adds the Dirichlet offsets.
     pub last: bool,
+    /// Per molecule slot: the half-width of the propagator's band. Entries
+    /// farther than this from the diagonal are zero, and both backends
+    /// skip them (`PROPAGATOR_CUTOFF`).
+    pub band: [u32; MAX_MOLECULES],
 }
 
 #[derive(Clone, Debug, Default)]
@@ -149,14 +161,15 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
     for (p, &(axis, share)) in axes.iter().enumerate() {
         let len = grid.dims()[axis];
         let stride: usize = grid.dims()[..axis].iter().product();
-        plan.passes.push(ExponentialPass {
+        let mut pass = ExponentialPass {
             axis,
             len,
             stride,
             matrix_base: plan.matrices.len(),
             last: p + 1 == axes.len(),
-        });
-        for &f in molecules {
+            band: [0; MAX_MOLECULES],
+        };
+        for (slot, &f) in molecules.iter().enumerate() {
             let s = &spec.fields[f];
             let r = share * dt * s.diffusion as f64 / dx2;
             // Decay acts in the first pass (half in each pass of a line).
@@ -166,12 +179,36 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             let dirichlet = dirichlet && len > 1;
             let m = cache
                 .entry((len, r.to_bits(), dirichlet))
-                .or_insert_with(|| axis_propagator(len, r, dirichlet, 1.0));
+                .or_insert_with(|| banded(axis_propagator(len, r, dirichlet, 1.0), len));
+            pass.band[slot] = half_width(m, len) as u32;
             plan.matrices
                 .extend(m.iter().map(|&x| flush_subnormal((x * scale) as f32)));
         }
+        plan.passes.push(pass);
     }
     plan
+}
+
+/// The propagator `m` (n x n) with the entries below `PROPAGATOR_CUTOFF`
+/// of its largest set to zero.
+fn banded(mut m: Vec<f64>, n: usize) -> Vec<f64> {
+    let largest = m.iter().cloned().fold(0.0, f64::max);
+    let cutoff = largest * PROPAGATOR_CUTOFF;
+    for x in m.iter_mut().take(n * n) {
+        if *x < cutoff {
+            *x = 0.0;
+        }
+    }
+    m
+}
+
+/// The largest distance from the diagonal of a non-zero entry of `m`.
+fn half_width(m: &[f64], n: usize) -> usize {
+    (0..n * n)
+        .filter(|&at| m[at] != 0.0)
+        .map(|at| (at / n).abs_diff(at % n))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Propagator entries below the smallest normal f32 (1.2e-38) become 0.
@@ -521,5 +558,37 @@ mod tests {
             .count();
         let total: u32 = p.molecules.iter().map(|m| m.explicit_substeps).sum();
         assert_eq!(explicit, total as usize);
+    }
+
+    #[test]
+    fn propagators_are_zero_beyond_their_band_and_the_band_follows_the_spread() {
+        // IL-10 (D 84) over a 0.05 min step spreads a few voxels; the fast
+        // molecules over a 15 min step fill the line.
+        let short =
+            plan("[grid]\nnx = 64\nny = 48\nnz = 1\n[time]\ndt_min = 0.05\nend_days = 1.0\n");
+        let long = plan("[grid]\nnx = 64\nny = 48\nnz = 1\n");
+        for p in [&short, &long] {
+            for pass in &p.exponential.passes {
+                let n = pass.len;
+                for m in 0..p.molecules.len() {
+                    let at = pass.matrix_base + m * n * n;
+                    let h = pass.band[m] as usize;
+                    for (e, &x) in p.exponential.matrices[at..at + n * n].iter().enumerate() {
+                        if (e / n).abs_diff(e % n) > h {
+                            assert_eq!(x, 0.0, "entry beyond the band of {h}");
+                        }
+                    }
+                }
+            }
+        }
+        let il10 = short
+            .molecules
+            .iter()
+            .position(|m| m.field == crate::model::fields::idx::IL10)
+            .unwrap();
+        let narrow = short.exponential.passes[0].band[il10];
+        assert!((2..20).contains(&narrow), "band {narrow}");
+        let wide = long.exponential.passes[0].band[il10];
+        assert!(wide > 3 * narrow, "band {wide} at 15 min vs {narrow}");
     }
 }

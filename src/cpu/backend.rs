@@ -60,6 +60,7 @@ impl CpuBackend {
                     cpu::diffuse_exponential::exponential_pass(
                         &pass,
                         &exp.matrices[at..at + size],
+                        pass.band[m] as usize,
                         &self.state.fields[plan.field],
                         offset,
                         &mut self.scratch,

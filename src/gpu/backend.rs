@@ -45,6 +45,8 @@ pub struct ExponentialPassUniform {
     /// Bit m set when molecule slot m has a Dirichlet offset.
     pub offset_mask: u32,
     pub _pad: [u32; 3],
+    /// Per molecule slot: the half-width of its propagator's band.
+    pub band: [u32; MAX_MOLECULES],
 }
 
 pub struct GpuBackend {
@@ -496,6 +498,7 @@ fn exponential_groups<'a>(
                     last: pass.last as u32,
                     offset_mask,
                     _pad: [0; 3],
+                    band: pass.band,
                 }),
             );
             let mut res = vec![
