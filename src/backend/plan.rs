@@ -45,10 +45,12 @@ pub enum Op {
     /// One forward-Euler sub-step of `molecules[molecule]`; odd sub-steps
     /// read the scratch buffer and write the field (reference solver).
     ExplicitSubstep { molecule: usize, odd: bool },
-    /// Free space and chemotactic signal from the cell fields; `odd` picks
-    /// the GPU's ping-pong buffer set of the motility sub-step.
-    Crowding { odd: bool },
-    /// One motility sub-step of `cells[cell]`.
+    /// Free space and chemotactic signal from the cell fields. Bit c of
+    /// `alternate` is set when `cells[c]` is in its alternate GPU buffer
+    /// (an odd number of its moves done in this motility block).
+    Crowding { alternate: u32 },
+    /// One move of `cells[cell]` over its own sub-step; `odd` when it reads
+    /// the alternate GPU buffer and writes the field buffer.
     Motility { cell: usize, odd: bool },
     /// Every pointwise mechanism, one voxel at a time.
     React,
@@ -94,6 +96,10 @@ pub struct ExponentialPlan {
 #[derive(Clone, Debug)]
 pub struct CellPlan {
     pub field: usize,
+    /// The field moves on every `every`-th motility sub-step, over
+    /// `every` sub-steps' time (`uniform.dt`): a slow field needs fewer
+    /// moves than the fastest under the same bound.
+    pub every: u32,
     pub uniform: TransportUniform,
 }
 
@@ -263,9 +269,14 @@ fn molecule_plan(spec: &RunSpec, f: usize, multiple: u32, transport_dt: f32) -> 
     }
 }
 
-/// The mobile cell fields with their sub-step uniforms, and the number of
-/// motility sub-steps per macro step (a multiple of `multiple`, under the
-/// stability limit of the fastest field; 0 when nothing moves).
+/// The mobile cell fields with their move periods and uniforms, and the
+/// number of motility sub-steps per macro step (a multiple of `multiple`,
+/// under the stability limit of the fastest field; 0 when nothing moves).
+/// Each field moves every `every` sub-steps, the longest period under its
+/// own bound `dt_move * 2d * (M + chi) / dx^2 <= MOTILITY_SAFETY` that
+/// divides a motility block (half the sub-steps with Strang splitting)
+/// into an even number of moves (the GPU's ping-pong ends each block in
+/// the field buffers).
 fn cell_plans(spec: &RunSpec, multiple: u32) -> (Vec<CellPlan>, u32) {
     let (grid, dt) = (spec.grid, spec.dt_min);
     let dx2 = grid.dx_um * grid.dx_um;
@@ -273,37 +284,48 @@ fn cell_plans(spec: &RunSpec, multiple: u32) -> (Vec<CellPlan>, u32) {
     let ghost_crowding: f32 = fields_of(FieldKind::Cell)
         .map(|c| spec.fields[c].boundary.ghost_value())
         .sum();
+    let rate = |c: usize| 2.0 * dims * (spec.fields[c].diffusion + spec.fields[c].chemotaxis) / dx2;
     let mobile: Vec<usize> = fields_of(FieldKind::Cell)
         .filter(|&c| spec.fields[c].diffusion > 0.0 || spec.fields[c].chemotaxis > 0.0)
         .collect();
-    let max_rate = mobile
-        .iter()
-        .map(|&c| (spec.fields[c].diffusion + spec.fields[c].chemotaxis) / dx2)
-        .fold(0.0f32, f32::max);
+    let max_rate = mobile.iter().map(|&c| rate(c)).fold(0.0f32, f32::max);
     let motility_substeps = if grid.active_axes().is_empty() || mobile.is_empty() {
         0
     } else {
-        round_up(
-            (dt * 2.0 * dims * max_rate / MOTILITY_SAFETY).ceil() as u32,
-            multiple,
-        )
+        round_up((dt * max_rate / MOTILITY_SAFETY).ceil() as u32, multiple)
     };
     let sub_dt = if motility_substeps > 0 {
         dt / motility_substeps as f32
     } else {
         dt
     };
+    let block = motility_substeps / (multiple / 2).max(1);
     let cells = mobile
         .into_iter()
-        .map(|c| CellPlan {
-            field: c,
-            uniform: TransportUniform {
-                ghost_crowding,
-                ..base_uniform(spec, c, sub_dt)
-            },
+        .map(|c| {
+            let every = move_period(block, sub_dt * rate(c));
+            CellPlan {
+                field: c,
+                every,
+                uniform: TransportUniform {
+                    ghost_crowding,
+                    ..base_uniform(spec, c, sub_dt * every as f32)
+                },
+            }
         })
         .collect();
     (cells, motility_substeps)
+}
+
+/// The longest period k dividing `block` sub-steps into an even number of
+/// moves with `k * load <= MOTILITY_SAFETY` (`load` = dt_sub * 2d * rate);
+/// 1 when no longer one qualifies.
+fn move_period(block: u32, load: f32) -> u32 {
+    (1..=block)
+        .filter(|&k| block % k == 0 && (block / k) % 2 == 0)
+        .filter(|&k| k as f32 * load <= MOTILITY_SAFETY)
+        .max()
+        .unwrap_or(1)
 }
 
 impl TransportPlan {
@@ -400,13 +422,25 @@ impl TransportPlan {
         }
     }
 
-    /// `count` motility sub-steps: crowding, then each mobile cell field.
+    /// A block of `count` motility sub-steps: crowding, then each mobile
+    /// cell field whose period starts at this sub-step.
     fn motility_ops(&self, ops: &mut Vec<Op>, count: u32) {
+        let mut moves = vec![0u32; self.cells.len()];
         for s in 0..count {
-            let odd = s % 2 == 1;
-            ops.push(Op::Crowding { odd });
-            ops.extend((0..self.cells.len()).map(|cell| Op::Motility { cell, odd }));
+            let alternate = moves.iter().enumerate().map(|(c, &m)| (m % 2) << c).sum();
+            ops.push(Op::Crowding { alternate });
+            for (cell, c) in self.cells.iter().enumerate() {
+                if s % c.every == 0 {
+                    let odd = moves[cell] % 2 == 1;
+                    ops.push(Op::Motility { cell, odd });
+                    moves[cell] += 1;
+                }
+            }
         }
+        debug_assert!(
+            moves.iter().all(|m| m % 2 == 0),
+            "a block ends in the field buffers"
+        );
     }
 
     /// A sentence for logs and the manifest.
@@ -447,18 +481,50 @@ mod tests {
         TransportPlan::new(&resolve(config.clone(), &config, path).expect("spec"))
     }
 
-    /// Motility sub-steps starting at `ops[at]`: (crowding, each cell) x
-    /// `count`, with alternating parity from even. Returns the index after.
-    fn expect_motility(p: &TransportPlan, at: usize, count: usize) -> usize {
-        let per = 1 + p.cells.len();
-        for s in 0..count {
-            let odd = s % 2 == 1;
-            assert_eq!(p.ops[at + s * per], Op::Crowding { odd });
-            for cell in 0..p.cells.len() {
-                assert_eq!(p.ops[at + s * per + 1 + cell], Op::Motility { cell, odd });
+    /// A motility block of `count` sub-steps starting at `ops[at]`: each
+    /// sub-step a crowding op with the cells' buffer parities, then the
+    /// cells whose period starts there. Returns the index after.
+    fn expect_motility(p: &TransportPlan, mut at: usize, count: usize) -> usize {
+        let mut moves = vec![0u32; p.cells.len()];
+        for s in 0..count as u32 {
+            let alternate = (0..p.cells.len()).map(|c| (moves[c] % 2) << c).sum();
+            assert_eq!(p.ops[at], Op::Crowding { alternate });
+            at += 1;
+            for (cell, c) in p.cells.iter().enumerate() {
+                if s % c.every == 0 {
+                    let odd = moves[cell] % 2 == 1;
+                    assert_eq!(p.ops[at], Op::Motility { cell, odd });
+                    at += 1;
+                    moves[cell] += 1;
+                }
             }
         }
-        at + count * per
+        at
+    }
+
+    #[test]
+    fn each_cell_field_moves_at_the_longest_period_its_bound_allows() {
+        let p = plan("[grid]\nnx = 10\nny = 8\nnz = 1\n");
+        let block = p.motility_substeps / 2;
+        let sub_dt = 15.0 / p.motility_substeps as f32;
+        let dx2 = 20.0f32 * 20.0;
+        for c in &p.cells {
+            let rate = 4.0 * (c.uniform.diffusion + c.uniform.chemotaxis) / dx2;
+            assert_eq!(block % c.every, 0);
+            assert_eq!((block / c.every) % 2, 0, "even moves per block");
+            assert!((c.uniform.dt - sub_dt * c.every as f32).abs() < 1e-6);
+            assert!(c.uniform.dt * rate <= MOTILITY_SAFETY * (1.0 + 1e-6));
+            // The next longer admissible period would break the bound.
+            let longer = (c.every + 1..=block).find(|&k| block % k == 0 && (block / k) % 2 == 0);
+            if let Some(k) = longer {
+                assert!(k as f32 * sub_dt * rate > MOTILITY_SAFETY);
+            }
+        }
+        // The fastest field (cd8) moves every sub-step, the tumour less often.
+        let every = |f: usize| p.cells.iter().find(|c| c.field == f).unwrap().every;
+        use crate::model::fields::idx;
+        assert_eq!(every(idx::CD8), 1);
+        assert!(every(idx::TUMOR) > 1);
     }
 
     #[test]

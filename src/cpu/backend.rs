@@ -75,7 +75,7 @@ impl CpuBackend {
                 cpu::diffuse_explicit::diffuse_explicit(&grid, &m.explicit, u, &mut self.scratch);
                 u.copy_from_slice(&self.scratch);
             }
-            Op::Crowding { odd: _ } => {
+            Op::Crowding { alternate: _ } => {
                 cpu::crowding::crowding(
                     &self.state.fields,
                     p.crowding_limit,

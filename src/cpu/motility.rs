@@ -17,6 +17,10 @@
 use crate::model::grid::{Grid, TransportUniform};
 use rayon::prelude::*;
 
+/// Voxels per rayon task (whole rows): a 125-voxel row alone is too little
+/// work to hand to another thread.
+const ROWS_TASK: usize = 4096;
+
 pub struct MotilityInputs<'a> {
     /// The field being moved.
     pub c: &'a [f32],
@@ -52,6 +56,14 @@ fn exchange(
         &m.free[j0..j0 + len],
     );
     let out = &mut flux[range];
+    if t.chemotaxis == 0.0 {
+        // The same values as below (w = M + 0 exactly), without the signal.
+        let w = t.diffusion;
+        for k in 0..len {
+            out[k] += w * cj[k] * fi[k] - w * ci[k] * fj[k];
+        }
+        return;
+    }
     for k in 0..len {
         let w_ij = t.diffusion + t.chemotaxis * (sj[k] - si[k]).max(0.0);
         let w_ji = t.diffusion + t.chemotaxis * (si[k] - sj[k]).max(0.0);
@@ -73,6 +85,7 @@ pub fn motility(grid: &Grid, t: &TransportUniform, m: &MotilityInputs, out: &mut
     let inv_dx2 = 1.0 / (grid.dx_um * grid.dx_um);
     let plane = (nx * ny) as isize;
     out.par_chunks_mut(nx)
+        .with_min_len(ROWS_TASK.div_ceil(nx))
         .enumerate()
         .for_each(|(row, out_row)| {
             let (y, z) = (row % ny, row / ny);

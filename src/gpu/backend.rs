@@ -75,7 +75,7 @@ pub struct GpuBackend {
     fault: Arc<Mutex<Option<String>>>,
     reduce_bg: wgpu::BindGroup,
     systemic_bg: wgpu::BindGroup,
-    crowding_bg: [wgpu::BindGroup; 2],
+    crowding_bg: Vec<(u32, wgpu::BindGroup)>,
     /// Per mobile cell field: sub-step bind groups (even, odd).
     motility_bg: Vec<[wgpu::BindGroup; 2]>,
     /// Per exponential pass: its bind group.
@@ -330,10 +330,12 @@ impl Buffers {
 }
 
 /// Cell motility: the alternate buffers of the ping-pong and the bind
-/// groups of the crowding and motility sub-steps.
+/// groups of the crowding and motility sub-steps. Fields move at their own
+/// periods, so crowding has one bind group per mix of buffers (`alternate`
+/// mask) the plan's sub-steps read.
 struct CellGroups {
     alternates: Vec<(usize, wgpu::Buffer)>,
-    crowding: [wgpu::BindGroup; 2],
+    crowding: Vec<(u32, wgpu::BindGroup)>,
     motility: Vec<[wgpu::BindGroup; 2]>,
 }
 
@@ -352,17 +354,40 @@ impl CellGroups {
                 _ => &b.fields[field],
             }
         };
-        let crowding = [0, 1].map(|set| {
-            let mut res = vec![
-                Res::Buf(&b.free),
-                Res::Buf(&b.signal),
-                Res::Buf(&b.grid),
-                Res::Params(&b.params),
-            ];
-            res.extend(fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set))));
-            res.push(Res::Buf(&b.fields[idx::IFNG]));
-            bind_group(device, layouts.get(Stage::Crowding), "crowding", &res)
-        });
+        // Set of field f under mask `alternate` (bit c for plan.cells[c]).
+        let set_of = |field: usize, alternate: u32| -> usize {
+            plan.cells
+                .iter()
+                .position(|c| c.field == field)
+                .map_or(0, |c| ((alternate >> c) & 1) as usize)
+        };
+        let mut masks: Vec<u32> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Crowding { alternate } => Some(*alternate),
+                _ => None,
+            })
+            .collect();
+        masks.sort_unstable();
+        masks.dedup();
+        let crowding = masks
+            .into_iter()
+            .map(|mask| {
+                let mut res = vec![
+                    Res::Buf(&b.free),
+                    Res::Buf(&b.signal),
+                    Res::Buf(&b.grid),
+                    Res::Params(&b.params),
+                ];
+                res.extend(
+                    fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set_of(c, mask)))),
+                );
+                res.push(Res::Buf(&b.fields[idx::IFNG]));
+                let bg = bind_group(device, layouts.get(Stage::Crowding), "crowding", &res);
+                (mask, bg)
+            })
+            .collect();
         let motility = plan
             .cells
             .iter()
@@ -704,14 +729,14 @@ impl GpuBackend {
                     let bg = &self.explicit_bg[molecule][odd as usize];
                     self.dispatch(pass, Stage::DiffuseExplicit, bg, &[], n);
                 }
-                Op::Crowding { odd } => {
-                    self.dispatch(
-                        pass,
-                        Stage::Crowding,
-                        &self.crowding_bg[odd as usize],
-                        &off,
-                        n,
-                    );
+                Op::Crowding { alternate } => {
+                    let bg = self
+                        .crowding_bg
+                        .iter()
+                        .find(|(mask, _)| *mask == alternate)
+                        .map(|(_, bg)| bg)
+                        .expect("a bind group for every mask of the plan");
+                    self.dispatch(pass, Stage::Crowding, bg, &off, n);
                 }
                 Op::Motility { cell, odd } => {
                     let bg = &self.motility_bg[cell][odd as usize];
