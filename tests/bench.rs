@@ -73,6 +73,7 @@ fn check_report(lines: &[(String, String)], kind: &str) -> Vec<String> {
     assert!(!value(lines, "device").is_empty());
     positive(lines, "threads");
     assert_eq!(first_number(value(lines, "steps")), 2.0);
+    assert!(value(lines, "start").contains("full steps"));
     for key in [
         "wall time",
         "cpu time",
