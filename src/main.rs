@@ -162,7 +162,8 @@ enum Command {
         /// included) or auto.
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendChoice,
-        /// Grid size replacing the scenario's, e.g. 256x256x1.
+        /// Grid size replacing the scenario's, e.g. 256x256x1; the domain
+        /// keeps its width (dx = width / NX).
         #[arg(long, value_name = "NXxNYxNZ", value_parser = tmesim::bench::parse_grid)]
         grid: Option<tmesim::bench::GridSize>,
         /// Steps timed (after a few untimed warm-up steps).
