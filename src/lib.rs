@@ -12,7 +12,9 @@
 //! the backend. `sim` runs a simulation: the scenario step (phenotype, then
 //! resolve, then treatment), the backend choice, the run loop with its
 //! checkpoints, and the agreement check between backends. `cohort` runs
-//! virtual trials on top of `sim`. The command line (`main.rs`) sits on top.
+//! virtual trials on top of `sim`; beside it, `bench` times steps, stages
+//! and patients against the machine's copy bandwidth (`tmesim bench`). The
+//! command line (`main.rs`) sits on top.
 
 // Config errors carry their file, key, value and the valid names by value:
 // they are built once, on the way out of a failed run, so their size does
@@ -20,6 +22,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod backend;
+pub mod bench;
 pub mod cohort;
 pub mod config;
 pub mod cpu;

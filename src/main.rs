@@ -1,4 +1,4 @@
-//! The `tmesim` command line: run, render, check, info and params.
+//! The `tmesim` command line: run, render, check, bench, info and params.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -150,6 +150,47 @@ enum Command {
         /// (`control` for none).
         #[arg(long, value_name = "A+B")]
         arm: Option<String>,
+    },
+    /// Time the steps of a scenario, stage by stage, against the machine's
+    /// copy bandwidth; optionally several patients at once and each
+    /// solver's time to 1% error (docs/benchmarks.md, "tmesim bench").
+    Bench {
+        /// Scenario file (TOML).
+        #[arg(default_value = "configs/baseline.toml")]
+        config: PathBuf,
+        /// Where the kernels run: cpu, gpu (any adapter, software ones
+        /// included) or auto.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendChoice,
+        /// Grid size replacing the scenario's, e.g. 256x256x1; the domain
+        /// keeps its width (dx = width / NX).
+        #[arg(long, value_name = "NXxNYxNZ", value_parser = tmesim::bench::parse_grid)]
+        grid: Option<tmesim::bench::GridSize>,
+        /// Steps timed (after a few untimed warm-up steps).
+        #[arg(long, value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        steps: u64,
+        /// Molecule solver replacing the scenario's.
+        #[arg(long, value_enum)]
+        solver: Option<tmesim::bench::SolverChoice>,
+        /// Time the full step: transport, motility, reactions (the default).
+        #[arg(long, conflicts_with = "diffusion_only")]
+        full: bool,
+        /// Time molecule transport alone (reactions off, transport ops only).
+        #[arg(long)]
+        diffusion_only: bool,
+        /// Also time B patients of the scenario at once (patient-steps/s).
+        #[arg(long, value_name = "B", value_parser = clap::value_parser!(u32).range(1..))]
+        patients: Option<u32>,
+        /// Also time each solver to 1% error on two exact solutions.
+        #[arg(long)]
+        accuracy: bool,
+        /// Time step in minutes replacing the scenario's, e.g. 0.01.
+        #[arg(long, value_name = "MIN", value_parser = tmesim::bench::parse_dt)]
+        dt: Option<f64>,
+        /// Override any config key, e.g. --set solver.splitting="lie" (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// List GPU adapters, their limits, and what `--backend auto` picks.
     Info,
@@ -314,6 +355,31 @@ fn main() {
         Command::Check { scenario, arm } => {
             cmd_check(&scenario, arm.as_deref()).map(|()| Outcome::Complete)
         }
+        Command::Bench {
+            config,
+            backend,
+            grid,
+            steps,
+            solver,
+            full: _,
+            diffusion_only,
+            patients,
+            accuracy,
+            dt,
+            set,
+        } => tmesim::bench::run(&tmesim::bench::Options {
+            config,
+            backend,
+            grid,
+            steps,
+            solver,
+            diffusion_only,
+            patients,
+            accuracy,
+            dt_min: dt,
+            set,
+        })
+        .map(|()| Outcome::Complete),
         Command::Info => cmd_info().map(|()| Outcome::Complete),
         Command::Params { markdown } => {
             cmd_params(markdown);

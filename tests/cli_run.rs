@@ -187,7 +187,9 @@ fn compare_rejects_an_unknown_therapy_before_running() {
 
 #[test]
 fn every_option_of_every_subcommand_has_help() {
-    for sub in ["run", "compare", "render", "check", "info", "params"] {
+    for sub in [
+        "run", "compare", "render", "check", "bench", "info", "params",
+    ] {
         let o = tmesim(&[sub, "--help"]);
         assert!(o.status.success());
         let text = String::from_utf8_lossy(&o.stdout).to_string();

@@ -56,6 +56,112 @@ pub enum Op {
     React,
 }
 
+// ---- Cost model of the operations (`tmesim bench`, src/bench). ----
+
+/// The part of a step an operation belongs to, for timing stages apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The DC sum and the lymph-node priming ODE.
+    Systemic,
+    /// Molecule transport (exponential passes or explicit sub-steps).
+    Transport,
+    /// Crowding and cell motility sub-steps.
+    Motility,
+    /// The pointwise reactions.
+    Reactions,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Systemic,
+        Stage::Transport,
+        Stage::Motility,
+        Stage::Reactions,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Systemic => "systemic",
+            Stage::Transport => "transport",
+            Stage::Motility => "motility",
+            Stage::Reactions => "reactions",
+        }
+    }
+}
+
+/// Bytes of one stored value (every buffer holds f32).
+const VALUE_BYTES: u64 = std::mem::size_of::<f32>() as u64;
+
+impl Op {
+    pub fn stage(&self) -> Stage {
+        match self {
+            Op::ReduceDc | Op::Systemic => Stage::Systemic,
+            Op::ExponentialPass { .. } | Op::ExplicitSubstep { .. } => Stage::Transport,
+            Op::Crowding { .. } | Op::Motility { .. } => Stage::Motility,
+            Op::React => Stage::Reactions,
+        }
+    }
+
+    /// Compulsory memory traffic of the op on `grid`, in bytes: every value
+    /// its kernel (shaders/, src/cpu/) must read or write at least once,
+    /// each counted once however often a cache serves it again.
+    /// - ReduceDc reads `dc` and writes one partial sum per REDUCE_WG voxels;
+    ///   Systemic reads the partials and reads and writes the priming state.
+    /// - An exponential pass reads and writes each molecule field once and
+    ///   reads each molecule's propagator (len x len); the last pass also
+    ///   reads the Dirichlet offset of each molecule that has one.
+    /// - An explicit sub-step reads one field and writes one.
+    /// - Crowding reads every cell field and IFN-gamma and writes the free
+    ///   space and the signal.
+    /// - A motility sub-step reads the cell field, the free space and the
+    ///   signal, and writes the cell field.
+    /// - React reads every field and writes every field but the constant
+    ///   maps.
+    ///
+    /// The CPU's copies back from its scratch buffer are not counted: they
+    /// are the CPU backend's choice, not the op's.
+    pub fn bytes(&self, plan: &TransportPlan, grid: &Grid) -> u64 {
+        let n = grid.len() as u64;
+        let field = n * VALUE_BYTES;
+        let partials = n.div_ceil(crate::model::grid::REDUCE_WG as u64) * VALUE_BYTES;
+        let count = |kind| fields_of(kind).count() as u64;
+        match *self {
+            Op::ReduceDc => field + partials,
+            Op::Systemic => {
+                partials + 2 * std::mem::size_of::<crate::model::state::Systemic>() as u64
+            }
+            Op::ExponentialPass { index } => {
+                let pass = plan.exponential.passes[index];
+                let matrix = (pass.len * pass.len) as u64 * VALUE_BYTES;
+                plan.molecules
+                    .iter()
+                    .map(|m| {
+                        let offset = pass.last && m.offset.is_some();
+                        2 * field + matrix + if offset { field } else { 0 }
+                    })
+                    .sum()
+            }
+            Op::ExplicitSubstep { .. } => 2 * field,
+            Op::Crowding { .. } => (count(FieldKind::Cell) + 1 + 2) * field,
+            Op::Motility { .. } => 4 * field,
+            Op::React => (FIELDS.len() as u64 * 2 - count(FieldKind::Map)) * field,
+        }
+    }
+
+    /// The fields of the state the op changes (scratch buffers aside).
+    pub fn fields_written(&self, plan: &TransportPlan) -> Vec<usize> {
+        match *self {
+            Op::ReduceDc | Op::Systemic | Op::Crowding { .. } => Vec::new(),
+            Op::ExponentialPass { .. } => plan.molecules.iter().map(|m| m.field).collect(),
+            Op::ExplicitSubstep { molecule, .. } => vec![plan.molecules[molecule].field],
+            Op::Motility { cell, .. } => vec![plan.cells[cell].field],
+            Op::React => (0..FIELDS.len())
+                .filter(|&f| FIELDS[f].kind != FieldKind::Map)
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MoleculePlan {
     pub field: usize,
@@ -468,6 +574,37 @@ impl TransportPlan {
     }
 }
 
+// ---- Cost model of a step (`tmesim bench`, src/bench). ----
+
+impl TransportPlan {
+    /// The plan with only `stage`'s operations, in their order: a backend
+    /// built with it times that stage alone.
+    pub fn only(&self, stage: Stage) -> TransportPlan {
+        let mut plan = self.clone();
+        plan.ops.retain(|op| op.stage() == stage);
+        plan
+    }
+
+    /// Compulsory memory traffic of one step on `grid`, in bytes (the sum
+    /// of [`Op::bytes`] over the step's operations).
+    pub fn bytes_per_step(&self, grid: &Grid) -> u64 {
+        self.ops.iter().map(|op| op.bytes(self, grid)).sum()
+    }
+
+    /// The fields one step changes, in registry order: the molecules
+    /// transported, the cells moved, the fields reacted.
+    pub fn fields_advanced(&self) -> Vec<usize> {
+        let mut fields: Vec<usize> = self
+            .ops
+            .iter()
+            .flat_map(|op| op.fields_written(self))
+            .collect();
+        fields.sort_unstable();
+        fields.dedup();
+        fields
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,5 +793,68 @@ mod tests {
         assert!((2..20).contains(&narrow), "band {narrow}");
         let wide = long.exponential.passes[0].band[il10];
         assert!(wide > 3 * narrow, "band {wide} at 15 min vs {narrow}");
+    }
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::*;
+    use crate::config::load::parse_config;
+    use crate::config::resolve::resolve;
+    use std::path::Path;
+
+    fn spec(toml: &str) -> RunSpec {
+        let path = Path::new("test.toml");
+        let config = parse_config(toml, path, &[]).expect("config");
+        resolve(config.clone(), &config, path).expect("spec")
+    }
+
+    /// A 4 x 3 grid, Lie splitting, the exponential solver: bytes counted
+    /// by hand from the kernels.
+    #[test]
+    fn bytes_per_step_match_a_hand_count() {
+        let s = spec("[grid]\nnx = 4\nny = 3\nnz = 1\n[solver]\nsplitting = \"lie\"\n");
+        let p = TransportPlan::new(&s);
+        let field = 12 * 4; // 12 voxels of f32
+        let molecules = p.molecules.len() as u64;
+        assert_eq!(molecules, 5);
+        let offsets = p.molecules.iter().filter(|m| m.offset.is_some()).count() as u64;
+        // ReduceDc: dc + 1 partial; Systemic: 1 partial + priming in and out (16 B each).
+        let systemic = (field + 4) + (4 + 32);
+        // Pass along x (len 4) and along y (len 3, the last: + offsets).
+        let passes =
+            molecules * (2 * field + 16 * 4) + molecules * (2 * field + 9 * 4) + offsets * field;
+        // Crowding: 7 cells + ifng in, free + signal out; each cell 3 in, 1 out.
+        let per_substep = (7 + 1 + 2) * field + p.cells.len() as u64 * 4 * field;
+        let motility = p.motility_substeps as u64 * per_substep;
+        // React: 19 fields in, 16 out (the 3 maps are constant).
+        let react = (19 + 16) * field;
+        assert_eq!(
+            p.bytes_per_step(&s.grid),
+            systemic + passes + motility + react
+        );
+        let only_transport = p.only(Stage::Transport);
+        assert_eq!(only_transport.bytes_per_step(&s.grid), passes);
+    }
+
+    #[test]
+    fn stages_partition_the_step() {
+        let s = spec("[grid]\nnx = 6\nny = 5\nnz = 1\n");
+        let p = TransportPlan::new(&s);
+        let total: usize = Stage::ALL.iter().map(|&st| p.only(st).ops.len()).sum();
+        assert_eq!(total, p.ops.len());
+        let sum: u64 = Stage::ALL
+            .iter()
+            .map(|&st| p.only(st).bytes_per_step(&s.grid))
+            .sum();
+        assert_eq!(sum, p.bytes_per_step(&s.grid));
+        // Molecules, mobile cells and reacted fields: all but the 3 maps.
+        assert_eq!(p.fields_advanced().len(), 16);
+        let transport = p.only(Stage::Transport);
+        assert!(transport
+            .ops
+            .iter()
+            .all(|op| op.stage() == Stage::Transport));
+        assert_eq!(transport.fields_advanced().len(), 5);
     }
 }

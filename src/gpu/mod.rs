@@ -3,5 +3,6 @@
 
 pub mod backend;
 pub mod context;
+pub mod copy_bench;
 pub mod runtime_dir;
 pub mod shaders;

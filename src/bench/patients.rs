@@ -1,0 +1,150 @@
+//! Throughput of several patients of one scenario advanced together
+//! (`tmesim bench --patients B`), as a cohort would run them: today B
+//! separate backends, in parallel with one thread each on the CPU (as
+//! src/cohort/runner.rs runs patients), one after another on the GPU.
+
+use super::timing::{step_params, WARMUP_STEPS};
+use crate::backend::Backend;
+use crate::cpu::backend::CpuBackend;
+use crate::model::state::State;
+use crate::sim::scenario::ArmSpec;
+use crate::sim::select::{cpu_backend, make_backend, BackendChoice};
+use anyhow::Result;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How B patients advance. A batched backend (B patients per dispatch)
+/// becomes one more variant with its own `advance`.
+enum PatientSet {
+    /// One CPU backend per patient, spread over worker threads that each
+    /// own a one-thread rayon pool.
+    CpuParallel {
+        patients: Vec<CpuBackend>,
+        workers: usize,
+    },
+    /// One backend per patient, stepped in turn: every patient's steps
+    /// are submitted before any is read back.
+    InTurn(Vec<Box<dyn Backend>>),
+}
+
+pub struct PatientsTiming {
+    pub patients: u32,
+    pub steps: u64,
+    pub wall: Duration,
+    /// How the patients ran, for the report line.
+    pub how: String,
+}
+
+impl PatientsTiming {
+    pub fn patient_steps_per_s(&self) -> f64 {
+        self.patients as f64 * self.steps as f64 / self.wall.as_secs_f64().max(1e-12)
+    }
+}
+
+impl PatientSet {
+    fn new(choice: BackendChoice, arm: &ArmSpec, count: u32) -> Result<Self> {
+        if choice == BackendChoice::Cpu {
+            let patients: Vec<CpuBackend> = (0..count).map(|_| cpu_backend(arm)).collect();
+            let workers = rayon::current_num_threads().min(count as usize).max(1);
+            return Ok(PatientSet::CpuParallel { patients, workers });
+        }
+        let patients = (0..count)
+            .map(|_| make_backend(choice, arm).map(|(b, _)| b))
+            .collect::<Result<_>>()?;
+        Ok(PatientSet::InTurn(patients))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            PatientSet::CpuParallel { workers, .. } => {
+                format!("in parallel, {workers} worker thread(s) of one rayon thread each")
+            }
+            PatientSet::InTurn(_) => "one after another on the GPU".to_string(),
+        }
+    }
+
+    /// Upload every patient's state and run the warm-up steps.
+    fn prepare(&mut self, arm: &ArmSpec, state: &State) -> Result<()> {
+        let warm = step_params(arm, state.step, WARMUP_STEPS);
+        let each = |b: &mut dyn Backend| -> Result<()> {
+            b.upload(state)?;
+            b.run_steps(&warm)?;
+            b.download().map(|_| ())
+        };
+        match self {
+            PatientSet::CpuParallel { patients, .. } => {
+                patients.iter_mut().try_for_each(|b| each(b))
+            }
+            PatientSet::InTurn(patients) => patients.iter_mut().try_for_each(|b| each(b.as_mut())),
+        }
+    }
+
+    /// Every patient advances `steps` steps and is read back.
+    fn advance(&mut self, arm: &ArmSpec, first: u64, steps: u64) -> Result<()> {
+        let params = step_params(arm, first, steps);
+        match self {
+            PatientSet::CpuParallel { patients, workers } => {
+                let queue = Mutex::new(patients.iter_mut().collect::<Vec<_>>());
+                let failure = Mutex::new(None);
+                std::thread::scope(|s| {
+                    for _ in 0..*workers {
+                        s.spawn(|| {
+                            if let Err(e) = one_thread_worker(&queue, &params) {
+                                failure.lock().expect("lock").get_or_insert(e);
+                            }
+                        });
+                    }
+                });
+                match failure.into_inner().expect("no worker panicked holding it") {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+            PatientSet::InTurn(patients) => {
+                for b in patients.iter_mut() {
+                    b.run_steps(&params)?;
+                }
+                for b in patients.iter_mut() {
+                    b.download()?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Take patients off the queue and advance each, single-threaded.
+fn one_thread_worker(
+    queue: &Mutex<Vec<&mut CpuBackend>>,
+    params: &[crate::model::params::ModelParams],
+) -> Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    pool.install(|| loop {
+        let Some(b) = queue.lock().expect("lock").pop() else {
+            return Ok(());
+        };
+        b.run_steps(params)?;
+        b.download()?;
+    })
+}
+
+/// Time `count` patients of `arm`, each advancing `steps` steps from
+/// `state` after the warm-up steps.
+pub fn time_patients(
+    choice: BackendChoice,
+    arm: &ArmSpec,
+    state: &State,
+    count: u32,
+    steps: u64,
+) -> Result<PatientsTiming> {
+    let mut set = PatientSet::new(choice, arm, count)?;
+    set.prepare(arm, state)?;
+    let start = Instant::now();
+    set.advance(arm, state.step + WARMUP_STEPS, steps)?;
+    Ok(PatientsTiming {
+        patients: count,
+        steps,
+        wall: start.elapsed(),
+        how: set.describe(),
+    })
+}
