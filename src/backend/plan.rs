@@ -824,9 +824,15 @@ mod cost_tests {
         // Pass along x (len 4) and along y (len 3, the last: + offsets).
         let passes =
             molecules * (2 * field + 16 * 4) + molecules * (2 * field + 9 * 4) + offsets * field;
-        // Crowding: 7 cells + ifng in, free + signal out; each cell 3 in, 1 out.
-        let per_substep = (7 + 1 + 2) * field + p.cells.len() as u64 * 4 * field;
-        let motility = p.motility_substeps as u64 * per_substep;
+        // Crowding each sub-step: 7 cells + ifng in, free + signal out; each
+        // move of a cell field (every `every` sub-steps): 3 in, 1 out.
+        let subs = p.motility_substeps as u64;
+        let moves: u64 = p.cells.iter().map(|c| subs / c.every as u64).sum();
+        assert!(
+            moves < subs * p.cells.len() as u64,
+            "slow fields move less often"
+        );
+        let motility = subs * (7 + 1 + 2) * field + moves * 4 * field;
         // React: 19 fields in, 16 out (the 3 maps are constant).
         let react = (19 + 16) * field;
         assert_eq!(

@@ -115,6 +115,10 @@ fn constants() -> String {
     s.push_str(&format!("const WG: u32 = {WORKGROUP_SIZE}u;\n"));
     s.push_str(&format!("const REDUCE_WG: u32 = {REDUCE_WG}u;\n"));
     s.push_str(&format!("const MAX_MOLECULES: u32 = {MAX_MOLECULES}u;\n"));
+    s.push_str(&format!(
+        "const MIN_NORMAL: f32 = {:e};\n",
+        f32::MIN_POSITIVE
+    ));
     s.push_str(&format!("const MIN_PER_DAY: f32 = {MIN_PER_DAY:?};\n"));
     s.push_str(&format!(
         "const VALUE_FLOOR: f32 = {:?};\n",
