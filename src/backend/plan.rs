@@ -428,7 +428,7 @@ fn cell_plans(spec: &RunSpec, multiple: u32) -> (Vec<CellPlan>, u32) {
 /// 1 when no longer one qualifies.
 fn move_period(block: u32, load: f32) -> u32 {
     (1..=block)
-        .filter(|&k| block % k == 0 && (block / k) % 2 == 0)
+        .filter(|&k| block.is_multiple_of(k) && (block / k).is_multiple_of(2))
         .filter(|&k| k as f32 * load <= MOTILITY_SAFETY)
         .max()
         .unwrap_or(1)
@@ -652,7 +652,8 @@ mod tests {
             assert!((c.uniform.dt - sub_dt * c.every as f32).abs() < 1e-6);
             assert!(c.uniform.dt * rate <= MOTILITY_SAFETY * (1.0 + 1e-6));
             // The next longer admissible period would break the bound.
-            let longer = (c.every + 1..=block).find(|&k| block % k == 0 && (block / k) % 2 == 0);
+            let longer = (c.every + 1..=block)
+                .find(|&k| block.is_multiple_of(k) && (block / k).is_multiple_of(2));
             if let Some(k) = longer {
                 assert!(k as f32 * sub_dt * rate > MOTILITY_SAFETY);
             }
