@@ -8,16 +8,14 @@
 struct ExponentialPass {
     len: u32,
     stride: u32,
-    matrix_base: u32,
     last: u32,
     // Bit m set when molecule slot m has a Dirichlet offset.
     offset_mask: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    // Per molecule slot: half-width of the propagator's band; the entries
-    // beyond it are zero and skipped.
+    // Per molecule slot: half-width h of the propagator's band (the
+    // entries beyond it are zero and not stored) ...
     band: array<u32, MAX_MOLECULES>,
+    // ... and where its band rows (2h + 1 values each) start in `matrices`.
+    base: array<u32, MAX_MOLECULES>,
 }
 
 @group(0) @binding(0) var<uniform> grid: Grid;
@@ -36,11 +34,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m = gid.z;
     let pos = (i / pass_.stride) % pass_.len;
     let start = i - pos * pass_.stride;
-    let row = pass_.matrix_base + m * pass_.len * pass_.len + pos * pass_.len;
     let h = pass_.band[m];
     let lo = select(0u, pos - h, pos > h);
     let hi = min(pass_.len, pos + h + 1u);
-    var v = line_dot(m, row, start, lo, hi);
+    // Row pos of the band holds k = pos - h ..= pos + h; entry k = lo:
+    let first = pass_.base[m] + pos * (2u * h + 1u) + lo + h - pos;
+    var v = line_dot(m, first, start, lo, hi);
     if pass_.last == 1u && (pass_.offset_mask & (1u << m)) != 0u {
         v += offsets[m * grid.n + i];
     }

@@ -100,16 +100,13 @@ fn shared_structs_match_rust_layouts() {
     let expect = [
         ("len", offset_of!(ExponentialPassUniform, len)),
         ("stride", offset_of!(ExponentialPassUniform, stride)),
-        (
-            "matrix_base",
-            offset_of!(ExponentialPassUniform, matrix_base),
-        ),
         ("last", offset_of!(ExponentialPassUniform, last)),
         (
             "offset_mask",
             offset_of!(ExponentialPassUniform, offset_mask),
         ),
         ("band", offset_of!(ExponentialPassUniform, band)),
+        ("base", offset_of!(ExponentialPassUniform, base)),
     ];
     for (name, off) in expect {
         assert!(

@@ -108,7 +108,7 @@ impl Op {
     /// - ReduceDc reads `dc` and writes one partial sum per REDUCE_WG voxels;
     ///   Systemic reads the partials and reads and writes the priming state.
     /// - An exponential pass reads and writes each molecule field once and
-    ///   reads each molecule's propagator (len x len); the last pass also
+    ///   reads each molecule's banded propagator (len x (2h + 1)); the last pass also
     ///   reads the Dirichlet offset of each molecule that has one.
     /// - An explicit sub-step reads one field and writes one.
     /// - Crowding reads every cell field and IFN-gamma and writes the free
@@ -132,10 +132,12 @@ impl Op {
             }
             Op::ExponentialPass { index } => {
                 let pass = plan.exponential.passes[index];
-                let matrix = (pass.len * pass.len) as u64 * VALUE_BYTES;
                 plan.molecules
                     .iter()
-                    .map(|m| {
+                    .enumerate()
+                    .map(|(slot, m)| {
+                        let width = 2 * pass.band[slot] as u64 + 1;
+                        let matrix = pass.len as u64 * width * VALUE_BYTES;
                         let offset = pass.last && m.offset.is_some();
                         2 * field + matrix + if offset { field } else { 0 }
                     })
@@ -174,28 +176,39 @@ pub struct MoleculePlan {
 }
 
 /// One pass of the exponential transport: every molecule's field is
-/// multiplied along `axis` by its own `len` x `len` propagator.
+/// multiplied along `axis` by its own `len` x `len` propagator, stored as
+/// its band: row j holds the entries k = j - h ..= j + h (h the molecule's
+/// `band`), `2h + 1` values a row, zero where k is off the line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExponentialPass {
     pub axis: usize,
     pub len: usize,
     /// Distance in memory between neighbours along `axis`.
     pub stride: usize,
-    /// Start of this pass's propagators in `ExponentialPlan::matrices`
-    /// (molecule m's at `matrix_base + m * len * len`).
-    pub matrix_base: usize,
     /// The last pass adds the Dirichlet offsets.
     pub last: bool,
-    /// Per molecule slot: the half-width of the propagator's band. Entries
-    /// farther than this from the diagonal are zero, and both backends
-    /// skip them (`PROPAGATOR_CUTOFF`).
+    /// Per molecule slot: the half-width h of the propagator's band. Entries
+    /// farther than this from the diagonal are zero (`PROPAGATOR_CUTOFF`)
+    /// and neither stored nor visited.
     pub band: [u32; MAX_MOLECULES],
+    /// Per molecule slot: where its banded propagator starts in
+    /// `ExponentialPlan::matrices` (`len * (2h + 1)` values).
+    pub base: [u32; MAX_MOLECULES],
+}
+
+impl ExponentialPass {
+    /// Molecule slot `m`'s banded propagator in `matrices`.
+    pub fn propagator<'a>(&self, matrices: &'a [f32], m: usize) -> &'a [f32] {
+        let at = self.base[m] as usize;
+        &matrices[at..at + self.len * (2 * self.band[m] as usize + 1)]
+    }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct ExponentialPlan {
     pub passes: Vec<ExponentialPass>,
-    /// Row-major propagators, every entry >= 0 (model::exponential).
+    /// Banded propagators (see `ExponentialPass`), every entry >= 0
+    /// (model::exponential).
     pub matrices: Vec<f32>,
 }
 
@@ -277,9 +290,9 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             axis,
             len,
             stride,
-            matrix_base: plan.matrices.len(),
             last: p + 1 == axes.len(),
             band: [0; MAX_MOLECULES],
+            base: [0; MAX_MOLECULES],
         };
         for (slot, &f) in molecules.iter().enumerate() {
             let s = &spec.fields[f];
@@ -292,9 +305,18 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             let m = cache
                 .entry((len, r.to_bits(), dirichlet))
                 .or_insert_with(|| banded(axis_propagator(len, r, dirichlet, 1.0), len));
-            pass.band[slot] = half_width(m, len) as u32;
-            plan.matrices
-                .extend(m.iter().map(|&x| flush_subnormal((x * scale) as f32)));
+            let h = half_width(m, len);
+            pass.band[slot] = h as u32;
+            pass.base[slot] = plan.matrices.len() as u32;
+            for j in 0..len {
+                for d in 0..2 * h + 1 {
+                    let x = (j + d)
+                        .checked_sub(h)
+                        .filter(|&k| k < len)
+                        .map_or(0.0, |k| m[j * len + k]);
+                    plan.matrices.push(flush_subnormal((x * scale) as f32));
+                }
+            }
         }
         plan.passes.push(pass);
     }
@@ -765,21 +787,45 @@ mod tests {
     }
 
     #[test]
-    fn propagators_are_zero_beyond_their_band_and_the_band_follows_the_spread() {
+    fn banded_propagators_hold_every_entry_above_the_cutoff() {
         // IL-10 (D 84) over a 0.05 min step spreads a few voxels; the fast
         // molecules over a 15 min step fill the line.
         let short =
             plan("[grid]\nnx = 64\nny = 48\nnz = 1\n[time]\ndt_min = 0.05\nend_days = 1.0\n");
         let long = plan("[grid]\nnx = 64\nny = 48\nnz = 1\n");
         for p in [&short, &long] {
-            for pass in &p.exponential.passes {
+            let dx2 = 20.0f64 * 20.0;
+            for (index, pass) in p.exponential.passes.iter().enumerate() {
                 let n = pass.len;
-                for m in 0..p.molecules.len() {
-                    let at = pass.matrix_base + m * n * n;
+                for (m, mp) in p.molecules.iter().enumerate() {
+                    let setup = crate::model::fields::FIELDS[mp.field].diffusion_um2_per_min as f64;
+                    let r = p.transport_dt as f64 * setup / dx2;
+                    let dense = axis_propagator(n, r, false, 1.0);
+                    let largest = dense.iter().cloned().fold(0.0, f64::max);
+                    // Undo the decay of the first pass: compare shapes.
+                    let band = pass.propagator(&p.exponential.matrices, m);
                     let h = pass.band[m] as usize;
-                    for (e, &x) in p.exponential.matrices[at..at + n * n].iter().enumerate() {
-                        if (e / n).abs_diff(e % n) > h {
-                            assert_eq!(x, 0.0, "entry beyond the band of {h}");
+                    let diag = band[h] as f64 / dense[0];
+                    for j in 0..n {
+                        for k in 0..n {
+                            let e = dense[j * n + k];
+                            if j.abs_diff(k) > h {
+                                assert!(
+                                    e < largest * PROPAGATOR_CUTOFF,
+                                    "pass {index}: dropped {e}"
+                                );
+                            } else {
+                                let stored = band[j * (2 * h + 1) + k + h - j] as f64 / diag;
+                                let scale = if e < largest * PROPAGATOR_CUTOFF {
+                                    0.0
+                                } else {
+                                    e
+                                };
+                                assert!(
+                                    (stored - scale).abs() <= 1e-6 * e + 1e-20 * largest,
+                                    "({j},{k}): {stored} vs {e}"
+                                );
+                            }
                         }
                     }
                 }
@@ -822,9 +868,19 @@ mod cost_tests {
         let offsets = p.molecules.iter().filter(|m| m.offset.is_some()).count() as u64;
         // ReduceDc: dc + 1 partial; Systemic: 1 partial + priming in and out (16 B each).
         let systemic = (field + 4) + (4 + 32);
-        // Pass along x (len 4) and along y (len 3, the last: + offsets).
-        let passes =
-            molecules * (2 * field + 16 * 4) + molecules * (2 * field + 9 * 4) + offsets * field;
+        // Pass along x (len 4) and along y (len 3, the last: + offsets),
+        // each reading its banded propagators (len x (2h + 1) values).
+        let bands: u64 = p
+            .exponential
+            .passes
+            .iter()
+            .map(|pass| {
+                (0..5)
+                    .map(|m| pass.len as u64 * (2 * pass.band[m] as u64 + 1) * 4)
+                    .sum::<u64>()
+            })
+            .sum();
+        let passes = 2 * molecules * 2 * field + bands + offsets * field;
         // Crowding each sub-step: 7 cells + ifng in, free + signal out; each
         // move of a cell field (every `every` sub-steps): 3 in, 1 out.
         let subs = p.motility_substeps as u64;

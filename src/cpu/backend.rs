@@ -53,13 +53,11 @@ impl CpuBackend {
             Op::ExponentialPass { index } => {
                 let exp = &self.plan.exponential;
                 let pass = exp.passes[index];
-                let size = pass.len * pass.len;
                 for (m, plan) in self.plan.molecules.iter().enumerate() {
-                    let at = pass.matrix_base + m * size;
                     let offset = plan.offset.as_deref().filter(|_| pass.last);
                     cpu::diffuse_exponential::exponential_pass(
                         &pass,
-                        &exp.matrices[at..at + size],
+                        pass.propagator(&exp.matrices, m),
                         pass.band[m] as usize,
                         &self.state.fields[plan.field],
                         offset,

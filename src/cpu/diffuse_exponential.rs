@@ -12,8 +12,9 @@ use rayon::prelude::*;
 /// Rows of at least this many values make one rayon task.
 const MIN_TASK: usize = 4096;
 
-/// `out` = `matrix` (len x len, row-major, zero beyond `band` of the
-/// diagonal) applied along the pass's axis of `u`, plus `offset` when given.
+/// `out` = the propagator applied along the pass's axis of `u`, plus
+/// `offset` when given. `matrix` is the banded propagator: row j holds the
+/// entries k = j - band ..= j + band (see `ExponentialPass`).
 pub fn exponential_pass(
     pass: &ExponentialPass,
     matrix: &[f32],
@@ -54,11 +55,11 @@ impl Band {
 fn along_lines(line: Band, matrix: &[f32], u: &[f32], offset: Option<&[f32]>, out: &mut [f32]) {
     let (n, h) = (line.n, line.half);
     let width = 2 * h + 1;
-    // diagonals[d * n + j] = E[j, j + d - h]
+    // diagonals[d * n + j] = E[j, j + d - h] = matrix[j * width + d]
     let mut diagonals = vec![0f32; width * n];
     for j in 0..n {
-        for k in line.around(j) {
-            diagonals[(k + h - j) * n + j] = matrix[j * n + k];
+        for d in 0..width {
+            diagonals[d * n + j] = matrix[j * width + d];
         }
     }
     out.par_chunks_mut(n)
@@ -103,10 +104,11 @@ fn across_rows(
         .enumerate()
         .for_each(|(row, o)| {
             let (block, j) = (row / n, row % n);
+            let width = 2 * line.half + 1;
             let ks = line.around(j);
             o.fill(0.0);
             for k in ks {
-                let w = matrix[j * n + k];
+                let w = matrix[j * width + k + line.half - j];
                 let src = &u[(block * n + k) * inner..][..inner];
                 o.iter_mut().zip(src).for_each(|(o, &s)| *o += w * s);
             }
@@ -173,12 +175,23 @@ mod tests {
                     axis,
                     len: n,
                     stride,
-                    matrix_base: 0,
                     last: false,
                     band: [0; crate::backend::plan::MAX_MOLECULES],
+                    base: [0; crate::backend::plan::MAX_MOLECULES],
                 };
+                // The band rows: entries k = j - half ..= j + half.
+                let width = 2 * half + 1;
+                let banded: Vec<f32> = (0..n * width)
+                    .map(|at| {
+                        let (j, d) = (at / width, at % width);
+                        (j + d)
+                            .checked_sub(half)
+                            .filter(|&k| k < n)
+                            .map_or(0.0, |k| matrix[j * n + k])
+                    })
+                    .collect();
                 let mut out = vec![0f32; u.len()];
-                exponential_pass(&pass, &matrix, half, &u, None, &mut out);
+                exponential_pass(&pass, &banded, half, &u, None, &mut out);
                 assert_eq!(
                     out,
                     dense(n, stride, &matrix, &u),

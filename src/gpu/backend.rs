@@ -40,13 +40,13 @@ enum Slot {
 pub struct ExponentialPassUniform {
     pub len: u32,
     pub stride: u32,
-    pub matrix_base: u32,
     pub last: u32,
     /// Bit m set when molecule slot m has a Dirichlet offset.
     pub offset_mask: u32,
-    pub _pad: [u32; 3],
-    /// Per molecule slot: the half-width of its propagator's band.
+    /// Per molecule slot: the half-width of its propagator's band ...
     pub band: [u32; MAX_MOLECULES],
+    /// ... and where its band rows start in the propagator buffer.
+    pub base: [u32; MAX_MOLECULES],
 }
 
 pub struct GpuBackend {
@@ -519,11 +519,10 @@ fn exponential_groups<'a>(
                 bytemuck::bytes_of(&ExponentialPassUniform {
                     len: pass.len as u32,
                     stride: pass.stride as u32,
-                    matrix_base: pass.matrix_base as u32,
                     last: pass.last as u32,
                     offset_mask,
-                    _pad: [0; 3],
                     band: pass.band,
+                    base: pass.base,
                 }),
             );
             let mut res = vec![

@@ -84,10 +84,10 @@ fn exponential_slots() -> String {
         s.push_str(&format!(
             "@group(0) @binding({b}) var<storage, read> src{m}: array<f32>;\n\
              @group(0) @binding({}) var<storage, read_write> dst{m}: array<f32>;\n\
-             fn line_dot{m}(row: u32, start: u32, lo: u32, hi: u32) -> f32 {{\n    \
+             fn line_dot{m}(first: u32, start: u32, lo: u32, hi: u32) -> f32 {{\n    \
                  var acc = 0.0;\n    \
                  for (var k = lo; k < hi; k++) {{\n        \
-                     acc += matrices[row + k] * src{m}[start + k * pass_.stride];\n    \
+                     acc += matrices[first + k - lo] * src{m}[start + k * pass_.stride];\n    \
                  }}\n    \
                  return acc;\n}}\n",
             b + 1
@@ -99,8 +99,8 @@ fn exponential_slots() -> String {
             .collect()
     };
     s.push_str(&format!(
-        "fn line_dot(m: u32, row: u32, start: u32, lo: u32, hi: u32) -> f32 {{\n    switch m {{\n{}        default: {{ return 0.0; }}\n    }}\n}}\n",
-        cases(&|m| format!("return line_dot{m}(row, start, lo, hi);"))
+        "fn line_dot(m: u32, first: u32, start: u32, lo: u32, hi: u32) -> f32 {{\n    switch m {{\n{}        default: {{ return 0.0; }}\n    }}\n}}\n",
+        cases(&|m| format!("return line_dot{m}(first, start, lo, hi);"))
     ));
     s.push_str(&format!(
         "fn store(m: u32, i: u32, v: f32) {{\n    switch m {{\n{}        default: {{ }}\n    }}\n}}\n",
