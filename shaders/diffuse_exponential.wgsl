@@ -14,7 +14,7 @@ struct ExponentialPass {
     // Per molecule slot: half-width h of the propagator's band (the
     // entries beyond it are zero and not stored) ...
     band: array<u32, MAX_MOLECULES>,
-    // ... and where its band rows (2h + 1 values each) start in `matrices`.
+    // ... and where its band rows (plan::band_window) start in `matrices`.
     base: array<u32, MAX_MOLECULES>,
 }
 
@@ -37,8 +37,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let h = pass_.band[m];
     let lo = select(0u, pos - h, pos > h);
     let hi = min(pass_.len, pos + h + 1u);
-    // Row pos of the band holds k = pos - h ..= pos + h; entry k = lo:
-    let first = pass_.base[m] + pos * (2u * h + 1u) + lo + h - pos;
+    // Row pos's stored window (plan::band_window): width min(2h + 1, len)
+    // from column min(max(pos - h, 0), len - width); entry k = lo:
+    let width = min(2u * h + 1u, pass_.len);
+    let window = min(lo, pass_.len - width);
+    let first = pass_.base[m] + pos * width + lo - window;
     var v = line_dot(m, first, start, lo, hi);
     if pass_.last == 1u && (pass_.offset_mask & (1u << m)) != 0u {
         v += offsets[m * grid.n + i];

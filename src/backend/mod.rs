@@ -24,6 +24,9 @@ pub trait Backend {
     fn kind(&self) -> &'static str;
     /// Adapter or processor description for the manifest.
     fn device_name(&self) -> String;
+    /// Bytes this backend holds for a run (GPU: every device buffer; CPU:
+    /// the state and the scratch arrays).
+    fn memory_bytes(&self) -> u64;
     /// Replace the backend's state.
     fn upload(&mut self, state: &State) -> Result<()>;
     /// Run one macro step per entry of `params` (parameters at each step's

@@ -108,7 +108,7 @@ impl Op {
     /// - ReduceDc reads `dc` and writes one partial sum per REDUCE_WG voxels;
     ///   Systemic reads the partials and reads and writes the priming state.
     /// - An exponential pass reads and writes each molecule field once and
-    ///   reads each molecule's banded propagator (len x (2h + 1)); the last pass also
+    ///   reads each molecule's banded propagator (len x width); the last pass also
     ///   reads the Dirichlet offset of each molecule that has one.
     /// - An explicit sub-step reads one field and writes one.
     /// - Crowding reads every cell field and IFN-gamma and writes the free
@@ -136,7 +136,7 @@ impl Op {
                     .iter()
                     .enumerate()
                     .map(|(slot, m)| {
-                        let width = 2 * pass.band[slot] as u64 + 1;
+                        let width = band_window(pass.len, pass.band[slot] as usize, 0).1 as u64;
                         let matrix = pass.len as u64 * width * VALUE_BYTES;
                         let offset = pass.last && m.offset.is_some();
                         2 * field + matrix + if offset { field } else { 0 }
@@ -177,8 +177,7 @@ pub struct MoleculePlan {
 
 /// One pass of the exponential transport: every molecule's field is
 /// multiplied along `axis` by its own `len` x `len` propagator, stored as
-/// its band: row j holds the entries k = j - h ..= j + h (h the molecule's
-/// `band`), `2h + 1` values a row, zero where k is off the line.
+/// its band: `band_window` rows of equal width (see there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExponentialPass {
     pub axis: usize,
@@ -200,8 +199,22 @@ impl ExponentialPass {
     /// Molecule slot `m`'s banded propagator in `matrices`.
     pub fn propagator<'a>(&self, matrices: &'a [f32], m: usize) -> &'a [f32] {
         let at = self.base[m] as usize;
-        &matrices[at..at + self.len * (2 * self.band[m] as usize + 1)]
+        let (_, width) = band_window(self.len, self.band[m] as usize, 0);
+        &matrices[at..at + self.len * width]
     }
+}
+
+/// The stored window of row `row` of a banded propagator on a line of
+/// `len` with half-width `half`: the first column k stored and the width,
+/// the same for every row (min(2 half + 1, len)). The window holds the band
+/// k = row - half ..= row + half within the line, slid inward at the ends
+/// (the extra entries there are zeros or in-band values), so no row is
+/// longer than the line. shaders/diffuse_exponential.wgsl computes the
+/// same window.
+pub fn band_window(len: usize, half: usize, row: usize) -> (usize, usize) {
+    let width = (2 * half + 1).min(len);
+    let first = row.saturating_sub(half).min(len - width);
+    (first, width)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -309,13 +322,12 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             pass.band[slot] = h as u32;
             pass.base[slot] = plan.matrices.len() as u32;
             for j in 0..len {
-                for d in 0..2 * h + 1 {
-                    let x = (j + d)
-                        .checked_sub(h)
-                        .filter(|&k| k < len)
-                        .map_or(0.0, |k| m[j * len + k]);
-                    plan.matrices.push(flush_subnormal((x * scale) as f32));
-                }
+                let (first, width) = band_window(len, h, j);
+                plan.matrices.extend(
+                    m[j * len + first..j * len + first + width]
+                        .iter()
+                        .map(|&x| flush_subnormal((x * scale) as f32)),
+                );
             }
         }
         plan.passes.push(pass);
@@ -805,7 +817,7 @@ mod tests {
                     // Undo the decay of the first pass: compare shapes.
                     let band = pass.propagator(&p.exponential.matrices, m);
                     let h = pass.band[m] as usize;
-                    let diag = band[h] as f64 / dense[0];
+                    let diag = band[0] as f64 / dense[0];
                     for j in 0..n {
                         for k in 0..n {
                             let e = dense[j * n + k];
@@ -815,7 +827,8 @@ mod tests {
                                     "pass {index}: dropped {e}"
                                 );
                             } else {
-                                let stored = band[j * (2 * h + 1) + k + h - j] as f64 / diag;
+                                let (first, width) = band_window(n, h, j);
+                                let stored = band[j * width + k - first] as f64 / diag;
                                 let scale = if e < largest * PROPAGATOR_CUTOFF {
                                     0.0
                                 } else {
@@ -876,7 +889,9 @@ mod cost_tests {
             .iter()
             .map(|pass| {
                 (0..5)
-                    .map(|m| pass.len as u64 * (2 * pass.band[m] as u64 + 1) * 4)
+                    .map(|m| {
+                        (pass.len * band_window(pass.len, pass.band[m] as usize, 0).1) as u64 * 4
+                    })
                     .sum::<u64>()
             })
             .sum();

@@ -304,6 +304,12 @@ fn print_setup(opts: &Options, arm: &ArmSpec, backend: &dyn Backend) {
     println!("backend: {}", backend.kind());
     println!("device: {}", backend.device_name());
     println!("threads: {}", rayon::current_num_threads());
+    let memory = backend.memory_bytes();
+    println!(
+        "memory: {:.1} MB, {:.0} bytes/voxel (the backend's state, scratch and propagator buffers)",
+        memory as f64 / 1e6,
+        memory as f64 / arm.spec.grid.len() as f64
+    );
     println!(
         "steps: {} timed after {WARMUP_STEPS} warm-up steps, dt {} min",
         opts.steps, arm.spec.dt_min

@@ -115,6 +115,15 @@ impl Backend for CpuBackend {
         format!("CPU reference ({} threads)", rayon::current_num_threads())
     }
 
+    fn memory_bytes(&self) -> u64 {
+        let values: usize = self.state.fields.iter().map(Vec::len).sum::<usize>()
+            + self.scratch.len()
+            + self.free.len()
+            + self.signal.len()
+            + self.plan.exponential.matrices.len();
+        (values * std::mem::size_of::<f32>()) as u64
+    }
+
     fn upload(&mut self, state: &State) -> Result<()> {
         anyhow::ensure!(
             state.grid == self.state.grid,

@@ -6,7 +6,7 @@
 //! entries within `band` of the diagonal; the rest are zero) is visited,
 //! as on the GPU.
 
-use crate::backend::plan::ExponentialPass;
+use crate::backend::plan::{band_window, ExponentialPass};
 use rayon::prelude::*;
 
 /// Rows of at least this many values make one rayon task.
@@ -55,11 +55,12 @@ impl Band {
 fn along_lines(line: Band, matrix: &[f32], u: &[f32], offset: Option<&[f32]>, out: &mut [f32]) {
     let (n, h) = (line.n, line.half);
     let width = 2 * h + 1;
-    // diagonals[d * n + j] = E[j, j + d - h] = matrix[j * width + d]
+    // diagonals[d * n + j] = E[j, j + d - h], from row j's stored window.
     let mut diagonals = vec![0f32; width * n];
     for j in 0..n {
-        for d in 0..width {
-            diagonals[d * n + j] = matrix[j * width + d];
+        let (first, stored) = band_window(n, h, j);
+        for k in line.around(j) {
+            diagonals[(k + h - j) * n + j] = matrix[j * stored + k - first];
         }
     }
     out.par_chunks_mut(n)
@@ -104,11 +105,11 @@ fn across_rows(
         .enumerate()
         .for_each(|(row, o)| {
             let (block, j) = (row / n, row % n);
-            let width = 2 * line.half + 1;
+            let (first, width) = band_window(n, line.half, j);
             let ks = line.around(j);
             o.fill(0.0);
             for k in ks {
-                let w = matrix[j * width + k + line.half - j];
+                let w = matrix[j * width + k - first];
                 let src = &u[(block * n + k) * inner..][..inner];
                 o.iter_mut().zip(src).for_each(|(o, &s)| *o += w * s);
             }
@@ -179,15 +180,11 @@ mod tests {
                     band: [0; crate::backend::plan::MAX_MOLECULES],
                     base: [0; crate::backend::plan::MAX_MOLECULES],
                 };
-                // The band rows: entries k = j - half ..= j + half.
-                let width = 2 * half + 1;
-                let banded: Vec<f32> = (0..n * width)
-                    .map(|at| {
-                        let (j, d) = (at / width, at % width);
-                        (j + d)
-                            .checked_sub(half)
-                            .filter(|&k| k < n)
-                            .map_or(0.0, |k| matrix[j * n + k])
+                // The stored windows of the band rows.
+                let banded: Vec<f32> = (0..n)
+                    .flat_map(|j| {
+                        let (first, width) = band_window(n, half, j);
+                        matrix[j * n + first..j * n + first + width].to_vec()
                     })
                     .collect();
                 let mut out = vec![0f32; u.len()];

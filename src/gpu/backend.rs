@@ -83,34 +83,55 @@ pub struct GpuBackend {
     /// Per molecule: explicit sub-step bind groups (field -> scratch, back).
     explicit_bg: Vec<[wgpu::BindGroup; 2]>,
     step: u64,
+    memory_bytes: u64,
+}
+
+thread_local! {
+    /// Bytes of the buffers created on this thread: `build` reads the
+    /// difference, so each backend knows its own GPU memory.
+    static ALLOCATED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Count `buffer` in this thread's `ALLOCATED`.
+fn tracked(buffer: wgpu::Buffer) -> wgpu::Buffer {
+    ALLOCATED.with(|a| a.set(a.get() + buffer.size()));
+    buffer
+}
+
+fn allocated() -> u64 {
+    ALLOCATED.with(|a| a.get())
 }
 
 fn storage(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
+    tracked(device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes.max(16),
         usage: wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
-    })
+    }))
 }
 
 /// A read-only storage buffer holding `contents` (never written after creation).
 fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents,
-        usage: wgpu::BufferUsages::STORAGE,
-    })
+    tracked(
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE,
+        }),
+    )
 }
 
 fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: bytemuck::bytes_of(value),
-        usage: wgpu::BufferUsages::UNIFORM,
-    })
+    tracked(
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::bytes_of(value),
+            usage: wgpu::BufferUsages::UNIFORM,
+        }),
+    )
 }
 
 fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGroupLayout {
@@ -304,27 +325,27 @@ impl Buffers {
             partials: storage(device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4),
             systemic: storage(device, "systemic", std::mem::size_of::<Systemic>() as u64),
             grid: uniform(device, "grid", &grid.uniform(dt)),
-            params: device.create_buffer(&wgpu::BufferDescriptor {
+            params: tracked(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("params ring"),
                 size: params_stride * MAX_BATCH,
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
-            }),
+            })),
             params_stride,
-            flags: device.create_buffer(&wgpu::BufferDescriptor {
+            flags: tracked(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("value flags"),
                 size: flags_bytes,
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_DST
                     | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
-            }),
-            readback: device.create_buffer(&wgpu::BufferDescriptor {
+            })),
+            readback: tracked(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
                 size: bytes.max(flags_bytes).max(16),
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
-            }),
+            })),
         }
     }
 }
@@ -596,6 +617,7 @@ impl GpuBackend {
         plan: TransportPlan,
         dt: f32,
     ) -> Self {
+        let before = allocated();
         let layouts = Layouts::new(&device);
         let pipelines = pipelines(&device, &layouts);
         let b = Buffers::new(&device, grid, dt);
@@ -667,6 +689,7 @@ impl GpuBackend {
             exponential_bg: molecules.exponential,
             explicit_bg: molecules.explicit,
             step: 0,
+            memory_bytes: allocated() - before,
         }
     }
 
@@ -800,6 +823,10 @@ impl GpuBackend {
 impl Backend for GpuBackend {
     fn kind(&self) -> &'static str {
         "gpu"
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
     }
 
     fn device_name(&self) -> String {

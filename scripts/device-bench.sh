@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One prepared run for a machine with a real GPU (docs/benchmarks.md,
+# "On a real GPU"): it brings the Vulkan loader if the machine lacks one,
+# builds (when cargo is there; otherwise it uses a carried
+# target/release/tmesim), runs the GPU tests, then `tmesim bench` at the
+# sizes of the performance goals, and writes everything to one file.
+#
+#   scripts/device-bench.sh [OUT_DIR]      (default outputs/device-bench)
+#
+# Loader packages: put the .deb files of libvulkan1 (and its friends) in
+# .gl/ at the repository root; they are unpacked only if `ldconfig -p`
+# finds no libvulkan. Each bench has its own time limit so that one slow
+# size cannot eat the others' time.
+set -u
+OUT=${1:-outputs/device-bench}
+mkdir -p "$OUT"
+LOG="$OUT/device-bench.txt"
+exec > >(tee "$LOG") 2>&1
+
+if ! ldconfig -p | grep -q libvulkan && compgen -G ".gl/*.deb" >/dev/null; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$nvidia_icd" ]; then export VK_DRIVER_FILES=$nvidia_icd; fi
+export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
+
+echo "== machine"
+date -u
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "(no nvidia-smi)"
+nproc
+git log -1 --oneline 2>/dev/null || true
+
+TMESIM=target/release/tmesim
+if command -v cargo >/dev/null; then
+    echo "== build"
+    cargo build --release 2>&1 | tail -2
+fi
+if [ ! -x "$TMESIM" ]; then
+    echo "no $TMESIM: build it or carry it" >&2
+    exit 1
+fi
+echo "== tmesim info"
+"$TMESIM" info
+
+if command -v cargo >/dev/null; then
+    echo "== GPU tests"
+    TMESIM_REQUIRE_GPU=1 timeout 900 cargo test --release --test cpu_gpu_agreement \
+        --test solver_verification --test invariants --test fields_and_boundaries 2>&1 \
+        | grep -E "^test |test result|panicked"
+fi
+
+bench() {
+    local limit=$1
+    shift
+    echo "== tmesim bench $*"
+    timeout "$limit" "$TMESIM" bench "$@" || echo "(exit $?)"
+}
+# The baseline, then the scale goals, then BioFVM's two transport cases,
+# then patients at once.
+bench 120 --backend gpu --steps 200
+bench 120 --backend cpu --steps 50
+bench 300 --backend gpu --grid 512x512x1 --steps 50
+bench 600 --backend gpu --grid 2048x2048x1 --steps 10
+bench 600 --backend gpu --grid 192x192x192 --steps 5
+bench 120 --backend gpu --diffusion-only --grid 256x256x1 --dt 0.01 --steps 500
+bench 300 --backend gpu --diffusion-only --grid 128x128x128 --dt 0.01 --steps 20
+bench 300 --backend gpu --patients 16 --steps 50
+bench 300 --backend cpu --threads 1 --diffusion-only --grid 256x256x1 --dt 0.01 --steps 200
+echo "== done: $LOG"
