@@ -296,6 +296,9 @@ impl Backend for Poisoned {
     fn device_name(&self) -> String {
         "poisoned CPU".into()
     }
+    fn memory_bytes(&self) -> u64 {
+        self.inner.memory_bytes()
+    }
     fn upload(&mut self, state: &State) -> anyhow::Result<()> {
         self.state_step = state.step;
         self.inner.upload(state)
