@@ -47,6 +47,9 @@ pub struct ExponentialPassUniform {
     pub band: [u32; MAX_MOLECULES],
     /// ... and where its band rows start in the propagator buffer.
     pub base: [u32; MAX_MOLECULES],
+    /// Per molecule slot with an offset: its place in the offsets buffer
+    /// (in fields), which holds only those molecules' offsets.
+    pub offset_slot: [u32; MAX_MOLECULES],
 }
 
 pub struct GpuBackend {
@@ -511,11 +514,14 @@ fn exponential_groups<'a>(
         "molecule propagators",
         bytemuck::cast_slice(&plan.exponential.matrices),
     );
-    let mut offset_data = vec![0f32; plan.molecules.len() * n];
+    // Only the molecules with an offset have one stored, one after another.
+    let mut offset_data = Vec::new();
     let mut offset_mask = 0u32;
+    let mut offset_slot = [0u32; MAX_MOLECULES];
     for (m, mp) in plan.molecules.iter().enumerate() {
         if let Some(c) = &mp.offset {
-            offset_data[m * n..(m + 1) * n].copy_from_slice(c);
+            offset_slot[m] = (offset_data.len() / n) as u32;
+            offset_data.extend_from_slice(c);
             offset_mask |= 1 << m;
         }
     }
@@ -544,6 +550,7 @@ fn exponential_groups<'a>(
                     offset_mask,
                     band: pass.band,
                     base: pass.base,
+                    offset_slot,
                 }),
             );
             let mut res = vec![
@@ -600,7 +607,16 @@ impl GpuBackend {
         dt: f32,
     ) -> Result<Self, GpuError> {
         let info = adapter.get_info();
-        let (device, queue) = context::open_device(adapter, grid.len())?;
+        let n = grid.len() as u64;
+        let offsets = plan.molecules.iter().filter(|m| m.offset.is_some()).count() as u64;
+        let bindings = [
+            (
+                "molecule propagators",
+                plan.exponential.matrices.len() as u64 * 4,
+            ),
+            ("Dirichlet offsets", offsets * n * 4),
+        ];
+        let (device, queue) = context::open_device(adapter, grid.len(), &bindings)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let backend = Self::build(device, queue, info, grid, plan, dt);
         if let Some(e) = pollster::block_on(scope.pop()) {

@@ -82,14 +82,17 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 }
 
 /// Open a device with the adapter's own limits, after checking that the
-/// kernels and a grid of `voxels` fit in them.
+/// kernels, a grid of `voxels` and the `other` buffers (name, bytes) each
+/// fit in one binding.
 pub fn open_device(
     adapter: &wgpu::Adapter,
     voxels: usize,
+    other: &[(&str, u64)],
 ) -> Result<(wgpu::Device, wgpu::Queue), GpuError> {
     let info = adapter.get_info();
     let limits = adapter.limits();
     check_limits(&info.name, &limits, voxels)?;
+    check_bindings(&info.name, &limits, other)?;
     let desc = wgpu::DeviceDescriptor {
         label: Some("tmesim"),
         required_features: wgpu::Features::empty(),
@@ -129,6 +132,27 @@ pub fn check_limits(adapter: &str, limits: &wgpu::Limits, voxels: usize) -> Resu
     Ok(())
 }
 
+/// Each of `buffers` (name, bytes) must fit in one storage binding.
+pub fn check_bindings(
+    adapter: &str,
+    limits: &wgpu::Limits,
+    buffers: &[(&str, u64)],
+) -> Result<(), GpuError> {
+    let max = limits
+        .max_buffer_size
+        .min(limits.max_storage_buffer_binding_size);
+    match buffers.iter().find(|(_, bytes)| *bytes > max) {
+        Some((name, bytes)) => Err(GpuError::Limits {
+            adapter: adapter.to_string(),
+            message: format!(
+                "the {name} need {bytes} bytes in one binding, the adapter binds at most {max} bytes; \
+                 use a smaller grid or --backend cpu"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +176,15 @@ mod tests {
         let e = check_limits("a", &roomy, 1 << 26).unwrap_err().to_string();
         assert!(
             e.contains("grid too large") && e.contains("33554432 voxels"),
+            "{e}"
+        );
+        let fits = [("molecule propagators", 1u64 << 20)];
+        assert!(check_bindings("a", &roomy, &fits).is_ok());
+        let e = check_bindings("a", &roomy, &[("Dirichlet offsets", 200 << 20)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Dirichlet offsets") && e.contains("134217728 bytes"),
             "{e}"
         );
     }
