@@ -16,8 +16,6 @@ struct ExponentialPass {
     band: array<u32, MAX_MOLECULES>,
     // ... and where its band rows (plan::band_window) start in `matrices`.
     base: array<u32, MAX_MOLECULES>,
-    // Per molecule slot with an offset: its field's place in `offsets`.
-    offset_slot: array<u32, MAX_MOLECULES>,
 }
 
 @group(0) @binding(0) var<uniform> grid: Grid;
@@ -25,7 +23,6 @@ struct ExponentialPass {
 // uniform values used as loop bounds, and recompiled per pass.
 @group(0) @binding(1) var<storage, read> pass_: ExponentialPass;
 @group(0) @binding(2) var<storage, read> matrices: array<f32>;
-@group(0) @binding(3) var<storage, read> offsets: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -46,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let first = pass_.base[m] + pos * width + lo - window;
     var v = line_dot(m, first, start, lo, hi);
     if pass_.last == 1u && (pass_.offset_mask & (1u << m)) != 0u {
-        v += offsets[pass_.offset_slot[m] * grid.n + i];
+        v += offset(m, i);
     }
     // Subnormal values become 0, as on the CPU (slow there, meaningless here).
     store(m, i, select(v, 0.0, abs(v) < MIN_NORMAL));

@@ -107,10 +107,6 @@ fn shared_structs_match_rust_layouts() {
         ),
         ("band", offset_of!(ExponentialPassUniform, band)),
         ("base", offset_of!(ExponentialPassUniform, base)),
-        (
-            "offset_slot",
-            offset_of!(ExponentialPassUniform, offset_slot),
-        ),
     ];
     for (name, off) in expect {
         assert!(

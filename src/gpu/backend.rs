@@ -47,9 +47,6 @@ pub struct ExponentialPassUniform {
     pub band: [u32; MAX_MOLECULES],
     /// ... and where its band rows start in the propagator buffer.
     pub base: [u32; MAX_MOLECULES],
-    /// Per molecule slot with an offset: its place in the offsets buffer
-    /// (in fields), which holds only those molecules' offsets.
-    pub offset_slot: [u32; MAX_MOLECULES],
 }
 
 pub struct GpuBackend {
@@ -196,10 +193,10 @@ fn slots(stage: Stage) -> Vec<Slot> {
         Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
         Stage::DiffuseExplicit => vec![Read, ReadWrite, Uniform, Uniform],
         Stage::DiffuseExponential => {
-            let mut s = vec![Uniform, Read, Read, Read];
+            let mut s = vec![Uniform, Read, Read];
             assert_eq!(s.len() as u32, EXPONENTIAL_SLOT_BINDING);
             for _ in 0..MAX_MOLECULES {
-                s.extend([Read, ReadWrite]);
+                s.extend([Read, ReadWrite, Read]);
             }
             s
         }
@@ -508,33 +505,34 @@ fn exponential_groups<'a>(
     b: &Buffers,
     chain: &dyn Fn(usize, usize) -> &'a wgpu::Buffer,
 ) -> Vec<wgpu::BindGroup> {
-    let n = (b.field_bytes / 4) as usize;
     let matrices = storage_init(
         device,
         "molecule propagators",
         bytemuck::cast_slice(&plan.exponential.matrices),
     );
-    // Only the molecules with an offset have one stored, one after another.
-    let mut offset_data = Vec::new();
+    // Each molecule's Dirichlet offset is a buffer of its own, bound to its
+    // slot: one binding never holds more than one field, whatever the
+    // number of molecules (a 192^3 grid's five offsets exceed 128 MiB).
     let mut offset_mask = 0u32;
-    let mut offset_slot = [0u32; MAX_MOLECULES];
-    for (m, mp) in plan.molecules.iter().enumerate() {
-        if let Some(c) = &mp.offset {
-            offset_slot[m] = (offset_data.len() / n) as u32;
-            offset_data.extend_from_slice(c);
+    let offsets: Vec<Option<wgpu::Buffer>> = plan
+        .molecules
+        .iter()
+        .enumerate()
+        .map(|(m, mp)| {
+            let c = mp.offset.as_ref()?;
             offset_mask |= 1 << m;
-        }
-    }
-    offset_data.resize(offset_data.len().max(4), 0.0);
-    let offsets = storage_init(
-        device,
-        "dirichlet offsets",
-        bytemuck::cast_slice(&offset_data),
-    );
+            Some(storage_init(
+                device,
+                "dirichlet offset",
+                bytemuck::cast_slice(c),
+            ))
+        })
+        .collect();
     // Unused slots bind placeholders (a buffer may not be read and written
-    // in one dispatch, so two).
+    // in one dispatch, so two; a third for a slot without an offset).
     let unused_src = storage(device, "unused slot source", 16);
     let unused_dst = storage(device, "unused slot destination", 16);
+    let no_offset = storage(device, "no offset", 16);
     plan.exponential
         .passes
         .iter()
@@ -550,20 +548,26 @@ fn exponential_groups<'a>(
                     offset_mask,
                     band: pass.band,
                     base: pass.base,
-                    offset_slot,
                 }),
             );
-            let mut res = vec![
-                Res::Buf(&b.grid),
-                Res::Buf(&ub),
-                Res::Buf(&matrices),
-                Res::Buf(&offsets),
-            ];
+            let mut res = vec![Res::Buf(&b.grid), Res::Buf(&ub), Res::Buf(&matrices)];
             for m in 0..MAX_MOLECULES {
+                let offset = offsets
+                    .get(m)
+                    .and_then(Option::as_ref)
+                    .unwrap_or(&no_offset);
                 if m < plan.molecules.len() {
-                    res.extend([Res::Buf(chain(m, p)), Res::Buf(chain(m, p + 1))]);
+                    res.extend([
+                        Res::Buf(chain(m, p)),
+                        Res::Buf(chain(m, p + 1)),
+                        Res::Buf(offset),
+                    ]);
                 } else {
-                    res.extend([Res::Buf(&unused_src), Res::Buf(&unused_dst)]);
+                    res.extend([
+                        Res::Buf(&unused_src),
+                        Res::Buf(&unused_dst),
+                        Res::Buf(&no_offset),
+                    ]);
                 }
             }
             bind_group(
@@ -607,15 +611,10 @@ impl GpuBackend {
         dt: f32,
     ) -> Result<Self, GpuError> {
         let info = adapter.get_info();
-        let n = grid.len() as u64;
-        let offsets = plan.molecules.iter().filter(|m| m.offset.is_some()).count() as u64;
-        let bindings = [
-            (
-                "molecule propagators",
-                plan.exponential.matrices.len() as u64 * 4,
-            ),
-            ("Dirichlet offsets", offsets * n * 4),
-        ];
+        let bindings = [(
+            "molecule propagators",
+            plan.exponential.matrices.len() as u64 * 4,
+        )];
         let (device, queue) = context::open_device(adapter, grid.len(), &bindings)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let backend = Self::build(device, queue, info, grid, plan, dt);

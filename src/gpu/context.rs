@@ -22,8 +22,18 @@ pub enum GpuError {
     Wgpu(String),
 }
 
-/// Storage buffers the reaction kernel binds: every field plus the systemic state.
-pub const STORAGE_BUFFERS_NEEDED: u32 = FIELD_COUNT as u32 + 1;
+/// Storage buffers a kernel binds at most: the reaction kernel every field
+/// plus the systemic state; the exponential pass its pass record and
+/// propagators plus source, destination and offset of each molecule slot.
+pub const STORAGE_BUFFERS_NEEDED: u32 = {
+    let react = FIELD_COUNT as u32 + 1;
+    let exponential = 2 + 3 * crate::backend::plan::MAX_MOLECULES as u32;
+    if react > exponential {
+        react
+    } else {
+        exponential
+    }
+};
 
 pub fn instance() -> wgpu::Instance {
     super::runtime_dir::ensure();
@@ -114,7 +124,7 @@ pub fn check_limits(adapter: &str, limits: &wgpu::Limits, voxels: usize) -> Resu
     };
     if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
         return fail(format!(
-            "allows {} storage buffers per shader stage; the reaction kernel needs {STORAGE_BUFFERS_NEEDED}",
+            "allows {} storage buffers per shader stage; the kernels need {STORAGE_BUFFERS_NEEDED}",
             limits.max_storage_buffers_per_shader_stage
         ));
     }
@@ -165,7 +175,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("test adapter") && e.contains("storage buffers") && e.contains("20"),
+            e.contains("test adapter")
+                && e.contains("storage buffers")
+                && e.contains(&STORAGE_BUFFERS_NEEDED.to_string()),
             "{e}"
         );
         let roomy = wgpu::Limits {
@@ -180,11 +192,11 @@ mod tests {
         );
         let fits = [("molecule propagators", 1u64 << 20)];
         assert!(check_bindings("a", &roomy, &fits).is_ok());
-        let e = check_bindings("a", &roomy, &[("Dirichlet offsets", 200 << 20)])
+        let e = check_bindings("a", &roomy, &[("molecule propagators", 200 << 20)])
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("Dirichlet offsets") && e.contains("134217728 bytes"),
+            e.contains("molecule propagators") && e.contains("134217728 bytes"),
             "{e}"
         );
     }

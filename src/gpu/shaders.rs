@@ -67,9 +67,9 @@ pub const REACT_FIELD_BINDING: u32 = 3;
 pub const CHECK_FIELD_BINDING: u32 = 2;
 /// First binding of the generated cell-field buffers (then ifng) in crowding.wgsl.
 pub const CROWDING_CELL_BINDING: u32 = 4;
-/// First binding of the generated molecule slots (source, destination per
-/// slot) in diffuse_exponential.wgsl.
-pub const EXPONENTIAL_SLOT_BINDING: u32 = 4;
+/// First binding of the generated molecule slots (source, destination and
+/// Dirichlet offset per slot) in diffuse_exponential.wgsl.
+pub const EXPONENTIAL_SLOT_BINDING: u32 = 3;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const STENCIL: &str = include_str!("../../shaders/stencil.wgsl");
@@ -80,17 +80,19 @@ const STENCIL: &str = include_str!("../../shaders/stencil.wgsl");
 fn exponential_slots() -> String {
     let mut s = String::new();
     for m in 0..MAX_MOLECULES {
-        let b = EXPONENTIAL_SLOT_BINDING as usize + 2 * m;
+        let b = EXPONENTIAL_SLOT_BINDING as usize + 3 * m;
         s.push_str(&format!(
             "@group(0) @binding({b}) var<storage, read> src{m}: array<f32>;\n\
              @group(0) @binding({}) var<storage, read_write> dst{m}: array<f32>;\n\
+             @group(0) @binding({}) var<storage, read> off{m}: array<f32>;\n\
              fn line_dot{m}(first: u32, start: u32, lo: u32, hi: u32) -> f32 {{\n    \
                  var acc = 0.0;\n    \
                  for (var k = lo; k < hi; k++) {{\n        \
                      acc += matrices[first + k - lo] * src{m}[start + k * pass_.stride];\n    \
                  }}\n    \
                  return acc;\n}}\n",
-            b + 1
+            b + 1,
+            b + 2
         ));
     }
     let cases = |f: &dyn Fn(usize) -> String| -> String {
@@ -101,6 +103,10 @@ fn exponential_slots() -> String {
     s.push_str(&format!(
         "fn line_dot(m: u32, first: u32, start: u32, lo: u32, hi: u32) -> f32 {{\n    switch m {{\n{}        default: {{ return 0.0; }}\n    }}\n}}\n",
         cases(&|m| format!("return line_dot{m}(first, start, lo, hi);"))
+    ));
+    s.push_str(&format!(
+        "fn offset(m: u32, i: u32) -> f32 {{\n    switch m {{\n{}        default: {{ return 0.0; }}\n    }}\n}}\n",
+        cases(&|m| format!("return off{m}[i];"))
     ));
     s.push_str(&format!(
         "fn store(m: u32, i: u32, v: f32) {{\n    switch m {{\n{}        default: {{ }}\n    }}\n}}\n",
