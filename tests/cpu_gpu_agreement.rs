@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use tmesim::model::fields::idx;
+use tmesim::model::state::State;
 use tmesim::sim::agreement::{compare_states, max_relative_difference, Tolerance};
 use tmesim::sim::select::cpu_backend;
 
@@ -257,17 +258,23 @@ initial = {{ kind = "gaussian", center_um = [240.0, 200.0, 0.0], sigma_um = 60.0
     let Some(mut gpu) = gpu(&spec) else { return };
     let cpu_state = run_to_end(&mut cpu_backend(&spec), &spec);
     let gpu_state = run_to_end(gpu.as_mut(), &spec);
+    agree_to_round_off("cell transport", &cpu_state, &gpu_state, 1e-8);
+}
+
+/// Without reactions the backends differ by f32 round-off only: a tight
+/// tolerance (absolute floor `atol`).
+fn agree_to_round_off(what: &str, cpu: &State, gpu: &State, atol: f32) {
     eprintln!(
-        "cell transport: max relative differences {:?}",
-        max_relative_difference(&cpu_state, &gpu_state)
+        "{what}: max relative differences {:?}",
+        max_relative_difference(cpu, gpu)
     );
     let tight = Tolerance {
         rtol: 1e-5,
-        atol: 1e-8,
+        atol,
         scaled: 1e-6,
     };
-    if let Err(m) = compare_states(&cpu_state, &gpu_state, tight) {
-        panic!("CPU and GPU cell transport disagree: {m}");
+    if let Err(m) = compare_states(cpu, gpu, tight) {
+        panic!("CPU and GPU {what} disagree: {m}");
     }
 }
 
@@ -295,7 +302,8 @@ boundary = {{ dirichlet = 0.1 }}
 "#,
         end = 40.0 * 0.25 / 1440.0
     );
-    let mut spec = spec_with(&toml, &[]);
+    let spec = spec_with(&toml, &[]);
+    assert_eq!(spec.spec.steps, 40);
     let passes = &spec.plan.exponential.passes;
     let narrow = passes
         .iter()
@@ -313,23 +321,11 @@ boundary = {{ dirichlet = 0.1 }}
         let at = grid.index(5 + 7 * k, 4 + 6 * k, 0);
         start.fields[m.field][at] = 10.0;
     }
-    spec.spec.steps = 40;
     let cpu_state = advance(&mut cpu_backend(&spec), &spec, &start, 40);
     let gpu_state = advance(gpu.as_mut(), &spec, &start, 40);
     // The pulses spread: the peak fell and its neighbours gained.
     let m = &spec.plan.molecules[0];
     let at = grid.index(5, 4, 0);
     assert!(cpu_state.fields[m.field][at] < 9.0 && cpu_state.fields[m.field][at + 1] > 0.01);
-    eprintln!(
-        "narrow bands: max relative differences {:?}",
-        max_relative_difference(&cpu_state, &gpu_state)
-    );
-    let tight = Tolerance {
-        rtol: 1e-5,
-        atol: 1e-9,
-        scaled: 1e-6,
-    };
-    if let Err(m) = compare_states(&cpu_state, &gpu_state, tight) {
-        panic!("CPU and GPU transport disagree: {m}");
-    }
+    agree_to_round_off("transport", &cpu_state, &gpu_state, 1e-9);
 }

@@ -6,7 +6,8 @@
 
 mod common;
 use common::*;
-use tmesim::model::fields::{fields_of, idx, FieldKind, FIELDS};
+use tmesim::bench::accuracy::others_still;
+use tmesim::model::fields::{idx, FIELDS};
 use tmesim::model::state::State;
 
 /// A transport-only scenario for the IFN-gamma field. The other molecules
@@ -19,23 +20,11 @@ fn transport(grid: &str, time: &str, solver: &str, field: &str) -> String {
 /// [`transport`] for any molecule `molecule`, with its default transport
 /// unless `field` overrides it.
 fn transport_of(molecule: usize, grid: &str, time: &str, solver: &str, field: &str) -> String {
-    let mut s = format!(
-        "[grid]\n{grid}\n[time]\n{time}\n[model]\nreactions = false\n[solver]\ndiffusion = \"{solver}\"\n[fields.{}]\n{field}\n",
-        FIELDS[molecule].name
-    );
-    for m in fields_of(FieldKind::Molecule).filter(|&m| m != molecule) {
-        s += &format!(
-            "[fields.{}]\ndiffusion_um2_per_min = 0.0\ndecay_per_min = 0.0\n",
-            FIELDS[m].name
-        );
-    }
-    for c in fields_of(FieldKind::Cell) {
-        s += &format!("[fields.{}]\ndiffusion_um2_per_min = 0.0\n", FIELDS[c].name);
-        if FIELDS[c].chemotaxis_um2_per_min > 0.0 {
-            s += "chemotaxis_um2_per_min = 0.0\n";
-        }
-    }
-    s
+    format!(
+        "[grid]\n{grid}\n[time]\n{time}\n[model]\nreactions = false\n[solver]\ndiffusion = \"{solver}\"\n[fields.{}]\n{field}\n{}",
+        FIELDS[molecule].name,
+        others_still(molecule)
+    )
 }
 
 fn observed_order(coarse_error: f64, fine_error: f64, ratio: f64) -> f64 {

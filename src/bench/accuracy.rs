@@ -100,7 +100,18 @@ fn scenario(case: Case, solver: &str, dt: f64, minutes: f64) -> Result<ArmSpec> 
          [fields.ifng]\ndiffusion_um2_per_min = {DIFFUSION:?}\ndecay_per_min = {DECAY:?}\nboundary = {boundary}\n",
         minutes / 1440.0
     );
-    for m in fields_of(FieldKind::Molecule).filter(|&m| m != idx::IFNG) {
+    toml += &others_still(idx::IFNG);
+    let path = Path::new("bench-accuracy.toml");
+    let config = parse_config(&toml, path, &[])?;
+    Ok(resolve(config, path)?)
+}
+
+/// Config tables that stop every molecule but `molecule` and every cell
+/// field from moving or decaying, so a case measures one molecule's
+/// transport alone (also used by tests/solver_verification.rs).
+pub fn others_still(molecule: usize) -> String {
+    let mut toml = String::new();
+    for m in fields_of(FieldKind::Molecule).filter(|&m| m != molecule) {
         toml += &format!(
             "[fields.{}]\ndiffusion_um2_per_min = 0.0\ndecay_per_min = 0.0\n",
             FIELDS[m].name
@@ -112,9 +123,7 @@ fn scenario(case: Case, solver: &str, dt: f64, minutes: f64) -> Result<ArmSpec> 
             toml += "chemotaxis_um2_per_min = 0.0\n";
         }
     }
-    let path = Path::new("bench-accuracy.toml");
-    let config = parse_config(&toml, path, &[])?;
-    Ok(resolve(config, path)?)
+    toml
 }
 
 /// The case's start: IFN-gamma 0 everywhere, or 1 in the centre voxel.
