@@ -19,8 +19,8 @@ fn flag(f: u32, i: u32, v: f32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = voxel_index(gid);
-    if i >= grid.n {
+    let i = batch_voxel(gid);
+    if i == NO_VOXEL {
         return;
     }
     check_voxel(i);

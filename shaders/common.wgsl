@@ -40,9 +40,33 @@ struct Systemic {
     _pad2: f32,
 }
 
-// Linear voxel index of a thread in a 2D dispatch (see grid::dispatch_shape).
-fn voxel_index(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * grid.row_threads;
+// A batch of patients shares every buffer: patient b's copy of a field
+// starts at b * grid.n, and b is gid.z of the dispatch (src/gpu/backend.rs).
+// Voxel indices in the kernels are indices into these buffers; `neighbor`
+// and the coordinates below never cross from one patient into the next.
+const NO_VOXEL: u32 = 0xffffffffu;
+
+// Voxel within its patient's grid of a thread in a 2D dispatch (see
+// grid::dispatch_shape), or NO_VOXEL past the grid.
+fn local_voxel(gid: vec3<u32>) -> u32 {
+    let i = gid.x + gid.y * grid.row_threads;
+    return select(NO_VOXEL, i, i < grid.n);
+}
+
+// The thread's voxel in the batch's buffers (patient gid.z), or NO_VOXEL.
+fn batch_voxel(gid: vec3<u32>) -> u32 {
+    let i = local_voxel(gid);
+    return select(NO_VOXEL, gid.z * grid.n + i, i != NO_VOXEL);
+}
+
+// Coordinate of batch voxel i along `axis` within its patient's grid.
+fn coord(i: u32, axis: u32) -> u32 {
+    if axis == 0u {
+        return i % grid.nx;
+    } else if axis == 1u {
+        return (i / grid.nx) % grid.ny;
+    }
+    return (i / (grid.nx * grid.ny)) % grid.nz;
 }
 
 fn is_active(axis: u32) -> bool {
@@ -52,19 +76,16 @@ fn is_active(axis: u32) -> bool {
 // Neighbour of voxel i one step along `axis` in direction `dir` (-1 or 1),
 // or -1 across the domain boundary (mirrors cpu::neighbor).
 fn neighbor(i: u32, axis: u32, dir: i32) -> i32 {
-    var pos: u32;
+    let pos = coord(i, axis);
     var len: u32;
     var stride: u32;
     if axis == 0u {
-        pos = i % grid.nx;
         len = grid.nx;
         stride = 1u;
     } else if axis == 1u {
-        pos = (i / grid.nx) % grid.ny;
         len = grid.ny;
         stride = grid.nx;
     } else {
-        pos = i / (grid.nx * grid.ny);
         len = grid.nz;
         stride = grid.nx * grid.ny;
     }

@@ -8,8 +8,8 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = voxel_index(gid);
-    if i >= grid.n {
+    let i = batch_voxel(gid);
+    if i == NO_VOXEL {
         return;
     }
     u_out[i] = u[i] + tr.dt * transport_rate(i);

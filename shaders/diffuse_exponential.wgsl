@@ -1,7 +1,7 @@
 // One pass of the exact molecule transport: every molecule's field is
 // multiplied along one axis by its propagator (model::exponential), and
-// the last pass adds each molecule's Dirichlet offset. All molecules go in
-// one dispatch: gid.z is the molecule slot. The slot's source and
+// the last pass adds each molecule's Dirichlet offset. All molecules of all
+// patients go in one dispatch: gid.z is patient * molecules + molecule slot. The slot's source and
 // destination bindings and `line_dot` / `store` are generated
 // (src/gpu/shaders.rs). CPU twin: src/cpu/diffuse_exponential.rs.
 
@@ -11,6 +11,11 @@ struct ExponentialPass {
     last: u32,
     // Bit m set when molecule slot m has a Dirichlet offset.
     offset_mask: u32,
+    // Molecule slots in use (the dispatch's depth per patient).
+    molecules: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     // Per molecule slot: half-width h of the propagator's band (the
     // entries beyond it are zero and not stored) ...
     band: array<u32, MAX_MOLECULES>,
@@ -26,11 +31,12 @@ struct ExponentialPass {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = voxel_index(gid);
-    if i >= grid.n {
+    let local = local_voxel(gid);
+    if local == NO_VOXEL {
         return;
     }
-    let m = gid.z;
+    let m = gid.z % pass_.molecules;
+    let i = (gid.z / pass_.molecules) * grid.n + local;
     let pos = (i / pass_.stride) % pass_.len;
     let start = i - pos * pass_.stride;
     let h = pass_.band[m];
@@ -43,7 +49,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let first = pass_.base[m] + pos * width + lo - window;
     var v = line_dot(m, first, start, lo, hi);
     if pass_.last == 1u && (pass_.offset_mask & (1u << m)) != 0u {
-        v += offset(m, i);
+        // The offset depends on the plan alone: one copy serves every patient.
+        v += offset(m, local);
     }
     // Subnormal values become 0, as on the CPU (slow there, meaningless here).
     store(m, i, select(v, 0.0, abs(v) < MIN_NORMAL));

@@ -10,14 +10,17 @@
 @group(0) @binding(3) var<storage, read> signal: array<f32>;
 @group(0) @binding(4) var<uniform> grid: Grid;
 @group(0) @binding(5) var<uniform> tr: Transport;
-@group(0) @binding(6) var<uniform> p: Params;
+// One parameter set per patient of the batch, for the current step.
+@group(0) @binding(6) var<storage, read> params: array<Params>;
+var<private> p: Params;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = voxel_index(gid);
-    if i >= grid.n {
+    let i = batch_voxel(gid);
+    if i == NO_VOXEL {
         return;
     }
+    p = params[gid.z];
     let ci = c[i];
     let si = signal[i];
     let free_i = free[i];

@@ -9,9 +9,11 @@
 // too): read_voxel, t_cell_function, tumor_deaths, cell_rates,
 // dc_maturation, crowding_scale, molecule_rates and state_targets.
 
-@group(0) @binding(0) var<storage, read> sys: Systemic;
+// Per patient of the batch: the systemic state, and this step's parameters.
+@group(0) @binding(0) var<storage, read> sys: array<Systemic>;
 @group(0) @binding(1) var<uniform> grid: Grid;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> params: array<Params>;
+var<private> p: Params;
 
 fn relax(s: f32, target_value: f32, dt: f32, tau: f32) -> f32 {
     return target_value + (s - target_value) * exp(-dt / tau);
@@ -23,11 +25,11 @@ fn in_radiation_field(i: u32) -> f32 {
     if p.rt_shape == RT_SHAPE_WHOLE {
         return 1.0;
     }
-    let dx = (f32(i % grid.nx) + 0.5) * grid.dx_um - p.rt_center_x_um;
-    let dy = (f32((i / grid.nx) % grid.ny) + 0.5) * grid.dx_um - p.rt_center_y_um;
+    let dx = (f32(coord(i, 0u)) + 0.5) * grid.dx_um - p.rt_center_x_um;
+    let dy = (f32(coord(i, 1u)) + 0.5) * grid.dx_um - p.rt_center_y_um;
     var dz = 0.0;
     if grid.nz > 1u {
-        dz = (f32(i / (grid.nx * grid.ny)) + 0.5) * grid.dx_um - p.rt_center_z_um;
+        dz = (f32(coord(i, 2u)) + 0.5) * grid.dx_um - p.rt_center_z_um;
     }
     var inside = false;
     if p.rt_shape == RT_SHAPE_DISK {
@@ -244,17 +246,18 @@ fn state_targets(v: Voxel, t: TCell) -> StateTargets {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = voxel_index(gid);
-    if i >= grid.n {
+    let i = batch_voxel(gid);
+    if i == NO_VOXEL {
         return;
     }
+    p = params[gid.z];
     let dt = grid.dt_min;
     let day = 1.0 / MIN_PER_DAY;
     let x = read_voxel(i);
     let t = t_cell_function(x);
     let rt = in_radiation_field(i) * day;
     let d = tumor_deaths(x, t, rt);
-    let c = cell_rates(x, t, d, rt, sys.priming);
+    let c = cell_rates(x, t, d, rt, sys[gid.z].priming);
     let g = dt * crowding_scale(c, x.rho, dt);
     let m = molecule_rates(x, t, d);
     let s = state_targets(x, t);

@@ -1,5 +1,6 @@
 // Partial sums of the mature DC field, one per workgroup of REDUCE_WG voxels,
-// for the lymph-node priming ODE. CPU twin: cpu::systemic::reduce_dc.
+// for the lymph-node priming ODE; workgroup row wid.z is the patient, whose
+// partials follow those of the patient before. CPU twin: cpu::systemic::reduce_dc.
 
 @group(0) @binding(0) var<storage, read> dc: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
@@ -15,9 +16,10 @@ fn main(
 ) {
     let group = wid.x + wid.y * nwg.x;
     let i = group * REDUCE_WG + lid;
+    let groups = (grid.n + REDUCE_WG - 1u) / REDUCE_WG;
     var v = 0.0;
     if i < grid.n {
-        v = dc[i];
+        v = dc[wid.z * grid.n + i];
     }
     scratch[lid] = v;
     workgroupBarrier();
@@ -28,6 +30,6 @@ fn main(
         workgroupBarrier();
     }
     if lid == 0u && group * REDUCE_WG < grid.n {
-        partials[group] = scratch[0];
+        partials[wid.z * groups + group] = scratch[0];
     }
 }

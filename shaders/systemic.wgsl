@@ -1,19 +1,24 @@
-// Lymph-node priming: one workgroup sums the DC partials, then relaxes the
-// priming level toward its target. CPU twin: src/cpu/systemic.rs.
+// Lymph-node priming: one workgroup per patient (wid.z) sums the patient's
+// DC partials, then relaxes its priming level toward its target.
+// CPU twin: src/cpu/systemic.rs.
 
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> sys: Systemic;
+@group(0) @binding(1) var<storage, read_write> sys: array<Systemic>;
 @group(0) @binding(2) var<uniform> grid: Grid;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read> params: array<Params>;
 
 var<workgroup> scratch: array<f32, REDUCE_WG>;
 
 @compute @workgroup_size(REDUCE_WG)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let b = wid.z;
     let count = (grid.n + REDUCE_WG - 1u) / REDUCE_WG;
     var acc = 0.0;
     for (var k = lid; k < count; k += REDUCE_WG) {
-        acc += partials[k];
+        acc += partials[b * count + k];
     }
     scratch[lid] = acc;
     workgroupBarrier();
@@ -24,10 +29,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if lid == 0u {
+        let p = params[b];
         let dc_mean = scratch[0] / f32(grid.n);
         let f_ctla4 = 1.0 / (1.0 + p.ctla4_priming_inhibition * (1.0 - p.ctla4_occupancy));
         let target_level = dc_mean / (dc_mean + p.dc_priming_k) * f_ctla4;
         let tau = p.priming_tau_days * MIN_PER_DAY;
-        sys.priming = target_level + (sys.priming - target_level) * exp(-grid.dt_min / tau);
+        sys[b].priming = target_level + (sys[b].priming - target_level) * exp(-grid.dt_min / tau);
     }
 }

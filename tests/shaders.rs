@@ -105,6 +105,7 @@ fn shared_structs_match_rust_layouts() {
             "offset_mask",
             offset_of!(ExponentialPassUniform, offset_mask),
         ),
+        ("molecules", offset_of!(ExponentialPassUniform, molecules)),
         ("band", offset_of!(ExponentialPassUniform, band)),
         ("base", offset_of!(ExponentialPassUniform, base)),
     ];

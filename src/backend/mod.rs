@@ -9,6 +9,7 @@ use crate::model::params::ModelParams;
 use crate::model::state::State;
 use anyhow::Result;
 
+pub mod batch;
 pub mod plan;
 
 /// Values below this are out of range for every field (volume fractions

@@ -164,7 +164,7 @@ impl Op {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MoleculePlan {
     pub field: usize,
     /// Explicit solver: sub-step uniform and count.
@@ -217,7 +217,7 @@ pub fn band_window(len: usize, half: usize, row: usize) -> (usize, usize) {
     (first, width)
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExponentialPlan {
     pub passes: Vec<ExponentialPass>,
     /// Banded propagators (see `ExponentialPass`), every entry >= 0
@@ -225,7 +225,7 @@ pub struct ExponentialPlan {
     pub matrices: Vec<f32>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CellPlan {
     pub field: usize,
     /// The field moves on every `every`-th motility sub-step, over
@@ -235,7 +235,7 @@ pub struct CellPlan {
     pub uniform: TransportUniform,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TransportPlan {
     pub solver: DiffusionSolver,
     pub splitting: Splitting,

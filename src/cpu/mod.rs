@@ -5,6 +5,7 @@
 //! with rayon. Nothing here depends on wgpu.
 
 pub mod backend;
+pub mod batch;
 pub mod crowding;
 pub mod diffuse_explicit;
 pub mod diffuse_exponential;

@@ -2,9 +2,14 @@
 //! pipeline, a whole batch of steps encoded in one compute pass. State
 //! stays on the GPU; only `download` reads it back.
 //!
-//! Per-step parameters live in a ring of uniform slots addressed by dynamic
-//! offsets, so a batch of steps with changing therapy parameters needs one
-//! upload and one submission. Cell motility and explicit diffusion ping-pong
+//! One backend advances a batch of patients that share a plan: each field
+//! buffer holds every patient's grid back to back, every dispatch covers
+//! them all (the patient is the dispatch's z dimension), and each patient
+//! has its own parameters and systemic state. A single run is a batch of one.
+//!
+//! Per-step parameters (one set per patient) live in a ring of slots
+//! addressed by dynamic offsets, so a batch of steps with changing therapy
+//! parameters needs one upload and one submission. Cell motility and explicit diffusion ping-pong
 //! between two buffers with an even number of sub-steps per half step, so a step ends with
 //! every field back in its own buffer and no copies are needed.
 
@@ -13,6 +18,7 @@ use super::shaders::{
     source, Stage, CHECK_FIELD_BINDING, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING,
     REACT_FIELD_BINDING,
 };
+use crate::backend::batch::{check_params, Batch};
 use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES};
 use crate::backend::{Backend, BadValue, MAX_BATCH};
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
@@ -29,7 +35,7 @@ enum Slot {
     Read,
     ReadWrite,
     Uniform,
-    /// The per-step `Params` ring.
+    /// The per-step ring of per-patient `Params`.
     Params,
 }
 
@@ -43,6 +49,9 @@ pub struct ExponentialPassUniform {
     pub last: u32,
     /// Bit m set when molecule slot m has a Dirichlet offset.
     pub offset_mask: u32,
+    /// Molecule slots in use: the dispatch's depth per patient.
+    pub molecules: u32,
+    pub _pad: [u32; 3],
     /// Per molecule slot: the half-width of its propagator's band ...
     pub band: [u32; MAX_MOLECULES],
     /// ... and where its band rows start in the propagator buffer.
@@ -62,6 +71,11 @@ pub struct GpuBackend {
     systemic: wgpu::Buffer,
     params: wgpu::Buffer,
     params_stride: u64,
+    params_slots: u64,
+    /// Patients the buffers hold, and those the dispatches cover (the
+    /// states of the last upload).
+    patients: u32,
+    active: u32,
     readback: wgpu::Buffer,
     pipelines: Vec<(Stage, wgpu::ComputePipeline)>,
     /// Scratch buffers of the molecule passes, held for their bind groups.
@@ -82,7 +96,8 @@ pub struct GpuBackend {
     exponential_bg: Vec<wgpu::BindGroup>,
     /// Per molecule: explicit sub-step bind groups (field -> scratch, back).
     explicit_bg: Vec<[wgpu::BindGroup; 2]>,
-    step: u64,
+    /// Per active patient: steps done.
+    steps: Vec<u64>,
     memory_bytes: u64,
 }
 
@@ -155,7 +170,7 @@ fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGrou
                     min_binding_size: None,
                 },
                 Slot::Params => wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
+                    ty: wgpu::BufferBindingType::Storage { read_only: true },
                     has_dynamic_offset: true,
                     min_binding_size: wgpu::BufferSize::new(
                         std::mem::size_of::<ModelParams>() as u64
@@ -211,10 +226,12 @@ fn slots(stage: Stage) -> Vec<Slot> {
     }
 }
 
-/// One resource per binding, in binding order.
+/// The resource bound to one binding.
 enum Res<'a> {
     Buf(&'a wgpu::Buffer),
-    Params(&'a wgpu::Buffer),
+    /// The parameter ring, one slot (`bytes`: a parameter set per patient)
+    /// at a time.
+    Params(&'a wgpu::Buffer, u64),
 }
 
 fn bind_group(
@@ -230,10 +247,10 @@ fn bind_group(
             binding: i as u32,
             resource: match r {
                 Res::Buf(b) => b.as_entire_binding(),
-                Res::Params(b) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                Res::Params(b, bytes) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b,
                     offset: 0,
-                    size: wgpu::BufferSize::new(std::mem::size_of::<ModelParams>() as u64),
+                    size: wgpu::BufferSize::new(*bytes),
                 }),
             },
         })
@@ -290,12 +307,18 @@ fn pipelines(device: &wgpu::Device, layouts: &Layouts) -> Vec<(Stage, wgpu::Comp
         .collect()
 }
 
+/// Most bytes of the parameter ring: a large batch of patients gets fewer
+/// steps per submission rather than an outsized ring.
+const PARAMS_RING_BYTES: u64 = 32 << 20;
+
 /// The buffers several stages share: the fields, the crowding and signal
 /// maps, the DC partial sums, the systemic state, the grid uniform, the
-/// per-step parameter ring, the value flags and the readback buffer.
+/// per-step parameter ring, the value flags and the readback buffer. Each
+/// per-voxel buffer holds `patients` grids back to back.
 struct Buffers {
-    /// Bytes of one field.
-    field_bytes: u64,
+    patients: u32,
+    /// Bytes of one field of the whole batch.
+    batch_bytes: u64,
     fields: Vec<wgpu::Buffer>,
     free: wgpu::Buffer,
     signal: wgpu::Buffer,
@@ -303,35 +326,56 @@ struct Buffers {
     systemic: wgpu::Buffer,
     grid: wgpu::Buffer,
     params: wgpu::Buffer,
+    /// Bytes of one step's slot of the ring (a parameter set per patient,
+    /// rounded up to the dynamic-offset alignment), and slots in the ring.
     params_stride: u64,
+    params_slots: u64,
     flags: wgpu::Buffer,
     readback: wgpu::Buffer,
 }
 
+/// Bytes of one step's parameters for `patients` patients.
+fn params_bytes(patients: u32) -> u64 {
+    patients as u64 * std::mem::size_of::<ModelParams>() as u64
+}
+
 impl Buffers {
-    fn new(device: &wgpu::Device, grid: Grid, dt: f32) -> Self {
+    fn new(device: &wgpu::Device, grid: Grid, dt: f32, patients: u32) -> Self {
         let n = grid.len() as u64;
         let bytes = n * 4;
-        let align = device.limits().min_uniform_buffer_offset_alignment as u64;
-        let params_stride = (std::mem::size_of::<ModelParams>() as u64).div_ceil(align) * align;
+        let batch_bytes = bytes * patients as u64;
+        let align = device.limits().min_storage_buffer_offset_alignment as u64;
+        let params_stride = params_bytes(patients).div_ceil(align) * align;
+        let params_slots = (PARAMS_RING_BYTES / params_stride).clamp(1, MAX_BATCH);
         let flags_bytes = 8 * FIELD_COUNT as u64;
+        let per_patient = |what: u64| what * patients as u64;
         Self {
-            field_bytes: bytes,
+            patients,
+            batch_bytes,
             fields: (0..FIELD_COUNT)
-                .map(|f| storage(device, crate::model::fields::FIELDS[f].name, bytes))
+                .map(|f| storage(device, crate::model::fields::FIELDS[f].name, batch_bytes))
                 .collect(),
-            free: storage(device, "free space", bytes),
-            signal: storage(device, "chemotactic signal", bytes),
-            partials: storage(device, "dc partials", n.div_ceil(REDUCE_WG as u64) * 4),
-            systemic: storage(device, "systemic", std::mem::size_of::<Systemic>() as u64),
+            free: storage(device, "free space", batch_bytes),
+            signal: storage(device, "chemotactic signal", batch_bytes),
+            partials: storage(
+                device,
+                "dc partials",
+                per_patient(n.div_ceil(REDUCE_WG as u64) * 4),
+            ),
+            systemic: storage(
+                device,
+                "systemic",
+                per_patient(std::mem::size_of::<Systemic>() as u64),
+            ),
             grid: uniform(device, "grid", &grid.uniform(dt)),
             params: tracked(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("params ring"),
-                size: params_stride * MAX_BATCH,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                size: params_stride * params_slots,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })),
             params_stride,
+            params_slots,
             flags: tracked(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("value flags"),
                 size: flags_bytes,
@@ -340,13 +384,23 @@ impl Buffers {
                     | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             })),
-            readback: tracked(device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: bytes.max(flags_bytes).max(16),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })),
+            readback: tracked(
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: bytes
+                        .max(flags_bytes)
+                        .max(per_patient(std::mem::size_of::<Systemic>() as u64))
+                        .max(16),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+            ),
         }
+    }
+
+    /// The parameter ring as bound: one slot's per-patient sets.
+    fn params_res(&self) -> Res<'_> {
+        Res::Params(&self.params, params_bytes(self.patients))
     }
 }
 
@@ -367,7 +421,7 @@ impl CellGroups {
         let alternates: Vec<(usize, wgpu::Buffer)> = plan
             .cells
             .iter()
-            .map(|c| (c.field, storage(device, "cell alternate", b.field_bytes)))
+            .map(|c| (c.field, storage(device, "cell alternate", b.batch_bytes)))
             .collect();
         let cell_buffer = |field: usize, set: usize| -> &wgpu::Buffer {
             match (set, alternates.iter().find(|(f, _)| *f == field)) {
@@ -399,7 +453,7 @@ impl CellGroups {
                     Res::Buf(&b.free),
                     Res::Buf(&b.signal),
                     Res::Buf(&b.grid),
-                    Res::Params(&b.params),
+                    b.params_res(),
                 ];
                 res.extend(
                     fields_of(FieldKind::Cell).map(|c| Res::Buf(cell_buffer(c, set_of(c, mask)))),
@@ -426,7 +480,7 @@ impl CellGroups {
                             Res::Buf(&b.signal),
                             Res::Buf(&b.grid),
                             Res::Buf(&ub),
-                            Res::Params(&b.params),
+                            b.params_res(),
                         ],
                     )
                 })
@@ -454,7 +508,7 @@ impl MoleculeGroups {
         let passes = plan.exponential.passes.len();
         let per_molecule = passes.saturating_sub(1).max(1);
         let scratch: Vec<wgpu::Buffer> = (0..plan.molecules.len() * per_molecule)
-            .map(|_| storage(device, "molecule scratch", b.field_bytes))
+            .map(|_| storage(device, "molecule scratch", b.batch_bytes))
             .collect();
         let chain = |m: usize, k: usize| -> &wgpu::Buffer {
             if k == 0 || k == passes {
@@ -546,6 +600,8 @@ fn exponential_groups<'a>(
                     stride: pass.stride as u32,
                     last: pass.last as u32,
                     offset_mask,
+                    molecules: plan.molecules.len() as u32,
+                    _pad: [0; 3],
                     band: pass.band,
                     base: pass.base,
                 }),
@@ -596,12 +652,41 @@ fn watch_faults(device: &wgpu::Device) -> Arc<Mutex<Option<String>>> {
     fault
 }
 
+/// Most patients of `grid` and `plan` one batch can hold within `limits`:
+/// every field of the batch must fit in one storage binding, and the
+/// exponential pass's dispatch depth (patients x molecules) within the
+/// per-dimension workgroup limit. Device memory is the other bound; wgpu
+/// does not report it, so a batch too large for it fails with an
+/// out-of-memory error when it is built.
+pub fn patients_that_fit(limits: &wgpu::Limits, grid: &Grid, plan: &TransportPlan) -> u64 {
+    let binding = limits
+        .max_buffer_size
+        .min(limits.max_storage_buffer_binding_size);
+    let by_binding = binding / (grid.len() as u64 * 4);
+    let depth = limits.max_compute_workgroups_per_dimension as u64;
+    let by_depth = depth / plan.molecules.len().max(1) as u64;
+    let by_params =
+        limits.max_storage_buffer_binding_size as u64 / std::mem::size_of::<ModelParams>() as u64;
+    by_binding.min(by_depth).min(by_params)
+}
+
 impl GpuBackend {
-    /// Select an adapter (see `context`) and build every pipeline and buffer.
+    /// Select an adapter (see `context`) and build every pipeline and buffer
+    /// for one patient.
     pub fn new(grid: Grid, plan: TransportPlan, dt: f32) -> Result<Self, GpuError> {
+        Self::batch(grid, plan, dt, 1)
+    }
+
+    /// A backend that advances `patients` patients of one plan together.
+    pub fn batch(
+        grid: Grid,
+        plan: TransportPlan,
+        dt: f32,
+        patients: u32,
+    ) -> Result<Self, GpuError> {
         let instance = context::instance();
         let adapter = context::select_adapter(&instance)?;
-        Self::with_adapter(&adapter, grid, plan, dt)
+        Self::with_adapter(&adapter, grid, plan, dt, patients)
     }
 
     pub fn with_adapter(
@@ -609,15 +694,29 @@ impl GpuBackend {
         grid: Grid,
         plan: TransportPlan,
         dt: f32,
+        patients: u32,
     ) -> Result<Self, GpuError> {
         let info = adapter.get_info();
+        let limits = adapter.limits();
+        let fit = patients_that_fit(&limits, &grid, &plan);
+        if patients as u64 > fit {
+            return Err(GpuError::Limits {
+                adapter: info.name,
+                message: format!(
+                    "a batch of {patients} patients of {} voxels does not fit: its buffers and \
+                     dispatches allow at most {fit} patients; use a smaller batch",
+                    grid.len()
+                ),
+            });
+        }
         let bindings = [(
             "molecule propagators",
             plan.exponential.matrices.len() as u64 * 4,
         )];
-        let (device, queue) = context::open_device(adapter, grid.len(), &bindings)?;
+        let voxels = grid.len() * patients.max(1) as usize;
+        let (device, queue) = context::open_device(adapter, voxels, &bindings)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let backend = Self::build(device, queue, info, grid, plan, dt);
+        let backend = Self::build(device, queue, info, grid, plan, dt, patients.max(1));
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Wgpu(e.to_string()));
         }
@@ -631,20 +730,17 @@ impl GpuBackend {
         grid: Grid,
         plan: TransportPlan,
         dt: f32,
+        patients: u32,
     ) -> Self {
         let before = allocated();
         let layouts = Layouts::new(&device);
         let pipelines = pipelines(&device, &layouts);
-        let b = Buffers::new(&device, grid, dt);
+        let b = Buffers::new(&device, grid, dt, patients);
         let cells = CellGroups::new(&device, &layouts, &plan, &b);
         let molecules = MoleculeGroups::new(&device, &layouts, &plan, &b);
         let fault = watch_faults(&device);
         let react_bg = {
-            let mut res = vec![
-                Res::Buf(&b.systemic),
-                Res::Buf(&b.grid),
-                Res::Params(&b.params),
-            ];
+            let mut res = vec![Res::Buf(&b.systemic), Res::Buf(&b.grid), b.params_res()];
             res.extend(b.fields.iter().map(Res::Buf));
             bind_group(&device, layouts.get(Stage::React), "react", &res)
         };
@@ -676,7 +772,7 @@ impl GpuBackend {
                 Res::Buf(&b.partials),
                 Res::Buf(&b.systemic),
                 Res::Buf(&b.grid),
-                Res::Params(&b.params),
+                b.params_res(),
             ],
         );
         Self {
@@ -690,6 +786,9 @@ impl GpuBackend {
             systemic: b.systemic,
             params: b.params,
             params_stride: b.params_stride,
+            params_slots: b.params_slots,
+            patients,
+            active: patients,
             readback: b.readback,
             pipelines,
             _molecule_scratch: molecules.scratch,
@@ -703,7 +802,7 @@ impl GpuBackend {
             motility_bg: cells.motility,
             exponential_bg: molecules.exponential,
             explicit_bg: molecules.explicit,
-            step: 0,
+            steps: vec![0; patients as usize],
             memory_bytes: allocated() - before,
         }
     }
@@ -717,26 +816,27 @@ impl GpuBackend {
             .1
     }
 
-    /// Workgroups for `count` threads, shaped like the all-voxel dispatch so
-    /// `voxel_index` (gid.x + gid.y * row_threads) stays valid.
+    /// Workgroups for `count` threads of one patient, shaped like the
+    /// all-voxel dispatch so `local_voxel` (gid.x + gid.y * row_threads)
+    /// stays valid.
     fn groups(&self, count: u32) -> (u32, u32) {
         let row = dispatch_shape((self.grid.len() as u32).div_ceil(WORKGROUP_SIZE)).0;
         let groups = count.div_ceil(WORKGROUP_SIZE).max(1);
         (groups.min(row), groups.div_ceil(row))
     }
 
+    /// One thread per voxel of every active patient (gid.z the patient).
     fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass,
         stage: Stage,
         bg: &wgpu::BindGroup,
         offsets: &[u32],
-        threads: u32,
     ) {
         pass.set_pipeline(self.pipeline(stage));
         pass.set_bind_group(0, bg, offsets);
-        let (x, y) = self.groups(threads);
-        pass.dispatch_workgroups(x, y, 1);
+        let (x, y) = self.groups(self.grid.len() as u32);
+        pass.dispatch_workgroups(x, y, self.active);
     }
 
     /// Encode one macro step: the plan's operations in order.
@@ -749,22 +849,23 @@ impl GpuBackend {
                     pass.set_pipeline(self.pipeline(Stage::ReduceDc));
                     pass.set_bind_group(0, &self.reduce_bg, &[]);
                     let (x, y) = dispatch_shape(n.div_ceil(REDUCE_WG));
-                    pass.dispatch_workgroups(x, y, 1);
+                    pass.dispatch_workgroups(x, y, self.active);
                 }
                 Op::Systemic => {
                     pass.set_pipeline(self.pipeline(Stage::Systemic));
                     pass.set_bind_group(0, &self.systemic_bg, &off);
-                    pass.dispatch_workgroups(1, 1, 1);
+                    pass.dispatch_workgroups(1, 1, self.active);
                 }
                 Op::ExponentialPass { index } => {
                     pass.set_pipeline(self.pipeline(Stage::DiffuseExponential));
                     pass.set_bind_group(0, &self.exponential_bg[index], &[]);
                     let (x, y) = self.groups(n);
-                    pass.dispatch_workgroups(x, y, self.plan.molecules.len() as u32);
+                    let depth = self.plan.molecules.len() as u32 * self.active;
+                    pass.dispatch_workgroups(x, y, depth);
                 }
                 Op::ExplicitSubstep { molecule, odd } => {
                     let bg = &self.explicit_bg[molecule][odd as usize];
-                    self.dispatch(pass, Stage::DiffuseExplicit, bg, &[], n);
+                    self.dispatch(pass, Stage::DiffuseExplicit, bg, &[]);
                 }
                 Op::Crowding { alternate } => {
                     let bg = self
@@ -773,13 +874,13 @@ impl GpuBackend {
                         .find(|(mask, _)| *mask == alternate)
                         .map(|(_, bg)| bg)
                         .expect("a bind group for every mask of the plan");
-                    self.dispatch(pass, Stage::Crowding, bg, &off, n);
+                    self.dispatch(pass, Stage::Crowding, bg, &off);
                 }
                 Op::Motility { cell, odd } => {
                     let bg = &self.motility_bg[cell][odd as usize];
-                    self.dispatch(pass, Stage::Motility, bg, &off, n);
+                    self.dispatch(pass, Stage::Motility, bg, &off);
                 }
-                Op::React => self.dispatch(pass, Stage::React, &self.react_bg, &off, n),
+                Op::React => self.dispatch(pass, Stage::React, &self.react_bg, &off),
             }
         }
     }
@@ -797,9 +898,10 @@ impl GpuBackend {
         }
     }
 
-    fn read_bytes(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// `bytes` of `buffer` from byte `from`.
+    fn read_bytes(&self, buffer: &wgpu::Buffer, from: u64, bytes: u64) -> Result<Vec<u8>> {
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, 0, &self.readback, 0, bytes);
+        encoder.copy_buffer_to_buffer(buffer, from, &self.readback, 0, bytes);
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         self.readback
@@ -821,9 +923,9 @@ impl GpuBackend {
         Ok(data)
     }
 
-    fn read_f32(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>> {
+    fn read_f32(&self, buffer: &wgpu::Buffer, from: u64, bytes: u64) -> Result<Vec<f32>> {
         Ok(bytemuck::pod_collect_to_vec(
-            &self.read_bytes(buffer, bytes)?,
+            &self.read_bytes(buffer, from, bytes)?,
         ))
     }
 
@@ -835,6 +937,7 @@ impl GpuBackend {
     }
 }
 
+/// A single run is a batch of one patient.
 impl Backend for GpuBackend {
     fn kind(&self) -> &'static str {
         "gpu"
@@ -849,79 +952,156 @@ impl Backend for GpuBackend {
     }
 
     fn upload(&mut self, state: &State) -> Result<()> {
-        anyhow::ensure!(
-            state.grid == self.grid,
-            "state grid differs from backend grid"
-        );
-        for (buf, data) in self.fields.iter().zip(&state.fields) {
-            self.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
-        }
-        self.queue
-            .write_buffer(&self.systemic, 0, bytemuck::bytes_of(&state.systemic));
-        self.step = state.step;
-        self.check_fault()
+        self.upload_batch(std::slice::from_ref(state))
     }
 
     fn run_steps(&mut self, params: &[ModelParams]) -> Result<()> {
-        for chunk in params.chunks(MAX_BATCH as usize) {
+        anyhow::ensure!(
+            self.active == 1,
+            "a batch of {} patients run as one",
+            self.active
+        );
+        self.run_batch(&[params])
+    }
+
+    fn download(&mut self) -> Result<State> {
+        let mut states = self.download_batch()?;
+        anyhow::ensure!(
+            states.len() == 1,
+            "a batch of {} patients read as one",
+            states.len()
+        );
+        Ok(states.remove(0))
+    }
+
+    fn find_bad_value(&mut self) -> Result<Option<BadValue>> {
+        Ok(self.find_bad_in_batch()?.map(|(_, bad)| bad))
+    }
+}
+
+impl Batch for GpuBackend {
+    fn kind(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn device_name(&self) -> String {
+        context::describe(&self.info)
+    }
+
+    fn capacity(&self) -> usize {
+        self.patients as usize
+    }
+
+    fn upload_batch(&mut self, states: &[State]) -> Result<()> {
+        anyhow::ensure!(
+            !states.is_empty() && states.len() <= self.patients as usize,
+            "{} states for a batch of up to {} patients",
+            states.len(),
+            self.patients
+        );
+        let field_bytes = self.grid.len() as u64 * 4;
+        for (k, state) in states.iter().enumerate() {
+            anyhow::ensure!(
+                state.grid == self.grid,
+                "state grid differs from backend grid"
+            );
+            for (buf, data) in self.fields.iter().zip(&state.fields) {
+                let at = k as u64 * field_bytes;
+                self.queue.write_buffer(buf, at, bytemuck::cast_slice(data));
+            }
+        }
+        let systemic: Vec<Systemic> = states.iter().map(|s| s.systemic).collect();
+        self.queue
+            .write_buffer(&self.systemic, 0, bytemuck::cast_slice(&systemic));
+        self.active = states.len() as u32;
+        self.steps = states.iter().map(|s| s.step).collect();
+        self.check_fault()
+    }
+
+    fn run_batch(&mut self, params: &[&[ModelParams]]) -> Result<()> {
+        let steps = check_params(params, self.active as usize)?;
+        let size = std::mem::size_of::<ModelParams>();
+        let stride = self.params_stride as usize;
+        let mut first = 0;
+        while first < steps {
+            let chunk = (steps - first).min(self.params_slots as usize);
             self.check_fault()?;
-            let mut ring = vec![0u8; self.params_stride as usize * chunk.len()];
-            for (i, p) in chunk.iter().enumerate() {
-                let at = i * self.params_stride as usize;
-                ring[at..at + std::mem::size_of::<ModelParams>()]
-                    .copy_from_slice(bytemuck::bytes_of(p));
+            let mut ring = vec![0u8; stride * chunk];
+            for slot in 0..chunk {
+                for (k, patient) in params.iter().enumerate() {
+                    let at = slot * stride + k * size;
+                    ring[at..at + size].copy_from_slice(bytemuck::bytes_of(&patient[first + slot]));
+                }
             }
             self.queue.write_buffer(&self.params, 0, &ring);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                for slot in 0..chunk.len() {
+                for slot in 0..chunk {
                     self.encode_step(&mut pass, slot as u32);
                 }
             }
             self.queue.submit([encoder.finish()]);
-            self.step += chunk.len() as u64;
+            first += chunk;
         }
+        self.steps.iter_mut().for_each(|s| *s += steps as u64);
         self.check_fault()
     }
 
-    fn download(&mut self) -> Result<State> {
+    fn download_batch(&mut self) -> Result<Vec<State>> {
         let bytes = self.grid.len() as u64 * 4;
-        let fields = self
-            .fields
-            .iter()
-            .map(|b| self.read_f32(b, bytes))
-            .collect::<Result<_>>()?;
-        let sys = self.read_bytes(&self.systemic, std::mem::size_of::<Systemic>() as u64)?;
-        Ok(State {
-            grid: self.grid,
-            fields,
-            systemic: bytemuck::pod_read_unaligned(&sys),
-            step: self.step,
-        })
+        let size = std::mem::size_of::<Systemic>() as u64;
+        let systemic: Vec<Systemic> = bytemuck::pod_collect_to_vec(&self.read_bytes(
+            &self.systemic,
+            0,
+            size * self.active as u64,
+        )?);
+        (0..self.active as usize)
+            .map(|k| {
+                let fields = self
+                    .fields
+                    .iter()
+                    .map(|b| self.read_f32(b, k as u64 * bytes, bytes))
+                    .collect::<Result<_>>()?;
+                Ok(State {
+                    grid: self.grid,
+                    fields,
+                    systemic: systemic[k],
+                    step: self.steps[k],
+                })
+            })
+            .collect()
     }
 
-    fn find_bad_value(&mut self) -> Result<Option<BadValue>> {
+    fn find_bad_in_batch(&mut self) -> Result<Option<(usize, BadValue)>> {
         let reset: Vec<u32> = (0..FIELD_COUNT).flat_map(|_| [0, u32::MAX]).collect();
         self.queue
             .write_buffer(&self.flags, 0, bytemuck::cast_slice(&reset));
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            let n = self.grid.len() as u32;
-            self.dispatch(&mut pass, Stage::CheckValues, &self.check_bg, &[], n);
+            self.dispatch(&mut pass, Stage::CheckValues, &self.check_bg, &[]);
         }
         self.queue.submit([encoder.finish()]);
-        let flags: Vec<u32> =
-            bytemuck::pod_collect_to_vec(&self.read_bytes(&self.flags, 8 * FIELD_COUNT as u64)?);
+        let flags: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read_bytes(
+            &self.flags,
+            0,
+            8 * FIELD_COUNT as u64,
+        )?);
+        // The flagged voxel is an index into the batch's buffers.
+        let n = self.grid.len();
         Ok(flags
             .chunks(2)
             .enumerate()
             .find(|(_, c)| c[0] > 0)
-            .map(|(field, c)| BadValue {
-                field,
-                voxel: c[1] as usize,
-                count: c[0] as u64,
+            .map(|(field, c)| {
+                let voxel = c[1] as usize;
+                let bad = BadValue {
+                    field,
+                    voxel: voxel % n,
+                    count: c[0] as u64,
+                };
+                (voxel / n, bad)
             }))
     }
 }

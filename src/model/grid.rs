@@ -145,7 +145,7 @@ pub struct GridUniform {
 
 /// Per-field transport settings for one kernel invocation (WGSL `Transport`).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct TransportUniform {
     /// Diffusion coefficient or random motility, um^2/min.
     pub diffusion: f32,

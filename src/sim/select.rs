@@ -1,9 +1,12 @@
 //! Choosing the backend: `auto` takes a hardware GPU adapter when there is
-//! one and falls back to the CPU reference otherwise.
+//! one and falls back to the CPU reference otherwise. The same choice gives
+//! a single-patient backend (`make_backend`) or a batch (`make_batch`).
 
 use super::scenario::ArmSpec;
+use crate::backend::batch::Batch;
 use crate::backend::Backend;
 use crate::cpu::backend::CpuBackend;
+use crate::cpu::batch::CpuBatch;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context;
 
@@ -30,10 +33,50 @@ pub fn make_backend(
     choice: BackendChoice,
     arm: &ArmSpec,
 ) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
+    match build(choice, arm, 1)? {
+        (Built::Gpu(b), note) => Ok((Box::new(b), note)),
+        (Built::Cpu, note) => Ok((Box::new(cpu_backend(arm)), note)),
+    }
+}
+
+/// A batch of up to `patients` patients of `arm`'s plan, and a one-line
+/// notice when `auto` fell back to the CPU.
+pub fn make_batch(
+    choice: BackendChoice,
+    arm: &ArmSpec,
+    patients: usize,
+) -> anyhow::Result<(Box<dyn Batch>, Option<String>)> {
+    let count = u32::try_from(patients.max(1))?;
+    match build(choice, arm, count)? {
+        (Built::Gpu(b), note) => Ok((Box::new(b), note)),
+        (Built::Cpu, note) => Ok((
+            Box::new(CpuBatch::new(
+                arm.spec.grid,
+                &arm.plan,
+                arm.spec.dt_min,
+                patients,
+            )),
+            note,
+        )),
+    }
+}
+
+/// What the choice came to: a GPU backend built for the batch, or the CPU.
+enum Built {
+    Gpu(GpuBackend),
+    Cpu,
+}
+
+fn build(
+    choice: BackendChoice,
+    arm: &ArmSpec,
+    patients: u32,
+) -> anyhow::Result<(Built, Option<String>)> {
+    let (grid, dt) = (arm.spec.grid, arm.spec.dt_min);
     match choice {
-        BackendChoice::Cpu => Ok((Box::new(cpu_backend(arm)), None)),
-        BackendChoice::Gpu => match gpu_backend(arm) {
-            Ok(b) => Ok((Box::new(b), None)),
+        BackendChoice::Cpu => Ok((Built::Cpu, None)),
+        BackendChoice::Gpu => match GpuBackend::batch(grid, arm.plan.clone(), dt, patients) {
+            Ok(b) => Ok((Built::Gpu(b), None)),
             Err(e @ context::GpuError::NoAdapter(_)) => Err(anyhow::anyhow!(
                 "{e} for --backend gpu. Install a GPU driver; without a GPU, the software Vulkan \
                  driver works (Debian/Ubuntu: apt-get install mesa-vulkan-drivers). `tmesim info` \
@@ -46,10 +89,8 @@ pub fn make_backend(
             let adapter = match context::select_adapter(&instance) {
                 Ok(a) => a,
                 Err(e) => {
-                    return Ok((
-                        Box::new(cpu_backend(arm)),
-                        Some(format!("{e}; running on the CPU reference backend")),
-                    ))
+                    let note = format!("{e}; running on the CPU reference backend");
+                    return Ok((Built::Cpu, Some(note)));
                 }
             };
             let info = adapter.get_info();
@@ -59,17 +100,12 @@ pub fn make_backend(
                      (use --backend gpu to run on the software adapter)",
                     info.name
                 );
-                return Ok((Box::new(cpu_backend(arm)), Some(note)));
+                return Ok((Built::Cpu, Some(note)));
             }
-            match GpuBackend::with_adapter(
-                &adapter,
-                arm.spec.grid,
-                arm.plan.clone(),
-                arm.spec.dt_min,
-            ) {
-                Ok(b) => Ok((Box::new(b), None)),
+            match GpuBackend::with_adapter(&adapter, grid, arm.plan.clone(), dt, patients) {
+                Ok(b) => Ok((Built::Gpu(b), None)),
                 Err(e) => Ok((
-                    Box::new(cpu_backend(arm)),
+                    Built::Cpu,
                     Some(format!("{e}; running on the CPU reference backend")),
                 )),
             }
