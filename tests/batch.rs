@@ -50,9 +50,14 @@ initial = { kind = "uniform", value = 0.5 }
 "#;
 
 /// Three patients of one plan: other parameters, other initial tumours and
-/// vessels, other therapy arms (radiotherapy's field and a cytotoxic drug
-/// included), so every per-patient input of the kernels differs.
+/// vessels, other therapy arms (a cytotoxic drug, and a radiation field off
+/// the tumour centre), so every per-patient input of the kernels differs.
 fn patients() -> Vec<ArmSpec> {
+    patients_with(&[])
+}
+
+/// `patients()` with `grid` overrides for all three.
+fn patients_with(grid: &[&str]) -> Vec<ArmSpec> {
     let arms: [&[&str]; 3] = [
         &[],
         &[
@@ -66,10 +71,20 @@ fn patients() -> Vec<ArmSpec> {
             "params.cd8_entry_per_day=20.0",
             "params.dc_precursor=0.02",
             "fields.tumor.initial.radius_um=140.0",
-            "arm=[\"anti_pd1\", \"radiotherapy\", \"pi3k_inhibitor\"]",
+            "arm=[\"anti_pd1\", \"pi3k_inhibitor\"]",
+            "params.rt_shape=1.0",
+            "params.rt_center_x_um=300.0",
+            "params.rt_center_y_um=220.0",
+            "params.rt_center_z_um=100.0",
+            "params.rt_radius_um=90.0",
+            "params.rt_death_tumor_per_day=0.5",
+            "params.rt_death_cd8_per_day=0.8",
         ],
     ];
-    let specs: Vec<ArmSpec> = arms.iter().map(|o| spec_with(TISSUE, o)).collect();
+    let specs: Vec<ArmSpec> = arms
+        .iter()
+        .map(|o| spec_with(TISSUE, &[grid, o].concat()))
+        .collect();
     for s in &specs[1..] {
         assert!(s.plan == specs[0].plan, "the patients must share a plan");
     }
@@ -140,6 +155,21 @@ fn a_gpu_batch_of_patients_with_different_parameters_matches_its_cpu_twin() {
         assert_ne!(on_cpu[0].systemic.priming, on_cpu[k].systemic.priming);
     }
     assert!(total(&on_cpu[2].fields[idx::CD8]) > total(&on_cpu[0].fields[idx::CD8]));
+}
+
+#[test]
+fn a_3d_gpu_batch_matches_its_cpu_twin() {
+    // Neighbours and coordinates along z must stay inside each patient.
+    let specs = patients_with(&["grid.nx=14", "grid.ny=12", "grid.nz=6", "grid.dx_um=40.0"]);
+    let Some(mut gpu) = gpu_batch(&specs[0], 3) else {
+        return;
+    };
+    let on_gpu = run_batch(&mut gpu, &specs);
+    let on_cpu = run_batch(&mut cpu_batch(&specs[0], 3), &specs);
+    for (k, (c, g)) in on_cpu.iter().zip(&on_gpu).enumerate() {
+        compare_states(c, g, TOL).unwrap_or_else(|m| panic!("patient {k}: {m}"));
+    }
+    assert!(compare_states(&on_cpu[0], &on_cpu[2], TOL).is_err());
 }
 
 #[test]
