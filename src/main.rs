@@ -104,6 +104,10 @@ enum Command {
         /// `tmesim cohort merge` to join.
         #[arg(long, value_name = "K/N")]
         shard: Option<tmesim::cohort::runner::Shard>,
+        /// Patient-arms per GPU batch, run in one set of dispatches
+        /// (default 64; the CPU runs one patient-arm per thread).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        batch: Option<u32>,
         #[command(flatten)]
         target: Target,
     },
@@ -324,11 +328,13 @@ fn main() {
             cohort,
             set,
             shard,
+            batch,
             target,
         } => cmd_cohort(
             &cohort.expect("clap requires a cohort file"),
             &set,
             shard.unwrap_or(tmesim::cohort::runner::Shard::WHOLE),
+            batch.map(|b| b as usize),
             &target,
         ),
         Command::Status { run_dir } => cmd_status(&run_dir),
@@ -825,6 +831,7 @@ fn cmd_cohort(
     path: &Path,
     set: &[String],
     shard: tmesim::cohort::runner::Shard,
+    batch: Option<usize>,
     target: &Target,
 ) -> Result<Outcome> {
     use tmesim::cohort::{runner, spec};
@@ -846,6 +853,7 @@ fn cmd_cohort(
         out: &out,
         backend: target.backend,
         shard,
+        batch,
         force: target.force,
         progress: !target.quiet,
         stop: &interrupt,

@@ -468,7 +468,9 @@ fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
         gpu.to_str().unwrap(),
     ];
     args.extend(QUICK);
-    args.extend(["--set", "time.end_days=4"]);
+    // Batches of 4 patient-arms: one full batch, then the last 2 in the
+    // same GPU backend.
+    args.extend(["--set", "time.end_days=4", "--batch", "4"]);
     ok(&tmesim(&args));
     let (a, b) = (read(&cpu), read(&gpu));
     assert_eq!(a.len(), 6);

@@ -16,6 +16,11 @@ pub trait Batch {
     fn device_name(&self) -> String;
     /// Most patients the batch holds.
     fn capacity(&self) -> usize;
+    /// Bytes the batch holds for all its patients (as `Backend::memory_bytes`).
+    fn memory_bytes(&self) -> u64;
+    /// Most patients of this plan one batch could hold on this device
+    /// (`None`: no bound but memory).
+    fn fit(&self) -> Option<u64>;
     /// Replace the states: patient k takes `states[k]` (at most `capacity`
     /// states; the later calls cover these patients only).
     fn upload_batch(&mut self, states: &[State]) -> Result<()>;

@@ -217,6 +217,16 @@ pub fn run(opts: &Options) -> Result<()> {
             p.wall.as_secs_f64(),
             p.patient_steps_per_s()
         );
+        println!(
+            "patients: {:.2} MB per patient{}",
+            p.memory_bytes as f64 / p.patients as f64 / 1e6,
+            match p.fit {
+                Some(n) => format!(
+                    "; at most {n} patients per batch on this adapter (bindings, dispatch size)"
+                ),
+                None => String::new(),
+            }
+        );
     }
     if opts.accuracy {
         print_accuracy(choice, &accuracy::run(choice)?);

@@ -1,20 +1,20 @@
 //! Throughput of several patients of one scenario advanced together
-//! (`tmesim bench --patients B`), as a cohort would run them: today B
-//! separate backends, in parallel with one thread each on the CPU (as
-//! src/cohort/runner.rs runs patients), one after another on the GPU.
+//! (`tmesim bench --patients B`), as a cohort runs them: on the CPU, B
+//! separate backends in parallel with one thread each (src/cohort/runner.rs);
+//! on the GPU, one batch of B patients in the same dispatches.
 
 use super::timing::{step_params, WARMUP_STEPS};
+use crate::backend::batch::Batch;
 use crate::backend::Backend;
 use crate::cpu::backend::CpuBackend;
 use crate::model::state::State;
 use crate::sim::scenario::ArmSpec;
-use crate::sim::select::{cpu_backend, make_backend, BackendChoice};
+use crate::sim::select::{cpu_backend, make_batch, BackendChoice};
 use anyhow::Result;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How B patients advance. A batched backend (B patients per dispatch)
-/// becomes one more variant with its own `advance`.
+/// How B patients advance.
 enum PatientSet {
     /// One CPU backend per patient, spread over worker threads that each
     /// own a one-thread rayon pool.
@@ -22,9 +22,9 @@ enum PatientSet {
         patients: Vec<CpuBackend>,
         workers: usize,
     },
-    /// One backend per patient, stepped in turn: every patient's steps
-    /// are submitted before any is read back.
-    InTurn(Vec<Box<dyn Backend>>),
+    /// One batch of B patients (the GPU: the patient is a dispatch
+    /// dimension).
+    Batched(Box<dyn Batch>, u32),
 }
 
 pub struct PatientsTiming {
@@ -33,6 +33,10 @@ pub struct PatientsTiming {
     pub wall: Duration,
     /// How the patients ran, for the report line.
     pub how: String,
+    /// Bytes the backend(s) hold for all the patients.
+    pub memory_bytes: u64,
+    /// Most patients one batch could hold on this device, if bounded.
+    pub fit: Option<u64>,
 }
 
 impl PatientsTiming {
@@ -48,10 +52,24 @@ impl PatientSet {
             let workers = rayon::current_num_threads().min(count as usize).max(1);
             return Ok(PatientSet::CpuParallel { patients, workers });
         }
-        let patients = (0..count)
-            .map(|_| make_backend(choice, arm).map(|(b, _)| b))
-            .collect::<Result<_>>()?;
-        Ok(PatientSet::InTurn(patients))
+        let (batch, _) = make_batch(choice, arm, count as usize)?;
+        Ok(PatientSet::Batched(batch, count))
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        match self {
+            PatientSet::CpuParallel { patients, .. } => {
+                patients.iter().map(|b| b.memory_bytes()).sum()
+            }
+            PatientSet::Batched(batch, _) => batch.memory_bytes(),
+        }
+    }
+
+    fn fit(&self) -> Option<u64> {
+        match self {
+            PatientSet::CpuParallel { .. } => None,
+            PatientSet::Batched(batch, _) => batch.fit(),
+        }
     }
 
     fn describe(&self) -> String {
@@ -59,7 +77,7 @@ impl PatientSet {
             PatientSet::CpuParallel { workers, .. } => {
                 format!("in parallel, {workers} worker thread(s) of one rayon thread each")
             }
-            PatientSet::InTurn(_) => "one after another on the GPU".to_string(),
+            PatientSet::Batched(_, count) => format!("one batch of {count} on the GPU"),
         }
     }
 
@@ -75,7 +93,11 @@ impl PatientSet {
             PatientSet::CpuParallel { patients, .. } => {
                 patients.iter_mut().try_for_each(|b| each(b))
             }
-            PatientSet::InTurn(patients) => patients.iter_mut().try_for_each(|b| each(b.as_mut())),
+            PatientSet::Batched(batch, count) => {
+                batch.upload_batch(&vec![state.clone(); *count as usize])?;
+                batch.run_batch(&vec![warm.as_slice(); *count as usize])?;
+                batch.download_batch().map(|_| ())
+            }
         }
     }
 
@@ -100,14 +122,9 @@ impl PatientSet {
                     None => Ok(()),
                 }
             }
-            PatientSet::InTurn(patients) => {
-                for b in patients.iter_mut() {
-                    b.run_steps(&params)?;
-                }
-                for b in patients.iter_mut() {
-                    b.download()?;
-                }
-                Ok(())
+            PatientSet::Batched(batch, count) => {
+                batch.run_batch(&vec![params.as_slice(); *count as usize])?;
+                batch.download_batch().map(|_| ())
             }
         }
     }
@@ -146,5 +163,7 @@ pub fn time_patients(
         steps,
         wall: start.elapsed(),
         how: set.describe(),
+        memory_bytes: set.memory_bytes(),
+        fit: set.fit(),
     })
 }

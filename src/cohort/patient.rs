@@ -4,7 +4,8 @@
 
 use super::sample::Patient;
 use super::spec::CohortSpec;
-use crate::backend::{Backend, MAX_BATCH};
+use crate::backend::batch::Batch;
+use crate::backend::MAX_BATCH;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
 use crate::output::arms::{response, Response};
@@ -71,46 +72,78 @@ pub fn run_spec(
     })
 }
 
-/// Run `spec` from `initial` on `backend` and read the response from the
-/// diameter at every save. Stops with an error when `stop` is raised.
-pub fn run_arm(
-    arm: &ArmSpec,
-    initial: &State,
-    backend: &mut dyn Backend,
+/// Whether two patient-arms can share a batch: one plan (grid, step,
+/// transport) and one schedule of steps and saves.
+pub fn same_batch(a: &ArmSpec, b: &ArmSpec) -> bool {
+    let (x, y) = (&a.spec, &b.spec);
+    a.plan == b.plan
+        && x.grid == y.grid
+        && x.dt_min == y.dt_min
+        && x.steps == y.steps
+        && x.save_every_steps == y.save_every_steps
+}
+
+/// Run each of `arms` (which share a batch, see `same_batch`) from its
+/// initial state in `initials`, together on `backend`, and read each one's
+/// response from its diameter at every save. `names` say which patient-arm
+/// an error is about. Stops with an error when `stop` is raised.
+pub fn run_arms(
+    arms: &[&ArmSpec],
+    initials: &[&State],
+    names: &[String],
+    backend: &mut dyn Batch,
     stop: &AtomicBool,
-) -> Result<Response> {
-    let spec = &arm.spec;
+) -> Result<Vec<Response>> {
+    let spec = &arms[0].spec;
+    debug_assert!(arms.iter().all(|a| same_batch(a, arms[0])));
     let dt = spec.dt_min as f64;
     let day = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
-    backend.upload(initial)?;
+    let states: Vec<State> = initials.iter().map(|s| (*s).clone()).collect();
+    backend.upload_batch(&states)?;
     let mut times = vec![0.0];
-    let mut diameters = vec![summarize(initial, 0.0).equivalent_diameter_um];
-    let mut step = initial.step;
+    let mut diameters: Vec<Vec<f64>> = initials
+        .iter()
+        .map(|s| vec![summarize(s, 0.0).equivalent_diameter_um])
+        .collect();
+    let mut step = initials[0].step;
+    anyhow::ensure!(
+        initials.iter().all(|s| s.step == step),
+        "the patient-arms of a batch must start at one step"
+    );
     while step < spec.steps {
         if stop.load(Ordering::SeqCst) {
             bail!("interrupted");
         }
         let to_save = spec.save_every_steps - step % spec.save_every_steps;
         let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
-        let params: Vec<_> = (step..step + batch)
-            .map(|s| arm.treatment.params_at(&spec.params, s))
+        let params: Vec<Vec<_>> = arms
+            .iter()
+            .map(|arm| {
+                (step..step + batch)
+                    .map(|s| arm.treatment.params_at(&arm.spec.params, s))
+                    .collect()
+            })
             .collect();
-        backend.run_steps(&params)?;
-        if let Some(bad) = backend.find_bad_value()? {
+        let lists: Vec<&[_]> = params.iter().map(Vec::as_slice).collect();
+        backend.run_batch(&lists)?;
+        if let Some((k, bad)) = backend.find_bad_in_batch()? {
             bail!(
-                "after day {:.2}: {}",
+                "{}: after day {:.2}: {}",
+                names[k],
                 day(step + batch),
                 bad.describe(&spec.grid)
             );
         }
         step += batch;
         if spec.is_save_step(step) {
-            let state = backend.download()?;
+            let states = backend.download_batch()?;
             times.push(day(step));
-            diameters.push(summarize(&state, day(step)).equivalent_diameter_um);
+            for (d, state) in diameters.iter_mut().zip(&states) {
+                d.push(summarize(state, day(step)).equivalent_diameter_um);
+            }
         }
     }
     let grid = &spec.grid;
     let cr = equivalent_diameter_um(grid, grid.voxel_measure());
-    Ok(response(&times, &diameters, cr))
+    Ok(diameters.iter().map(|d| response(&times, d, cr)).collect())
 }

@@ -1,22 +1,26 @@
 //! `tmesim cohort`: every patient of the cohort (or of one shard) on every
-//! arm. On the CPU, patients run side by side, one per worker thread, each
-//! single-threaded: a cohort grid is too small to split, and one thread per
-//! patient makes every result independent of how many threads ran it. A
-//! result is kept as soon as its arm finishes, so a rerun skips it.
+//! arm. On the CPU, patient-arms run side by side, one per worker thread,
+//! each single-threaded: a cohort grid is too small to split, and one thread
+//! per patient makes every result independent of how many threads ran it.
+//! On the GPU, one worker runs batches of patient-arms, each batch in one
+//! set of dispatches (backend::batch). A result is kept as soon as its
+//! batch finishes, so a rerun skips it.
 
-use super::patient::{grid_overrides, run_arm, run_spec};
+use super::patient::{grid_overrides, run_arms, run_spec, same_batch};
 use super::records::{self, Record};
 use super::sample;
 use super::spec::CohortSpec;
-use crate::backend::Backend;
+use crate::backend::batch::Batch;
 use crate::config::initial::initial_state;
 use crate::model::params::MIN_PER_DAY;
+use crate::model::state::State;
 use crate::output::run_dir::{self, Existing};
 use crate::output::{atomic, layout};
 use crate::sim::checkpoint::fingerprint;
 use crate::sim::scenario::ArmSpec;
-use crate::sim::select::{make_backend, BackendChoice};
+use crate::sim::select::{make_batch, BackendChoice};
 use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -56,12 +60,20 @@ pub struct Options<'a> {
     pub out: &'a Path,
     pub backend: BackendChoice,
     pub shard: Shard,
+    /// Patient-arms per GPU batch (`DEFAULT_GPU_BATCH` when not given; the
+    /// CPU runs one at a time per worker).
+    pub batch: Option<usize>,
     /// Replace what an earlier cohort wrote in `out`.
     pub force: bool,
     pub progress: bool,
     /// Raised by Ctrl-C: finish nothing more, keep what is finished.
     pub stop: &'a AtomicBool,
 }
+
+/// Patient-arms per batch on the GPU unless `--batch` says otherwise: at
+/// the 30 um cohort grid, about 70 MB of GPU memory and 4.4e5 voxels per
+/// dispatch, enough to fill a large GPU (docs/cohorts.md).
+pub const DEFAULT_GPU_BATCH: usize = 64;
 
 /// How a cohort run ended.
 pub struct Finished {
@@ -105,35 +117,40 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
     let specs = (0..spec.arms.len())
         .map(|a| plan.run_spec(&first, a))
         .collect::<Result<Vec<_>>>()?;
-    let (probe, note) = make_backend(opts.backend, &specs[0])?;
+    let (probe, note) = make_batch(opts.backend, &specs[0], 1)?;
     if let Some(note) = note {
         eprintln!("note: {note}");
     }
     let on_gpu = probe.kind() == "gpu";
     drop(probe);
+    if let Some(b) = opts.batch {
+        anyhow::ensure!(b >= 1, "--batch must be at least 1");
+    }
     let _lock = prepare(opts.out, spec, opts.force)?;
     write_description(opts.out, spec, &plan, opts.shard, false)?;
 
-    let jobs: Vec<u32> = (0..spec.cohort.patients)
+    let patients: Vec<u32> = (0..spec.cohort.patients)
         .filter(|&i| opts.shard.holds(i))
         .collect();
-    let total = jobs.len() * spec.arms.len();
-    let kept = count_kept(opts.out, spec, &jobs);
+    let jobs: Vec<Job> = patients
+        .iter()
+        .flat_map(|&patient| (0..spec.arms.len()).map(move |arm| Job { patient, arm }))
+        .collect();
+    let total = jobs.len();
+    let kept = count_kept(opts.out, spec, &patients);
     let bar = progress_bar(opts.progress, total as u64, kept as u64);
-    let workers = if on_gpu {
-        1
+    let (workers, backend, batch) = if on_gpu {
+        let batch = opts.batch.unwrap_or(DEFAULT_GPU_BATCH);
+        (1, BackendChoice::Gpu, batch)
     } else {
-        rayon::current_num_threads().min(jobs.len()).max(1)
-    };
-    let backend = if on_gpu {
-        BackendChoice::Gpu
-    } else {
-        BackendChoice::Cpu
+        let workers = rayon::current_num_threads().min(jobs.len()).max(1);
+        (workers, BackendChoice::Cpu, 1)
     };
     let work = Work {
         plan: &plan,
         out: opts.out,
         backend,
+        batch,
         stop: opts.stop,
         bar: &bar,
         ran: AtomicUsize::new(0),
@@ -157,7 +174,7 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
         )));
     }
     let ran = work.ran.into_inner();
-    let complete = count_kept(opts.out, spec, &jobs) == total;
+    let complete = count_kept(opts.out, spec, &patients) == total;
     if complete && opts.shard == Shard::WHOLE {
         super::aggregate(opts.out, spec, plan.end_day)?;
         write_description(opts.out, spec, &plan, opts.shard, true)?;
@@ -169,9 +186,10 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
     })
 }
 
-/// The results of `jobs` already in `out` (whatever their scenario).
-fn count_kept(out: &Path, spec: &CohortSpec, jobs: &[u32]) -> usize {
-    jobs.iter()
+/// The results of `patients` already in `out` (whatever their scenario).
+fn count_kept(out: &Path, spec: &CohortSpec, patients: &[u32]) -> usize {
+    patients
+        .iter()
         .flat_map(|&i| {
             spec.arm_labels
                 .iter()
@@ -247,35 +265,72 @@ pub fn write_description(
     Ok(())
 }
 
+/// One patient on one arm (an index into `CohortSpec::arms`).
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    patient: u32,
+    arm: usize,
+}
+
+/// A patient-arm without a result yet, resolved and ready to run.
+struct Ready {
+    job: Job,
+    patient: sample::Patient,
+    spec: ArmSpec,
+    fingerprint: String,
+}
+
+impl Ready {
+    fn name(&self, spec: &CohortSpec) -> String {
+        format!(
+            "patient {} ({}) on {}",
+            self.job.patient, self.patient.phenotype, spec.arm_labels[self.job.arm]
+        )
+    }
+}
+
 /// What the workers share.
 struct Work<'a> {
     plan: &'a Plan<'a>,
     out: &'a Path,
     backend: BackendChoice,
+    /// Patient-arms a worker takes (and runs in one batch) at a time.
+    batch: usize,
     stop: &'a AtomicBool,
     bar: &'a indicatif::ProgressBar,
     ran: AtomicUsize,
     failure: Mutex<Option<anyhow::Error>>,
 }
 
+/// A worker's batch backend, kept while the plan it was built for serves.
+struct Held {
+    spec: ArmSpec,
+    backend: Box<dyn Batch>,
+}
+
 impl Work<'_> {
-    /// Take patients off the list until it is empty, a run fails or the
-    /// user interrupts; every patient runs single-threaded.
-    fn worker(&self, jobs: &[u32], next: &AtomicUsize) {
+    /// Take `batch` patient-arms at a time off the list until it is empty,
+    /// a run fails or the user interrupts; on the CPU every patient runs
+    /// single-threaded.
+    fn worker(&self, jobs: &[Job], next: &AtomicUsize) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .expect("a one-thread pool");
-        pool.install(|| loop {
-            let j = next.fetch_add(1, Ordering::SeqCst);
-            if j >= jobs.len() || self.stop.load(Ordering::SeqCst) || self.failed() {
-                return;
-            }
-            if let Err(e) = self.patient(jobs[j]) {
-                if !self.stop.load(Ordering::SeqCst) {
-                    self.failure.lock().expect("lock").get_or_insert(e);
+        pool.install(|| {
+            let mut held: Option<Held> = None;
+            loop {
+                let start = next.fetch_add(self.batch, Ordering::SeqCst);
+                if start >= jobs.len() || self.stop.load(Ordering::SeqCst) || self.failed() {
+                    return;
                 }
-                return;
+                let chunk = &jobs[start..(start + self.batch).min(jobs.len())];
+                if let Err(e) = self.chunk(chunk, &mut held) {
+                    if !self.stop.load(Ordering::SeqCst) {
+                        self.failure.lock().expect("lock").get_or_insert(e);
+                    }
+                    return;
+                }
             }
         });
     }
@@ -284,32 +339,96 @@ impl Work<'_> {
         self.failure.lock().expect("lock").is_some()
     }
 
-    /// Every arm of one patient without a result yet, from one initial state.
-    fn patient(&self, index: u32) -> Result<()> {
+    /// Resolve a patient-arm; `None` when its result is already kept.
+    fn ready(&self, job: Job) -> Result<Option<Ready>> {
         let spec = self.plan.spec;
-        let p = sample::patient(spec, index);
-        let mut initial = None;
-        for (a, label) in spec.arm_labels.iter().enumerate() {
-            let rs = self.plan.run_spec(&p, a)?;
-            let fp = fingerprint(&rs);
-            if let Some(old) = records::read(self.out, spec, index, label)? {
-                if old.fingerprint == fp {
-                    continue;
-                }
-                bail!(
-                    "{} holds a result of patient {index} on {label} from another scenario, cohort or \
-                     tmesim version; use --force to replace the folder's results, or another --out",
-                    self.out.display()
-                );
+        let patient = sample::patient(spec, job.patient);
+        let rs = self.plan.run_spec(&patient, job.arm)?;
+        let fp = fingerprint(&rs);
+        let label = &spec.arm_labels[job.arm];
+        if let Some(old) = records::read(self.out, spec, job.patient, label)? {
+            if old.fingerprint == fp {
+                return Ok(None);
             }
-            if initial.is_none() {
-                initial = Some(initial_state(&rs.spec)?);
+            bail!(
+                "{} holds a result of patient {} on {label} from another scenario, cohort or \
+                 tmesim version; use --force to replace the folder's results, or another --out",
+                self.out.display(),
+                job.patient
+            );
+        }
+        Ok(Some(Ready {
+            job,
+            patient,
+            spec: rs,
+            fingerprint: fp,
+        }))
+    }
+
+    /// Run the patient-arms of `chunk` without a result, in batches of
+    /// those that share a plan (all of them, unless a patient's draws
+    /// change the transport), and keep each result.
+    fn chunk(&self, chunk: &[Job], held: &mut Option<Held>) -> Result<()> {
+        let mut ready = Vec::new();
+        for &job in chunk {
+            ready.extend(self.ready(job)?);
+        }
+        let mut initials: HashMap<u32, State> = HashMap::new();
+        for r in &ready {
+            if !initials.contains_key(&r.job.patient) {
+                initials.insert(r.job.patient, initial_state(&r.spec.spec)?);
             }
-            let init = initial.as_ref().expect("set above");
-            let mut backend: Box<dyn Backend> = make_backend(self.backend, &rs)?.0;
-            let response = run_arm(&rs, init, backend.as_mut(), self.stop)
-                .with_context(|| format!("patient {index} ({}) on {label}", p.phenotype))?;
-            let record = Record::new(spec, &p, label, &response, self.plan.end_day, fp);
+        }
+        let mut rest = ready.as_slice();
+        while let Some(first) = rest.first() {
+            let len = rest
+                .iter()
+                .take_while(|r| same_batch(&r.spec, &first.spec))
+                .count();
+            let (group, later) = rest.split_at(len);
+            self.group(group, &initials, held)?;
+            rest = later;
+        }
+        Ok(())
+    }
+
+    /// Run one batch of patient-arms that share a plan.
+    fn group(
+        &self,
+        group: &[Ready],
+        initials: &HashMap<u32, State>,
+        held: &mut Option<Held>,
+    ) -> Result<()> {
+        let spec = self.plan.spec;
+        let fits =
+            |h: &Held| same_batch(&h.spec, &group[0].spec) && h.backend.capacity() >= group.len();
+        if !held.as_ref().is_some_and(fits) {
+            *held = None; // free the old batch's memory first
+            let backend = make_batch(self.backend, &group[0].spec, self.batch)?.0;
+            *held = Some(Held {
+                spec: group[0].spec.clone(),
+                backend,
+            });
+        }
+        let backend = &mut held.as_mut().expect("set above").backend;
+        let arms: Vec<&ArmSpec> = group.iter().map(|r| &r.spec).collect();
+        let states: Vec<&State> = group.iter().map(|r| &initials[&r.job.patient]).collect();
+        let names: Vec<String> = group.iter().map(|r| r.name(spec)).collect();
+        let responses = run_arms(&arms, &states, &names, backend.as_mut(), self.stop)
+            .with_context(|| match group {
+                [one] => one.name(spec),
+                _ => format!("a batch of {} patient-arms", group.len()),
+            })?;
+        for (r, response) in group.iter().zip(&responses) {
+            let label = &spec.arm_labels[r.job.arm];
+            let record = Record::new(
+                spec,
+                &r.patient,
+                label,
+                response,
+                self.plan.end_day,
+                r.fingerprint.clone(),
+            );
             records::write(self.out, spec, &record)?;
             self.ran.fetch_add(1, Ordering::SeqCst);
             self.bar.inc(1);

@@ -45,6 +45,14 @@ impl Batch for CpuBatch {
         self.patients.len()
     }
 
+    fn memory_bytes(&self) -> u64 {
+        self.patients.iter().map(|b| b.memory_bytes()).sum()
+    }
+
+    fn fit(&self) -> Option<u64> {
+        None
+    }
+
     fn upload_batch(&mut self, states: &[State]) -> Result<()> {
         anyhow::ensure!(
             !states.is_empty() && states.len() <= self.patients.len(),

@@ -387,7 +387,7 @@ impl Buffers {
             readback: tracked(
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("readback"),
-                    size: bytes
+                    size: batch_bytes
                         .max(flags_bytes)
                         .max(per_patient(std::mem::size_of::<Systemic>() as u64))
                         .max(16),
@@ -992,6 +992,18 @@ impl Batch for GpuBackend {
         self.patients as usize
     }
 
+    fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
+    }
+
+    fn fit(&self) -> Option<u64> {
+        Some(patients_that_fit(
+            &self.device.limits(),
+            &self.grid,
+            &self.plan,
+        ))
+    }
+
     fn upload_batch(&mut self, states: &[State]) -> Result<()> {
         anyhow::ensure!(
             !states.is_empty() && states.len() <= self.patients as usize,
@@ -1056,21 +1068,25 @@ impl Batch for GpuBackend {
             0,
             size * self.active as u64,
         )?);
-        (0..self.active as usize)
-            .map(|k| {
-                let fields = self
-                    .fields
+        // One read per field covers every active patient.
+        let batch = bytes * self.active as u64;
+        let fields: Vec<Vec<f32>> = self
+            .fields
+            .iter()
+            .map(|b| self.read_f32(b, 0, batch))
+            .collect::<Result<_>>()?;
+        let n = self.grid.len();
+        Ok((0..self.active as usize)
+            .map(|k| State {
+                grid: self.grid,
+                fields: fields
                     .iter()
-                    .map(|b| self.read_f32(b, k as u64 * bytes, bytes))
-                    .collect::<Result<_>>()?;
-                Ok(State {
-                    grid: self.grid,
-                    fields,
-                    systemic: systemic[k],
-                    step: self.steps[k],
-                })
+                    .map(|f| f[k * n..(k + 1) * n].to_vec())
+                    .collect(),
+                systemic: systemic[k],
+                step: self.steps[k],
             })
-            .collect()
+            .collect())
     }
 
     fn find_bad_in_batch(&mut self) -> Result<Option<(usize, BadValue)>> {
