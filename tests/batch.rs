@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use tmesim::backend::batch::Batch;
-use tmesim::backend::Backend;
 use tmesim::cpu::batch::CpuBatch;
 use tmesim::gpu::backend::GpuBackend;
 use tmesim::model::fields::idx;

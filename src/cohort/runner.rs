@@ -375,8 +375,8 @@ impl Work<'_> {
         }
         let mut initials: HashMap<u32, State> = HashMap::new();
         for r in &ready {
-            if !initials.contains_key(&r.job.patient) {
-                initials.insert(r.job.patient, initial_state(&r.spec.spec)?);
+            if let std::collections::hash_map::Entry::Vacant(e) = initials.entry(r.job.patient) {
+                e.insert(initial_state(&r.spec.spec)?);
             }
         }
         let mut rest = ready.as_slice();

@@ -666,7 +666,7 @@ pub fn patients_that_fit(limits: &wgpu::Limits, grid: &Grid, plan: &TransportPla
     let depth = limits.max_compute_workgroups_per_dimension as u64;
     let by_depth = depth / plan.molecules.len().max(1) as u64;
     let by_params =
-        limits.max_storage_buffer_binding_size as u64 / std::mem::size_of::<ModelParams>() as u64;
+        limits.max_storage_buffer_binding_size / std::mem::size_of::<ModelParams>() as u64;
     by_binding.min(by_depth).min(by_params)
 }
 

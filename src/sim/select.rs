@@ -34,7 +34,7 @@ pub fn make_backend(
     arm: &ArmSpec,
 ) -> anyhow::Result<(Box<dyn Backend>, Option<String>)> {
     match build(choice, arm, 1)? {
-        (Built::Gpu(b), note) => Ok((Box::new(b), note)),
+        (Built::Gpu(b), note) => Ok((b, note)),
         (Built::Cpu, note) => Ok((Box::new(cpu_backend(arm)), note)),
     }
 }
@@ -48,7 +48,7 @@ pub fn make_batch(
 ) -> anyhow::Result<(Box<dyn Batch>, Option<String>)> {
     let count = u32::try_from(patients.max(1))?;
     match build(choice, arm, count)? {
-        (Built::Gpu(b), note) => Ok((Box::new(b), note)),
+        (Built::Gpu(b), note) => Ok((b, note)),
         (Built::Cpu, note) => Ok((
             Box::new(CpuBatch::new(
                 arm.spec.grid,
@@ -63,7 +63,7 @@ pub fn make_batch(
 
 /// What the choice came to: a GPU backend built for the batch, or the CPU.
 enum Built {
-    Gpu(GpuBackend),
+    Gpu(Box<GpuBackend>),
     Cpu,
 }
 
@@ -76,7 +76,7 @@ fn build(
     match choice {
         BackendChoice::Cpu => Ok((Built::Cpu, None)),
         BackendChoice::Gpu => match GpuBackend::batch(grid, arm.plan.clone(), dt, patients) {
-            Ok(b) => Ok((Built::Gpu(b), None)),
+            Ok(b) => Ok((Built::Gpu(Box::new(b)), None)),
             Err(e @ context::GpuError::NoAdapter(_)) => Err(anyhow::anyhow!(
                 "{e} for --backend gpu. Install a GPU driver; without a GPU, the software Vulkan \
                  driver works (Debian/Ubuntu: apt-get install mesa-vulkan-drivers). `tmesim info` \
@@ -103,7 +103,7 @@ fn build(
                 return Ok((Built::Cpu, Some(note)));
             }
             match GpuBackend::with_adapter(&adapter, grid, arm.plan.clone(), dt, patients) {
-                Ok(b) => Ok((Built::Gpu(b), None)),
+                Ok(b) => Ok((Built::Gpu(Box::new(b)), None)),
                 Err(e) => Ok((
                     Built::Cpu,
                     Some(format!("{e}; running on the CPU reference backend")),
