@@ -91,7 +91,9 @@ impl CpuBackend {
                     signal: &self.signal,
                 };
                 cpu::motility::motility(&grid, &c.uniform, &inputs, &mut self.scratch);
-                self.state.fields[c.field].copy_from_slice(&self.scratch);
+                // The sub-step wrote every voxel of the scratch: it becomes
+                // the field, and the old field the next scratch.
+                std::mem::swap(&mut self.state.fields[c.field], &mut self.scratch);
             }
             Op::React => {
                 cpu::react::react(

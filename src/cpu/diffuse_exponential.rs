@@ -120,6 +120,7 @@ fn diagonal_block(out: &mut [f32; BLOCK], diagonals: &[f32], n: usize, width: us
 
 /// Outputs `range` of a line, one diagonal at a time over the range (each
 /// diagonal cut to the outputs whose input lies in the line).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2", "aarch64+neon"))]
 fn diagonal_range(
     o: &mut [f32],
     range: std::ops::Range<usize>,
