@@ -46,7 +46,7 @@ echo "== tmesim info"
 if command -v cargo >/dev/null; then
     echo "== GPU tests"
     TMESIM_REQUIRE_GPU=1 timeout 900 cargo test --release --test cpu_gpu_agreement \
-        --test solver_verification --test invariants --test fields_and_boundaries 2>&1 \
+        --test batch --test solver_verification --test invariants --test fields_and_boundaries 2>&1 \
         | grep -E "^test |test result|panicked"
 fi
 
@@ -65,6 +65,11 @@ bench 600 --backend gpu --grid 2048x2048x1 --steps 10
 bench 600 --backend gpu --grid 192x192x192 --steps 5
 bench 120 --backend gpu --diffusion-only --grid 256x256x1 --dt 0.01 --steps 500
 bench 300 --backend gpu --diffusion-only --grid 128x128x128 --dt 0.01 --steps 20
-bench 300 --backend gpu --patients 16 --steps 50
+# Batched patients on the cohort grid (83 x 83, 30 um): the GPU batch
+# against the CPU's one patient per core.
+for b in 1 16 64 256 1024; do
+    bench 300 --backend gpu --grid 83x83x1 --set grid.dx_um=30.12 --steps 50 --patients $b
+done
+bench 300 --backend cpu --grid 83x83x1 --set grid.dx_um=30.12 --steps 50 --patients 32
 bench 300 --backend cpu --threads 1 --diffusion-only --grid 256x256x1 --dt 0.01 --steps 200
 echo "== done: $LOG"
