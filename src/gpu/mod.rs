@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod context;
 pub mod copy_bench;
+mod resources;
 pub mod runtime_dir;
 pub mod shaders;
