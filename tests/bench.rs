@@ -265,3 +265,43 @@ fn report_on_the_gpu() {
     check_report(&lines, "gpu");
     assert!(value(&lines, "copy bandwidth").contains("buffer-to-buffer"));
 }
+
+#[test]
+fn gpu_timestamps_time_each_stage_inside_steps_that_compute_the_same() {
+    let arm = spec("[grid]\nnx = 24\nny = 20\nnz = 1\n[fields.tumor]\ninitial = { kind = \"disk\", center_um = [240.0, 200.0], radius_um = 100.0, value = 0.6 }\n");
+    let (Some(mut timed), Some(mut plain)) = (gpu(&arm), gpu(&arm)) else {
+        return;
+    };
+    let start = initial(&arm);
+    let params: Vec<_> = (0..3)
+        .map(|s| arm.treatment.params_at(&arm.spec.params, s))
+        .collect();
+    timed.upload(&start).unwrap();
+    let Some(stages) = timed.profile_stages(&params).unwrap() else {
+        eprintln!("SKIPPED: this adapter has no timestamp queries");
+        return;
+    };
+    for (stage, time) in &stages {
+        let present = arm.plan.ops.iter().any(|op| op.stage() == *stage);
+        assert_eq!(!time.is_zero(), present, "{}: {time:?}", stage.name());
+    }
+    // Profiled steps are ordinary steps: the same state, bit for bit.
+    let profiled = timed.download().unwrap();
+    plain.upload(&start).unwrap();
+    plain.run_steps(&params).unwrap();
+    let ran = plain.download().unwrap();
+    assert_eq!(profiled.step, 3);
+    assert_eq!(profiled.fields, ran.fields);
+    // And the report prints them.
+    let lines = bench(&["--backend", "gpu", "--grid", "32x32x1", "--steps", "2"]);
+    positive(&lines, "timestamps transport");
+    let shares: f64 = lines
+        .iter()
+        .filter(|(k, _)| k.starts_with("timestamps "))
+        .map(|(_, v)| first_number(v.split_once(", ").unwrap().1))
+        .sum();
+    assert!(
+        (shares - 100.0).abs() < 0.5,
+        "timestamp shares sum to {shares}"
+    );
+}

@@ -38,6 +38,17 @@ pub trait Backend {
     /// Look for non-finite or out-of-range values where the state lives
     /// (a reduction on the GPU), reading back only the result.
     fn find_bad_value(&mut self) -> Result<Option<BadValue>>;
+    /// Run one step per entry of `params` as `run_steps` does, timing each
+    /// stage inside the steps with device timestamps: the time per stage,
+    /// summed over the steps. `None` where the backend has no such clock
+    /// (the CPU, an adapter without timestamp queries).
+    fn profile_stages(
+        &mut self,
+        params: &[ModelParams],
+    ) -> Result<Option<Vec<(plan::Stage, std::time::Duration)>>> {
+        let _ = params;
+        Ok(None)
+    }
 }
 
 /// Where a state went bad: the first flagged voxel of the first flagged

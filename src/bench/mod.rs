@@ -199,6 +199,10 @@ pub fn run(opts: &Options) -> Result<()> {
     };
     print_setup(opts, &arm, backend.as_ref());
     let full = timing::time_steps(backend.as_mut(), &arm, &state, opts.steps)?;
+    // The same number of steps again, each stage timed inside the step by
+    // the device's clock where it has one.
+    let first = state.step + WARMUP_STEPS + opts.steps;
+    let inside = backend.profile_stages(&timing::step_params(&arm, first, opts.steps))?;
     drop(backend);
     let copy = match choice {
         BackendChoice::Gpu => copy::gpu_copy(copy::COPY_BYTES, copy::COPY_REPEATS)?,
@@ -207,6 +211,13 @@ pub fn run(opts: &Options) -> Result<()> {
     print_step(&arm, &full, &copy);
     let stages = timing::time_stages(choice, &arm, &state, opts.steps)?;
     print_stages(&stages, &full, &copy);
+    match inside {
+        Some(inside) => print_inside(&arm, &inside, opts.steps, &copy),
+        None if choice == BackendChoice::Gpu => {
+            println!("timestamps: not supported by this adapter (stages timed alone above)")
+        }
+        None => {}
+    }
     if let Some(count) = opts.patients {
         let p = patients::time_patients(choice, &arm, &state, count, opts.steps)?;
         println!(
@@ -390,6 +401,36 @@ fn print_stages(stages: &[StageTiming], full: &Timing, copy: &CopyRate) {
         ms(sum),
         ms(full.wall_per_step_s())
     );
+}
+
+/// Stage times measured inside the full step by the GPU's timestamps.
+fn print_inside(
+    arm: &ArmSpec,
+    inside: &[(Stage, std::time::Duration)],
+    steps: u64,
+    copy: &CopyRate,
+) {
+    let total: f64 = inside.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    println!("timestamps: each stage inside the full step, by the GPU's clock ({steps} steps)");
+    for &(stage, d) in inside {
+        let wall = d.as_secs_f64() / steps.max(1) as f64;
+        let bytes: u64 = arm
+            .plan
+            .ops
+            .iter()
+            .filter(|op| op.stage() == stage)
+            .map(|op| op.bytes(&arm.plan, &arm.spec.grid))
+            .sum();
+        let bandwidth = gb_per_s(bytes, wall);
+        println!(
+            "timestamps {}: {}/step, {:.1}% of the timed passes, {} GB/s ({}% of copy)",
+            stage.name(),
+            ms(wall),
+            percent(d.as_secs_f64(), total),
+            three_digits(bandwidth),
+            three_digits(percent(bandwidth, copy.time.gb_per_s()))
+        );
+    }
 }
 
 fn print_accuracy(choice: BackendChoice, all: &[accuracy::Attempt]) {

@@ -20,7 +20,7 @@ use super::resources::{
 };
 use super::shaders::Stage;
 use crate::backend::batch::{check_params, Batch};
-use crate::backend::plan::{Op, TransportPlan};
+use crate::backend::plan::{Op, Stage as PlanStage, TransportPlan};
 use crate::backend::{Backend, BadValue};
 use crate::model::fields::{idx, FIELD_COUNT};
 use crate::model::grid::{dispatch_shape, Grid, REDUCE_WG, WORKGROUP_SIZE};
@@ -28,6 +28,7 @@ use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub struct GpuBackend {
     device: wgpu::Device,
@@ -277,9 +278,16 @@ impl GpuBackend {
 
     /// Encode one macro step: the plan's operations in order.
     fn encode_step(&self, pass: &mut wgpu::ComputePass, slot: u32) {
+        for &op in &self.plan.ops {
+            self.encode_op(pass, op, slot);
+        }
+    }
+
+    /// Encode one operation, with the parameters of ring slot `slot`.
+    fn encode_op(&self, pass: &mut wgpu::ComputePass, op: Op, slot: u32) {
         let n = self.grid.len() as u32;
         let off = [slot * self.params_stride as u32];
-        for &op in &self.plan.ops {
+        {
             match op {
                 Op::ReduceDc => {
                     pass.set_pipeline(self.pipeline(Stage::ReduceDc));
@@ -338,25 +346,104 @@ impl GpuBackend {
     fn read_bytes(&self, buffer: &wgpu::Buffer, from: u64, bytes: u64) -> Result<Vec<u8>> {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, from, &self.readback, 0, bytes);
+        self.submit_and_read(encoder, &self.readback, bytes)
+    }
+
+    /// Submit `encoder` (which ends by copying into the mappable `staging`)
+    /// and read the first `bytes` of `staging` back.
+    fn submit_and_read(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        self.readback
-            .map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
-                let _ = tx.send(r);
-            });
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
         let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
         self.check_fault()?;
         polled.map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
         rx.recv()
             .map_err(|_| anyhow::anyhow!("GPU readback was dropped"))?
             .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?;
-        let data = self
-            .readback
+        let data = staging
             .get_mapped_range(0..bytes)
             .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?
             .to_vec();
-        self.readback.unmap();
+        staging.unmap();
         Ok(data)
+    }
+
+    /// `Backend::profile_stages`: each step's operations in compute passes
+    /// of their own, with a timestamp at the start and end of each.
+    fn timed_stages(
+        &mut self,
+        params: &[ModelParams],
+    ) -> Result<Option<Vec<(PlanStage, Duration)>>> {
+        if !self
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
+            return Ok(None);
+        }
+        anyhow::ensure!(self.active == 1, "stages are timed on one patient");
+        let ops = &self.plan.ops;
+        let queries = 2 * ops.len() as u32;
+        let bytes = queries as u64 * wgpu::QUERY_SIZE as u64;
+        let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("stage timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: queries,
+        });
+        let buffer = |usage| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("stage timestamps"),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let resolved = buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+        let staging = buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let tick_ns = self.queue.get_timestamp_period() as f64;
+        let mut totals = vec![0f64; PlanStage::ALL.len()];
+        for p in params {
+            self.check_fault()?;
+            self.queue
+                .write_buffer(&self.params, 0, bytemuck::bytes_of(p));
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            for (k, &op) in ops.iter().enumerate() {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &set,
+                        beginning_of_pass_write_index: Some(2 * k as u32),
+                        end_of_pass_write_index: Some(2 * k as u32 + 1),
+                    }),
+                });
+                self.encode_op(&mut pass, op, 0);
+            }
+            encoder.resolve_query_set(&set, 0..queries, &resolved, 0);
+            encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+            let ticks: Vec<u64> =
+                bytemuck::pod_collect_to_vec(&self.submit_and_read(encoder, &staging, bytes)?);
+            for (k, op) in ops.iter().enumerate() {
+                let stage = PlanStage::ALL.iter().position(|s| *s == op.stage());
+                let elapsed = ticks[2 * k + 1].saturating_sub(ticks[2 * k]);
+                totals[stage.expect("every stage is listed")] += elapsed as f64 * tick_ns;
+            }
+        }
+        self.steps[0] += params.len() as u64;
+        Ok(Some(
+            PlanStage::ALL
+                .iter()
+                .zip(totals)
+                .map(|(&s, ns)| (s, Duration::from_nanos(ns as u64)))
+                .collect(),
+        ))
     }
 
     fn read_f32(&self, buffer: &wgpu::Buffer, from: u64, bytes: u64) -> Result<Vec<f32>> {
@@ -412,6 +499,13 @@ impl Backend for GpuBackend {
 
     fn find_bad_value(&mut self) -> Result<Option<BadValue>> {
         Ok(self.find_bad_in_batch()?.map(|(_, bad)| bad))
+    }
+
+    fn profile_stages(
+        &mut self,
+        params: &[ModelParams],
+    ) -> Result<Option<Vec<(PlanStage, Duration)>>> {
+        self.timed_stages(params)
     }
 }
 

@@ -105,7 +105,9 @@ pub fn open_device(
     check_bindings(&info.name, &limits, other)?;
     let desc = wgpu::DeviceDescriptor {
         label: Some("tmesim"),
-        required_features: wgpu::Features::empty(),
+        // Timestamps where the adapter has them: `tmesim bench` times
+        // stages inside the step with them (GpuBackend::profile_stages).
+        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
         required_limits: limits,
         ..Default::default()
     };
