@@ -4,6 +4,7 @@
 use crate::backend::plan::{Op, TransportPlan};
 use crate::backend::{scan_values, Backend, BadValue};
 use crate::cpu;
+use crate::cpu::diffuse_exponential::LinePropagator;
 use crate::cpu::motility::MotilityInputs;
 use crate::model::fields::idx;
 use crate::model::grid::Grid;
@@ -19,14 +20,32 @@ pub struct CpuBackend {
     free: Vec<f32>,
     signal: Vec<f32>,
     dc_partials: Vec<f32>,
+    /// Per exponential pass along x, per molecule: its propagator laid out
+    /// for the CPU's sums, once per run (None for the other axes).
+    lines: Vec<Vec<Option<LinePropagator>>>,
 }
 
 impl CpuBackend {
     pub fn new(grid: Grid, plan: TransportPlan, dt: f32) -> Self {
         let n = grid.len();
+        let exp = &plan.exponential;
+        let lines = exp
+            .passes
+            .iter()
+            .map(|pass| {
+                (0..plan.molecules.len())
+                    .map(|m| {
+                        let matrix = pass.propagator(&exp.matrices, m);
+                        (pass.stride == 1)
+                            .then(|| LinePropagator::new(pass, matrix, pass.band[m] as usize))
+                    })
+                    .collect()
+            })
+            .collect();
         Self {
             state: State::zeros(grid),
             plan,
+            lines,
             dt,
             scratch: vec![0.0; n],
             free: vec![0.0; n],
@@ -59,6 +78,7 @@ impl CpuBackend {
                         &pass,
                         pass.propagator(&exp.matrices, m),
                         pass.band[m] as usize,
+                        self.lines[index][m].as_ref(),
                         &self.state.fields[plan.field],
                         offset,
                         &mut self.scratch,

@@ -21,10 +21,14 @@ const BLOCK: usize = 64;
 /// `out` = the propagator applied along the pass's axis of `u`, plus
 /// `offset` when given. `matrix` is the banded propagator: row j holds the
 /// entries k = j - band ..= j + band (see `ExponentialPass`).
+/// `lines`, for a pass along x, is its propagator laid out by
+/// `LinePropagator::new` (the CPU backend keeps one per pass and molecule;
+/// without it one is laid out for this call).
 pub fn exponential_pass(
     pass: &ExponentialPass,
     matrix: &[f32],
     band: usize,
+    lines: Option<&LinePropagator>,
     u: &[f32],
     offset: Option<&[f32]>,
     out: &mut [f32],
@@ -34,11 +38,68 @@ pub fn exponential_pass(
         half: band,
     };
     if pass.stride == 1 {
-        along_lines(line, matrix, u, offset, out);
+        match lines {
+            Some(l) => along_lines(line, l, u, offset, out),
+            None => along_lines(
+                line,
+                &LinePropagator::new(pass, matrix, band),
+                u,
+                offset,
+                out,
+            ),
+        }
     } else {
         across_rows(line, pass.stride, matrix, u, offset, out);
     }
 }
+
+/// Longest line whose propagator is laid out whole, by columns (`n^2`
+/// values: 1 MiB at 512).
+const COLUMNS_MAX_LEN: usize = 512;
+
+/// A pass's propagator along x laid out for the CPU's sums.
+pub enum LinePropagator {
+    /// `diagonals[d * n + j]` = E[j, j + d - h]: a band narrow enough for
+    /// register blocks of outputs inside the line.
+    Diagonals(Vec<f32>),
+    /// `columns[k * n + j]` = E[j, k], zero outside the band: a band as
+    /// wide as a short line, summed for several lines at once.
+    Columns(Vec<f32>),
+}
+
+impl LinePropagator {
+    pub fn new(pass: &ExponentialPass, matrix: &[f32], band: usize) -> Self {
+        let line = Band {
+            n: pass.len,
+            half: band,
+        };
+        let (n, h) = (line.n, line.half);
+        let entries = |mut put: Box<dyn FnMut(usize, usize, f32) + '_>| {
+            for j in 0..n {
+                let (first, stored) = band_window(n, h, j);
+                for k in line.around(j) {
+                    put(j, k, matrix[j * stored + k - first]);
+                }
+            }
+        };
+        let narrow = n >= 2 * h + BLOCK;
+        if narrow || !(LANES..=COLUMNS_MAX_LEN).contains(&n) {
+            let mut diagonals = vec![0f32; (2 * h + 1) * n];
+            entries(Box::new(|j, k, e| diagonals[(k + h - j) * n + j] = e));
+            LinePropagator::Diagonals(diagonals)
+        } else {
+            let mut columns = vec![0f32; n * n];
+            entries(Box::new(|j, k, e| columns[k * n + j] = e));
+            LinePropagator::Columns(columns)
+        }
+    }
+}
+
+/// Outputs of one line in a vector step of the column sum.
+const LANES: usize = 16;
+/// Lines summed together by the column sum (each column entry loaded once
+/// for all of them).
+const LINES: usize = 4;
 
 /// A line of `n` values and the half-width of its propagator's band.
 #[derive(Clone, Copy)]
@@ -58,17 +119,19 @@ impl Band {
 /// `out[j] += E[j, j + d] * u[j + d]` for d = -h..=h over the whole line
 /// (long loops that vectorise, even for a narrow band). For each output
 /// the terms still come in ascending k = j + d, as on the GPU.
-fn along_lines(line: Band, matrix: &[f32], u: &[f32], offset: Option<&[f32]>, out: &mut [f32]) {
+fn along_lines(
+    line: Band,
+    layout: &LinePropagator,
+    u: &[f32],
+    offset: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let diagonals = match layout {
+        LinePropagator::Diagonals(d) => d,
+        LinePropagator::Columns(c) => return by_columns(line, c, u, offset, out),
+    };
     let (n, h) = (line.n, line.half);
     let width = 2 * h + 1;
-    // diagonals[d * n + j] = E[j, j + d - h], from row j's stored window.
-    let mut diagonals = vec![0f32; width * n];
-    for j in 0..n {
-        let (first, stored) = band_window(n, h, j);
-        for k in line.around(j) {
-            diagonals[(k + h - j) * n + j] = matrix[j * stored + k - first];
-        }
-    }
     // Register blocks of outputs whose band lies inside the line, [h, n - h):
     // every BLOCK from h, the last one moved back to end at n - h (it
     // recomputes a few outputs, to the same bits).
@@ -85,7 +148,7 @@ fn along_lines(line: Band, matrix: &[f32], u: &[f32], offset: Option<&[f32]>, ou
         .for_each(|(l, o)| {
             let src = &u[l * n..(l + 1) * n];
             if blocks.is_empty() {
-                diagonal_range(o, 0..n, &diagonals, line, src);
+                diagonal_range(o, 0..n, diagonals, line, src);
             } else {
                 for &j in &blocks {
                     let block: &mut [f32; BLOCK] =
@@ -95,11 +158,85 @@ fn along_lines(line: Band, matrix: &[f32], u: &[f32], offset: Option<&[f32]>, ou
                 // The ends of the line, where the band is cut (blocks exist,
                 // so n >= 2h + BLOCK).
                 for range in [0..h, n - h..n] {
-                    diagonal_range(o, range, &diagonals, line, src);
+                    diagonal_range(o, range, diagonals, line, src);
                 }
             }
             finish(o, offset.map(|c| &c[l * n..(l + 1) * n]));
         });
+}
+
+/// Lines of a short axis with a wide band (`LinePropagator::Columns`):
+/// LINES lines at a time, LANES outputs of each in registers, summed over
+/// the band's columns k in ascending order. A column entry outside output
+/// j's band is 0 and adds 0 * u = 0 to its sum, so each output is the
+/// banded sum of the other layouts, to the bit (for finite inputs).
+fn by_columns(line: Band, columns: &[f32], u: &[f32], offset: Option<&[f32]>, out: &mut [f32]) {
+    let (n, h) = (line.n, line.half);
+    // Blocks of LANES outputs; the last moved back to end at n (it
+    // recomputes a few outputs, to the same bits). n >= LANES here.
+    let blocks: Vec<usize> = (0..n - LANES)
+        .step_by(LANES)
+        .chain(std::iter::once(n - LANES))
+        .collect();
+    out.par_chunks_mut(n * LINES)
+        .with_min_len(MIN_TASK.div_ceil(n * LINES))
+        .enumerate()
+        .for_each(|(g, o)| {
+            let first = g * LINES;
+            let src = &u[first * n..first * n + o.len()];
+            for &j0 in &blocks {
+                let ks = j0.saturating_sub(h)..(j0 + LANES + h).min(n);
+                let cols = &columns[ks.start * n + j0..];
+                if o.len() == LINES * n {
+                    column_block::<LINES>(o, cols, n, ks, src, j0);
+                } else {
+                    for (l, o) in o.chunks_mut(n).enumerate() {
+                        column_block::<1>(o, cols, n, ks.clone(), &src[l * n..(l + 1) * n], j0);
+                    }
+                }
+            }
+            for (l, o) in o.chunks_mut(n).enumerate() {
+                let line = first + l;
+                finish(o, offset.map(|c| &c[line * n..(line + 1) * n]));
+            }
+        });
+}
+
+/// Outputs j0..j0 + LANES of R lines (`out` and `src` hold R lines of n):
+/// the sum over columns `ks` of the column entries (`cols` starts at column
+/// ks.start, row j0) times each line's input.
+#[inline(always)]
+fn column_block<const R: usize>(
+    out: &mut [f32],
+    cols: &[f32],
+    n: usize,
+    ks: std::ops::Range<usize>,
+    src: &[f32],
+    j0: usize,
+) {
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2", "aarch64+neon"))]
+    fn sum<const R: usize>(
+        acc: &mut [[f32; LANES]; R],
+        cols: &[f32],
+        n: usize,
+        ks: std::ops::Range<usize>,
+        src: &[f32],
+    ) {
+        for (c, k) in ks.enumerate() {
+            let e: &[f32; LANES] = cols[c * n..][..LANES].try_into().expect("LANES");
+            for (r, a) in acc.iter_mut().enumerate() {
+                let s = src[r * n + k];
+                for i in 0..LANES {
+                    a[i] += e[i] * s;
+                }
+            }
+        }
+    }
+    let mut acc = [[0f32; LANES]; R];
+    sum::<R>(&mut acc, cols, n, ks, src);
+    for (r, a) in acc.iter().enumerate() {
+        out[r * n + j0..r * n + j0 + LANES].copy_from_slice(a);
+    }
 }
 
 /// Outputs j..j + BLOCK of a line whose band lies inside it: `diagonals`
@@ -236,44 +373,67 @@ mod tests {
     #[test]
     fn banded_passes_equal_the_dense_product_bit_for_bit() {
         let mut rng = SplitMix64(7);
-        // Lines long enough for whole register blocks and a remainder.
-        let (nx, ny): (usize, usize) = (150, 83);
-        let u: Vec<f32> = (0..nx * ny).map(|_| rng.unit() as f32).collect();
-        for (axis, n, stride) in [(0, nx, 1), (1, ny, nx)] {
-            for half in [0, 1, 3, 40, n - 1] {
-                let matrix: Vec<f32> = (0..n * n)
-                    .map(|e| {
-                        let v = rng.unit() as f32;
-                        if (e / n).abs_diff(e % n) > half {
-                            0.0
-                        } else {
-                            v
-                        }
-                    })
-                    .collect();
-                let pass = ExponentialPass {
-                    axis,
-                    len: n,
-                    stride,
-                    last: false,
-                    band: [0; crate::backend::plan::MAX_MOLECULES],
-                    base: [0; crate::backend::plan::MAX_MOLECULES],
-                };
-                // The stored windows of the band rows.
-                let banded: Vec<f32> = (0..n)
-                    .flat_map(|j| {
-                        let (first, width) = band_window(n, half, j);
-                        matrix[j * n + first..j * n + first + width].to_vec()
-                    })
-                    .collect();
-                let mut out = vec![0f32; u.len()];
-                exponential_pass(&pass, &banded, half, &u, None, &mut out);
-                assert_eq!(
-                    out,
-                    dense(n, stride, &matrix, &u),
-                    "axis {axis}, band {half}"
-                );
+        // Lines long enough for whole register blocks and a remainder
+        // (150), and short lines summed by columns (40, 83 lines: groups
+        // of LINES and a remainder).
+        for (nx, ny) in [(150usize, 83usize), (40, 83)] {
+            let u: Vec<f32> = (0..nx * ny).map(|_| rng.unit() as f32).collect();
+            for (axis, n, stride) in [(0, nx, 1), (1, ny, nx)] {
+                for half in [0, 1, 3, 12, 40, n - 1].into_iter().filter(|&h| h < n) {
+                    let matrix: Vec<f32> = (0..n * n)
+                        .map(|e| {
+                            let v = rng.unit() as f32;
+                            if (e / n).abs_diff(e % n) > half {
+                                0.0
+                            } else {
+                                v
+                            }
+                        })
+                        .collect();
+                    let pass = ExponentialPass {
+                        axis,
+                        len: n,
+                        stride,
+                        last: false,
+                        band: [0; crate::backend::plan::MAX_MOLECULES],
+                        base: [0; crate::backend::plan::MAX_MOLECULES],
+                    };
+                    // The stored windows of the band rows.
+                    let banded: Vec<f32> = (0..n)
+                        .flat_map(|j| {
+                            let (first, width) = band_window(n, half, j);
+                            matrix[j * n + first..j * n + first + width].to_vec()
+                        })
+                        .collect();
+                    let mut out = vec![0f32; u.len()];
+                    exponential_pass(&pass, &banded, half, None, &u, None, &mut out);
+                    assert_eq!(
+                        out,
+                        dense(n, stride, &matrix, &u),
+                        "axis {axis}, line {n}, band {half}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn short_lines_with_wide_bands_are_summed_by_columns() {
+        let pass = |len: usize| ExponentialPass {
+            axis: 0,
+            len,
+            stride: 1,
+            last: false,
+            band: [0; crate::backend::plan::MAX_MOLECULES],
+            base: [0; crate::backend::plan::MAX_MOLECULES],
+        };
+        let layout = |n: usize, h: usize| {
+            let width = (2 * h + 1).min(n);
+            LinePropagator::new(&pass(n), &vec![1.0; n * width], h)
+        };
+        assert!(matches!(layout(40, 12), LinePropagator::Columns(_)));
+        assert!(matches!(layout(125, 124), LinePropagator::Columns(_)));
+        assert!(matches!(layout(150, 40), LinePropagator::Diagonals(_)));
+        assert!(matches!(layout(2048, 2047), LinePropagator::Diagonals(_)));
     }
 }
