@@ -74,23 +74,22 @@ impl LinePropagator {
             half: band,
         };
         let (n, h) = (line.n, line.half);
-        let entries = |mut put: Box<dyn FnMut(usize, usize, f32) + '_>| {
+        // Every stored entry E[j, k] of the band, put where the layout wants it.
+        let fill = |len: usize, at: &dyn Fn(usize, usize) -> usize| {
+            let mut values = vec![0f32; len];
             for j in 0..n {
                 let (first, stored) = band_window(n, h, j);
                 for k in line.around(j) {
-                    put(j, k, matrix[j * stored + k - first]);
+                    values[at(j, k)] = matrix[j * stored + k - first];
                 }
             }
+            values
         };
         let narrow = n >= 2 * h + BLOCK;
         if narrow || !(LANES..=COLUMNS_MAX_LEN).contains(&n) {
-            let mut diagonals = vec![0f32; (2 * h + 1) * n];
-            entries(Box::new(|j, k, e| diagonals[(k + h - j) * n + j] = e));
-            LinePropagator::Diagonals(diagonals)
+            LinePropagator::Diagonals(fill((2 * h + 1) * n, &|j, k| (k + h - j) * n + j))
         } else {
-            let mut columns = vec![0f32; n * n];
-            entries(Box::new(|j, k, e| columns[k * n + j] = e));
-            LinePropagator::Columns(columns)
+            LinePropagator::Columns(fill(n * n, &|j, k| k * n + j))
         }
     }
 }
