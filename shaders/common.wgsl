@@ -17,7 +17,7 @@ struct Grid {
     inv_dx2: f32,
     row_threads: u32,
     active_mask: u32,
-    _pad0: u32,
+    source_mask: u32,
     _pad1: u32,
     _pad2: u32,
 }

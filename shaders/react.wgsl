@@ -259,7 +259,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let d = tumor_deaths(x, t, rt);
     let c = cell_rates(x, t, d, rt, sys[gid.z].priming);
     let g = dt * crowding_scale(c, x.rho, dt);
-    let m = molecule_rates(x, t, d);
+    var m = molecule_rates(x, t, d);
+    // Production the transport integrates (src/model/fields.rs,
+    // SOURCES_IN_TRANSPORT) is not added here.
+    if (grid.source_mask & (1u << F_IL10)) != 0u {
+        m.il10_p = 0.0;
+    }
+    if (grid.source_mask & (1u << F_ADENOSINE)) != 0u {
+        m.ado_p = 0.0;
+    }
+    if (grid.source_mask & (1u << F_KYNURENINE)) != 0u {
+        m.kyn_p = 0.0;
+    }
     let s = state_targets(x, t);
 
     ifng[i] = (x.ifng + dt * m.ifng_p) / (1.0 + dt * m.ifng_l);

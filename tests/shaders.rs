@@ -65,6 +65,7 @@ fn shared_structs_match_rust_layouts() {
         ("inv_dx2", offset_of!(GridUniform, inv_dx2)),
         ("row_threads", offset_of!(GridUniform, row_threads)),
         ("active_mask", offset_of!(GridUniform, active_mask)),
+        ("source_mask", offset_of!(GridUniform, source_mask)),
     ];
     for (name, off) in expect {
         assert!(

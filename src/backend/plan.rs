@@ -3,8 +3,8 @@
 //! propagators and the per-field transport uniforms.
 
 use crate::config::resolve::RunSpec;
-use crate::model::exponential::{axis_propagator, dirichlet_offset};
-use crate::model::fields::{fields_of, FieldKind, FIELDS};
+use crate::model::exponential::{axis_propagator, dirichlet_offset, line_basis, phi1};
+use crate::model::fields::{fields_of, FieldKind, FIELDS, SOURCES_IN_TRANSPORT};
 use crate::model::grid::{Grid, TransportUniform};
 use crate::model::solver::{Boundary, DiffusionSolver, Splitting};
 
@@ -30,6 +30,10 @@ pub const PROPAGATOR_CUTOFF: f64 = 1.0 / (1u64 << 40) as f64;
 /// and the generated bindings of shaders/diffuse_exponential.wgsl).
 pub const MAX_MOLECULES: usize = 8;
 
+/// Most molecules whose production the transport integrates (the source
+/// slots of shaders/source_pass.wgsl).
+pub const MAX_SOURCES: usize = 4;
+
 /// One operation of a macro step. Both backends run `TransportPlan::ops`
 /// in order with one exhaustive `match`, so the stage order is written
 /// only here.
@@ -54,6 +58,15 @@ pub enum Op {
     Motility { cell: usize, odd: bool },
     /// Every pointwise mechanism, one voxel at a time.
     React,
+    /// The production rate of each source molecule (`SourcePlan::fields`)
+    /// from the state now, into source buffer 0: frozen over the transport
+    /// that follows.
+    Produce,
+    /// Pass `index` of `SourcePlan::passes`: source buffer `index % 2` to
+    /// the other, along one axis, into the eigenbasis and back.
+    SourcePass { index: usize },
+    /// Add the transformed sources (source buffer 0) to their molecules.
+    SourceAdd,
 }
 
 // ---- Cost model of the operations (`tmesim bench`, src/bench). ----
@@ -96,7 +109,11 @@ impl Op {
     pub fn stage(&self) -> Stage {
         match self {
             Op::ReduceDc | Op::Systemic => Stage::Systemic,
-            Op::ExponentialPass { .. } | Op::ExplicitSubstep { .. } => Stage::Transport,
+            Op::ExponentialPass { .. }
+            | Op::ExplicitSubstep { .. }
+            | Op::Produce
+            | Op::SourcePass { .. }
+            | Op::SourceAdd => Stage::Transport,
             Op::Crowding { .. } | Op::Motility { .. } => Stage::Motility,
             Op::React => Stage::Reactions,
         }
@@ -144,6 +161,14 @@ impl Op {
                     .sum()
             }
             Op::ExplicitSubstep { .. } => 2 * field,
+            Op::Produce => (FIELDS.len() + plan.sources.fields.len()) as u64 * field,
+            Op::SourcePass { index } => {
+                let pass = plan.sources.passes[index];
+                let matrix = (pass.len * pass.len) as u64 * VALUE_BYTES;
+                let phi = if pass.scale { field } else { 0 };
+                plan.sources.fields.len() as u64 * (2 * field + matrix + phi)
+            }
+            Op::SourceAdd => plan.sources.fields.len() as u64 * 3 * field,
             Op::Crowding { .. } => (count(FieldKind::Cell) + 1 + 2) * field,
             Op::Motility { .. } => 4 * field,
             Op::React => (FIELDS.len() as u64 * 2 - count(FieldKind::Map)) * field,
@@ -153,7 +178,12 @@ impl Op {
     /// The fields of the state the op changes (scratch buffers aside).
     pub fn fields_written(&self, plan: &TransportPlan) -> Vec<usize> {
         match *self {
-            Op::ReduceDc | Op::Systemic | Op::Crowding { .. } => Vec::new(),
+            Op::ReduceDc
+            | Op::Systemic
+            | Op::Crowding { .. }
+            | Op::Produce
+            | Op::SourcePass { .. } => Vec::new(),
+            Op::SourceAdd => plan.sources.fields.clone(),
             Op::ExponentialPass { .. } => plan.molecules.iter().map(|m| m.field).collect(),
             Op::ExplicitSubstep { molecule, .. } => vec![plan.molecules[molecule].field],
             Op::Motility { cell, .. } => vec![plan.cells[cell].field],
@@ -225,6 +255,48 @@ pub struct ExponentialPlan {
     pub matrices: Vec<f32>,
 }
 
+/// One pass of the source transform: each source slot's buffer multiplied
+/// along `axis` by its dense `len` x `len` basis matrix (forward: V^T into
+/// the eigenbasis; inverse: V back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourcePass {
+    pub axis: usize,
+    pub len: usize,
+    /// Distance in memory between neighbours along `axis`.
+    pub stride: usize,
+    /// The last forward pass multiplies each mode by its exact integral
+    /// over the step (`SourcePlan::phi`).
+    pub scale: bool,
+    /// Per source slot: where its matrix starts in `SourcePlan::matrices`.
+    pub base: [u32; MAX_SOURCES],
+}
+
+/// The exact response of the source molecules to their production over
+/// one transport: s = V (Phi * (V^T P)), with V the eigenbasis of the
+/// grid's Laplacian (cosine for no-flux, sine for Dirichlet, per axis) and
+/// Phi = tau phi1(tau (D sum mu / dx^2 - lambda)) per mode
+/// (docs/model.md, "Sources in the transport").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourcePlan {
+    /// The field of each source slot.
+    pub fields: Vec<usize>,
+    /// Forward passes (the last one scaling), then inverse passes: an even
+    /// number, so the result ends in source buffer 0.
+    pub passes: Vec<SourcePass>,
+    pub matrices: Vec<f32>,
+    /// Per slot, per mode (voxel order): the mode's integral over the
+    /// transport, in minutes.
+    pub phi: Vec<f32>,
+}
+
+impl SourcePlan {
+    /// Bit f set when field f's production is integrated by the transport
+    /// (the reaction stage then leaves it out).
+    pub fn mask(&self) -> u32 {
+        self.fields.iter().map(|&f| 1u32 << f).sum()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CellPlan {
     pub field: usize,
@@ -244,6 +316,8 @@ pub struct TransportPlan {
     pub transport_dt: f32,
     pub molecules: Vec<MoleculePlan>,
     pub exponential: ExponentialPlan,
+    /// Molecules whose production the exact transport integrates.
+    pub sources: SourcePlan,
     pub cells: Vec<CellPlan>,
     pub motility_substeps: u32,
     /// The operations of one macro step, in order.
@@ -331,6 +405,79 @@ fn exponential_plan(spec: &RunSpec, molecules: &[usize], transport_dt: f32) -> E
             }
         }
         plan.passes.push(pass);
+    }
+    plan
+}
+
+/// The source transform of the molecules `fields` (their slots in order)
+/// over `transport_dt`: the dense eigenbasis matrices of every active axis
+/// (one x pass on a single voxel) and each slot's mode integrals.
+fn source_plan(spec: &RunSpec, fields: &[usize], transport_dt: f32) -> SourcePlan {
+    assert!(fields.len() <= MAX_SOURCES, "more sources than MAX_SOURCES");
+    let grid = spec.grid;
+    let dims = grid.dims();
+    let tau = transport_dt as f64;
+    let dx2 = (grid.dx_um as f64).powi(2);
+    let mut axes = grid.active_axes();
+    if axes.is_empty() {
+        axes.push(0);
+    }
+    let dirichlet = |f: usize| matches!(spec.fields[f].boundary, Boundary::Dirichlet(_));
+    let mut plan = SourcePlan {
+        fields: fields.to_vec(),
+        ..Default::default()
+    };
+    // Each (axis length, boundary, direction) matrix once.
+    let mut stored: std::collections::HashMap<(usize, bool, bool), u32> = Default::default();
+    for inverse in [false, true] {
+        for (k, &axis) in axes.iter().enumerate() {
+            let len = dims[axis];
+            let mut pass = SourcePass {
+                axis,
+                len,
+                stride: dims[..axis].iter().product(),
+                scale: !inverse && k + 1 == axes.len(),
+                base: [0; MAX_SOURCES],
+            };
+            for (slot, &f) in fields.iter().enumerate() {
+                let key = (len, dirichlet(f) && len > 1, inverse);
+                let matrices = &mut plan.matrices;
+                pass.base[slot] = *stored.entry(key).or_insert_with(|| {
+                    let (v, _) = line_basis(len, key.1);
+                    let at = matrices.len() as u32;
+                    // Forward: row k holds v_k (V^T); inverse: V itself.
+                    matrices.extend((0..len * len).map(|e| {
+                        let (row, col) = (e / len, e % len);
+                        let x = if inverse {
+                            v[row * len + col]
+                        } else {
+                            v[col * len + row]
+                        };
+                        x as f32
+                    }));
+                    at
+                });
+            }
+            plan.passes.push(pass);
+        }
+    }
+    for &f in fields {
+        let s = &spec.fields[f];
+        let d = dirichlet(f);
+        let mus: Vec<Vec<f64>> = (0..3)
+            .map(|a| line_basis(dims[a], d && dims[a] > 1).1)
+            .collect();
+        let r = tau * s.diffusion as f64 / dx2;
+        for i in 0..grid.len() {
+            let pos = [
+                i % dims[0],
+                (i / dims[0]) % dims[1],
+                i / (dims[0] * dims[1]),
+            ];
+            let mu: f64 = (0..3).map(|a| mus[a][pos[a]]).sum();
+            let z = r * mu - s.decay as f64 * tau;
+            plan.phi.push((tau * phi1(z)) as f32);
+        }
     }
     plan
 }
@@ -499,6 +646,17 @@ impl TransportPlan {
         } else {
             ExponentialPlan::default()
         };
+        // With reactions on, the exact solver integrates the production of
+        // the molecules that have no reaction loss of their own.
+        let sources: Vec<usize> = SOURCES_IN_TRANSPORT
+            .into_iter()
+            .filter(|f| fields.contains(f))
+            .collect();
+        let sources = if exponential_solver && spec.reactions && !sources.is_empty() {
+            source_plan(spec, &sources, transport_dt)
+        } else {
+            SourcePlan::default()
+        };
         let (cells, motility_substeps) = cell_plans(spec, multiple);
         let mut plan = TransportPlan {
             solver: spec.solver,
@@ -506,6 +664,7 @@ impl TransportPlan {
             transport_dt,
             molecules,
             exponential,
+            sources,
             cells,
             motility_substeps,
             ops: Vec::new(),
@@ -553,9 +712,19 @@ impl TransportPlan {
     fn molecule_ops(&self, ops: &mut Vec<Op>, parts: u32) {
         match self.solver {
             DiffusionSolver::Exponential => {
+                let sources = !self.sources.fields.is_empty();
+                if sources {
+                    ops.push(Op::Produce);
+                }
                 ops.extend(
                     (0..self.exponential.passes.len()).map(|index| Op::ExponentialPass { index }),
                 );
+                if sources {
+                    ops.extend(
+                        (0..self.sources.passes.len()).map(|index| Op::SourcePass { index }),
+                    );
+                    ops.push(Op::SourceAdd);
+                }
             }
             DiffusionSolver::Explicit => {
                 for (molecule, m) in self.molecules.iter().enumerate() {
@@ -596,10 +765,17 @@ impl TransportPlan {
         let motility = format!("{} motility sub-steps per step", self.motility_substeps);
         match self.solver {
             DiffusionSolver::Exponential => format!(
-                "{:?} splitting; exact exponential transport of {} molecules ({} axis passes); {motility}",
+                "{:?} splitting; exact exponential transport of {} molecules ({} axis passes){}; {motility}",
                 self.splitting,
                 self.molecules.len(),
                 self.exponential.passes.len(),
+                if self.sources.fields.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<&str> =
+                        self.sources.fields.iter().map(|&f| FIELDS[f].name).collect();
+                    format!(", production of {} integrated in it", names.join(", "))
+                },
             ),
             DiffusionSolver::Explicit => {
                 let subs: Vec<String> = self

@@ -23,6 +23,10 @@ pub struct CpuBackend {
     /// Per exponential pass along x, per molecule: its propagator laid out
     /// for the CPU's sums, once per run (None for the other axes).
     lines: Vec<Vec<Option<LinePropagator>>>,
+    /// The two source buffers (slot after slot), and per source pass along
+    /// x its matrices transposed (None for the other axes).
+    sources: [Vec<f32>; 2],
+    source_lines: Vec<Option<Vec<Vec<f32>>>>,
 }
 
 impl CpuBackend {
@@ -42,8 +46,19 @@ impl CpuBackend {
                     .collect()
             })
             .collect();
+        let source_lines = plan
+            .sources
+            .passes
+            .iter()
+            .map(|pass| {
+                (pass.stride == 1).then(|| cpu::source_pass::transposed(pass, &plan.sources))
+            })
+            .collect();
+        let source_values = n * plan.sources.fields.len();
         Self {
             state: State::zeros(grid),
+            sources: [vec![0.0; source_values], vec![0.0; source_values]],
+            source_lines,
             plan,
             lines,
             dt,
@@ -122,7 +137,38 @@ impl CpuBackend {
                     p,
                     &self.state.systemic,
                     self.dt,
+                    self.plan.sources.mask(),
                 );
+            }
+            Op::Produce => {
+                cpu::react::produce(
+                    &grid,
+                    &self.state.fields,
+                    p,
+                    &self.plan.sources.fields,
+                    &mut self.sources[0],
+                );
+            }
+            Op::SourcePass { index } => {
+                let [a, b] = &mut self.sources;
+                let (src, dst) = if index % 2 == 0 { (&*a, b) } else { (&*b, a) };
+                cpu::source_pass::source_pass(
+                    &self.plan.sources.passes[index],
+                    &self.plan.sources,
+                    self.source_lines[index].as_deref(),
+                    grid.len(),
+                    src,
+                    dst,
+                );
+            }
+            Op::SourceAdd => {
+                let n = grid.len();
+                for (slot, &f) in self.plan.sources.fields.iter().enumerate() {
+                    cpu::source_pass::source_add(
+                        &mut self.state.fields[f],
+                        &self.sources[0][slot * n..(slot + 1) * n],
+                    );
+                }
             }
         }
     }
@@ -142,7 +188,10 @@ impl Backend for CpuBackend {
             + self.scratch.len()
             + self.free.len()
             + self.signal.len()
-            + self.plan.exponential.matrices.len();
+            + self.plan.exponential.matrices.len()
+            + self.sources.iter().map(Vec::len).sum::<usize>()
+            + self.plan.sources.matrices.len()
+            + self.plan.sources.phi.len();
         (values * std::mem::size_of::<f32>()) as u64
     }
 

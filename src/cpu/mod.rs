@@ -11,6 +11,7 @@ pub mod diffuse_explicit;
 pub mod diffuse_exponential;
 pub mod motility;
 pub mod react;
+pub mod source_pass;
 pub mod systemic;
 
 use crate::model::fields::FIELD_COUNT;

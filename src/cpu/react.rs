@@ -16,7 +16,7 @@
 //! so the twins can be compared piece by piece.
 
 use super::for_each_voxel;
-use crate::model::fields::{cell_sum, idx, FIELD_COUNT};
+use crate::model::fields::{cell_sum, idx, FIELD_COUNT, SOURCES_IN_TRANSPORT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, RtShape, MIN_PER_DAY};
 use crate::model::state::Systemic;
@@ -44,10 +44,64 @@ fn relax(s: f32, target: f32, dt: f32, tau: f32) -> f32 {
 }
 
 /// Run the reaction stage over every voxel.
-pub fn react(grid: &Grid, fields: &mut [Vec<f32>], p: &ModelParams, sys: &Systemic, dt: f32) {
+pub fn react(
+    grid: &Grid,
+    fields: &mut [Vec<f32>],
+    p: &ModelParams,
+    sys: &Systemic,
+    dt: f32,
+    source_mask: u32,
+) {
     for_each_voxel(fields, |i, v| {
-        react_voxel(v, p, sys, dt, in_radiation_field(grid, p, i))
+        react_voxel(v, p, sys, dt, in_radiation_field(grid, p, i), source_mask)
     });
+}
+
+/// The production rates of the source molecules `slots` (fields of
+/// `SOURCES_IN_TRANSPORT`) at every voxel, into `out` (slot after slot,
+/// each `grid.len()` long). Twin of `produce` in react.wgsl.
+pub fn produce(
+    grid: &Grid,
+    fields: &[Vec<f32>],
+    p: &ModelParams,
+    slots: &[usize],
+    out: &mut [f32],
+) {
+    use rayon::prelude::*;
+    let n = grid.len();
+    let which: Vec<usize> = slots
+        .iter()
+        .map(|f| {
+            SOURCES_IN_TRANSPORT
+                .iter()
+                .position(|s| s == f)
+                .expect("a source molecule")
+        })
+        .collect();
+    let mut chunks: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(super::CHUNK))
+        .map(|_| Vec::with_capacity(slots.len()))
+        .collect();
+    for slot in out.chunks_mut(n).take(slots.len()) {
+        for (c, part) in slot.chunks_mut(super::CHUNK).enumerate() {
+            chunks[c].push(part);
+        }
+    }
+    chunks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut parts)| {
+            let mut v = [0f32; FIELD_COUNT];
+            for j in 0..super::CHUNK.min(n - c * super::CHUNK) {
+                let i = c * super::CHUNK + j;
+                for (f, field) in fields.iter().enumerate() {
+                    v[f] = field[i];
+                }
+                let rates = production(&v, p, in_radiation_field(grid, p, i));
+                for (part, &w) in parts.iter_mut().zip(&which) {
+                    part[j] = rates[w];
+                }
+            }
+        });
 }
 
 /// 1 inside the radiation field (`rt_shape`: whole domain, disk or ball,
@@ -402,14 +456,46 @@ pub fn state_targets(v: &Voxel, t: &TCell, p: &ModelParams) -> StateTargets {
     }
 }
 
+/// The production rates (nM/min) of the source molecules
+/// (`SOURCES_IN_TRANSPORT`, in that order) in one voxel. Keep in step with
+/// `produce` of react.wgsl.
+pub fn production(
+    v: &[f32; FIELD_COUNT],
+    p: &ModelParams,
+    in_rt_field: f32,
+) -> [f32; SOURCES_IN_TRANSPORT.len()] {
+    let x = read_voxel(v, p);
+    let t = t_cell_function(&x, p);
+    let d = tumor_deaths(&x, &t, in_rt_field / MIN_PER_DAY, p);
+    let m = molecule_rates(&x, &t, &d, p);
+    SOURCES_IN_TRANSPORT.map(|f| m.production_of(f))
+}
+
+impl MoleculeRates {
+    /// The production rate of molecule field `f` (0 for other fields).
+    pub fn production_of(&self, f: usize) -> f32 {
+        match f {
+            idx::IFNG => self.ifng_p,
+            idx::IL10 => self.il10_p,
+            idx::VEGF => self.vegf_p,
+            idx::ADENOSINE => self.ado_p,
+            idx::KYNURENINE => self.kyn_p,
+            _ => 0.0,
+        }
+    }
+}
+
 /// All reaction terms of one voxel, in place; `in_rt_field` is 1 inside the
-/// radiation field. Keep in step with `main` of react.wgsl.
+/// radiation field; bit f of `source_mask` is set when the transport adds
+/// field f's production (`SourcePlan::mask`). Keep in step with `main` of
+/// react.wgsl.
 pub fn react_voxel(
     v: &mut [f32; FIELD_COUNT],
     p: &ModelParams,
     sys: &Systemic,
     dt: f32,
     in_rt_field: f32,
+    source_mask: u32,
 ) {
     let day = 1.0 / MIN_PER_DAY;
     let x = read_voxel(v, p);
@@ -418,7 +504,18 @@ pub fn react_voxel(
     let d = tumor_deaths(&x, &t, rt, p);
     let c = cell_rates(&x, &t, &d, rt, sys.priming, p);
     let scale = crowding_scale(&c, x.rho, dt, p);
-    let m = molecule_rates(&x, &t, &d, p);
+    let mut m = molecule_rates(&x, &t, &d, p);
+    // Production the transport integrates is not added here.
+    let routed = |f: usize| source_mask & (1 << f) != 0;
+    if routed(idx::IL10) {
+        m.il10_p = 0.0;
+    }
+    if routed(idx::ADENOSINE) {
+        m.ado_p = 0.0;
+    }
+    if routed(idx::KYNURENINE) {
+        m.kyn_p = 0.0;
+    }
     let s = state_targets(&x, &t, p);
 
     // Patankar steps: production at the old state over 1 + dt loss.

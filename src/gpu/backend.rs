@@ -17,6 +17,7 @@ use super::context::{self, GpuError};
 pub use super::resources::ExponentialPassUniform;
 use super::resources::{
     allocated, bind_group, pipelines, Buffers, CellGroups, Layouts, MoleculeGroups, Res,
+    SourceGroups,
 };
 use super::shaders::Stage;
 use crate::backend::batch::{check_params, Batch};
@@ -53,6 +54,11 @@ pub struct GpuBackend {
     /// Scratch buffers of the molecule passes, held for their bind groups.
     _molecule_scratch: Vec<wgpu::Buffer>,
     react_bg: wgpu::BindGroup,
+    /// The source buffers (held for their bind groups), one bind group per
+    /// source pass, and the one that adds the sources to the molecules.
+    _sources: [wgpu::Buffer; 2],
+    source_bg: Vec<wgpu::BindGroup>,
+    source_add_bg: wgpu::BindGroup,
     check_bg: wgpu::BindGroup,
     /// Per field: flagged-voxel count and lowest flagged voxel.
     flags: wgpu::Buffer,
@@ -172,13 +178,15 @@ impl GpuBackend {
         let before = allocated();
         let layouts = Layouts::new(&device);
         let pipelines = pipelines(&device, &layouts);
-        let b = Buffers::new(&device, grid, dt, patients);
+        let b = Buffers::new(&device, grid, dt, patients, plan.sources.mask());
         let cells = CellGroups::new(&device, &layouts, &plan, &b);
         let molecules = MoleculeGroups::new(&device, &layouts, &plan, &b);
+        let sources = SourceGroups::new(&device, &layouts, &plan, &b);
         let fault = watch_faults(&device);
         let react_bg = {
             let mut res = vec![Res::Buf(&b.systemic), Res::Buf(&b.grid), b.params_res()];
             res.extend(b.fields.iter().map(Res::Buf));
+            res.push(Res::Buf(&sources.buffers[0]));
             bind_group(&device, layouts.get(Stage::React), "react", &res)
         };
         let check_bg = {
@@ -230,6 +238,9 @@ impl GpuBackend {
             pipelines,
             _molecule_scratch: molecules.scratch,
             react_bg,
+            _sources: sources.buffers,
+            source_bg: sources.passes,
+            source_add_bg: sources.add,
             check_bg,
             flags: b.flags,
             fault,
@@ -325,6 +336,22 @@ impl GpuBackend {
                     self.dispatch(pass, Stage::Motility, bg, &off);
                 }
                 Op::React => self.dispatch(pass, Stage::React, &self.react_bg, &off),
+                // Produce shares the reaction stage's bindings.
+                Op::Produce => self.dispatch(pass, Stage::Produce, &self.react_bg, &off),
+                Op::SourcePass { index } => {
+                    pass.set_pipeline(self.pipeline(Stage::SourcePass));
+                    pass.set_bind_group(0, &self.source_bg[index], &[]);
+                    let (x, y) = self.groups(n);
+                    let depth = self.plan.sources.fields.len() as u32 * self.active;
+                    pass.dispatch_workgroups(x, y, depth);
+                }
+                Op::SourceAdd => {
+                    pass.set_pipeline(self.pipeline(Stage::SourceAdd));
+                    pass.set_bind_group(0, &self.source_add_bg, &[]);
+                    let (x, y) = self.groups(n);
+                    let depth = self.plan.sources.fields.len() as u32 * self.active;
+                    pass.dispatch_workgroups(x, y, depth);
+                }
             }
         }
     }

@@ -5,9 +5,9 @@
 
 use super::shaders::{
     source, Stage, CHECK_FIELD_BINDING, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING,
-    REACT_FIELD_BINDING,
+    REACT_FIELD_BINDING, REACT_SOURCES_BINDING, SOURCE_ADD_FIELD_BINDING,
 };
-use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES};
+use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES, MAX_SOURCES};
 use crate::backend::MAX_BATCH;
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
 use crate::model::grid::{Grid, REDUCE_WG};
@@ -42,6 +42,17 @@ pub struct ExponentialPassUniform {
     pub band: [u32; MAX_MOLECULES],
     /// ... and where its band rows start in the propagator buffer.
     pub base: [u32; MAX_MOLECULES],
+}
+
+/// WGSL `SourcePass` (shaders/source_pass.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SourcePassUniform {
+    pub len: u32,
+    pub stride: u32,
+    pub scale: u32,
+    pub slots: u32,
+    pub base: [u32; MAX_SOURCES],
 }
 
 thread_local! {
@@ -133,10 +144,19 @@ fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGrou
 fn slots(stage: Stage) -> Vec<Slot> {
     use Slot::*;
     match stage {
-        Stage::React => {
+        Stage::React | Stage::Produce => {
             let mut s = vec![Read, Uniform, Params];
             assert_eq!(s.len() as u32, REACT_FIELD_BINDING);
             s.extend(std::iter::repeat_n(ReadWrite, FIELD_COUNT));
+            assert_eq!(s.len() as u32, REACT_SOURCES_BINDING);
+            s.push(ReadWrite);
+            s
+        }
+        Stage::SourcePass => vec![Uniform, Read, Read, Read, Read, ReadWrite],
+        Stage::SourceAdd => {
+            let mut s = vec![Uniform, Read];
+            assert_eq!(s.len() as u32, SOURCE_ADD_FIELD_BINDING);
+            s.extend(std::iter::repeat_n(ReadWrite, MAX_SOURCES));
             s
         }
         Stage::Crowding => {
@@ -244,7 +264,7 @@ pub(super) fn pipelines(
                 label: Some(s.name()),
                 layout: Some(&pl),
                 module: &module,
-                entry_point: Some("main"),
+                entry_point: Some(s.entry()),
                 compilation_options: Default::default(),
                 cache: None,
             });
@@ -286,7 +306,13 @@ fn params_bytes(patients: u32) -> u64 {
 }
 
 impl Buffers {
-    pub(super) fn new(device: &wgpu::Device, grid: Grid, dt: f32, patients: u32) -> Self {
+    pub(super) fn new(
+        device: &wgpu::Device,
+        grid: Grid,
+        dt: f32,
+        patients: u32,
+        source_mask: u32,
+    ) -> Self {
         let n = grid.len() as u64;
         let bytes = n * 4;
         let batch_bytes = bytes * patients as u64;
@@ -313,7 +339,14 @@ impl Buffers {
                 "systemic",
                 per_patient(std::mem::size_of::<Systemic>() as u64),
             ),
-            grid: uniform(device, "grid", &grid.uniform(dt)),
+            grid: uniform(
+                device,
+                "grid",
+                &crate::model::grid::GridUniform {
+                    source_mask,
+                    ..grid.uniform(dt)
+                },
+            ),
             params: tracked(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("params ring"),
                 size: params_stride * params_slots,
@@ -590,4 +623,76 @@ fn exponential_groups<'a>(
             )
         })
         .collect()
+}
+
+/// The source transform (backend::plan::SourcePlan): two buffers of every
+/// patient's source slots (pass p reads `buffers[p % 2]` and writes the
+/// other; Produce fills buffer 0, where the result ends), the pass bind
+/// groups and the one that adds the result to the molecules.
+pub(super) struct SourceGroups {
+    pub(super) buffers: [wgpu::Buffer; 2],
+    pub(super) passes: Vec<wgpu::BindGroup>,
+    pub(super) add: wgpu::BindGroup,
+}
+
+impl SourceGroups {
+    pub(super) fn new(
+        device: &wgpu::Device,
+        layouts: &Layouts,
+        plan: &TransportPlan,
+        b: &Buffers,
+    ) -> Self {
+        let sp = &plan.sources;
+        let slots = sp.fields.len() as u64;
+        let buffers = [0, 1].map(|_| storage(device, "sources", b.batch_bytes * slots));
+        let matrices = storage_init(device, "source bases", bytemuck::cast_slice(&sp.matrices));
+        let phi = storage_init(
+            device,
+            "source mode integrals",
+            bytemuck::cast_slice(&sp.phi),
+        );
+        let passes = sp
+            .passes
+            .iter()
+            .enumerate()
+            .map(|(p, pass)| {
+                let ub = storage_init(
+                    device,
+                    "source pass",
+                    bytemuck::bytes_of(&SourcePassUniform {
+                        len: pass.len as u32,
+                        stride: pass.stride as u32,
+                        scale: pass.scale as u32,
+                        slots: slots as u32,
+                        base: pass.base,
+                    }),
+                );
+                bind_group(
+                    device,
+                    layouts.get(Stage::SourcePass),
+                    "source_pass",
+                    &[
+                        Res::Buf(&b.grid),
+                        Res::Buf(&ub),
+                        Res::Buf(&matrices),
+                        Res::Buf(&phi),
+                        Res::Buf(&buffers[p % 2]),
+                        Res::Buf(&buffers[(p + 1) % 2]),
+                    ],
+                )
+            })
+            .collect();
+        let unused: Vec<wgpu::Buffer> = (sp.fields.len()..MAX_SOURCES)
+            .map(|_| storage(device, "unused source slot", 16))
+            .collect();
+        let mut res = vec![Res::Buf(&b.grid), Res::Buf(&buffers[0])];
+        res.extend(sp.fields.iter().map(|&f| Res::Buf(&b.fields[f])));
+        res.extend(unused.iter().map(Res::Buf));
+        let add = bind_group(device, layouts.get(Stage::SourceAdd), "source_add", &res);
+        Self {
+            buffers,
+            passes,
+            add,
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! struct, the shared constants, and the per-field bindings, all from the
 //! registries) followed by shaders/common.wgsl and the stage's own file.
 
-use crate::backend::plan::MAX_MOLECULES;
+use crate::backend::plan::{MAX_MOLECULES, MAX_SOURCES};
 use crate::model::fields::{fields_of, FieldKind, FIELDS};
 use crate::model::grid::{REDUCE_WG, WORKGROUP_SIZE};
 use crate::model::params::{wgsl_struct, RtShape, MIN_PER_DAY};
@@ -59,10 +59,30 @@ stages! {
     ReduceDc => "reduce_dc", workgroup: REDUCE_WG, stencil: false;
     Systemic => "systemic", workgroup: REDUCE_WG, stencil: false;
     CheckValues => "check_values", workgroup: WORKGROUP_SIZE, stencil: false;
+    Produce => "produce", workgroup: WORKGROUP_SIZE, stencil: false;
+    SourcePass => "source_pass", workgroup: WORKGROUP_SIZE, stencil: false;
+    SourceAdd => "source_add", workgroup: WORKGROUP_SIZE, stencil: false;
+}
+
+impl Stage {
+    /// The entry point: `produce` is a second entry of the reaction
+    /// module (it calls the same pieces), every other stage's is `main`.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Stage::Produce => "produce",
+            _ => "main",
+        }
+    }
 }
 
 /// First binding of the generated per-field storage buffers in react.wgsl.
 pub const REACT_FIELD_BINDING: u32 = 3;
+/// Binding of the source buffer in react.wgsl and produce.wgsl (after the
+/// fields).
+pub const REACT_SOURCES_BINDING: u32 =
+    REACT_FIELD_BINDING + crate::model::fields::FIELD_COUNT as u32;
+/// First binding of the generated slot fields in source_add.wgsl.
+pub const SOURCE_ADD_FIELD_BINDING: u32 = 2;
 /// First binding of the generated per-field buffers in check_values.wgsl.
 pub const CHECK_FIELD_BINDING: u32 = 2;
 /// First binding of the generated cell-field buffers (then ifng) in crowding.wgsl.
@@ -121,6 +141,10 @@ fn constants() -> String {
     s.push_str(&format!("const WG: u32 = {WORKGROUP_SIZE}u;\n"));
     s.push_str(&format!("const REDUCE_WG: u32 = {REDUCE_WG}u;\n"));
     s.push_str(&format!("const MAX_MOLECULES: u32 = {MAX_MOLECULES}u;\n"));
+    s.push_str(&format!("const MAX_SOURCES: u32 = {MAX_SOURCES}u;\n"));
+    for (i, f) in FIELDS.iter().enumerate() {
+        s.push_str(&format!("const F_{}: u32 = {i}u;\n", f.name.to_uppercase()));
+    }
     s.push_str(&format!(
         "const MIN_NORMAL: f32 = {:e};\n",
         f32::MIN_POSITIVE
@@ -157,7 +181,7 @@ pub fn source(stage: Stage) -> String {
     let mut s = wgsl_struct();
     s.push_str(&constants());
     match stage {
-        Stage::React => {
+        Stage::React | Stage::Produce => {
             for (i, f) in FIELDS.iter().enumerate() {
                 s.push_str(&format!(
                     "@group(0) @binding({}) var<storage, read_write> {}: array<f32>;\n",
@@ -165,6 +189,9 @@ pub fn source(stage: Stage) -> String {
                     f.name
                 ));
             }
+            s.push_str(&format!(
+                "@group(0) @binding({REACT_SOURCES_BINDING}) var<storage, read_write> sources: array<f32>;\n"
+            ));
             s.push_str(&cell_sum());
         }
         Stage::Crowding => {
@@ -200,9 +227,34 @@ pub fn source(stage: Stage) -> String {
     if stage.uses_stencil() {
         s.push_str(STENCIL);
     }
-    s.push_str(stage.file());
-    if stage == Stage::DiffuseExponential {
-        s.push_str(&exponential_slots());
+    if stage == Stage::Produce {
+        s.push_str(Stage::React.file());
     }
+    s.push_str(stage.file());
+    match stage {
+        Stage::DiffuseExponential => s.push_str(&exponential_slots()),
+        Stage::SourceAdd => s.push_str(&source_add_slots()),
+        _ => {}
+    }
+    s
+}
+
+/// The slot fields of source_add.wgsl and `add`, which adds to slot s's
+/// field (held at >= 0; a NaN stays NaN for the value check).
+fn source_add_slots() -> String {
+    let mut s = String::new();
+    let mut cases = String::new();
+    for k in 0..MAX_SOURCES {
+        s.push_str(&format!(
+            "@group(0) @binding({}) var<storage, read_write> field{k}: array<f32>;\n",
+            SOURCE_ADD_FIELD_BINDING as usize + k
+        ));
+        cases.push_str(&format!(
+            "        case {k}u: {{ let v = field{k}[i] + s; field{k}[i] = select(v, 0.0, v < 0.0); }}\n"
+        ));
+    }
+    s.push_str(&format!(
+        "fn add(slot: u32, i: u32, s: f32) {{\n    switch slot {{\n{cases}        default: {{ }}\n    }}\n}}\n"
+    ));
     s
 }

@@ -144,6 +144,47 @@ fn dirichlet_basis(n: usize) -> (Vec<f64>, Vec<f64>) {
     (v, mu)
 }
 
+/// Orthonormal eigenvectors (columns, row-major n x n) and eigenvalues of
+/// the no-flux line operator h^2 L: the cosine basis (DCT-II),
+/// v_k(i) = c_k cos(pi k (i + 1/2) / n), mu_k = -4 sin^2(pi k / 2n).
+fn noflux_basis(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0.0; n * n];
+    let mut mu = vec![0.0; n];
+    for k in 0..n {
+        let c = if k == 0 {
+            (1.0 / n as f64).sqrt()
+        } else {
+            (2.0 / n as f64).sqrt()
+        };
+        for i in 0..n {
+            v[i * n + k] = c * (PI * k as f64 * (i as f64 + 0.5) / n as f64).cos();
+        }
+        mu[k] = -4.0 * (PI * k as f64 / (2.0 * n as f64)).sin().powi(2);
+    }
+    (v, mu)
+}
+
+/// The eigenbasis of a line's operator h^2 L: eigenvectors as the columns
+/// of a row-major n x n matrix V (L = V diag(mu) V^T), and eigenvalues mu.
+/// A line of one voxel has no faces: V = [1], mu = [0].
+pub fn line_basis(n: usize, dirichlet: bool) -> (Vec<f64>, Vec<f64>) {
+    if dirichlet && n > 1 {
+        dirichlet_basis(n)
+    } else {
+        noflux_basis(n)
+    }
+}
+
+/// phi1(z) = (e^z - 1) / z, the exact integral of e^{z s} over s in [0, 1]
+/// (1 at z = 0). For z <= 0 it lies in (0, 1].
+pub fn phi1(z: f64) -> f64 {
+    if z.abs() < 1e-12 {
+        1.0
+    } else {
+        z.exp_m1() / z
+    }
+}
+
 /// Multiply `data` (shape `dims`, x fastest) along `axis` by the n x n
 /// row-major matrix `m` (or its transpose).
 pub fn apply_along(
@@ -225,7 +266,7 @@ pub fn dirichlet_offset(
             i / (dims[0] * dims[1]),
         ];
         let z: f64 = bases.iter().map(|(a, _, mu)| r * mu[pos[*a]]).sum::<f64>() - decay_dt;
-        *h *= (z.exp() - 1.0) / z;
+        *h *= phi1(z);
     }
     let mut c = hat;
     for (a, v, _) in &bases {
@@ -254,24 +295,7 @@ mod tests {
     /// exp(r L) by its eigen-decomposition, for no-flux (cosine basis) or
     /// Dirichlet (sine basis): an independent reference.
     fn reference(n: usize, r: f64, dirichlet: bool) -> Vec<f64> {
-        let (v, mu) = if dirichlet {
-            dirichlet_basis(n)
-        } else {
-            let mut v = vec![0.0; n * n];
-            let mut mu = vec![0.0; n];
-            for k in 0..n {
-                let c = if k == 0 {
-                    (1.0 / n as f64).sqrt()
-                } else {
-                    (2.0 / n as f64).sqrt()
-                };
-                for i in 0..n {
-                    v[i * n + k] = c * (PI * k as f64 * (i as f64 + 0.5) / n as f64).cos();
-                }
-                mu[k] = -4.0 * (PI * k as f64 / (2.0 * n as f64)).sin().powi(2);
-            }
-            (v, mu)
-        };
+        let (v, mu) = line_basis(n, dirichlet);
         let mut e = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {

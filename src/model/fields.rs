@@ -354,6 +354,16 @@ pub fn cell_sum(v: &[f32; FIELD_COUNT]) -> f32 {
     CELL_FIELDS.iter().map(|&c| v[c]).sum()
 }
 
+/// The molecules whose production the exact transport integrates (with
+/// the exponential solver and reactions on): their reaction stage has no
+/// loss of its own but the therapy sink, so production and the transport's
+/// decay meet only in the transport, which then solves
+/// du/dt = D lap u - lambda u + P exactly over each step with P frozen at
+/// its start (docs/model.md, "Sources in the transport"). Splitting them
+/// apart silenced a fast-decaying molecule: adenosine's production pulse
+/// decayed by e^{-lambda dt/2} before the reactions read it.
+pub const SOURCES_IN_TRANSPORT: [usize; 3] = [idx::IL10, idx::ADENOSINE, idx::KYNURENINE];
+
 /// Look a field up by name.
 pub fn field_index(name: &str) -> Option<usize> {
     FIELDS.iter().position(|f| f.name == name)

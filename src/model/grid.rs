@@ -108,7 +108,8 @@ impl Grid {
             inv_dx2: 1.0 / (self.dx_um * self.dx_um),
             row_threads: dispatch_shape(groups).0 * WORKGROUP_SIZE,
             active_mask: self.active_mask(),
-            _pad: [0; 3],
+            source_mask: 0,
+            _pad: [0; 2],
         }
     }
 }
@@ -140,7 +141,10 @@ pub struct GridUniform {
     pub row_threads: u32,
     /// Bit a set when axis a has more than one voxel.
     pub active_mask: u32,
-    pub _pad: [u32; 3],
+    /// Bit f set when the transport integrates field f's production
+    /// (`SourcePlan::mask`): the reactions then leave it out.
+    pub source_mask: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Per-field transport settings for one kernel invocation (WGSL `Transport`).
