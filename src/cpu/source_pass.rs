@@ -4,6 +4,7 @@
 //! output is the same ascending sum over its line as on the GPU.
 
 use crate::backend::plan::{SourcePass, SourcePlan};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// One pass for every slot: `dst` = the slot's matrix applied along the
@@ -44,11 +45,17 @@ fn along_x(t: &[f32], len: usize, input: &[f32], out: &mut [f32]) {
         .for_each(|(o, line)| {
             o.fill(0.0);
             for (i, &x) in line.iter().enumerate() {
-                for (acc, &e) in o.iter_mut().zip(&t[i * len..(i + 1) * len]) {
-                    *acc += e * x;
-                }
+                axpy(o, &t[i * len..(i + 1) * len], x);
             }
         });
+}
+
+/// acc += e * x, compiled for the widest SIMD the CPU has.
+#[multiversion(targets = "simd")]
+fn axpy(acc: &mut [f32], e: &[f32], x: f32) {
+    for (a, &m) in acc.iter_mut().zip(e) {
+        *a += m * x;
+    }
 }
 
 /// Lines along y or z (neighbours `stride` apart): each output row k of a
