@@ -152,7 +152,11 @@ fn a_uniform_source_with_fast_decay_reaches_p_over_lambda() {
         let state = with_tumour(&spec, &vec![0.5; n * n]);
         let p = adenosine_production(&spec, &state)[0];
         let (_, lambda) = adenosine_transport(&spec);
-        assert!(lambda * dt > 10.0, "a fast sink: lambda dt = {}", lambda * dt);
+        assert!(
+            lambda * dt > 10.0,
+            "a fast sink: lambda dt = {}",
+            lambda * dt
+        );
         for (kind, u) in adenosine_after(&spec, &state, 4) {
             for &a in &u {
                 let err = (a as f64 - p / lambda).abs() / (p / lambda);
@@ -174,7 +178,13 @@ fn one_voxel_and_cluster_sources_match_the_exact_steady_state() {
     let mut point = vec![0.0; n * n];
     point[n * (n / 2) + n / 2] = 1.0;
     let mut cluster = vec![0.0; n * n];
-    for (x, y, t) in [(5, 6, 0.9), (6, 6, 0.7), (5, 7, 0.4), (17, 15, 0.8), (3, 20, 0.2)] {
+    for (x, y, t) in [
+        (5, 6, 0.9),
+        (6, 6, 0.7),
+        (5, 7, 0.4),
+        (17, 15, 0.8),
+        (3, 20, 0.2),
+    ] {
         cluster[y * n + x] = t;
     }
     for (name, tumour) in [("one voxel", point), ("cluster", cluster)] {
@@ -183,8 +193,14 @@ fn one_voxel_and_cluster_sources_match_the_exact_steady_state() {
         let steady = exact(n, d, lambda, &vec![0.0; n * n], &p, f64::INFINITY);
         for (kind, u) in adenosine_after(&spec, &state, 4) {
             let err = relative_error(&u, &steady);
-            assert!(err < 1e-5, "{kind} {name}: relative error {err:e} against the exact steady state");
-            assert!(u.iter().all(|&a| a >= 0.0), "{kind} {name}: a negative value");
+            assert!(
+                err < 1e-5,
+                "{kind} {name}: relative error {err:e} against the exact steady state"
+            );
+            assert!(
+                u.iter().all(|&a| a >= 0.0),
+                "{kind} {name}: a negative value"
+            );
         }
     }
 }
@@ -216,12 +232,18 @@ fn a_burst_switched_on_then_off_follows_the_exact_time_course() {
         let kind = b.kind();
         let s = advance(b.as_mut(), &spec, &on, on_steps);
         let err = relative_error(&s.fields[idx::ADENOSINE], &at_switch);
-        assert!(err < 1e-5, "{kind}: on for {t_on} min, relative error {err:e}");
+        assert!(
+            err < 1e-5,
+            "{kind}: on for {t_on} min, relative error {err:e}"
+        );
         // The cells die at once: the source is off from here.
         let mut off = s.clone();
         off.fields[idx::TUMOR].iter_mut().for_each(|v| *v = 0.0);
         let s = advance(b.as_mut(), &spec, &off, off_steps);
         let err = relative_error(&s.fields[idx::ADENOSINE], &at_end);
-        assert!(err < 1e-5, "{kind}: after the burst, relative error {err:e}");
+        assert!(
+            err < 1e-5,
+            "{kind}: after the burst, relative error {err:e}"
+        );
     }
 }

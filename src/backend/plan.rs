@@ -902,15 +902,31 @@ mod tests {
         assert_eq!(p.transport_dt, 7.5);
         assert_eq!(p.motility_substeps % 4, 0);
         let half = p.motility_substeps as usize / 2;
+        // Adenosine (lambda tau = 21) has its production in the transport:
+        // produce, the exact passes, two forward and two inverse source
+        // passes, the add.
+        assert_eq!(p.sources.fields, vec![crate::model::fields::idx::ADENOSINE]);
         let passes = [
+            Op::Produce,
             Op::ExponentialPass { index: 0 },
             Op::ExponentialPass { index: 1 },
+            Op::SourcePass { index: 0 },
+            Op::SourcePass { index: 1 },
+            Op::SourcePass { index: 2 },
+            Op::SourcePass { index: 3 },
+            Op::SourceAdd,
         ];
-        assert_eq!(&p.ops[..2], &passes);
-        let at = expect_motility(&p, 2, half);
+        assert_eq!(&p.ops[..8], &passes);
+        let at = expect_motility(&p, 8, half);
         assert_eq!(&p.ops[at..at + 3], &[Op::ReduceDc, Op::Systemic, Op::React]);
         let at = expect_motility(&p, at + 3, half);
         assert_eq!(&p.ops[at..], &passes);
+        let scaled: Vec<bool> = p.sources.passes.iter().map(|q| q.scale).collect();
+        assert_eq!(
+            scaled,
+            [false, true, false, false],
+            "the last forward pass scales"
+        );
     }
 
     #[test]
@@ -918,15 +934,21 @@ mod tests {
         let p = plan("[grid]\nnx = 10\nny = 8\nnz = 1\n[solver]\nsplitting = \"lie\"\n");
         assert_eq!(p.transport_dt, 15.0);
         assert_eq!(
-            &p.ops[..4],
+            &p.ops[..10],
             &[
                 Op::ReduceDc,
                 Op::Systemic,
+                Op::Produce,
                 Op::ExponentialPass { index: 0 },
                 Op::ExponentialPass { index: 1 },
+                Op::SourcePass { index: 0 },
+                Op::SourcePass { index: 1 },
+                Op::SourcePass { index: 2 },
+                Op::SourcePass { index: 3 },
+                Op::SourceAdd,
             ]
         );
-        let at = expect_motility(&p, 4, p.motility_substeps as usize);
+        let at = expect_motility(&p, 10, p.motility_substeps as usize);
         assert_eq!(&p.ops[at..], &[Op::React]);
     }
 
@@ -1114,7 +1136,23 @@ mod cost_tests {
                     .sum::<u64>()
             })
             .sum();
-        let passes = 2 * molecules * 2 * field + bands + offsets * field;
+        let exact = 2 * molecules * 2 * field + bands + offsets * field;
+        // Over the whole step (Lie, dt 15) adenosine and kynurenine decay
+        // fast enough (lambda tau > 0.1) to have their production in the
+        // transport: produce reads 19 fields and writes 2 slots; four
+        // source passes each read and write both slots and read each slot's
+        // dense matrix (len^2), the second (the last forward) the mode
+        // integrals too; the add reads a slot and reads and writes its field.
+        let slots = 2;
+        assert_eq!(p.sources.fields.len(), slots as usize);
+        let produce = (19 + slots) * field;
+        let source_passes: u64 = [4u64, 3, 4, 3]
+            .iter()
+            .enumerate()
+            .map(|(k, len)| slots * (2 * field + len * len * 4 + if k == 1 { field } else { 0 }))
+            .sum();
+        let add = slots * 3 * field;
+        let passes = exact + produce + source_passes + add;
         // Crowding each sub-step: 7 cells + ifng in, free + signal out; each
         // move of a cell field (every `every` sub-steps): 3 in, 1 out.
         let subs = p.motility_substeps as u64;
