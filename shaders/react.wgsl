@@ -261,7 +261,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let g = dt * crowding_scale(c, x.rho, dt);
     var m = molecule_rates(x, t, d);
     // Production the transport integrates (src/model/fields.rs,
-    // SOURCES_IN_TRANSPORT) is not added here.
+    // SOURCES_IN_TRANSPORT) is handed to the transport after this stage
+    // and not added here.
+    emit_sources(gid.z, i - gid.z * grid.n, m);
     if (grid.source_mask & (1u << F_IL10)) != 0u {
         m.il10_p = 0.0;
     }

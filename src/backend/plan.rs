@@ -66,11 +66,13 @@ pub enum Op {
     /// One move of `cells[cell]` over its own sub-step; `odd` when it reads
     /// the alternate GPU buffer and writes the field buffer.
     Motility { cell: usize, odd: bool },
-    /// Every pointwise mechanism, one voxel at a time.
+    /// Every pointwise mechanism, one voxel at a time. With source
+    /// molecules it also writes their production (at the state it starts
+    /// from) into source buffer 0 for the transport after it.
     React,
     /// The production rate of each source molecule (`SourcePlan::fields`)
     /// from the state now, into source buffer 0: frozen over the transport
-    /// that follows.
+    /// that follows (the first of a step; the reactions feed the second).
     Produce,
     /// Pass `index` of `SourcePlan::passes`: source buffer `index % 2` to
     /// the other, along one axis, into the eigenbasis and back.
@@ -143,7 +145,7 @@ impl Op {
     /// - A motility sub-step reads the cell field, the free space and the
     ///   signal, and writes the cell field.
     /// - React reads every field and writes every field but the constant
-    ///   maps.
+    ///   maps, and the production of each source molecule.
     ///
     /// The CPU's copies back from its scratch buffer are not counted: they
     /// are the CPU backend's choice, not the op's.
@@ -181,7 +183,10 @@ impl Op {
             Op::SourceAdd => plan.sources.fields.len() as u64 * 3 * field,
             Op::Crowding { .. } => (count(FieldKind::Cell) + 1 + 2) * field,
             Op::Motility { .. } => 4 * field,
-            Op::React => (FIELDS.len() as u64 * 2 - count(FieldKind::Map)) * field,
+            Op::React => {
+                let emitted = plan.sources.fields.len() as u64;
+                (FIELDS.len() as u64 * 2 - count(FieldKind::Map) + emitted) * field
+            }
         }
     }
 
@@ -701,7 +706,7 @@ impl TransportPlan {
                 if reactions {
                     ops.extend([Op::ReduceDc, Op::Systemic]);
                 }
-                self.molecule_ops(&mut ops, 1);
+                self.molecule_ops(&mut ops, 1, true);
                 self.motility_ops(&mut ops, self.motility_substeps);
                 if reactions {
                     ops.push(Op::React);
@@ -709,11 +714,12 @@ impl TransportPlan {
             }
             Splitting::Strang => {
                 let half = self.motility_substeps / 2;
-                self.molecule_ops(&mut ops, 2);
+                self.molecule_ops(&mut ops, 2, true);
                 self.motility_ops(&mut ops, half);
                 pointwise(&mut ops);
                 self.motility_ops(&mut ops, half);
-                self.molecule_ops(&mut ops, 2);
+                // The reactions hand the second transport its production.
+                self.molecule_ops(&mut ops, 2, !reactions);
             }
         }
         ops
@@ -721,11 +727,11 @@ impl TransportPlan {
 
     /// One molecule transport: the exponential passes (over
     /// `transport_dt`), or 1/`parts` of each molecule's explicit sub-steps.
-    fn molecule_ops(&self, ops: &mut Vec<Op>, parts: u32) {
+    fn molecule_ops(&self, ops: &mut Vec<Op>, parts: u32, produce: bool) {
         match self.solver {
             DiffusionSolver::Exponential => {
                 let sources = !self.sources.fields.is_empty();
-                if sources {
+                if sources && produce {
                     ops.push(Op::Produce);
                 }
                 ops.extend(
@@ -920,7 +926,11 @@ mod tests {
         let at = expect_motility(&p, 8, half);
         assert_eq!(&p.ops[at..at + 3], &[Op::ReduceDc, Op::Systemic, Op::React]);
         let at = expect_motility(&p, at + 3, half);
-        assert_eq!(&p.ops[at..], &passes);
+        assert_eq!(
+            &p.ops[at..],
+            &passes[1..],
+            "the reactions feed the second half"
+        );
         let scaled: Vec<bool> = p.sources.passes.iter().map(|q| q.scale).collect();
         assert_eq!(
             scaled,
@@ -1162,8 +1172,9 @@ mod cost_tests {
             "slow fields move less often"
         );
         let motility = subs * (7 + 1 + 2) * field + moves * 4 * field;
-        // React: 19 fields in, 16 out (the 3 maps are constant).
-        let react = (19 + 16) * field;
+        // React: 19 fields in, 16 out (the 3 maps are constant), and the
+        // production of the 2 source slots.
+        let react = (19 + 16 + 2) * field;
         assert_eq!(
             p.bytes_per_step(&s.grid),
             systemic + passes + motility + react

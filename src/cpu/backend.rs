@@ -138,6 +138,7 @@ impl CpuBackend {
                     &self.state.systemic,
                     self.dt,
                     self.plan.sources.mask(),
+                    &mut self.sources[0],
                 );
             }
             Op::Produce => {

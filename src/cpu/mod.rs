@@ -14,6 +14,7 @@ pub mod react;
 pub mod source_pass;
 pub mod systemic;
 
+use crate::backend::plan::MAX_SOURCES;
 use crate::model::fields::FIELD_COUNT;
 use crate::model::grid::Grid;
 use rayon::prelude::*;
@@ -24,28 +25,49 @@ const CHUNK: usize = 4096;
 /// Apply `f(i, values)` to the values of all fields at each voxel `i`, in
 /// parallel.
 pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(usize, &mut [f32; FIELD_COUNT]) + Sync) {
+    for_each_voxel_emitting(fields, &mut [], 0, |i, v, _| f(i, v));
+}
+
+/// [`for_each_voxel`] that also writes `slots` values per voxel into
+/// `out` (slot after slot, each as long as a field): `f(i, values,
+/// emitted)` fills `emitted[..slots]`.
+pub fn for_each_voxel_emitting(
+    fields: &mut [Vec<f32>],
+    out: &mut [f32],
+    slots: usize,
+    f: impl Fn(usize, &mut [f32; FIELD_COUNT], &mut [f32; MAX_SOURCES]) + Sync,
+) {
     assert_eq!(fields.len(), FIELD_COUNT);
     let n = fields[0].len();
-    let mut chunks: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK))
-        .map(|_| Vec::with_capacity(FIELD_COUNT))
+    let mut chunks: Vec<(Vec<&mut [f32]>, Vec<&mut [f32]>)> = (0..n.div_ceil(CHUNK))
+        .map(|_| (Vec::with_capacity(FIELD_COUNT), Vec::with_capacity(slots)))
         .collect();
     for field in fields.iter_mut() {
         for (c, part) in field.chunks_mut(CHUNK).enumerate() {
-            chunks[c].push(part);
+            chunks[c].0.push(part);
+        }
+    }
+    for slot in out.chunks_mut(n).take(slots) {
+        for (c, part) in slot.chunks_mut(CHUNK).enumerate() {
+            chunks[c].1.push(part);
         }
     }
     chunks
         .into_par_iter()
         .enumerate()
-        .for_each(|(c, mut parts)| {
+        .for_each(|(c, (mut parts, mut emitted))| {
             let mut v = [0f32; FIELD_COUNT];
+            let mut e = [0f32; MAX_SOURCES];
             for j in 0..parts[0].len() {
                 for (f, part) in parts.iter().enumerate() {
                     v[f] = part[j];
                 }
-                f(c * CHUNK + j, &mut v);
+                f(c * CHUNK + j, &mut v, &mut e);
                 for (f, part) in parts.iter_mut().enumerate() {
                     part[j] = v[f];
+                }
+                for (s, part) in emitted.iter_mut().enumerate() {
+                    part[j] = e[s];
                 }
             }
         });

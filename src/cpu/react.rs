@@ -15,7 +15,8 @@
 //! `cell_rates`, `crowding_scale`, `molecule_rates` and `state_targets`,
 //! so the twins can be compared piece by piece.
 
-use super::for_each_voxel;
+use super::for_each_voxel_emitting;
+use crate::backend::plan::MAX_SOURCES;
 use crate::model::fields::{cell_sum, idx, FIELD_COUNT, SOURCES_IN_TRANSPORT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, RtShape, MIN_PER_DAY};
@@ -51,9 +52,19 @@ pub fn react(
     sys: &Systemic,
     dt: f32,
     source_mask: u32,
+    sources: &mut [f32],
 ) {
-    for_each_voxel(fields, |i, v| {
-        react_voxel(v, p, sys, dt, in_radiation_field(grid, p, i), source_mask)
+    let slots = source_mask.count_ones() as usize;
+    for_each_voxel_emitting(fields, sources, slots, |i, v, emitted| {
+        react_voxel(
+            v,
+            p,
+            sys,
+            dt,
+            in_radiation_field(grid, p, i),
+            source_mask,
+            emitted,
+        )
     });
 }
 
@@ -487,8 +498,9 @@ impl MoleculeRates {
 
 /// All reaction terms of one voxel, in place; `in_rt_field` is 1 inside the
 /// radiation field; bit f of `source_mask` is set when the transport adds
-/// field f's production (`SourcePlan::mask`). Keep in step with `main` of
-/// react.wgsl.
+/// field f's production (`SourcePlan::mask`), which is then written to
+/// `emitted` for the transport after this stage instead of being added.
+/// Keep in step with `main` of react.wgsl.
 pub fn react_voxel(
     v: &mut [f32; FIELD_COUNT],
     p: &ModelParams,
@@ -496,6 +508,7 @@ pub fn react_voxel(
     dt: f32,
     in_rt_field: f32,
     source_mask: u32,
+    emitted: &mut [f32; MAX_SOURCES],
 ) {
     let day = 1.0 / MIN_PER_DAY;
     let x = read_voxel(v, p);
@@ -505,7 +518,16 @@ pub fn react_voxel(
     let c = cell_rates(&x, &t, &d, rt, sys.priming, p);
     let scale = crowding_scale(&c, x.rho, dt, p);
     let mut m = molecule_rates(&x, &t, &d, p);
-    // Production the transport integrates is not added here.
+    // Production the transport integrates is not added here: it is handed
+    // to the transport after this stage (`emitted`, one per source slot, in
+    // field order), then left out.
+    let mut slot = 0;
+    for f in SOURCES_IN_TRANSPORT {
+        if source_mask & (1 << f) != 0 {
+            emitted[slot] = m.production_of(f);
+            slot += 1;
+        }
+    }
     let routed = |f: usize| source_mask & (1 << f) != 0;
     if routed(idx::IL10) {
         m.il10_p = 0.0;

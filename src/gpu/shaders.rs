@@ -227,10 +227,14 @@ pub fn source(stage: Stage) -> String {
     if stage.uses_stencil() {
         s.push_str(STENCIL);
     }
-    if stage == Stage::Produce {
-        s.push_str(Stage::React.file());
+    match stage {
+        // One module, two entry points: `main` calls `emit_sources`.
+        Stage::React | Stage::Produce => {
+            s.push_str(Stage::React.file());
+            s.push_str(Stage::Produce.file());
+        }
+        _ => s.push_str(stage.file()),
     }
-    s.push_str(stage.file());
     match stage {
         Stage::DiffuseExponential => s.push_str(&exponential_slots()),
         Stage::SourceAdd => s.push_str(&source_add_slots()),
