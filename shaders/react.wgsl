@@ -208,22 +208,30 @@ struct MoleculeRates {
     vegf_p: f32,
     vegf_l: f32,
     ado_p: f32,
+    ado_plasma: f32,
+    ado_l: f32,
     kyn_p: f32,
+    kyn_plasma: f32,
+    kyn_l: f32,
 }
 
 fn molecule_rates(v: Voxel, t: TCell, d: TumorDeaths) -> MoleculeRates {
     let day = 1.0 / MIN_PER_DAY;
     let atp = p.atp_release_basal * v.tumor + p.atp_release_death * d.dying_per_day;
     let cd73 = p.cd73_tumor * v.tumor + p.cd73_treg * v.treg + p.cd73_mdsc * v.mdsc;
-    let ido_activity = v.mdsc * p.kyn_secretion_mdsc + v.tumor * v.ido * p.kyn_secretion_tumor * sat(v.ifng, p.ido_ifng_ec50_nm);
+    let ido_activity = v.mdsc * p.kyn_secretion_mdsc + v.dc * p.kyn_secretion_dc + v.tumor * v.ido * p.kyn_secretion_tumor * sat(v.ifng, p.ido_ifng_ec50_nm);
     var m: MoleculeRates;
     m.ifng_p = p.ifng_secretion * v.cd8 * v.antigen * t.activation * t.t_function * t.f_lag3;
     m.ifng_l = p.ifng_uptake * (v.tumor + v.cd8) + p.sink_ifng_per_day * day;
     m.il10_p = p.il10_secretion_treg * v.treg + p.il10_secretion_tam * v.tam;
     m.vegf_p = p.vegf_secretion_tumor * v.tumor * (1.0 + p.pi3k_vegf_gain * v.pi3k) + p.vegf_secretion_mdsc * v.mdsc + p.vegf_secretion_tam * v.tam;
     m.vegf_l = p.vegf_vessel_uptake * v.vessel + p.sink_vegf_per_day * day;
-    m.ado_p = p.adenosine_production * atp * sat(cd73, p.cd73_k);
-    m.kyn_p = ido_activity * (1.0 - p.ido_inhibition);
+    m.ado_p = p.adenosine_production * cd73 * sat(atp, p.atp_km);
+    m.ado_plasma = p.ado_vessel_exchange * v.vessel * p.adenosine_plasma_nm;
+    m.ado_l = p.ado_vessel_exchange * v.vessel + p.sink_adenosine_per_day * day;
+    m.kyn_p = ido_activity * (1.0 - p.ido_inhibition) + p.kyn_secretion_tdo * v.tumor;
+    m.kyn_plasma = p.kyn_vessel_exchange * v.vessel * p.kynurenine_plasma_nm;
+    m.kyn_l = p.kyn_vessel_exchange * v.vessel + p.sink_kynurenine_per_day * day;
     return m;
 }
 
@@ -278,8 +286,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     ifng[i] = (x.ifng + dt * m.ifng_p) / (1.0 + dt * m.ifng_l);
     il10[i] = (x.il10 + dt * m.il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
     vegf[i] = (x.vegf + dt * m.vegf_p) / (1.0 + dt * m.vegf_l);
-    adenosine[i] = (x.ado + dt * m.ado_p) / (1.0 + dt * p.sink_adenosine_per_day * day);
-    kynurenine[i] = (x.kyn + dt * m.kyn_p) / (1.0 + dt * p.sink_kynurenine_per_day * day);
+    adenosine[i] = (x.ado + dt * (m.ado_p + m.ado_plasma)) / (1.0 + dt * m.ado_l);
+    kynurenine[i] = (x.kyn + dt * (m.kyn_p + m.kyn_plasma)) / (1.0 + dt * m.kyn_l);
 
     tumor[i] = (x.tumor + g * c.tumor_p) / (1.0 + dt * d.tumor_death);
     cd8[i] = (x.cd8 + g * (c.cd8_entry + c.cd8_prolif)) / (1.0 + dt * c.cd8_l);

@@ -30,16 +30,6 @@ pub const PROPAGATOR_CUTOFF: f64 = 1.0 / (1u64 << 40) as f64;
 /// and the generated bindings of shaders/diffuse_exponential.wgsl).
 pub const MAX_MOLECULES: usize = 8;
 
-/// A source molecule whose decay over one transport, lambda tau, exceeds
-/// this has its production integrated by the transport. Below it the
-/// split production loses at most about lambda tau / 2 = 5% to decay before
-/// the reactions read it, and diffusion out of the tumour dominates its
-/// clearance there (kynurenine at the defaults, lambda tau = 0.09: tumour
-/// mean within 0.3% of dt 0.25, docs/verification.md); above it the split
-/// loses e^{-lambda tau} (adenosine: lambda tau = 21, 1e-9). The source
-/// transform costs four dense line passes per molecule and transport.
-pub const FAST_DECAY: f32 = 0.1;
-
 /// Most molecules whose production the transport integrates (the source
 /// slots of shaders/source_pass.wgsl).
 pub const MAX_SOURCES: usize = 4;
@@ -295,6 +285,8 @@ pub struct SourcePass {
 pub struct SourcePlan {
     /// The field of each source slot.
     pub fields: Vec<usize>,
+    /// Per slot: Dirichlet boundaries (the sine basis) or no-flux (cosine).
+    pub dirichlet: Vec<bool>,
     /// Forward passes (the last one scaling), then inverse passes: an even
     /// number, so the result ends in source buffer 0.
     pub passes: Vec<SourcePass>,
@@ -440,6 +432,7 @@ fn source_plan(spec: &RunSpec, fields: &[usize], transport_dt: f32) -> SourcePla
     let dirichlet = |f: usize| matches!(spec.fields[f].boundary, Boundary::Dirichlet(_));
     let mut plan = SourcePlan {
         fields: fields.to_vec(),
+        dirichlet: fields.iter().map(|&f| dirichlet(f)).collect(),
         ..Default::default()
     };
     // Each (axis length, boundary, direction) matrix once.
@@ -661,13 +654,11 @@ impl TransportPlan {
         } else {
             ExponentialPlan::default()
         };
-        // With reactions on, the exact solver integrates the production of
-        // the molecules that have no reaction loss of their own and decay
-        // fast against one transport.
+        // With reactions on, the exact solver integrates the cellular
+        // production of the source molecules it transports.
         let sources: Vec<usize> = SOURCES_IN_TRANSPORT
             .into_iter()
             .filter(|f| fields.contains(f))
-            .filter(|&f| spec.fields[f].decay * transport_dt > FAST_DECAY)
             .collect();
         let sources = if exponential_solver && spec.reactions && !sources.is_empty() {
             source_plan(spec, &sources, transport_dt)
@@ -908,10 +899,10 @@ mod tests {
         assert_eq!(p.transport_dt, 7.5);
         assert_eq!(p.motility_substeps % 4, 0);
         let half = p.motility_substeps as usize / 2;
-        // Adenosine (lambda tau = 21) has its production in the transport:
-        // produce, the exact passes, two forward and two inverse source
-        // passes, the add.
-        assert_eq!(p.sources.fields, vec![crate::model::fields::idx::ADENOSINE]);
+        // IL-10, adenosine and kynurenine have their production in the
+        // transport: produce, the exact passes, two forward and two inverse
+        // source passes, the add.
+        assert_eq!(p.sources.fields, crate::model::fields::SOURCES_IN_TRANSPORT);
         let passes = [
             Op::Produce,
             Op::ExponentialPass { index: 0 },
@@ -1147,13 +1138,12 @@ mod cost_tests {
             })
             .sum();
         let exact = 2 * molecules * 2 * field + bands + offsets * field;
-        // Over the whole step (Lie, dt 15) adenosine and kynurenine decay
-        // fast enough (lambda tau > 0.1) to have their production in the
-        // transport: produce reads 19 fields and writes 2 slots; four
+        // IL-10, adenosine and kynurenine have their production in the
+        // transport: produce reads 19 fields and writes 3 slots; four
         // source passes each read and write both slots and read each slot's
         // dense matrix (len^2), the second (the last forward) the mode
         // integrals too; the add reads a slot and reads and writes its field.
-        let slots = 2;
+        let slots = 3;
         assert_eq!(p.sources.fields.len(), slots as usize);
         let produce = (19 + slots) * field;
         let source_passes: u64 = [4u64, 3, 4, 3]
@@ -1173,8 +1163,8 @@ mod cost_tests {
         );
         let motility = subs * (7 + 1 + 2) * field + moves * 4 * field;
         // React: 19 fields in, 16 out (the 3 maps are constant), and the
-        // production of the 2 source slots.
-        let react = (19 + 16 + 2) * field;
+        // production of the 3 source slots.
+        let react = (19 + 16 + 3) * field;
         assert_eq!(
             p.bytes_per_step(&s.grid),
             systemic + passes + motility + react

@@ -23,10 +23,10 @@ pub struct CpuBackend {
     /// Per exponential pass along x, per molecule: its propagator laid out
     /// for the CPU's sums, once per run (None for the other axes).
     lines: Vec<Vec<Option<LinePropagator>>>,
-    /// The two source buffers (slot after slot), and per source pass along
-    /// x its matrices transposed (None for the other axes).
-    sources: [Vec<f32>; 2],
-    source_lines: Vec<Option<Vec<Vec<f32>>>>,
+    /// The source buffer (slot after slot) and the fast transforms that
+    /// replace the plan's dense source passes on the CPU.
+    sources: Vec<f32>,
+    fast_sources: cpu::source_pass::FastSourceTransform,
 }
 
 impl CpuBackend {
@@ -46,19 +46,10 @@ impl CpuBackend {
                     .collect()
             })
             .collect();
-        let source_lines = plan
-            .sources
-            .passes
-            .iter()
-            .map(|pass| {
-                (pass.stride == 1).then(|| cpu::source_pass::transposed(pass, &plan.sources))
-            })
-            .collect();
-        let source_values = n * plan.sources.fields.len();
         Self {
             state: State::zeros(grid),
-            sources: [vec![0.0; source_values], vec![0.0; source_values]],
-            source_lines,
+            sources: vec![0.0; n * plan.sources.fields.len()],
+            fast_sources: cpu::source_pass::FastSourceTransform::new(&plan.sources, &grid),
             plan,
             lines,
             dt,
@@ -138,7 +129,7 @@ impl CpuBackend {
                     &self.state.systemic,
                     self.dt,
                     self.plan.sources.mask(),
-                    &mut self.sources[0],
+                    &mut self.sources,
                 );
             }
             Op::Produce => {
@@ -147,27 +138,22 @@ impl CpuBackend {
                     &self.state.fields,
                     p,
                     &self.plan.sources.fields,
-                    &mut self.sources[0],
+                    &mut self.sources,
                 );
             }
+            // The whole transform at the first pass, by fast transforms
+            // (the same result as the plan's dense passes, to round-off).
             Op::SourcePass { index } => {
-                let [a, b] = &mut self.sources;
-                let (src, dst) = if index % 2 == 0 { (&*a, b) } else { (&*b, a) };
-                cpu::source_pass::source_pass(
-                    &self.plan.sources.passes[index],
-                    &self.plan.sources,
-                    self.source_lines[index].as_deref(),
-                    grid.len(),
-                    src,
-                    dst,
-                );
+                if index == 0 {
+                    self.fast_sources.apply(&mut self.sources);
+                }
             }
             Op::SourceAdd => {
                 let n = grid.len();
                 for (slot, &f) in self.plan.sources.fields.iter().enumerate() {
                     cpu::source_pass::source_add(
                         &mut self.state.fields[f],
-                        &self.sources[0][slot * n..(slot + 1) * n],
+                        &self.sources[slot * n..(slot + 1) * n],
                     );
                 }
             }
@@ -190,7 +176,7 @@ impl Backend for CpuBackend {
             + self.free.len()
             + self.signal.len()
             + self.plan.exponential.matrices.len()
-            + self.sources.iter().map(Vec::len).sum::<usize>()
+            + self.sources.len()
             + self.plan.sources.matrices.len()
             + self.plan.sources.phi.len();
         (values * std::mem::size_of::<f32>()) as u64

@@ -411,9 +411,12 @@ pub fn crowding_scale(c: &CellRates, rho: f32, dt: f32, p: &ModelParams) -> f32 
     }
 }
 
-/// Production (nM/min) and loss rate (1/min) of the molecules; IL-10,
-/// adenosine and kynurenine lose only through their therapy sinks here
-/// (their decay is in the transport).
+/// Production (nM/min) and loss rate (1/min) of the molecules. The
+/// cellular production of IL-10, adenosine and kynurenine (`*_p`) is what
+/// the transport may integrate (`SOURCES_IN_TRANSPORT`); adenosine's and
+/// kynurenine's exchange with plasma through vessels (`*_plasma` in,
+/// `*_l` out, with the therapy sink) stays here (their decay is in the
+/// transport).
 #[derive(Clone, Copy, Debug)]
 pub struct MoleculeRates {
     pub ifng_p: f32,
@@ -422,14 +425,23 @@ pub struct MoleculeRates {
     pub vegf_p: f32,
     pub vegf_l: f32,
     pub ado_p: f32,
+    pub ado_plasma: f32,
+    pub ado_l: f32,
     pub kyn_p: f32,
+    pub kyn_plasma: f32,
+    pub kyn_l: f32,
 }
 
 pub fn molecule_rates(v: &Voxel, t: &TCell, d: &TumorDeaths, p: &ModelParams) -> MoleculeRates {
     let day = 1.0 / MIN_PER_DAY;
+    // ATP released by stressed and dying cells, turned into adenosine by
+    // the CD39/CD73 on tumour cells, Tregs and MDSCs (saturable in ATP).
     let atp = p.atp_release_basal * v.tumor + p.atp_release_death * d.dying_per_day;
     let cd73 = p.cd73_tumor * v.tumor + p.cd73_treg * v.treg + p.cd73_mdsc * v.mdsc;
+    // IDO1 in tumour cells (IFN-gamma-induced), MDSCs and DCs; TDO in
+    // tumour cells, which IDO1 inhibitors do not touch.
     let ido_activity = v.mdsc * p.kyn_secretion_mdsc
+        + v.dc * p.kyn_secretion_dc
         + v.tumor * v.ido * p.kyn_secretion_tumor * sat(v.ifng, p.ido_ifng_ec50_nm);
     MoleculeRates {
         ifng_p: p.ifng_secretion * v.cd8 * v.antigen * t.activation * t.t_function * t.f_lag3,
@@ -439,8 +451,12 @@ pub fn molecule_rates(v: &Voxel, t: &TCell, d: &TumorDeaths, p: &ModelParams) ->
             + p.vegf_secretion_mdsc * v.mdsc
             + p.vegf_secretion_tam * v.tam,
         vegf_l: p.vegf_vessel_uptake * v.vessel + p.sink_vegf_per_day * day,
-        ado_p: p.adenosine_production * atp * sat(cd73, p.cd73_k),
-        kyn_p: ido_activity * (1.0 - p.ido_inhibition),
+        ado_p: p.adenosine_production * cd73 * sat(atp, p.atp_km),
+        ado_plasma: p.ado_vessel_exchange * v.vessel * p.adenosine_plasma_nm,
+        ado_l: p.ado_vessel_exchange * v.vessel + p.sink_adenosine_per_day * day,
+        kyn_p: ido_activity * (1.0 - p.ido_inhibition) + p.kyn_secretion_tdo * v.tumor,
+        kyn_plasma: p.kyn_vessel_exchange * v.vessel * p.kynurenine_plasma_nm,
+        kyn_l: p.kyn_vessel_exchange * v.vessel + p.sink_kynurenine_per_day * day,
     }
 }
 
@@ -546,8 +562,8 @@ pub fn react_voxel(
     v[idx::VEGF] = molecule(x.vegf, m.vegf_p, m.vegf_l);
     // The sink-only losses, written out as react.wgsl has them.
     v[idx::IL10] = (x.il10 + dt * m.il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
-    v[idx::ADENOSINE] = (x.ado + dt * m.ado_p) / (1.0 + dt * p.sink_adenosine_per_day * day);
-    v[idx::KYNURENINE] = (x.kyn + dt * m.kyn_p) / (1.0 + dt * p.sink_kynurenine_per_day * day);
+    v[idx::ADENOSINE] = molecule(x.ado, m.ado_p + m.ado_plasma, m.ado_l);
+    v[idx::KYNURENINE] = molecule(x.kyn, m.kyn_p + m.kyn_plasma, m.kyn_l);
 
     let cell = |u: f32, prod: f32, loss: f32| (u + dt * scale * prod) / (1.0 + dt * loss);
     v[idx::TUMOR] = cell(x.tumor, c.tumor_p, d.tumor_death);

@@ -335,10 +335,14 @@ param_registry! {
         "CD39/CD73 capacity per Treg fraction";
     cd73_mdsc = 3.0, [0.0, 100.0], "-", "assumed",
         "CD39/CD73 capacity per MDSC fraction";
-    cd73_k = 0.1, [1e-5, 100.0], "-", "assumed",
-        "CD39/CD73 capacity of half-maximal conversion";
-    adenosine_production = 10.0, [0.0, 1e6], "nM/min", "assumed",
-        "Adenosine production per unit ATP release at full CD39/CD73 capacity";
+    atp_km = 0.05, [1e-5, 100.0], "-", "assumed (ATP is abundant in tumour interstitium, hundreds of uM, Pellegatti 2008; CD39/CD73 are rate-limiting, Kukulski 2005)",
+        "ATP release for half-maximal CD39/CD73 conversion (Michaelis-Menten in the substrate)";
+    adenosine_production = 700.0, [0.0, 1e6], "nM/min", "set so the baseline tumour holds about 150 nM (microdialysis in mouse tumours, 100-150 nM, Willingham 2018)",
+        "Adenosine production per unit CD39/CD73 enzyme at saturating ATP";
+    adenosine_plasma_nm = 13.0, [0.0, 1e5], "nM", "Loefgren 2018 (human venous plasma, stop solution)",
+        "Plasma adenosine, exchanged through vessels";
+    ado_vessel_exchange = 1.0, [0.0, 1e3], "1/min per volume fraction", "assumed",
+        "Exchange rate of interstitial adenosine with plasma per unit vessel fraction";
     adenosine_suppression_max = 0.8, [0.0, 1.0], "fraction", "assumed",
         "Maximal suppression of T-cell function through A2A/A2B";
     adenosine_ec50_nm = 700.0, [1e-3, 1e6], "nM", "assumed",
@@ -347,10 +351,18 @@ param_registry! {
         "Share of A2A/A2B receptors blocked";
 
     // --- kynurenine (mechanisms 3, 4, 12) -------------------------------------------------------
-    kyn_secretion_mdsc = 20.0, [0.0, 1e6], "nM/min per volume fraction", "assumed",
-        "Kynurenine production by MDSC IDO";
-    kyn_secretion_tumor = 20.0, [0.0, 1e6], "nM/min per volume fraction", "assumed",
-        "Kynurenine production by tumour cells at full IDO capacity and induction";
+    kyn_secretion_mdsc = 2000.0, [0.0, 1e6], "nM/min per volume fraction", "assumed (order of IFN-gamma-stimulated cultures, 20-43 uM in 48 h, docs/model.md)",
+        "Kynurenine production by MDSC IDO1";
+    kyn_secretion_dc = 2000.0, [0.0, 1e6], "nM/min per volume fraction", "assumed, as for MDSCs",
+        "Kynurenine production by dendritic-cell IDO1";
+    kyn_secretion_tumor = 5000.0, [0.0, 1e6], "nM/min per volume fraction", "set so the baseline tumour holds about 6-14 uM (Siska 2021)",
+        "Kynurenine production by tumour cells at full IDO1 capacity and induction";
+    kyn_secretion_tdo = 1000.0, [0.0, 1e6], "nM/min per volume fraction", "assumed (TDO carries about 40% of systemic tryptophan breakdown in cancer patients, Shi 2017)",
+        "IDO-independent kynurenine production by tumour cells (TDO2), not inhibited by IDO1 inhibitors";
+    kynurenine_plasma_nm = 2000.0, [0.0, 1e6], "nM", "healthy adults 1000-3300 nM (Bevital reference range)",
+        "Plasma kynurenine, exchanged through vessels";
+    kyn_vessel_exchange = 0.5, [0.0, 1e3], "1/min per volume fraction", "assumed",
+        "Exchange rate of interstitial kynurenine with plasma per unit vessel fraction";
     ido_ifng_ec50_nm = 0.01, [1e-6, 100.0], "nM", "assumed (mechanism 4)",
         "IFN-gamma for half-maximal IDO induction in tumour cells";
     ido_inhibition = 0.0, [0.0, 1.0], "fraction", "set by IDO inhibitor",
