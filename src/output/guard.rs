@@ -96,7 +96,24 @@ pub fn prepare(out: &Path, kind: Kind, inputs: &[PathBuf], existing: Existing) -
     if !meta.is_dir() && !std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
         bail!("{} is not a folder", out.display());
     }
+    let lock_path = out.join(LOCK);
+    let lock_was_there = std::fs::symlink_metadata(&lock_path).is_ok();
     let lock = lock(out)?;
+    if let Err(e) = decide(out, kind, existing) {
+        // A refused command leaves the folder as it found it.
+        if !lock_was_there {
+            let _ = std::fs::remove_file(&lock_path);
+        }
+        return Err(e);
+    }
+    Ok(Guarded {
+        path: out.to_path_buf(),
+        _lock: lock,
+    })
+}
+
+/// Refuse, continue, or clear the folder (locked by the caller).
+fn decide(out: &Path, kind: Kind, existing: Existing) -> Result<()> {
     let survey = survey(out)?;
     if !survey.entries.is_empty() {
         match existing {
@@ -138,10 +155,7 @@ pub fn prepare(out: &Path, kind: Kind, inputs: &[PathBuf], existing: Existing) -
             }
         }
     }
-    Ok(Guarded {
-        path: out.to_path_buf(),
-        _lock: lock,
-    })
+    Ok(())
 }
 
 /// Lock an existing run folder for `render`, which rewrites its images:
