@@ -10,9 +10,9 @@ use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::grid::Grid;
 use tmesim::output::arms;
+use tmesim::output::guard::{self, Existing, Kind};
 use tmesim::output::layout;
 use tmesim::output::manifest::Manifest;
-use tmesim::output::guard::{self, Existing, Kind};
 use tmesim::output::timeseries::equivalent_diameter_um;
 use tmesim::sim::run::{run, RunOptions, RunReport};
 use tmesim::sim::scenario::ArmSpec;
@@ -1007,7 +1007,9 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     );
     text!(
         "# time: {} steps of {} min, saving every {} steps",
-        spec.steps, spec.dt_min, spec.save_every_steps
+        spec.steps,
+        spec.dt_min,
+        spec.save_every_steps
     );
     text!("# transport: {}", arm_spec.plan.describe());
     for (f, setup) in FIELDS.iter().zip(&spec.fields) {

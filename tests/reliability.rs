@@ -964,13 +964,21 @@ fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
                 continue;
             }
             if t.is_symlink() {
-                out.insert(rel, format!("-> {}", std::fs::read_link(&p).unwrap().display()));
+                out.insert(
+                    rel,
+                    format!("-> {}", std::fs::read_link(&p).unwrap().display()),
+                );
             } else if t.is_dir() {
                 out.insert(rel, "dir".into());
                 walk(root, &p, out);
             } else {
                 let bytes = std::fs::read(&p).unwrap();
-                out.insert(rel, format!("{:x?}", &bytes[..bytes.len().min(64)]) + &bytes.len().to_string() + &format!("{:016x}", fnv(&bytes)));
+                out.insert(
+                    rel,
+                    format!("{:x?}", &bytes[..bytes.len().min(64)])
+                        + &bytes.len().to_string()
+                        + &format!("{:016x}", fnv(&bytes)),
+                );
             }
         }
     }
@@ -1046,16 +1054,19 @@ fn force_never_clears_the_root_home_or_working_folder() {
             "--force",
         ],
     );
+    assert_eq!(before, snapshot(&cwd), "merge changed the working folder");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("the working folder"), "{}", stderr(&o));
     let mut args = vec!["run", BASELINE, "--out", ".", "--force"];
     args.extend(TINY);
     let o = tmesim_in(&cwd, &[], &args);
+    assert_eq!(before, snapshot(&cwd), "run changed the working folder");
     assert!(stderr(&o).contains("the working folder"), "{}", stderr(&o));
     // The home folder, as $HOME says.
     let mut args = vec!["run", BASELINE, "--out", cwd.to_str().unwrap(), "--force"];
     args.extend(TINY);
     let o = tmesim_in(dir.path(), &[("HOME", &cwd)], &args);
+    assert_eq!(before, snapshot(&cwd), "run changed the home folder");
     assert!(stderr(&o).contains("the home folder"), "{}", stderr(&o));
     // A folder above the working folder.
     let o = tmesim_in(
@@ -1071,8 +1082,16 @@ fn force_never_clears_the_root_home_or_working_folder() {
             "--force",
         ],
     );
-    assert!(stderr(&o).contains("above the working folder"), "{}", stderr(&o));
-    assert_eq!(before, snapshot(&cwd), "a refused command changed the folder");
+    assert!(
+        stderr(&o).contains("above the working folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        before,
+        snapshot(&cwd),
+        "a refused command changed the folder"
+    );
 }
 
 /// The folder of the case 2: files with tmesim's names, a
@@ -1094,6 +1113,7 @@ fn force_never_deletes_user_files_with_tmesim_names() {
     seeded_user_folder(&u);
     let before = snapshot(&u);
     let o = tiny_run(&u, &["--force"]);
+    assert_eq!(before, snapshot(&u), "{}", stderr(&o));
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
@@ -1101,7 +1121,10 @@ fn force_never_deletes_user_files_with_tmesim_names() {
         "{e}"
     );
     assert_eq!(before, snapshot(&u));
-    assert!(!u.join(".tmesim.lock").exists(), "a refusal leaves no lock file");
+    assert!(
+        !u.join(".tmesim.lock").exists(),
+        "a refusal leaves no lock file"
+    );
 }
 
 /// Case 3: `--force` followed a symlink out of the folder.
@@ -1118,9 +1141,9 @@ fn force_never_follows_a_symlink_out_of_the_folder() {
     std::os::unix::fs::symlink(&precious, run.join("webapp")).unwrap();
     let before = snapshot(&run);
     let o = tiny_run(&run, &["--force"]);
+    assert_eq!(outside, snapshot(&precious), "{}", stderr(&o));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("webapp (a symlink)"), "{}", stderr(&o));
-    assert_eq!(outside, snapshot(&precious));
     assert_eq!(before, snapshot(&run));
 }
 
@@ -1128,15 +1151,7 @@ fn force_never_follows_a_symlink_out_of_the_folder() {
 #[test]
 fn merge_never_writes_into_a_shard() {
     let dir = tempfile::tempdir().unwrap();
-    let s: Vec<PathBuf> = shards()
-        .iter()
-        .enumerate()
-        .map(|(k, d)| {
-            let to = dir.path().join(format!("s{}", k + 1));
-            copy_dir(d, &to);
-            to
-        })
-        .collect();
+    let s = shard_copies(dir.path());
     let before = (snapshot(&s[0]), snapshot(&s[1]));
     for out in [s[0].clone(), s[0].join("merged"), dir.path().to_path_buf()] {
         let o = tmesim(&[
@@ -1148,54 +1163,63 @@ fn merge_never_writes_into_a_shard() {
             out.to_str().unwrap(),
             "--force",
         ]);
+        assert_eq!(before, (snapshot(&s[0]), snapshot(&s[1])), "{}", stderr(&o));
         assert!(!o.status.success(), "--out {}", out.display());
         assert!(stderr(&o).contains("input"), "{}", stderr(&o));
     }
-    assert_eq!(before, (snapshot(&s[0]), snapshot(&s[1])));
     // Merged elsewhere, it works.
     let merged = dir.path().join("merged");
-    ok(&tmesim(&[
+    ok(&merge_into(&s, &merged));
+    assert!(merged.join("arms.csv").is_file());
+}
+
+/// Two private copies of the shared shards.
+fn shard_copies(dir: &Path) -> Vec<PathBuf> {
+    shards()
+        .iter()
+        .enumerate()
+        .map(|(k, d)| {
+            let to = dir.join(format!("s{}", k + 1));
+            copy_dir(d, &to);
+            to
+        })
+        .collect()
+}
+
+fn merge_into(s: &[PathBuf], out: &Path) -> Output {
+    tmesim(&[
         "cohort",
         "merge",
         s[0].to_str().unwrap(),
         s[1].to_str().unwrap(),
         "--out",
-        merged.to_str().unwrap(),
-    ]));
-    assert!(merged.join("arms.csv").is_file());
+        out.to_str().unwrap(),
+    ])
 }
 
-/// Case 5: records of another build or scenario were merged; a refused
-/// rerun of a shard had already rewritten its cohort.toml.
+/// Case 5 (second half): a refused rerun of a shard with another
+/// `--set` had already rewritten its cohort.toml.
 #[test]
-fn merge_checks_every_fingerprint_and_a_refused_rerun_changes_nothing() {
+fn a_refused_cohort_rerun_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let s: Vec<PathBuf> = shards()
-        .iter()
-        .enumerate()
-        .map(|(k, d)| {
-            let to = dir.path().join(format!("s{}", k + 1));
-            copy_dir(d, &to);
-            to
-        })
-        .collect();
-    let merge = |out: &Path| {
-        tmesim(&[
-            "cohort",
-            "merge",
-            s[0].to_str().unwrap(),
-            s[1].to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
-    // A rerun of shard 1 with another follow-up is refused, and changes nothing.
+    let s = shard_copies(dir.path());
     let before = snapshot(&s[0]);
     let o = tiny_cohort(&s[0], &["--shard", "1/2", "--set", "time.end_days=2"]);
+    assert_eq!(
+        before,
+        snapshot(&s[0]),
+        "the refused rerun changed the shard"
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("another scenario"), "{}", stderr(&o));
-    assert_eq!(before, snapshot(&s[0]), "the refused rerun changed the shard");
-    // Both shards' cohort.toml say two days (as the refused rerun used to
+}
+
+/// Case 5: records of another build or scenario were merged silently.
+#[test]
+fn merge_checks_the_fingerprint_of_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shard_copies(dir.path());
+    // Both shards' cohort.toml say two days (as a refused rerun used to
     // leave one): the records, run for one day, do not match.
     for d in &s {
         let p = d.join("cohort.toml");
@@ -1203,8 +1227,8 @@ fn merge_checks_every_fingerprint_and_a_refused_rerun_changes_nothing() {
         assert!(text.contains("time.end_days=1"), "{text}");
         std::fs::write(&p, text.replace("time.end_days=1", "time.end_days=2")).unwrap();
     }
-    let o = merge(&dir.path().join("m1"));
-    assert!(!o.status.success());
+    let o = merge_into(&s, &dir.path().join("m1"));
+    assert!(!o.status.success(), "merged records of another scenario");
     assert!(
         stderr(&o).contains("another tmesim build or scenario"),
         "{}",
@@ -1221,15 +1245,15 @@ fn merge_checks_every_fingerprint_and_a_refused_rerun_changes_nothing() {
     let text = std::fs::read_to_string(&record).unwrap();
     let (head, fp) = text.trim_end().rsplit_once(',').unwrap();
     std::fs::write(&record, format!("{head},{}\n", "0".repeat(fp.len()))).unwrap();
-    let o = merge(&dir.path().join("m2"));
-    assert!(!o.status.success());
+    let o = merge_into(&s, &dir.path().join("m2"));
+    assert!(!o.status.success(), "merged a record of another build");
     let e = stderr(&o);
     assert!(
         e.contains("p000001/anti_pd1.csv") && e.contains("another tmesim build or scenario"),
         "{e}"
     );
     std::fs::write(&record, text).unwrap();
-    ok(&merge(&dir.path().join("m3")));
+    ok(&merge_into(&s, &dir.path().join("m3")));
 }
 
 /// Case 6: render ran while a run wrote the folder.
@@ -1245,10 +1269,23 @@ fn render_waits_for_the_run_writing_the_folder() {
     assert!(stderr(&o).contains("another tmesim run"), "{}", stderr(&o));
 }
 
-/// Case 7: render said "rendered 11 saved times" after drawing nothing;
-/// and (case 15) APNG delays above 65 fps.
+/// Case 7: render said "rendered 11 saved times" after drawing nothing.
 #[test]
-fn render_fails_when_it_cannot_draw_and_apng_delays_are_exact() {
+fn render_fails_when_it_draws_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&tiny_run(&out, &[]));
+    std::fs::remove_dir_all(out.join("fields.ome.zarr")).unwrap();
+    let o = tmesim(&["render", out.to_str().unwrap(), "--fields", "cd8"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fields.ome.zarr"), "{}", stderr(&o));
+}
+
+/// Case 15: APNG time-lapses above 65 fps played slower (the delay's
+/// denominator was clamped at 65535). The disk-full messages:
+/// `output::atomic` unit test.
+#[test]
+fn apng_time_lapses_play_at_their_frame_rate_above_65_fps() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     ok(&tiny_run(&out, &[]));
@@ -1268,10 +1305,6 @@ fn render_fails_when_it_cannot_draw_and_apng_delays_are_exact() {
         0.01,
         "delay {num}/{den} s at 100 fps"
     );
-    std::fs::remove_dir_all(out.join("fields.ome.zarr")).unwrap();
-    let o = tmesim(&["render", out.to_str().unwrap(), "--fields", "cd8"]);
-    assert!(!o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("fields.ome.zarr"), "{}", stderr(&o));
 }
 
 /// Case 8: `status` called a live run dead when its folder was read-only.
@@ -1327,7 +1360,11 @@ fn cohort_refuses_a_folder_that_is_not_an_earlier_cohort() {
     let before = snapshot(&out);
     let o = tiny_cohort(&out, &[]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("not an earlier cohort"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not an earlier cohort"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(before, snapshot(&out));
     let o = tiny_cohort(&out, &["--force"]);
     assert!(!o.status.success());

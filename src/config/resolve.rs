@@ -202,7 +202,11 @@ fn check_dense_axes(cx: &Ctx, grid: &Grid, solver: DiffusionSolver) -> Result<()
     if solver != DiffusionSolver::Exponential {
         return Ok(());
     }
-    for (key, n) in [("grid.nx", grid.nx), ("grid.ny", grid.ny), ("grid.nz", grid.nz)] {
+    for (key, n) in [
+        ("grid.nx", grid.nx),
+        ("grid.ny", grid.ny),
+        ("grid.nz", grid.nz),
+    ] {
         if n > MAX_EXPONENTIAL_AXIS {
             let gb = 40.0 * (n as f64).powi(2) / 1e9;
             return Err(cx.invalid(

@@ -142,8 +142,7 @@ mod tests {
         let full = || with_path(std::io::Error::from_raw_os_error(28), path);
         let cases = [
             anyhow::Error::new(full()).context(format!("cannot write {}", path.display())),
-            anyhow::Error::new(Repeats(full()))
-                .context(format!("cannot write {}", path.display())),
+            anyhow::Error::new(Repeats(full())).context(format!("cannot write {}", path.display())),
             anyhow::Error::new(Repeats(std::io::Error::from_raw_os_error(28)))
                 .context(format!("cannot write {}", path.display())),
         ];

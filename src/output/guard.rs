@@ -91,8 +91,8 @@ pub fn prepare(out: &Path, kind: Kind, inputs: &[PathBuf], existing: Existing) -
     refuse_place(out, inputs, allow_cwd, &Places::of_process())?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
-    let meta = std::fs::symlink_metadata(out)
-        .with_context(|| format!("cannot read {}", out.display()))?;
+    let meta =
+        std::fs::symlink_metadata(out).with_context(|| format!("cannot read {}", out.display()))?;
     if !meta.is_dir() && !std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
         bail!("{} is not a folder", out.display());
     }
@@ -264,7 +264,8 @@ fn refuse_odd_lock(path: &Path) -> Result<()> {
 fn lock(out: &Path) -> Result<File> {
     let path = out.join(LOCK);
     refuse_odd_lock(&path)?;
-    let mut f = open_lock(&path, true).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f =
+        open_lock(&path, true).with_context(|| format!("cannot create {}", path.display()))?;
     match f.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -305,7 +306,12 @@ impl Places {
 /// Refuse `/`, the home folder, the working folder (unless `allow_cwd`)
 /// and its ancestors, and a folder that holds one of `inputs` or lies
 /// inside one of them.
-pub fn refuse_place(out: &Path, inputs: &[PathBuf], allow_cwd: bool, places: &Places) -> Result<()> {
+pub fn refuse_place(
+    out: &Path,
+    inputs: &[PathBuf],
+    allow_cwd: bool,
+    places: &Places,
+) -> Result<()> {
     let abs = absolute(out)?;
     let why = if abs.parent().is_none() {
         Some("the root folder".to_string())
@@ -412,16 +418,17 @@ struct Records {
 
 impl Records {
     fn read(dir: &Path) -> Records {
-        let comparison = read_json::<ComparisonRecord>(&dir.join(layout::COMPARISON_JSON)).map(|c| {
-            c.arms
-                .into_iter()
-                .filter(|a| is_plain_name(a))
-                .map(|a| {
-                    let names = run_names(&dir.join(&a));
-                    (a, names)
-                })
-                .collect()
-        });
+        let comparison =
+            read_json::<ComparisonRecord>(&dir.join(layout::COMPARISON_JSON)).map(|c| {
+                c.arms
+                    .into_iter()
+                    .filter(|a| is_plain_name(a))
+                    .map(|a| {
+                        let names = run_names(&dir.join(&a));
+                        (a, names)
+                    })
+                    .collect()
+            });
         let cohort = read_json::<CohortRecord>(&dir.join(layout::COHORT_JSON))
             .map(|c| c.arms.into_iter().filter(|a| is_plain_name(a)).collect());
         Records {
@@ -538,8 +545,7 @@ fn is_plain_name(name: &str) -> bool {
 pub fn temporary_of(name: &str) -> Option<&str> {
     let rest = name.strip_prefix('.')?;
     let (base, pid) = rest.rsplit_once(".tmp-")?;
-    (!base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(base)
+    (!base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(base)
 }
 
 fn digits(s: &str, n: usize) -> bool {
@@ -617,11 +623,7 @@ fn zarr_owns(rel: &[&str], dir: bool) -> bool {
     }
 }
 
-fn comparison_owns(
-    arms: &BTreeMap<String, Option<Vec<String>>>,
-    rel: &[&str],
-    dir: bool,
-) -> bool {
+fn comparison_owns(arms: &BTreeMap<String, Option<Vec<String>>>, rel: &[&str], dir: bool) -> bool {
     match (rel, dir) {
         (
             [layout::COMPARISON_JSON | layout::SUMMARY_CSV | layout::BURDEN_PNG | layout::REPORT],
@@ -818,9 +820,7 @@ pub fn is_per_save_name(file: &str, ext: &str) -> bool {
     };
     digits(index, layout::INDEX_DIGITS)
         && !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -866,8 +866,15 @@ mod tests {
         std::fs::create_dir_all(&shard).unwrap();
         let p = places(None, None);
         let inputs = [shard.clone()];
-        for out in [shard.clone(), dir.path().to_path_buf(), shard.join("merged")] {
-            let e = refuse_place(&out, &inputs, false, &p).err().unwrap().to_string();
+        for out in [
+            shard.clone(),
+            dir.path().to_path_buf(),
+            shard.join("merged"),
+        ] {
+            let e = refuse_place(&out, &inputs, false, &p)
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains("input"), "{e}");
         }
         refuse_place(&dir.path().join("merged"), &inputs, false, &p).unwrap();
@@ -899,7 +906,10 @@ mod tests {
         std::fs::create_dir_all(&out).unwrap();
         std::os::unix::fs::symlink(&target, out.join(LOCK)).unwrap();
         for existing in [Existing::Refuse, Existing::Replace, Existing::Continue] {
-            let e = prepare(&out, Kind::Run, &[], existing).err().unwrap().to_string();
+            let e = prepare(&out, Kind::Run, &[], existing)
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains("not a regular file"), "{e}");
         }
         assert!(lock_for_reading(&out).is_err());
@@ -915,7 +925,10 @@ mod tests {
                 .err()
                 .unwrap()
                 .to_string();
-            assert!(e.contains("not a regular file") && e.contains("fifo"), "{e}");
+            assert!(
+                e.contains("not a regular file") && e.contains("fifo"),
+                "{e}"
+            );
         }
     }
 
@@ -1004,10 +1017,19 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        for f in ["config.toml", "report.html", "frames", "project", "manifest.json"] {
+        for f in [
+            "config.toml",
+            "report.html",
+            "frames",
+            "project",
+            "manifest.json",
+        ] {
             assert!(e.contains(f), "{f}: {e}");
         }
-        assert_eq!(std::fs::read_to_string(d.join("manifest.json")).unwrap(), "{}");
+        assert_eq!(
+            std::fs::read_to_string(d.join("manifest.json")).unwrap(),
+            "{}"
+        );
         assert!(d.join("frames/tumor_0000.png").is_file());
     }
 
@@ -1025,7 +1047,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("webapp (a symlink)") && e.contains("frames (a symlink)"), "{e}");
+        assert!(
+            e.contains("webapp (a symlink)") && e.contains("frames (a symlink)"),
+            "{e}"
+        );
         assert!(elsewhere.join("manifest.json").is_file());
         assert!(elsewhere.join("config.toml").is_file());
         assert!(d.join(layout::MANIFEST).is_file());
@@ -1063,12 +1088,21 @@ mod tests {
             .to_string();
         assert!(e.contains("not an earlier cohort"), "{e}");
         // Empty folders are fine.
-        prepare(&dir.path().join("new"), Kind::Cohort, &[], Existing::Continue).unwrap();
+        prepare(
+            &dir.path().join("new"),
+            Kind::Cohort,
+            &[],
+            Existing::Continue,
+        )
+        .unwrap();
     }
 
     #[test]
     fn temporaries_and_per_save_names() {
-        assert_eq!(temporary_of(".manifest.json.tmp-123"), Some("manifest.json"));
+        assert_eq!(
+            temporary_of(".manifest.json.tmp-123"),
+            Some("manifest.json")
+        );
         assert_eq!(temporary_of(".x.tmp-12a"), None);
         assert!(is_checkpoint_name("step_0000000480.ckpt"));
         assert!(!is_checkpoint_name("step_480.ckpt"));

@@ -478,10 +478,7 @@ fn resumed_segments(out: &Path, now: &Manifest, step: u64) -> Vec<Segment> {
         }],
         Err(_) => Vec::new(),
     };
-    let mut all: Vec<Segment> = earlier
-        .into_iter()
-        .filter(|s| s.from_step < step)
-        .collect();
+    let mut all: Vec<Segment> = earlier.into_iter().filter(|s| s.from_step < step).collect();
     if let Some(last) = all.last_mut() {
         last.to_step = step;
     }
