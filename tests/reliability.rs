@@ -1486,6 +1486,7 @@ enum Base {
 enum Writer {
     Run,
     Compare,
+    CompareResume,
     Cohort,
     Merge,
     Render,
@@ -1580,6 +1581,12 @@ const SEEDS: &[Seed] = &[
         link: true,
         owned: &[],
     },
+    // An arm folder of the comparison replaced by a symlink.
+    Seed {
+        path: "anti_pd1",
+        link: true,
+        owned: &[],
+    },
 ];
 
 /// The folders the seeded cases start from, made once.
@@ -1634,6 +1641,9 @@ fn plant(d: &Path, seeds: u32, outside: &Path) {
         let p = d.join(s.path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         let _ = std::fs::remove_file(&p);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).unwrap();
+        }
         if s.link {
             let to = if s.path.ends_with(".png") {
                 outside.join("config.toml")
@@ -1679,6 +1689,11 @@ fn seeded_case(base: Base, writer: Writer, force: bool, seeds: u32) {
             a
         }
         Writer::Compare => compare_args(&d, false),
+        Writer::CompareResume => {
+            let mut a = compare_args(&d, false);
+            a.push("--resume");
+            a
+        }
         Writer::Cohort => {
             let mut a = vec!["cohort", SEED_TRIALS, "--out", out];
             a.extend(TINY_COHORT);
@@ -1694,7 +1709,7 @@ fn seeded_case(base: Base, writer: Writer, force: bool, seeds: u32) {
         ],
         Writer::Render => vec!["render", out],
     };
-    if force && !matches!(writer, Writer::Render) {
+    if force && !matches!(writer, Writer::Render | Writer::CompareResume) {
         args.push("--force");
     }
     let o = tmesim(&args);
@@ -1742,7 +1757,7 @@ proptest::proptest! {
     #[test]
     fn no_command_removes_or_changes_what_tmesim_did_not_write(
         base in proptest::sample::select(vec![Base::Empty, Base::Run, Base::Comparison, Base::Cohort]),
-        writer in proptest::sample::select(vec![Writer::Run, Writer::Compare, Writer::Cohort, Writer::Merge, Writer::Render]),
+        writer in proptest::sample::select(vec![Writer::Run, Writer::Compare, Writer::CompareResume, Writer::Cohort, Writer::Merge, Writer::Render]),
         force in proptest::bool::ANY,
         // Few seeds at a time, so that many cases run the command whole
         // (with none, --force replaces the base) rather than refuse.

@@ -89,6 +89,15 @@ pub fn prepare(out: &Path, kind: Kind, inputs: &[PathBuf], existing: Existing) -
     // A resume continues a run folder in place, so `--resume .` is fine.
     let allow_cwd = kind == Kind::Run && existing == Existing::Continue;
     refuse_place(out, inputs, allow_cwd, &Places::of_process())?;
+    // Never through a symlink: not `--out LINK`, nor an arm folder of a
+    // comparison that someone replaced by one.
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symlink; tmesim never writes through one: give the folder it points to, \
+             or another --out",
+            out.display()
+        );
+    }
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     let meta =
@@ -1054,6 +1063,18 @@ mod tests {
         assert!(elsewhere.join("manifest.json").is_file());
         assert!(elsewhere.join("config.toml").is_file());
         assert!(d.join(layout::MANIFEST).is_file());
+        // Nor is a folder that is itself a symlink (an arm replaced by one).
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        for existing in [Existing::Replace, Existing::Continue] {
+            let e = prepare(&link, Kind::Run, &[], existing)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("is a symlink"), "{e}");
+        }
+        assert!(elsewhere.join("manifest.json").is_file());
+        assert!(!elsewhere.join(LOCK).exists());
     }
 
     #[test]
