@@ -133,6 +133,14 @@ fn decide(out: &Path, kind: Kind, existing: Existing) -> Result<()> {
                 list(&survey.entries)
             ),
             Existing::Continue => {
+                if !survey.linked.is_empty() {
+                    bail!(
+                        "{} holds {}, a symlink where tmesim writes its own output; tmesim never \
+                         writes through one: remove it (or replace it by what it points to)",
+                        out.display(),
+                        list(&survey.linked)
+                    );
+                }
                 if !survey.records.has(kind) {
                     if kind == Kind::Cohort && survey.records.run.is_some() {
                         bail!(
@@ -355,9 +363,10 @@ pub fn refuse_place(
         };
         if input_abs.starts_with(&abs) {
             bail!(
-                "the output folder {} contains the input {}; a command writes only to its own \
-                 folder, so choose an --out that holds no input (e.g. {})",
+                "the output folder {} contains the input {} {}; a command writes only to its \
+                 own folder, so choose an --out that holds no input (e.g. {})",
                 out.display(),
+                if input_abs.is_dir() { "folder" } else { "file" },
                 input.display(),
                 out.join("run").display()
             );
@@ -685,6 +694,8 @@ struct Survey {
     dirs: Vec<PathBuf>,
     /// What they do not (relative paths, a symlink marked as such).
     foreign: Vec<String>,
+    /// Symlinks with the name of one of tmesim's own files or folders.
+    linked: Vec<String>,
 }
 
 fn survey(dir: &Path) -> Result<Survey> {
@@ -694,6 +705,7 @@ fn survey(dir: &Path) -> Result<Survey> {
         files: Vec::new(),
         dirs: Vec::new(),
         foreign: Vec::new(),
+        linked: Vec::new(),
     };
     let mut rel = Vec::new();
     walk(dir, &mut rel, &mut s)?;
@@ -756,6 +768,11 @@ fn walk(root: &Path, rel: &mut Vec<String>, s: &mut Survey) -> Result<()> {
             s.files.push(entry.path());
         } else if t.is_file() || t.is_dir() {
             s.foreign.push(path);
+        } else if t.is_symlink() && (s.records.owns(&parts, true) || s.records.owns(&parts, false))
+        {
+            // Where tmesim writes one of its own files or folders.
+            s.linked.push(path.clone());
+            s.foreign.push(format!("{path} (a symlink)"));
         } else {
             s.foreign.push(format!("{path} (a {})", describe_type(&t)));
         }
@@ -1075,6 +1092,17 @@ mod tests {
         }
         assert!(elsewhere.join("manifest.json").is_file());
         assert!(!elsewhere.join(LOCK).exists());
+        // A run continued (--resume) never writes through a symlinked
+        // folder of its layout.
+        std::fs::remove_file(d.join("webapp")).unwrap();
+        let e = prepare(&d, Kind::Run, &[], Existing::Continue)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("frames") && e.contains("never writes through"),
+            "{e}"
+        );
     }
 
     #[test]
