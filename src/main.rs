@@ -112,7 +112,8 @@ enum Command {
         target: Target,
     },
     /// Say whether a run folder's run is complete, interrupted, failed,
-    /// running (alive) or dead (its process ended without a word).
+    /// running (alive) or dead (its process ended without a word); unknown
+    /// when the folder's lock cannot be probed.
     Status {
         /// The run folder (it holds manifest.json).
         run_dir: PathBuf,
