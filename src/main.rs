@@ -10,9 +10,9 @@ use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::grid::Grid;
 use tmesim::output::arms;
+use tmesim::output::guard::{self, Existing, Kind};
 use tmesim::output::layout;
 use tmesim::output::manifest::Manifest;
-use tmesim::output::run_dir::{self, Existing};
 use tmesim::output::timeseries::equivalent_diameter_um;
 use tmesim::sim::run::{run, RunOptions, RunReport};
 use tmesim::sim::scenario::ArmSpec;
@@ -112,7 +112,8 @@ enum Command {
         target: Target,
     },
     /// Say whether a run folder's run is complete, interrupted, failed,
-    /// running (alive) or dead (its process ended without a word).
+    /// running (alive) or dead (its process ended without a word); unknown
+    /// when the folder's lock cannot be probed.
     Status {
         /// The run folder (it holds manifest.json).
         run_dir: PathBuf,
@@ -396,7 +397,7 @@ fn main() {
         Ok(Outcome::Complete) => {}
         Ok(Outcome::Interrupted) => std::process::exit(EXIT_INTERRUPTED),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", tmesim::output::atomic::describe(&e));
             std::process::exit(1);
         }
     }
@@ -565,7 +566,7 @@ fn run_one(
     resume: bool,
 ) -> Result<RunReport> {
     let spec = &arm.spec;
-    let dir = run_dir::prepare(out, &input_files(arm), existing)?;
+    let dir = guard::prepare(out, Kind::Run, &input_files(arm), existing)?;
     let checkpoint = match resume {
         false => None,
         true => {
@@ -672,7 +673,7 @@ fn mark_aborted(dir: &Path) {
 /// `tmesim status DIR`.
 fn cmd_status(dir: &Path) -> Result<Outcome> {
     let m = read_manifest(dir)?;
-    let alive = run_dir::is_locked(dir);
+    let lock = guard::lock_state(dir);
     let progress = format!(
         "step {} of {} ({} saves)",
         m.steps_done,
@@ -680,12 +681,17 @@ fn cmd_status(dir: &Path) -> Result<Outcome> {
         m.saved.len()
     );
     let beat = m.heartbeat.as_deref().unwrap_or("never");
-    match (m.status.as_str(), alive) {
-        ("running", true) => println!(
+    match (m.status.as_str(), lock) {
+        ("running", guard::LockState::Held) => println!(
             "running: {progress}, pid {}, last heartbeat {beat}",
             m.pid.map_or("?".into(), |p| p.to_string())
         ),
-        ("running", false) => println!(
+        ("running", guard::LockState::Unknown) => println!(
+            "unknown: the manifest says running (pid {}, last heartbeat {beat}), but whether a process still holds {} cannot be checked; {progress}. Do not resume it while the process may be alive",
+            m.pid.map_or("?".into(), |p| p.to_string()),
+            dir.join(guard::LOCK).display()
+        ),
+        ("running", guard::LockState::Free) => println!(
             "dead: the manifest says running, but no process holds the folder (last heartbeat {beat}); {progress}; continue with: tmesim run --resume {}",
             dir.display()
         ),
@@ -730,7 +736,10 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         (false, false) => Existing::Refuse,
     };
     let inputs: Vec<PathBuf> = specs.iter().flat_map(input_files).collect();
-    let _lock = run_dir::prepare(&out, &inputs, existing)?;
+    let _lock = guard::prepare(&out, Kind::Comparison, &inputs, existing)?;
+    // The record of what this comparison writes, before any arm runs.
+    let labels: Vec<String> = specs.iter().map(|s| s.treatment.label()).collect();
+    guard::write_comparison(&out, &labels)?;
     let results = run_arms(&specs, &out, resume, target)?;
     write_comparison(scenario, &specs, &results, &out)?;
     Ok(if results.len() < specs.len() {
@@ -975,12 +984,21 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let arm_spec = tmesim::sim::scenario::load(config, &scenario.overrides(arm.as_deref()))?;
     let spec = &arm_spec.spec;
     initial_state(spec)?;
-    println!(
+    // Printed at once, and a reader that stops early (`tmesim check ... |
+    // head -1`) is not an error (as in `params`).
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    macro_rules! text {
+        ($($arg:tt)*) => {{
+            let _ = writeln!(out, $($arg)*);
+        }};
+    }
+    text!(
         "{}",
         toml::to_string_pretty(&spec.config).context("cannot print the config")?
     );
-    println!("# resolved");
-    println!(
+    text!("# resolved");
+    text!(
         "# grid: {} x {} x {} voxels of {} um ({} voxels)",
         spec.grid.nx,
         spec.grid.ny,
@@ -988,13 +1006,15 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
         spec.grid.dx_um,
         spec.grid.len()
     );
-    println!(
+    text!(
         "# time: {} steps of {} min, saving every {} steps",
-        spec.steps, spec.dt_min, spec.save_every_steps
+        spec.steps,
+        spec.dt_min,
+        spec.save_every_steps
     );
-    println!("# transport: {}", arm_spec.plan.describe());
+    text!("# transport: {}", arm_spec.plan.describe());
     for (f, setup) in FIELDS.iter().zip(&spec.fields) {
-        println!(
+        text!(
             "# field {:<11} {:<8} D={} um2/min decay={} /min chemotaxis={} boundary={:?}",
             f.name,
             f.kind.as_str(),
@@ -1007,10 +1027,10 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     for spec_p in tmesim::model::params::PARAM_SPECS {
         let v = spec.params.get(spec_p.name).unwrap();
         let mark = if v != spec_p.default { "  (set)" } else { "" };
-        println!("# param {} = {} {}{}", spec_p.name, v, spec_p.unit, mark);
+        text!("# param {} = {} {}{}", spec_p.name, v, spec_p.unit, mark);
     }
     for d in &arm_spec.treatment.drugs {
-        println!(
+        text!(
             "# drug {} ({}) from {}: terminal half-life {:.2} d, peak {:.3} mg/L",
             d.name,
             d.agent,
@@ -1020,7 +1040,7 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
         );
     }
     for r in &arm_spec.treatment.radiation {
-        println!(
+        text!(
             "# radiotherapy {} from {}: {} x {} Gy on days {:?}; surviving fraction per fraction {:?}",
             r.name,
             r.file.display(),
@@ -1030,7 +1050,9 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
             r.plan.survival
         );
     }
-    println!("# ok: {} is valid", config.display());
+    text!("# ok: {} is valid", config.display());
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(())
 }
 

@@ -152,7 +152,13 @@ pub fn read(out: &Path, spec: &CohortSpec, patient: u32, arm: &str) -> Result<Op
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
     };
     parse(&text, spec)
-        .with_context(|| format!("{}: not a record of this cohort", p.display()))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} is damaged or not a result of this cohort ({e}); remove that file and run the \
+                 command that wrote it again: it runs only the missing results",
+                p.display()
+            )
+        })
         .map(Some)
 }
 

@@ -14,7 +14,7 @@ use crate::backend::batch::Batch;
 use crate::config::initial::initial_state;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
-use crate::output::run_dir::{self, Existing};
+use crate::output::guard::{self, Existing, Kind};
 use crate::output::{atomic, layout};
 use crate::sim::checkpoint::fingerprint;
 use crate::sim::scenario::ArmSpec;
@@ -103,7 +103,7 @@ impl<'a> Plan<'a> {
         })
     }
 
-    fn run_spec(&self, patient: &sample::Patient, arm: usize) -> Result<ArmSpec> {
+    pub(crate) fn run_spec(&self, patient: &sample::Patient, arm: usize) -> Result<ArmSpec> {
         run_spec(self.spec, &self.grid, patient, &self.spec.arms[arm])
     }
 }
@@ -127,8 +127,6 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
         anyhow::ensure!(b >= 1, "--batch must be at least 1");
     }
     let _lock = prepare(opts.out, spec, opts.force)?;
-    write_description(opts.out, spec, &plan, opts.shard, false)?;
-
     let patients: Vec<u32> = (0..spec.cohort.patients)
         .filter(|&i| opts.shard.holds(i))
         .collect();
@@ -136,6 +134,10 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
         .iter()
         .flat_map(|&patient| (0..spec.arms.len()).map(move |arm| Job { patient, arm }))
         .collect();
+    // Every result already there must be of this very cohort and scenario:
+    // checked before anything is written, so a refused rerun changes nothing.
+    check_kept(&plan, opts.out, &jobs)?;
+    write_description(opts.out, spec, &plan, opts.shard, false)?;
     let total = jobs.len();
     let kept = count_kept(opts.out, spec, &patients);
     let bar = progress_bar(opts.progress, total as u64, kept as u64);
@@ -216,22 +218,40 @@ fn progress_bar(show: bool, total: u64, done: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// Lock the folder; refuse one that holds a single run; clear it with
-/// `force`. Results of this cohort already there are kept and skipped.
-fn prepare(out: &Path, spec: &CohortSpec, force: bool) -> Result<run_dir::RunDir> {
-    if !force && out.join(layout::MANIFEST).is_file() {
-        bail!(
-            "{} holds a run (manifest.json), not a cohort; choose another --out or use --force",
-            out.display()
-        );
-    }
+/// Lock the folder (output::guard); refuse one that holds anything but an
+/// earlier run of a cohort; clear it with `force`. Results of this cohort
+/// already there are kept and skipped.
+fn prepare(out: &Path, spec: &CohortSpec, force: bool) -> Result<guard::Guarded> {
     let inputs: Vec<PathBuf> = vec![spec.file.clone(), spec.scenario.clone()];
     let existing = if force {
         Existing::Replace
     } else {
         Existing::Continue
     };
-    run_dir::prepare(out, &inputs, existing)
+    guard::prepare(out, Kind::Cohort, &inputs, existing)
+}
+
+/// Refuse a folder holding a result of another scenario, cohort or build
+/// (its fingerprint differs), or a damaged one (naming the file).
+fn check_kept(plan: &Plan, out: &Path, jobs: &[Job]) -> Result<()> {
+    let spec = plan.spec;
+    for job in jobs {
+        let label = &spec.arm_labels[job.arm];
+        let Some(old) = records::read(out, spec, job.patient, label)? else {
+            continue;
+        };
+        let patient = sample::patient(spec, job.patient);
+        if old.fingerprint != fingerprint(&plan.run_spec(&patient, job.arm)?) {
+            bail!(
+                "{} holds a result of patient {} on {label} from another scenario, cohort or \
+                 tmesim version ({}); use --force to replace the folder's results, or another --out",
+                out.display(),
+                job.patient,
+                records::path(out, job.patient, label).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// cohort.toml (the cohort as run, its scenario as an absolute path) and

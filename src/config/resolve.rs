@@ -141,6 +141,7 @@ impl Ctx<'_> {
 pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec, ConfigError> {
     let cx = Ctx { file };
     let grid = resolve_grid(&cx, &config.grid)?;
+    check_dense_axes(&cx, &grid, config.solver.diffusion)?;
     let time = resolve_time(&cx, &config.time)?;
     let params = resolve_params(&cx, &config.params)?;
     let base_dir = file.parent().unwrap_or(Path::new("."));
@@ -188,6 +189,38 @@ fn resolve_grid(cx: &Ctx, g: &GridConfig) -> Result<Grid, ConfigError> {
         ));
     }
     Ok(grid)
+}
+
+/// Longest grid axis of the exponential solver. It builds each axis's
+/// propagator as a dense n x n matrix before keeping its band
+/// (model::exponential::axis_propagator): about 40 n^2 bytes while it is
+/// built and n^3 operations per squaring (n = 2048 already takes minutes;
+/// n = 65536 would need 172 GB). Checked before anything is allocated.
+pub const MAX_EXPONENTIAL_AXIS: usize = 4096;
+
+fn check_dense_axes(cx: &Ctx, grid: &Grid, solver: DiffusionSolver) -> Result<(), ConfigError> {
+    if solver != DiffusionSolver::Exponential {
+        return Ok(());
+    }
+    for (key, n) in [
+        ("grid.nx", grid.nx),
+        ("grid.ny", grid.ny),
+        ("grid.nz", grid.nz),
+    ] {
+        if n > MAX_EXPONENTIAL_AXIS {
+            let gb = 40.0 * (n as f64).powi(2) / 1e9;
+            return Err(cx.invalid(
+                key,
+                format!(
+                    "{n} voxels is too long an axis for solver.diffusion = \"exponential\", whose \
+                     propagator is first built as a dense {n} x {n} matrix (about {gb:.0} GB); \
+                     allowed range [1, {MAX_EXPONENTIAL_AXIS}] with this solver, or set \
+                     solver.diffusion = \"explicit\" (up to 65536)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The step and the schedule of a run.

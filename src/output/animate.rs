@@ -302,8 +302,8 @@ fn encode(
             enc.set_depth(png::BitDepth::Eight);
             enc.set_compression(png::Compression::Fast);
             enc.set_animated(frames.len() as u32, 0)?;
-            // Delay in seconds as a fraction: 1000 / (1000 fps).
-            enc.set_frame_delay(1000, (1000.0 * fps).round().clamp(1.0, 65535.0) as u16)?;
+            let (num, den) = apng_delay(fps);
+            enc.set_frame_delay(num, den)?;
             let mut writer = enc.write_header()?;
             for k in 0..frames.len() {
                 writer.write_image_data(load(k)?.as_raw())?;
@@ -312,4 +312,45 @@ fn encode(
         }
     }
     Ok(())
+}
+
+/// An APNG frame delay of 1/`fps` seconds as num/den, both 16-bit: the
+/// exact 1000 / (1000 fps) in lowest terms where it fits (every fps with
+/// three decimals up to 65.535, and 100, 80, 75...), else the closest
+/// num/65535. (Clamping 1000 fps at 65535 made fps > 65.5 play slower.)
+pub fn apng_delay(fps: f32) -> (u16, u16) {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let den = ((fps as f64) * 1000.0).round().max(1.0) as u64;
+    let g = gcd(1000, den);
+    let (n, d) = (1000 / g, den / g);
+    if n <= 65535 && d <= 65535 {
+        return (n as u16, d as u16);
+    }
+    let n = (65535.0 / fps as f64).round().clamp(1.0, 65535.0);
+    (n as u16, 65535)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn apng_delays_are_one_over_fps_at_every_allowed_rate() {
+        for fps in [
+            0.1f32, 0.5, 1.0, 7.0, 12.0, 24.0, 29.97, 30.0, 60.0, 65.0, 66.0, 70.0, 99.7, 100.0,
+        ] {
+            let (n, d) = super::apng_delay(fps);
+            let played = n as f64 / d as f64 * fps as f64;
+            assert!(
+                (played - 1.0).abs() < 1e-3,
+                "fps {fps}: delay {n}/{d} s plays at {} fps",
+                fps as f64 / played
+            );
+        }
+        assert_eq!(super::apng_delay(100.0), (1, 100));
+    }
 }

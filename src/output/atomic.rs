@@ -89,9 +89,77 @@ fn with_path(e: std::io::Error, path: &Path) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{shown}: {e}"))
 }
 
+/// An error and its causes as one line, each thing said once: a cause
+/// already said (an I/O error repeated by the error that wraps it) is
+/// left out, and so is a leading `PATH: ` a cause repeats after the
+/// message naming that path ("cannot write P: P: No space left on device"
+/// becomes "cannot write P: No space left on device").
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let mut s = cause.to_string();
+        while let Some((head, rest)) = s.split_once(": ") {
+            let named = head.len() >= 4 && (head.contains('/') || head.contains('.'));
+            if named && text.contains(head) {
+                s = rest.to_string();
+            } else {
+                break;
+            }
+        }
+        if s.is_empty() || text.contains(&s) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&s);
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error that repeats its source in its own message (as the png
+    /// and gif encoders' I/O errors do).
+    #[derive(Debug)]
+    struct Repeats(std::io::Error);
+    impl std::fmt::Display for Repeats {
+        fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "{}", self.0)
+        }
+    }
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_with_its_path_and_error_once() {
+        let path = Path::new("/data/run/frames/tumor_0003.png");
+        let full = || with_path(std::io::Error::from_raw_os_error(28), path);
+        let cases = [
+            anyhow::Error::new(full()).context(format!("cannot write {}", path.display())),
+            anyhow::Error::new(Repeats(full())).context(format!("cannot write {}", path.display())),
+            anyhow::Error::new(Repeats(std::io::Error::from_raw_os_error(28)))
+                .context(format!("cannot write {}", path.display())),
+        ];
+        for e in &cases {
+            let text = describe(e);
+            assert_eq!(text.matches("tumor_0003.png").count(), 1, "{text}");
+            assert_eq!(text.matches("os error 28").count(), 1, "{text}");
+            assert!(text.starts_with("cannot write /data/run"), "{text}");
+            // What the command line printed before ({:#}): twice.
+            let old = format!("{e:#}");
+            assert!(
+                old.matches("tumor_0003.png").count() == 2
+                    || old.matches("os error 28").count() == 2,
+                "{old}"
+            );
+        }
+    }
 
     #[test]
     fn an_uncommitted_file_leaves_the_old_one_and_no_temporary() {

@@ -20,6 +20,8 @@ pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// A comparison's table and plot, beside one run folder per arm.
 pub const SUMMARY_CSV: &str = "summary.csv";
 pub const BURDEN_PNG: &str = "tumor_burden.png";
+/// A comparison's record: its arm folders (src/output/guard.rs).
+pub const COMPARISON_JSON: &str = "comparison.json";
 // A cohort folder (`tmesim cohort`, docs/cohorts.md).
 pub const COHORT_TOML: &str = "cohort.toml";
 pub const COHORT_JSON: &str = "cohort.json";

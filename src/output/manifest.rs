@@ -33,8 +33,14 @@ pub struct Manifest {
     /// The scenario file as an absolute path, for `--resume` from elsewhere.
     #[serde(default)]
     pub config_file_absolute: Option<String>,
+    /// Where the run ran: the backend of its last segment (see `segments`).
     pub backend: String,
     pub adapter: String,
+    /// Each stretch of steps and the backend that computed it: one for a
+    /// run that was never resumed, one more for each resume (a run
+    /// interrupted on the CPU and resumed on the GPU lists both).
+    #[serde(default)]
+    pub segments: Vec<Segment>,
     pub grid: GridInfo,
     pub dt_min: f32,
     pub steps_done: u64,
@@ -48,6 +54,15 @@ pub struct Manifest {
     /// Every kernel parameter as used (defaults plus config).
     pub params: serde_json::Map<String, serde_json::Value>,
     pub config: crate::config::schema::Config,
+}
+
+/// Steps `from_step..to_step` of a run, computed on `backend` (`adapter`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub backend: String,
+    pub adapter: String,
+    pub from_step: u64,
+    pub to_step: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

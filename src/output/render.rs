@@ -35,13 +35,32 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 /// Redraw the run in `dir`; returns the number of saved times drawn.
 pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
     let mut m = read_manifest(dir)?;
+    // Render rewrites the folder's images: never while a run writes it.
+    let _lock = super::guard::lock_existing(dir)?;
     let grid = Grid {
         nx: m.grid.nx,
         ny: m.grid.ny,
         nz: m.grid.nz,
         dx_um: m.grid.dx_um,
     };
+    if let Some(z) = &m.layout.zarr {
+        let store = dir.join(z);
+        if !std::fs::symlink_metadata(&store).is_ok_and(|s| s.is_dir()) {
+            bail!(
+                "{} is missing (the manifest lists it): render redraws the frames from it; \
+                 restore it, or run the scenario again",
+                store.display()
+            );
+        }
+    }
     let arrays = Arrays::open(dir, &m)?;
+    if !arrays.exist() && !opts.only.is_empty() {
+        bail!(
+            "--fields redraws frames from the saved fields, and {} has none (neither \
+             fields.ome.zarr nor .npy fields); rerun with --set output.zarr=true",
+            dir.display()
+        );
+    }
     if !arrays.exist() && m.layout.frame.is_none() {
         bail!(
             "{} has neither fields.ome.zarr, .npy fields nor frames; rerun with --set output.zarr=true",
@@ -55,6 +74,16 @@ pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
         );
     }
     let settings = settings(&m, opts, &grid, &arrays)?;
+    if arrays.exist()
+        && settings.frame_fields.is_empty()
+        && settings.montage.is_empty()
+        && settings.composite.is_empty()
+    {
+        bail!(
+            "nothing to draw in {}: none of the fields asked for is saved there",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir.join(layout::FRAMES_DIR))?;
     if arrays.exist() {
         redraw(dir, &m, &grid, &settings, &arrays)?;

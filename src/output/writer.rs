@@ -4,7 +4,7 @@
 use super::colormap::{ColorMap, Scale};
 use super::images::{write_images, ImageSettings};
 use super::manifest::{
-    FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime, FIELD_FRAMES_EVERY,
+    FieldInfo, GridInfo, LayoutInfo, Manifest, OutputInfo, SavedTime, Segment, FIELD_FRAMES_EVERY,
     FIELD_FRAMES_FINAL,
 };
 use super::timeseries::{summarize, Summary, TimeseriesWriter};
@@ -74,12 +74,14 @@ pub struct Earlier<'b> {
     pub summaries: &'b [Summary],
     pub extra_values: &'b [Vec<f64>],
     pub wall_time_s: f64,
+    /// The step of the checkpoint the run continues from (0: a new run).
+    pub step: u64,
 }
 
 impl<'a> RunWriter<'a> {
     /// Create the folders, the time series (with `extra_columns`, e.g. the
     /// drugs') and config.toml in `out`, a folder already prepared by
-    /// `run_dir::prepare`. The start time is the wall-clock origin.
+    /// `guard::prepare`. The start time is the wall-clock origin.
     pub fn new(
         spec: &'a RunSpec,
         out: &Path,
@@ -105,6 +107,7 @@ impl<'a> RunWriter<'a> {
             summaries,
             extra_values,
             wall_time_s: wall_time_before_s,
+            step: resumed_at,
         } = *earlier;
         let o = &spec.output;
         for (on, dir) in [
@@ -134,6 +137,9 @@ impl<'a> RunWriter<'a> {
         let mut manifest = manifest(spec, info, &images);
         manifest.saved = saved.to_vec();
         manifest.steps_done = saved.last().map_or(0, |s| s.step);
+        if resumed_at > 0 {
+            manifest.segments = resumed_segments(out, &manifest, resumed_at);
+        }
         let zarr = if o.zarr {
             let channels = o
                 .fields
@@ -195,7 +201,7 @@ impl<'a> RunWriter<'a> {
     /// error may be that the disk is full).
     pub fn fail(mut self, error: &anyhow::Error) {
         self.manifest.status = "failed".into();
-        self.manifest.error = Some(format!("{error:#}"));
+        self.manifest.error = Some(atomic::describe(error));
         let _ = self.write_manifest();
     }
 
@@ -274,11 +280,11 @@ impl<'a> RunWriter<'a> {
             return Err(e);
         }
         if completed {
-            let dir = self.out.join(layout::CHECKPOINTS_DIR);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("cannot remove {}", dir.display()))?;
-            }
+            // Only the checkpoint files: anything else there is not ours.
+            super::guard::remove_owned_files(&self.out, layout::CHECKPOINTS_DIR, |n| {
+                super::guard::is_checkpoint_name(n)
+                    || super::guard::temporary_of(n).is_some_and(super::guard::is_checkpoint_name)
+            })?;
             self.manifest.checkpoint = None;
         }
         self.write_manifest()?;
@@ -327,6 +333,10 @@ impl<'a> RunWriter<'a> {
     }
 
     fn write_manifest(&mut self) -> Result<()> {
+        let done = self.manifest.steps_done;
+        if let Some(last) = self.manifest.segments.last_mut() {
+            last.to_step = last.to_step.max(done);
+        }
         self.manifest.wall_time_s = self.wall_time_s();
         self.manifest.heartbeat = Some(chrono::Local::now().to_rfc3339());
         self.last_manifest = Instant::now();
@@ -424,8 +434,19 @@ fn remove_saves_from(out: &Path, first: usize) -> Result<()> {
         let Ok(entries) = std::fs::read_dir(out.join(dir)) else {
             continue;
         };
+        let ext = match dir {
+            layout::FRAMES_DIR => "png",
+            layout::FIELDS_DIR => "npy",
+            _ => "vti",
+        };
         for entry in entries.filter_map(|e| e.ok()) {
             let name = entry.file_name().to_string_lossy().into_owned();
+            // Only tmesim's per-save files (`{name}_{dddd}.{ext}`): a file
+            // of the user's in frames/ stays.
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if !is_file || !super::guard::is_per_save_name(&name, ext) {
+                continue;
+            }
             let field_frame = dir == layout::FRAMES_DIR && !sequence(&name);
             if field_frame || layout::save_index(&name).is_some_and(|i| i >= first) {
                 let path = entry.path();
@@ -435,6 +456,34 @@ fn remove_saves_from(out: &Path, first: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The segments of a resumed run: those of the run's earlier manifest up
+/// to the checkpoint at `step` (the last of them reaching it), then this
+/// one's from there. A manifest of a tmesim without segments counts as one
+/// segment on its backend.
+fn resumed_segments(out: &Path, now: &Manifest, step: u64) -> Vec<Segment> {
+    let this = now.segments.last().cloned().map(|mut s| {
+        s.from_step = step;
+        s.to_step = step;
+        s
+    });
+    let earlier: Vec<Segment> = match super::render::read_manifest(out) {
+        Ok(old) if !old.segments.is_empty() => old.segments,
+        Ok(old) => vec![Segment {
+            backend: old.backend,
+            adapter: old.adapter,
+            from_step: 0,
+            to_step: step,
+        }],
+        Err(_) => Vec::new(),
+    };
+    let mut all: Vec<Segment> = earlier.into_iter().filter(|s| s.from_step < step).collect();
+    if let Some(last) = all.last_mut() {
+        last.to_step = step;
+    }
+    all.extend(this);
+    all
 }
 
 fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
@@ -457,6 +506,12 @@ fn manifest(spec: &RunSpec, info: RunInfo, images: &ImageSettings) -> Manifest {
             .canonicalize()
             .ok()
             .map(|p| p.display().to_string()),
+        segments: vec![Segment {
+            backend: info.backend.clone(),
+            adapter: info.adapter.clone(),
+            from_step: 0,
+            to_step: 0,
+        }],
         backend: info.backend,
         adapter: info.adapter,
         grid: GridInfo {

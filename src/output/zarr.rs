@@ -129,6 +129,66 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+fn refuse_symlink(root: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symlink; tmesim never writes through one",
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+/// Remove the store's own files: the chunks of time points `from_t` and
+/// later (chunk files named `0`, and their temporaries, in folders named
+/// by digits) and, from 0, its metadata; then the folders this empties.
+/// Anything else in the store (never a symlink's target) stays.
+fn remove_own(root: &Path, from_t: usize) -> Result<()> {
+    fn chunk_tree(dir: &Path) -> Result<()> {
+        for e in std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok())
+        {
+            let (Ok(t), Some(name)) = (e.file_type(), e.file_name().to_str().map(String::from))
+            else {
+                continue;
+            };
+            let chunk = name == "0" || super::guard::temporary_of(&name) == Some("0");
+            if t.is_dir() && name.bytes().all(|b| b.is_ascii_digit()) {
+                chunk_tree(&e.path())?;
+            } else if t.is_file() && chunk {
+                std::fs::remove_file(e.path())
+                    .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+        Ok(())
+    }
+    let array = root.join(ARRAY);
+    if let Ok(entries) = std::fs::read_dir(&array) {
+        for e in entries.filter_map(|e| e.ok()) {
+            let t = e.file_name().to_str().and_then(|n| n.parse::<usize>().ok());
+            if e.file_type().is_ok_and(|t| t.is_dir()) && t.is_some_and(|t| t >= from_t) {
+                chunk_tree(&e.path())?;
+            }
+        }
+    }
+    if from_t == 0 {
+        for f in [
+            root.join(".zgroup"),
+            root.join(".zattrs"),
+            array.join(".zarray"),
+            array.join(".zattrs"),
+        ] {
+            if std::fs::symlink_metadata(&f).is_ok_and(|m| m.is_file()) {
+                std::fs::remove_file(&f)
+                    .with_context(|| format!("cannot remove {}", f.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ZarrWriter {
     /// Create an empty store (no time points yet) at `root`.
     pub fn create(
@@ -137,9 +197,9 @@ impl ZarrWriter {
         channels: Vec<Channel>,
         save_interval_days: f64,
     ) -> Result<Self> {
+        refuse_symlink(root)?;
         if root.exists() {
-            std::fs::remove_dir_all(root)
-                .with_context(|| format!("cannot replace {}", root.display()))?;
+            remove_own(root, 0)?;
         }
         std::fs::create_dir_all(root.join(ARRAY))
             .with_context(|| format!("cannot create {}", root.display()))?;
@@ -161,19 +221,11 @@ impl ZarrWriter {
         save_interval_days: f64,
         times_days: Vec<f64>,
     ) -> Result<Self> {
+        refuse_symlink(root)?;
         if times_days.is_empty() || !root.join(ARRAY).join(".zarray").is_file() {
             return Self::create(root, grid, channels, save_interval_days);
         }
-        for entry in std::fs::read_dir(root.join(ARRAY))
-            .with_context(|| format!("cannot read {}", root.display()))?
-            .filter_map(|e| e.ok())
-        {
-            let t = entry.file_name().to_string_lossy().parse::<usize>();
-            if t.is_ok_and(|t| t >= times_days.len()) {
-                std::fs::remove_dir_all(entry.path())
-                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            }
-        }
+        remove_own(root, times_days.len())?;
         Self::open(root, grid, channels, save_interval_days, times_days)
     }
 

@@ -28,7 +28,7 @@ pub struct RunReport {
 }
 
 pub struct RunOptions<'a> {
-    /// The run folder, prepared by `output::run_dir::prepare`.
+    /// The run folder, prepared by `output::guard::prepare`.
     pub out_dir: &'a Path,
     pub progress: bool,
     pub interrupt: Option<&'a AtomicBool>,
@@ -76,6 +76,7 @@ pub fn run(
                         .map(|s| arm.treatment.values(s.step))
                         .collect::<Vec<_>>(),
                     wall_time_s: c.header.wall_time_s,
+                    step: c.state.step,
                 },
             )?,
             c.state.clone(),
