@@ -191,11 +191,12 @@ fn resolve_grid(cx: &Ctx, g: &GridConfig) -> Result<Grid, ConfigError> {
     Ok(grid)
 }
 
-/// Longest grid axis of the exponential solver. It builds each axis's
-/// propagator as a dense n x n matrix before keeping its band
-/// (model::exponential::axis_propagator): about 40 n^2 bytes while it is
-/// built and n^3 operations per squaring (n = 2048 already takes minutes;
-/// n = 65536 would need 172 GB). Checked before anything is allocated.
+/// Longest grid axis of the exponential solver. Its propagators are built
+/// as bands from the start (model::exponential::PropagatorBand), but the
+/// source transform keeps dense n x n eigenbasis matrices per axis (two in
+/// f32, for the GPU's passes) and a Dirichlet offset is computed through
+/// an n x n basis in f64: about 24 n^2 bytes (n = 65536 would need 100 GB).
+/// Checked before anything is allocated.
 pub const MAX_EXPONENTIAL_AXIS: usize = 4096;
 
 fn check_dense_axes(cx: &Ctx, grid: &Grid, solver: DiffusionSolver) -> Result<(), ConfigError> {
@@ -208,12 +209,12 @@ fn check_dense_axes(cx: &Ctx, grid: &Grid, solver: DiffusionSolver) -> Result<()
         ("grid.nz", grid.nz),
     ] {
         if n > MAX_EXPONENTIAL_AXIS {
-            let gb = 40.0 * (n as f64).powi(2) / 1e9;
+            let gb = 24.0 * (n as f64).powi(2) / 1e9;
             return Err(cx.invalid(
                 key,
                 format!(
                     "{n} voxels is too long an axis for solver.diffusion = \"exponential\", whose \
-                     propagator is first built as a dense {n} x {n} matrix (about {gb:.0} GB); \
+                     source transform keeps dense {n} x {n} basis matrices (about {gb:.0} GB); \
                      allowed range [1, {MAX_EXPONENTIAL_AXIS}] with this solver, or set \
                      solver.diffusion = \"explicit\" (up to 65536)"
                 ),

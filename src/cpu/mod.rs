@@ -39,7 +39,9 @@ pub fn for_each_voxel_emitting(
 ) {
     assert_eq!(fields.len(), FIELD_COUNT);
     let n = fields[0].len();
-    let mut chunks: Vec<(Vec<&mut [f32]>, Vec<&mut [f32]>)> = (0..n.div_ceil(CHUNK))
+    // Per chunk of voxels: its part of every field and of every slot.
+    type Parts<'a> = (Vec<&'a mut [f32]>, Vec<&'a mut [f32]>);
+    let mut chunks: Vec<Parts> = (0..n.div_ceil(CHUNK))
         .map(|_| (Vec::with_capacity(FIELD_COUNT), Vec::with_capacity(slots)))
         .collect();
     for field in fields.iter_mut() {
