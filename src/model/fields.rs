@@ -231,10 +231,10 @@ field_table! {
     .with_sink("sink_adenosine_per_day"),
     KYNURENINE = molecule(
         "kynurenine",
-        "kynurenine from IDO in MDSCs and IFN-gamma-induced tumour cells",
+        "kynurenine from IDO1 (MDSCs, DCs, IFN-gamma-induced tumour cells), TDO and plasma",
         20000.0,
         60.0,
-        10.0,
+        15000.0,
     )
     .with_sink("sink_kynurenine_per_day"),
     TUMOR = cell("tumor", "tumour cells", 0.1, 0.0, 1.0)

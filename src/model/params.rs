@@ -145,7 +145,7 @@ param_registry! {
         "Relative increase of tumour proliferation at full PI3K/AKT activity";
 
     // --- killing and T-cell function ------------------------------------------
-    kill_rate_per_day = 1.4, [0.0, 50.0], "1/day", "model-brief 0.9-4/d (spQSP-IO); 1.4 fitted (docs/calibration.md)",
+    kill_rate_per_day = 2.4, [0.0, 50.0], "1/day", "model-brief 0.9-4/d (spQSP-IO); 2.4 fitted with tissue-scale adenosine and kynurenine (docs/calibration.md)",
         "Maximal CD8 killing rate per tumour cell";
     kill_saturation = 0.05, [1e-4, 1.0], "volume fraction", "assumed",
         "Half-saturation of killing k*T*E/(T+E+K)";
@@ -231,7 +231,7 @@ param_registry! {
         "Treg fraction halving effector function";
     kyn_treg_induction_per_day = 0.2, [0.0, 10.0], "1/day", "assumed (mechanism 12)",
         "Maximal kynurenine-driven conversion of T cells to Tregs";
-    kyn_treg_ec50_nm = 10000.0, [1e-3, 1e6], "nM", "assumed",
+    kyn_treg_ec50_nm = 100000.0, [1e-3, 1e6], "nM", "assumed: ten times tumour tissue levels (6-14 uM), where kynurenine's suppressive effects in vivo are limited (Siska 2021)",
         "Kynurenine for half-maximal Treg induction";
 
     // --- MDSCs (mechanism 3) ------------------------------------------------------
@@ -335,9 +335,9 @@ param_registry! {
         "CD39/CD73 capacity per Treg fraction";
     cd73_mdsc = 3.0, [0.0, 100.0], "-", "assumed",
         "CD39/CD73 capacity per MDSC fraction";
-    atp_km = 0.05, [1e-5, 100.0], "-", "assumed (ATP is abundant in tumour interstitium, hundreds of uM, Pellegatti 2008; CD39/CD73 are rate-limiting, Kukulski 2005)",
+    atp_km = 1.0, [1e-5, 100.0], "-", "assumed: above the basal release of live tumour cells (0.1 per fraction), so a burst of dying cells (radiotherapy, chemotherapy, killing) raises conversion, as radiotherapy raises tumour adenosine (Tsukui 2020)",
         "ATP release for half-maximal CD39/CD73 conversion (Michaelis-Menten in the substrate)";
-    adenosine_production = 700.0, [0.0, 1e6], "nM/min", "set so the baseline tumour holds about 150 nM (microdialysis in mouse tumours, 100-150 nM, Willingham 2018)",
+    adenosine_production = 4000.0, [0.0, 1e6], "nM/min", "set so the baseline tumour holds about 150 nM (microdialysis in mouse tumours, 100-150 nM, Willingham 2018)",
         "Adenosine production per unit CD39/CD73 enzyme at saturating ATP";
     adenosine_plasma_nm = 13.0, [0.0, 1e5], "nM", "Loefgren 2018 (human venous plasma, stop solution)",
         "Plasma adenosine, exchanged through vessels";
