@@ -151,41 +151,26 @@ impl FastSourceTransform {
         let n: usize = self.dims.iter().product();
         for (slot, data) in sources.chunks_mut(n).enumerate() {
             let sine = self.dirichlet[slot];
-            for (plan, &axis) in self.plans.iter().zip(&self.axes) {
-                let scratch = plan.get_scratch_len();
-                along_axis(
-                    self.dims,
-                    axis,
-                    data,
-                    scratch,
-                    &|line: &mut [f32], scratch| {
-                        if sine {
-                            plan.process_dst2_with_scratch(line, scratch)
-                        } else {
-                            plan.process_dct2_with_scratch(line, scratch)
-                        }
-                    },
-                );
-            }
+            self.transform(data, sine, false);
             data.par_iter_mut()
                 .zip(&self.phi[slot])
                 .for_each(|(v, &f)| *v *= f);
-            for (plan, &axis) in self.plans.iter().zip(&self.axes) {
-                let scratch = plan.get_scratch_len();
-                along_axis(
-                    self.dims,
-                    axis,
-                    data,
-                    scratch,
-                    &|line: &mut [f32], scratch| {
-                        if sine {
-                            plan.process_dst3_with_scratch(line, scratch)
-                        } else {
-                            plan.process_dct3_with_scratch(line, scratch)
-                        }
-                    },
-                );
-            }
+            self.transform(data, sine, true);
+        }
+    }
+
+    /// Type II (into the eigenbasis) or type III (back) transforms of
+    /// `data` along every active axis: sine with Dirichlet faces, cosine
+    /// without.
+    fn transform(&self, data: &mut [f32], sine: bool, back: bool) {
+        for (plan, &axis) in self.plans.iter().zip(&self.axes) {
+            let line = |line: &mut [f32], scratch: &mut [f32]| match (sine, back) {
+                (false, false) => plan.process_dct2_with_scratch(line, scratch),
+                (false, true) => plan.process_dct3_with_scratch(line, scratch),
+                (true, false) => plan.process_dst2_with_scratch(line, scratch),
+                (true, true) => plan.process_dst3_with_scratch(line, scratch),
+            };
+            along_axis(self.dims, axis, data, plan.get_scratch_len(), &line);
         }
     }
 }
