@@ -401,7 +401,7 @@ fn a2a_antagonist_restores_t_cell_function_and_lowers_mdscs() {
             1.1,
         );
         // A2B-driven MDSC recruitment is a modest term at these adenosine
-        // levels (measured 0.990 on the CPU).
+        // levels (measured 0.983 on the CPU).
         assert_ratio(
             "MDSC total",
             field_total(&off, "mdsc"),
@@ -412,7 +412,7 @@ fn a2a_antagonist_restores_t_cell_function_and_lowers_mdscs() {
 }
 
 /// Bounds of the IDO1 inhibitor's effect in `ido_high` on day 10 (measured
-/// 0.53 and 0.83 on the CPU, docs/verification.md): kynurenine cannot
+/// 0.49 and 0.76 on the CPU, docs/therapies.md): kynurenine cannot
 /// fall by more than IDO1's share (TDO and plasma remain).
 const IDO_KYN_RATIO: f64 = 0.7;
 const IDO_TREG_RATIO: f64 = 0.95;
