@@ -145,7 +145,7 @@ param_registry! {
         "Relative increase of tumour proliferation at full PI3K/AKT activity";
 
     // --- killing and T-cell function ------------------------------------------
-    kill_rate_per_day = 2.4, [0.0, 50.0], "1/day", "model-brief 0.9-4/d (spQSP-IO); 2.4 fitted with tissue-scale adenosine and kynurenine (docs/calibration.md)",
+    kill_rate_per_day = 2.7, [0.0, 50.0], "1/day", "model-brief 0.9-4/d (spQSP-IO); 2.7 fitted with tissue-scale adenosine and kynurenine (docs/calibration.md)",
         "Maximal CD8 killing rate per tumour cell";
     kill_saturation = 0.05, [1e-4, 1.0], "volume fraction", "assumed",
         "Half-saturation of killing k*T*E/(T+E+K)";
