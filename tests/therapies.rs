@@ -401,7 +401,7 @@ fn a2a_antagonist_restores_t_cell_function_and_lowers_mdscs() {
             1.1,
         );
         // A2B-driven MDSC recruitment is a modest term at these adenosine
-        // levels (measured 0.983 on the CPU).
+        // levels (measured 0.982 on the CPU).
         assert_ratio(
             "MDSC total",
             field_total(&off, "mdsc"),
