@@ -228,7 +228,11 @@ pub fn waterfall(path: &Path, arms: &[String], records: &[Record]) -> Result<()>
 /// Colour of an ORR gain (points): white at 0, green for gains, purple
 /// for losses, saturating at 50 points.
 fn gain_color(g: f64) -> RGBColor {
-    let t = (g.abs() / 50.0).min(1.0);
+    let t = if g.is_finite() {
+        (g.abs() / 50.0).min(1.0)
+    } else {
+        0.0
+    };
     let (r, gr, b) = if g >= 0.0 {
         (27.0, 120.0, 55.0)
     } else {
@@ -256,7 +260,7 @@ pub fn mechanism_map(
     draw_png(path, (w, h), |root| {
         let font = |px: u32| (PLOT_FAMILY, px).into_font();
         root.draw(&Text::new(
-            format!("ORR gain over {reference} (percentage points), per phenotype"),
+            format!("Against {reference}, per phenotype: ORR gain and paired best-change shift"),
             (10, 10),
             font(18),
         ))
@@ -285,13 +289,21 @@ pub fn mechanism_map(
                 };
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell_w - 2, y + cell_h - 2)],
-                    gain_color(c.gain_pts()).filled(),
+                    // Coloured by the continuous shift (deeper shrinkage:
+                    // green), which shows a drug acting where no patient
+                    // changes RECIST category.
+                    gain_color(-c.best_change_shift_pts).filled(),
                 ))
                 .map_err(&err)?;
-                let dark = c.gain_pts().abs() > 30.0;
+                let dark = c.best_change_shift_pts.abs() > 30.0;
                 let color = if dark { WHITE } else { BLACK };
                 root.draw(&Text::new(
-                    format!("{:+.0} (n={})", c.gain_pts(), c.patients),
+                    format!(
+                        "{:+.0} | {:+.1} (n={})",
+                        c.gain_pts(),
+                        c.best_change_shift_pts,
+                        c.patients
+                    ),
                     (x + 8, y + 9),
                     font(13).color(&color),
                 ))
@@ -299,7 +311,7 @@ pub fn mechanism_map(
             }
         }
         root.draw(&Text::new(
-            "cell: ORR on the arm minus ORR on the reference arm, same phenotype; n = patients",
+            "cell: ORR gain (points) | mean paired shift of the best change (points; colour, green = deeper) | n = patients",
             (10, h as i32 - 30),
             font(12),
         ))

@@ -23,7 +23,7 @@ use std::path::Path;
 pub fn aggregate(out: &Path, spec: &spec::CohortSpec, end_day: f64) -> Result<()> {
     let records = records::read_all(out, spec)?;
     let stats = tables::arm_stats(spec, &records);
-    let map = tables::mechanism_map(spec, &records);
+    let map = tables::mechanism_map(spec.reference_label(), &spec.arm_labels, &records);
     tables::write(out, spec, &records, &stats, &map)?;
     charts::pfs(
         &out.join(layout::PFS_PNG),

@@ -145,6 +145,11 @@ pub struct MapCell {
     pub patients: usize,
     pub orr_pct: f64,
     pub reference_orr_pct: f64,
+    /// Mean over the phenotype's patients of (best change on the arm -
+    /// best change on the reference), each patient against itself: a
+    /// continuous measure of where a drug acts, negative where the arm
+    /// shrinks tumours deeper. NaN when no patient has both records.
+    pub best_change_shift_pts: f64,
 }
 
 impl MapCell {
@@ -153,33 +158,38 @@ impl MapCell {
     }
 }
 
-/// ORR per phenotype on every arm but the reference, with the reference's.
-pub fn mechanism_map(spec: &CohortSpec, records: &[Record]) -> Vec<MapCell> {
+/// ORR per phenotype on every arm but the reference, with the reference's,
+/// and the paired shift of the best change.
+pub fn mechanism_map(reference: &str, arm_labels: &[String], records: &[Record]) -> Vec<MapCell> {
     let mut phenotypes: Vec<&str> = records.iter().map(|r| r.phenotype.as_str()).collect();
     phenotypes.sort();
     phenotypes.dedup();
-    let orr = |ph: &str, arm: &str| {
-        let rs: Vec<&Record> = records
+    let of = |ph: &str, arm: &str| -> Vec<&Record> {
+        records
             .iter()
             .filter(|r| r.phenotype == ph && r.arm == arm)
-            .collect();
-        (rs.len(), 100.0 * rate(&rs, Record::responder).estimate)
+            .collect()
     };
     let mut cells = Vec::new();
     for ph in phenotypes {
-        let (_, reference) = orr(ph, spec.reference_label());
-        for arm in spec
-            .arm_labels
-            .iter()
-            .filter(|a| *a != spec.reference_label())
-        {
-            let (n, o) = orr(ph, arm);
+        let on_reference = of(ph, reference);
+        let reference_orr = 100.0 * rate(&on_reference, Record::responder).estimate;
+        for arm in arm_labels.iter().filter(|a| *a != reference) {
+            let rs = of(ph, arm);
+            let shifts: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| {
+                    let base = on_reference.iter().find(|b| b.patient == r.patient)?;
+                    Some(r.best_change_pct - base.best_change_pct)
+                })
+                .collect();
             cells.push(MapCell {
                 phenotype: ph.to_string(),
                 arm: arm.clone(),
-                patients: n,
-                orr_pct: o,
-                reference_orr_pct: reference,
+                patients: rs.len(),
+                orr_pct: 100.0 * rate(&rs, Record::responder).estimate,
+                reference_orr_pct: reference_orr,
+                best_change_shift_pts: shifts.iter().sum::<f64>() / shifts.len() as f64,
             });
         }
     }
@@ -187,16 +197,19 @@ pub fn mechanism_map(spec: &CohortSpec, records: &[Record]) -> Vec<MapCell> {
 }
 
 fn mechanism_csv(cells: &[MapCell]) -> String {
-    let mut s = String::from("phenotype,arm,patients,orr_pct,reference_orr_pct,orr_gain_pts\n");
+    let mut s = String::from(
+        "phenotype,arm,patients,orr_pct,reference_orr_pct,orr_gain_pts,best_change_shift_pts\n",
+    );
     for c in cells {
         s += &format!(
-            "{},{},{},{:.1},{:.1},{:.1}\n",
+            "{},{},{},{:.1},{:.1},{:.1},{:.2}\n",
             c.phenotype,
             c.arm,
             c.patients,
             c.orr_pct,
             c.reference_orr_pct,
-            c.gain_pts()
+            c.gain_pts(),
+            c.best_change_shift_pts
         );
     }
     s
@@ -223,4 +236,54 @@ pub fn write(
         atomic::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::arms::Recist;
+
+    fn record(patient: u32, phenotype: &str, arm: &str, best: f64) -> Record {
+        Record {
+            patient,
+            phenotype: phenotype.into(),
+            values: vec![],
+            arm: arm.into(),
+            baseline_diameter_um: 500.0,
+            final_diameter_um: 500.0 * (1.0 + best / 100.0),
+            best_change_pct: best,
+            best_day: 60.0,
+            recist: if best <= -30.0 {
+                Recist::Pr
+            } else {
+                Recist::Sd
+            },
+            progression_day: None,
+            pfs_days: 60.0,
+            censored: true,
+            fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn mechanism_map_shows_a_drug_that_acts_without_changing_a_category() {
+        let arms = vec!["ref".to_string(), "ref+x".to_string()];
+        let records = vec![
+            record(0, "a", "ref", -10.0),
+            record(0, "a", "ref+x", -20.0),
+            record(1, "a", "ref", -25.0),
+            record(1, "a", "ref+x", -29.0),
+            record(2, "b", "ref", -40.0),
+            record(2, "b", "ref+x", -40.0),
+        ];
+        let map = mechanism_map("ref", &arms, &records);
+        assert_eq!(map.len(), 2);
+        let a = &map[0];
+        assert_eq!((a.phenotype.as_str(), a.arm.as_str()), ("a", "ref+x"));
+        // No patient changes category, yet each shrinks deeper: -10, -4.
+        assert_eq!(a.gain_pts(), 0.0);
+        assert!((a.best_change_shift_pts + 7.0).abs() < 1e-12);
+        assert_eq!(map[1].best_change_shift_pts, 0.0);
+        assert!(mechanism_csv(&map).contains("a,ref+x,2,0.0,0.0,0.0,-7.00"));
+    }
 }
