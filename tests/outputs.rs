@@ -296,6 +296,37 @@ fn gif_delay(path: &Path) -> f64 {
     d.read_next_frame().unwrap().unwrap().delay as f64 / 100.0
 }
 
+/// `render --scale` resizes every frame of a time-lapse, not only the
+/// first (a scaled render once failed on its second frame: "differs in
+/// size from the first frame").
+#[test]
+fn render_scale_resizes_every_frame() {
+    let src = run_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_of(src, tmp.path());
+    let o = tmesim(&[
+        "render",
+        dir.to_str().unwrap(),
+        "--fields",
+        "montage",
+        "--gif",
+        "--scale",
+        "0.5",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let gif = dir.join("animations/montage.gif");
+    assert_eq!(gif_frames(&gif), SAVES);
+    let frame = image::open(dir.join("frames/montage_0000.png")).unwrap();
+    let d = gif::DecodeOptions::new()
+        .read_info(std::fs::File::open(&gif).unwrap())
+        .unwrap();
+    let half = |n: u32| ((n as f32 * 0.5).round() as u32).max(1);
+    assert_eq!(
+        (d.width() as u32, d.height() as u32),
+        (half(frame.width()), half(frame.height()))
+    );
+}
+
 #[test]
 fn render_with_a_new_rate_rewrites_every_time_lapse() {
     let src = run_dir();

@@ -246,17 +246,19 @@ pub fn write_thinned(
     let first = read_rgb(&frames[0])?;
     let mut file =
         AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
-    encode(&mut file, first, frames, fps, format)
+    encode(&mut file, first, frames, &read_rgb, fps, format)
         .with_context(|| format!("cannot write {}", dest.display()))?;
     file.commit()
         .with_context(|| format!("cannot write {}", dest.display()))
 }
 
-/// Encode the time-lapse into `file`; `first` is frame 0, already read.
+/// Encode the time-lapse into `file`; `first` is frame 0, already read,
+/// and `read` reads (and scales) every other frame as it read the first.
 fn encode(
     file: &mut AtomicFile,
     first: image::RgbImage,
     frames: &[PathBuf],
+    read: &dyn Fn(&Path) -> Result<image::RgbImage>,
     fps: f32,
     format: Format,
 ) -> Result<()> {
@@ -265,7 +267,7 @@ fn encode(
     let mut load = |k: usize| -> Result<image::RgbImage> {
         let img = match next.take() {
             Some(img) => img,
-            None => read_rgb(&frames[k])?,
+            None => read(&frames[k])?,
         };
         if img.dimensions() != (w, h) {
             bail!(
