@@ -33,7 +33,6 @@ import subprocess
 import sys
 
 DAYS = (1, 10, 60)
-RESPONSE_CHANGE = -0.30  # src/sim/arms.rs
 
 
 def read_series(path):
@@ -49,7 +48,7 @@ def at_day(rows, day, col):
 
 
 def best_change(rows):
-    # The nadir after day 0, as src/sim/arms.rs takes it.
+    # The nadir after day 0, as src/output/arms.rs takes it.
     d0 = float(rows[0]["equivalent_diameter_um"])
     return 100.0 * min((float(r["equivalent_diameter_um"]) - d0) / d0 for r in rows[1:])
 
