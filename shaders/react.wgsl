@@ -252,6 +252,73 @@ fn state_targets(v: Voxel, t: TCell) -> StateTargets {
     return s;
 }
 
+// u(dt) of du/dt = gain - loss u with both frozen: exact, and
+// non-negative for u, gain, loss >= 0 (mirrors cpu::react::step_linear).
+fn step_linear(u: f32, gain: f32, loss: f32, dt: f32) -> f32 {
+    let z = loss * dt;
+    return u * exp(-z) + dt * gain * phi1(z);
+}
+
+// (1 - e^-z) / z for z >= 0, from its series below 0.01 (cpu::react::phi1).
+fn phi1(z: f32) -> f32 {
+    if z < 0.01 {
+        return 1.0 - z * (0.5 - z * (1.0 / 6.0 - z / 24.0));
+    }
+    return (1.0 - exp(-z)) / z;
+}
+
+// The rates of one voxel at one state (cpu::react::StageRates).
+struct StageRates {
+    cells: CellRates,
+    tumor_death: f32,
+    molecules: MoleculeRates,
+    targets: StateTargets,
+}
+
+fn stage_rates(x: Voxel, rt: f32, priming: f32) -> StageRates {
+    let t = t_cell_function(x);
+    let d = tumor_deaths(x, t, rt);
+    var r: StageRates;
+    r.cells = cell_rates(x, t, d, rt, priming);
+    r.tumor_death = d.tumor_death;
+    r.molecules = molecule_rates(x, t, d);
+    r.targets = state_targets(x, t);
+    return r;
+}
+
+// `rate`, or 0 when the transport integrates field f's production.
+fn own(f: u32, rate: f32) -> f32 {
+    return select(rate, 0.0, (grid.source_mask & (1u << f)) != 0u);
+}
+
+// Every field but the constant maps of voxel i, from the start `x` over
+// `dt` with the rates `r` frozen (cpu::react::advance).
+fn advance(i: u32, x: Voxel, r: StageRates, dt: f32) {
+    let day = 1.0 / MIN_PER_DAY;
+    let m = r.molecules;
+    ifng[i] = step_linear(x.ifng, own(F_IFNG, m.ifng_p), m.ifng_l, dt);
+    vegf[i] = step_linear(x.vegf, own(F_VEGF, m.vegf_p), m.vegf_l, dt);
+    il10[i] = step_linear(x.il10, own(F_IL10, m.il10_p), p.sink_il10_per_day * day, dt);
+    adenosine[i] = step_linear(x.ado, own(F_ADENOSINE, m.ado_p) + m.ado_plasma, m.ado_l, dt);
+    kynurenine[i] = step_linear(x.kyn, own(F_KYNURENINE, m.kyn_p) + m.kyn_plasma, m.kyn_l, dt);
+
+    let c = r.cells;
+    let g = crowding_scale(c, x.rho, dt);
+    tumor[i] = step_linear(x.tumor, g * c.tumor_p, r.tumor_death, dt);
+    cd8[i] = step_linear(x.cd8, g * (c.cd8_entry + c.cd8_prolif), c.cd8_l, dt);
+    treg[i] = step_linear(x.treg, g * c.treg_p, c.treg_l, dt);
+    mdsc[i] = step_linear(x.mdsc, g * c.mdsc_p, c.mdsc_l, dt);
+    tam[i] = step_linear(x.tam, g * c.tam_p, c.tam_l, dt);
+    dc[i] = step_linear(x.dc, g * c.dc_p, c.dc_l, dt);
+    vessel[i] = step_linear(x.vessel, g * c.vessel_p, c.vessel_l, dt);
+
+    let s = r.targets;
+    pdl1[i] = relax(x.pdl1, s.pdl1, dt, p.pdl1_tau_hours * 60.0);
+    pd1[i] = relax(x.pd1, s.pd1, dt, p.pd1_tau_hours * 60.0);
+    lag3[i] = relax(x.lag3, s.lag3, dt, p.lag3_tau_hours * 60.0);
+    exhaustion[i] = relax(x.exh, s.exhaustion, dt, p.exhaustion_tau_days * MIN_PER_DAY);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = batch_voxel(gid);
@@ -260,45 +327,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     p = params[gid.z];
     let dt = grid.dt_min;
-    let day = 1.0 / MIN_PER_DAY;
+    let rt = in_radiation_field(i) * (1.0 / MIN_PER_DAY);
+    let priming = sys[gid.z].priming;
     let x = read_voxel(i);
-    let t = t_cell_function(x);
-    let rt = in_radiation_field(i) * day;
-    let d = tumor_deaths(x, t, rt);
-    let c = cell_rates(x, t, d, rt, sys[gid.z].priming);
-    let g = dt * crowding_scale(c, x.rho, dt);
-    var m = molecule_rates(x, t, d);
+    let start = stage_rates(x, rt, priming);
     // Production the transport integrates (src/model/fields.rs,
-    // SOURCES_IN_TRANSPORT) is handed to the transport after this stage
-    // and not added here.
-    emit_sources(gid.z, i - gid.z * grid.n, m);
-    if (grid.source_mask & (1u << F_IL10)) != 0u {
-        m.il10_p = 0.0;
-    }
-    if (grid.source_mask & (1u << F_ADENOSINE)) != 0u {
-        m.ado_p = 0.0;
-    }
-    if (grid.source_mask & (1u << F_KYNURENINE)) != 0u {
-        m.kyn_p = 0.0;
-    }
-    let s = state_targets(x, t);
-
-    ifng[i] = (x.ifng + dt * m.ifng_p) / (1.0 + dt * m.ifng_l);
-    il10[i] = (x.il10 + dt * m.il10_p) / (1.0 + dt * p.sink_il10_per_day * day);
-    vegf[i] = (x.vegf + dt * m.vegf_p) / (1.0 + dt * m.vegf_l);
-    adenosine[i] = (x.ado + dt * (m.ado_p + m.ado_plasma)) / (1.0 + dt * m.ado_l);
-    kynurenine[i] = (x.kyn + dt * (m.kyn_p + m.kyn_plasma)) / (1.0 + dt * m.kyn_l);
-
-    tumor[i] = (x.tumor + g * c.tumor_p) / (1.0 + dt * d.tumor_death);
-    cd8[i] = (x.cd8 + g * (c.cd8_entry + c.cd8_prolif)) / (1.0 + dt * c.cd8_l);
-    treg[i] = (x.treg + g * c.treg_p) / (1.0 + dt * c.treg_l);
-    mdsc[i] = (x.mdsc + g * c.mdsc_p) / (1.0 + dt * c.mdsc_l);
-    tam[i] = (x.tam + g * c.tam_p) / (1.0 + dt * c.tam_l);
-    dc[i] = (x.dc + g * c.dc_p) / (1.0 + dt * c.dc_l);
-    vessel[i] = (x.vessel + g * c.vessel_p) / (1.0 + dt * c.vessel_l);
-
-    pdl1[i] = relax(x.pdl1, s.pdl1, dt, p.pdl1_tau_hours * 60.0);
-    pd1[i] = relax(x.pd1, s.pd1, dt, p.pd1_tau_hours * 60.0);
-    lag3[i] = relax(x.lag3, s.lag3, dt, p.lag3_tau_hours * 60.0);
-    exhaustion[i] = relax(x.exh, s.exhaustion, dt, p.exhaustion_tau_days * MIN_PER_DAY);
+    // SOURCES_IN_TRANSPORT) is handed to the transport after this stage,
+    // at the state the stage starts from, and not added here.
+    emit_sources(gid.z, i - gid.z * grid.n, start.molecules);
+    // Explicit midpoint: half a step on with the start's rates (written to
+    // this voxel's own buffers, which no other thread reads), then the
+    // whole step from the start with the rates found there.
+    advance(i, x, start, 0.5 * dt);
+    let mid = stage_rates(read_voxel(i), rt, priming);
+    advance(i, x, mid, dt);
 }

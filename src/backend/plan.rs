@@ -32,7 +32,7 @@ pub const MAX_MOLECULES: usize = 8;
 
 /// Most molecules whose production the transport integrates (the source
 /// slots of shaders/source_pass.wgsl).
-pub const MAX_SOURCES: usize = 4;
+pub const MAX_SOURCES: usize = 5;
 
 /// One operation of a macro step. Both backends run `TransportPlan::ops`
 /// in order with one exhaustive `match`, so the stage order is written
@@ -876,8 +876,7 @@ mod tests {
         assert_eq!(p.transport_dt, 7.5);
         assert_eq!(p.motility_substeps % 4, 0);
         let half = p.motility_substeps as usize / 2;
-        // IL-10, adenosine and kynurenine have their production in the
-        // transport: produce, the exact passes, two forward and two inverse
+        // Every molecule has its production in the transport: produce, the exact passes, two forward and two inverse
         // source passes, the add.
         assert_eq!(p.sources.fields, crate::model::fields::SOURCES_IN_TRANSPORT);
         let passes = [
@@ -1115,12 +1114,12 @@ mod cost_tests {
             })
             .sum();
         let exact = 2 * molecules * 2 * field + bands + offsets * field;
-        // IL-10, adenosine and kynurenine have their production in the
-        // transport: produce reads 19 fields and writes 3 slots; four
+        // Every molecule has its production in the transport: produce
+        // reads 19 fields and writes 5 slots; four
         // source passes each read and write both slots and read each slot's
         // dense matrix (len^2), the second (the last forward) the mode
         // integrals too; the add reads a slot and reads and writes its field.
-        let slots = 3;
+        let slots = 5;
         assert_eq!(p.sources.fields.len(), slots as usize);
         let produce = (19 + slots) * field;
         let source_passes: u64 = [4u64, 3, 4, 3]
@@ -1140,8 +1139,8 @@ mod cost_tests {
         );
         let motility = subs * (7 + 1 + 2) * field + moves * 4 * field;
         // React: 19 fields in, 16 out (the 3 maps are constant), and the
-        // production of the 3 source slots.
-        let react = (19 + 16 + 3) * field;
+        // production of the 5 source slots.
+        let react = (19 + 16 + 5) * field;
         assert_eq!(
             p.bytes_per_step(&s.grid),
             systemic + passes + motility + react

@@ -354,15 +354,23 @@ pub fn cell_sum(v: &[f32; FIELD_COUNT]) -> f32 {
     CELL_FIELDS.iter().map(|&c| v[c]).sum()
 }
 
-/// The molecules whose production the exact transport integrates (with
-/// the exponential solver and reactions on): their reaction stage has no
-/// loss of its own but the therapy sink, so production and the transport's
-/// decay meet only in the transport, which then solves
-/// du/dt = D lap u - lambda u + P exactly over each step with P frozen at
-/// its start (docs/model.md, "Sources in the transport"). Splitting them
-/// apart silenced a fast-decaying molecule: adenosine's production pulse
-/// decayed by e^{-lambda dt/2} before the reactions read it.
-pub const SOURCES_IN_TRANSPORT: [usize; 3] = [idx::IL10, idx::ADENOSINE, idx::KYNURENINE];
+/// The molecules whose cellular production the exact transport integrates
+/// (with the exponential solver and reactions on): every molecule. The
+/// transport solves du/dt = D lap u - lambda u + P exactly over each half
+/// step with P frozen at its start (docs/model.md, "Sources in the
+/// transport"); their cell-dependent losses stay in the reactions.
+/// Splitting production from decay silenced a fast-decaying molecule
+/// (adenosine's production pulse decayed by e^{-lambda dt/2} before the
+/// reactions read it), and for IFN-gamma and VEGF, made where cells sit
+/// and spread by diffusion much faster than a step, it left a first-order
+/// error of 2-5% in the fields that read them (docs/verification.md).
+pub const SOURCES_IN_TRANSPORT: [usize; 5] = [
+    idx::IFNG,
+    idx::IL10,
+    idx::VEGF,
+    idx::ADENOSINE,
+    idx::KYNURENINE,
+];
 
 /// Look a field up by name.
 pub fn field_index(name: &str) -> Option<usize> {

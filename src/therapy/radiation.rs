@@ -5,8 +5,8 @@
 //! A fraction of dose D leaves S = exp(-alpha D - beta D^2) of a cell
 //! population. Lethally hit cells die over `death_window_days`, so the
 //! kernels see an extra death rate r in that window, chosen so that the
-//! Patankar steps of the reaction kernel, 1 / (1 + dt r), multiply to
-//! exactly S over the window's n steps: r = (S^(-1/n) - 1) / dt. Their
+//! exact exponential steps of the reaction kernel, exp(-dt r), multiply to
+//! exactly S over the window's n steps: r = -ln(S) / (n dt). Their
 //! death feeds the same antigen, ATP and immunogenic-death terms as any
 //! other tumour death, which is how radiation raises DC maturation,
 //! systemic priming (abscopal) and adenosine.
@@ -132,7 +132,7 @@ impl RadiationPlan {
         };
         let steps_per_day = MIN_PER_DAY as f64 / self.dt_min;
         for (&(_, s), &param) in self.survival.iter().zip(&self.death_params) {
-            let rate = (s.powf(-1.0 / n as f64) - 1.0) * steps_per_day;
+            let rate = -s.ln() / n as f64 * steps_per_day;
             p[param] += rate as f32;
         }
     }
@@ -292,7 +292,7 @@ mod tests {
             plan.apply(&mut p, s);
             if p.rt_death_tumor_per_day > 0.0 {
                 active += 1;
-                survival /= 1.0 + dt * p.rt_death_tumor_per_day as f64 / 1440.0;
+                survival *= (-dt * p.rt_death_tumor_per_day as f64 / 1440.0).exp();
             }
             assert_eq!(p.rt_death_cd8_per_day, 0.0, "unlisted cells are spared");
         }
