@@ -5,7 +5,7 @@
 For each phenotype (default: responsive, adenosine_high, ido_high) under
 anti-PD-1 on configs/baseline.toml it runs:
 
-  * 60 days at the shipped dt and at dt/4 (default 15 and 3.75 min);
+  * 60 days at the shipped dt and at dt/4 (default 7.5 and 1.875 min);
   * 1 day at a fine reference step (default 0.25 min);
 
 and compares the tumour mean and the domain total of every molecule, cell
@@ -97,7 +97,7 @@ def compare(coarse, fine, day, fields, floor):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dts", default="15,3.75", help="the shipped dt, then dt/4 (min)")
+    ap.add_argument("--dts", default="7.5,1.875", help="the shipped dt, then dt/4 (min)")
     ap.add_argument("--fine", type=float, default=0.25, help="1-day reference step (min)")
     ap.add_argument("--phenotypes", default="responsive,adenosine_high,ido_high")
     ap.add_argument("--arm", default="anti_pd1")

@@ -816,9 +816,16 @@ mod tests {
     use crate::config::resolve::resolve;
     use std::path::Path;
 
+    /// The plan of `toml`, at dt = 15 min (the step these tests count
+    /// operations for) unless it sets its own.
     fn plan(toml: &str) -> TransportPlan {
         let path = Path::new("test.toml");
-        let config = parse_config(toml, path, &[]).expect("config");
+        let toml = if toml.contains("[time]") {
+            toml.to_string()
+        } else {
+            format!("{toml}\n[time]\ndt_min = 15.0\n")
+        };
+        let config = parse_config(&toml, path, &[]).expect("config");
         TransportPlan::new(&resolve(config.clone(), &config, path).expect("spec"))
     }
 

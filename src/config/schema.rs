@@ -60,7 +60,7 @@ pub struct TimeConfig {
 impl Default for TimeConfig {
     fn default() -> Self {
         Self {
-            dt_min: 15.0,
+            dt_min: 7.5,
             end_days: 60.0,
             save_every_min: 1440.0,
         }
