@@ -13,16 +13,8 @@ fn run_writes_every_output() {
     let o = run_short_baseline(&out, &[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    // Two days at the shipped step of configs/baseline.toml.
-    let dt = tmesim::sim::scenario::load(std::path::Path::new("configs/baseline.toml"), &[])
-        .unwrap()
-        .spec
-        .dt_min;
-    let steps = (2.0 * 1440.0 / dt).round() as u64;
-    assert!(
-        stderr.contains(&format!("done after {steps} steps")),
-        "{stderr}"
-    );
+    // Two days at the tests' 15-min step (common::CLI_TEST_DT).
+    assert!(stderr.contains("done after 192 steps"), "{stderr}");
     // The headline: final and baseline diameter, change, best change after
     // day 0, the category, and where the report is.
     assert!(

@@ -101,8 +101,14 @@ pub fn tmesim(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The step of the command-line runs below: 15 min, twice the shipped
+/// 7.5, because these tests are about files, resumes and refusals, not the
+/// step (tests/convergence.rs judges the shipped one), and CI has a time
+/// limit. An `extra` time.dt_min comes later and wins.
+pub const CLI_TEST_DT: &str = "time.dt_min=15";
+
 /// Arguments of `tmesim run configs/baseline.toml` on the CPU, quiet, into
-/// `out` for `days` (`time.end_days=N`), then `extra`.
+/// `out` for `days` (`time.end_days=N`) at [`CLI_TEST_DT`], then `extra`.
 pub fn baseline_run_args<'a>(out: &'a Path, days: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
@@ -112,6 +118,8 @@ pub fn baseline_run_args<'a>(out: &'a Path, days: &'a str, extra: &[&'a str]) ->
         "--quiet",
         "--out",
         out.to_str().unwrap(),
+        "--set",
+        CLI_TEST_DT,
         "--set",
         days,
     ];
