@@ -6,10 +6,10 @@
 //! `step_linear`, non-negative for any dt. The stage is the explicit
 //! midpoint rule in that exponential form: the rates at the start take
 //! every field half a step on, and the rates there advance the start over
-//! the whole step. That is second order, so the reactions keep the Strang
-//! composition second order; the former one-stage semi-implicit update
-//! (u + dt P)/(1 + dt L) was first order and left the CD8 tumour mean 5%
-//! off at dt = 15 min (docs/verification.md). Cell gains are scaled down
+//! the whole step: second order, where the former one-stage semi-implicit
+//! update (u + dt P)/(1 + dt L) was first order and left a uniform tissue's
+//! CD8 and Treg totals 4-6% off at dt = 15 min (docs/verification.md,
+//! "Every field"). Cell gains are scaled down
 //! together where they would exceed the free space, so the cell sum never
 //! passes the crowding limit. States relax exactly toward bounded targets.
 //!
@@ -52,7 +52,7 @@ fn relax(s: f32, target: f32, dt: f32, tau: f32) -> f32 {
 /// non-negative for u, gain, loss >= 0 (mirrors `step_linear` in
 /// react.wgsl).
 #[inline]
-pub fn step_linear(u: f32, gain: f32, loss: f32, dt: f32) -> f32 {
+fn step_linear(u: f32, gain: f32, loss: f32, dt: f32) -> f32 {
     let z = loss * dt;
     u * (-z).exp() + dt * gain * phi1(z)
 }
