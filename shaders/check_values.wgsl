@@ -2,7 +2,7 @@
 // count and the lowest flagged voxel (flags[2f], flags[2f + 1]), so a run
 // can check its whole state while reading back a few bytes. The bindings
 // of every field and check_voxel() are generated (src/gpu/shaders.rs).
-// CPU twin: sim::backend::scan_values.
+// CPU twin: backend::scan_values.
 
 @group(0) @binding(0) var<uniform> grid: Grid;
 @group(0) @binding(1) var<storage, read_write> flags: array<atomic<u32>>;

@@ -74,7 +74,7 @@ fn is_active(axis: u32) -> bool {
 }
 
 // Neighbour of voxel i one step along `axis` in direction `dir` (-1 or 1),
-// or -1 across the domain boundary (mirrors cpu::neighbor).
+// or -1 across the domain boundary (mirrors cpu::neighbors).
 fn neighbor(i: u32, axis: u32, dir: i32) -> i32 {
     let pos = coord(i, axis);
     var len: u32;

@@ -1,6 +1,6 @@
 // D lap(u) - lambda u at voxel i, for the diffusion stages that bind `u`
 // and `tr`; Dirichlet faces use the ghost 2v - u_i, which puts v on the
-// face. Prepended after common.wgsl. CPU twin: cpu::diffuse_residual::operator.
+// face. Prepended after common.wgsl. CPU twin: cpu::diffuse_explicit::operator.
 
 fn transport_rate(i: u32) -> f32 {
     let ui = u[i];

@@ -105,21 +105,21 @@ fn every_molecule_at_the_shipped_step_is_within_5_percent_of_a_fine_step() {
     let dt = shipped_dt();
     for phenotype in ["responsive", "adenosine_high", "ido_high"] {
         let shipped = final_state(phenotype, dt);
-        let fine = final_state(phenotype, dt / 16.0);
+        let fine = final_state(phenotype, dt / 4.0);
         for m in fields_of(FieldKind::Molecule) {
             let (a, b) = (tumour_mean(&shipped, m), tumour_mean(&fine, m));
             let rel = (a - b).abs() / b.abs();
             eprintln!(
                 "{phenotype} {}: dt {dt} {a:.5e}, dt {} {b:.5e} ({:.2}%)",
                 FIELDS[m].name,
-                dt / 16.0,
+                dt / 4.0,
                 100.0 * rel
             );
             assert!(
                 rel < 0.05,
                 "{phenotype}: tumour mean of {} at dt {dt} is {a:e}, at dt {} {b:e} ({:.1}% apart)",
                 FIELDS[m].name,
-                dt / 16.0,
+                dt / 4.0,
                 100.0 * rel
             );
         }

@@ -182,7 +182,8 @@ fn try_setup(scenario: &str, therapy: &str, radiation: &str, phenotype: &str, se
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 1000,
+        // 300 in CI (its time limit); PROPTEST_CASES=1000 for a deeper run.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

@@ -86,9 +86,11 @@ fn baseline_spec(overrides: &[&str]) -> ArmSpec {
     tmesim::sim::scenario::load(Path::new(BASELINE), &o).unwrap()
 }
 
-/// A short baseline whose saves (every 5 days, 480 steps) do not fall on
-/// the loop's batches (256 steps), so an interrupt lands between saves.
+/// A short baseline whose saves (every 5 days, 480 steps of 15 min) do not
+/// fall on the loop's batches (256 steps), so an interrupt lands between
+/// saves. (The step is pinned: these tests are about files and resumes.)
 const SHORT: &[&str] = &[
+    "time.dt_min=15",
     "time.end_days=10",
     "time.save_every_min=7200",
     "output.npy=true",
@@ -97,6 +99,22 @@ const SHORT: &[&str] = &[
     "grid.nx=64",
     "grid.ny=64",
     "grid.dx_um=40",
+];
+
+/// As `SHORT`, for the tests that run on the GPU: saves every 3 days (288
+/// steps, again off the batches) over 6 days, on 80 um voxels. Lavapipe, the
+/// GPU of CI, pays for the dense transport passes: this costs a few seconds
+/// where `SHORT` costs minutes.
+const SHORT_GPU: &[&str] = &[
+    "time.dt_min=15",
+    "time.end_days=6",
+    "time.save_every_min=4320",
+    "output.npy=true",
+    "output.vtk=false",
+    "output.checkpoint_every_min=0",
+    "grid.nx=32",
+    "grid.ny=32",
+    "grid.dx_um=80",
 ];
 
 /// Run `spec` on the CPU into `out` (already prepared), optionally
@@ -184,7 +202,7 @@ fn a_run_resumed_from_a_checkpoint_between_saves_matches_the_uninterrupted_run_b
 #[test]
 fn a_gpu_run_resumed_from_a_checkpoint_agrees_with_the_uninterrupted_gpu_run() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = baseline_spec(SHORT);
+    let spec = baseline_spec(SHORT_GPU);
     let Some(mut gpu) = common::gpu(&spec) else {
         return;
     };
@@ -1448,7 +1466,7 @@ fn a_damaged_cohort_record_is_named_with_its_remedy() {
 #[test]
 fn a_resumed_run_records_the_backend_of_each_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = baseline_spec(SHORT);
+    let spec = baseline_spec(SHORT_GPU);
     let out = dir.path().join("run");
     assert!(!run_cpu(&spec, &out, true, false).unwrap());
     let first = manifest(&out)["segments"].clone();

@@ -95,7 +95,7 @@ pub fn react(
 
 /// The production rates of the source molecules `slots` (fields of
 /// `SOURCES_IN_TRANSPORT`) at every voxel, into `out` (slot after slot,
-/// each `grid.len()` long). Twin of `produce` in react.wgsl.
+/// each `grid.len()` long). Twin of `produce` in produce.wgsl.
 pub fn produce(
     grid: &Grid,
     fields: &[Vec<f32>],
@@ -510,7 +510,7 @@ pub fn state_targets(v: &Voxel, t: &TCell, p: &ModelParams) -> StateTargets {
 
 /// The production rates (nM/min) of the source molecules
 /// (`SOURCES_IN_TRANSPORT`, in that order) in one voxel. Keep in step with
-/// `produce` of react.wgsl.
+/// `produce` in produce.wgsl.
 pub fn production(
     v: &[f32; FIELD_COUNT],
     p: &ModelParams,

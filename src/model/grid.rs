@@ -81,7 +81,8 @@ impl Grid {
     }
 
     /// Number of grid lines along `axis` and, for line `l`, its first voxel
-    /// and stride. Mirrors `line_start` in diffuse_sweep.wgsl.
+    /// and stride. The shaders derive the same from the voxel (`main` in
+    /// diffuse_exponential.wgsl and source_pass.wgsl).
     pub fn line_count(&self, axis: usize) -> usize {
         self.len() / self.dims()[axis]
     }
