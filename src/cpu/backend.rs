@@ -167,7 +167,10 @@ impl Backend for CpuBackend {
     }
 
     fn device_name(&self) -> String {
-        format!("CPU reference ({} threads)", rayon::current_num_threads())
+        match rayon::current_num_threads() {
+            1 => "CPU reference (1 thread)".to_string(),
+            n => format!("CPU reference ({n} threads)"),
+        }
     }
 
     fn memory_bytes(&self) -> u64 {
