@@ -32,6 +32,7 @@ nproc
 git log -1 --oneline 2>/dev/null || true
 
 TMESIM=target/release/tmesim
+tests_status=0
 if command -v cargo >/dev/null; then
     echo "== build"
     cargo build --release 2>&1 | tail -2
@@ -45,9 +46,13 @@ echo "== tmesim info"
 
 if command -v cargo >/dev/null; then
     echo "== GPU tests"
+    # The whole output goes to the log; the summary lines are printed, and
+    # a failing test makes this script fail (its status, not grep's).
     TMESIM_REQUIRE_GPU=1 timeout 900 cargo test --release --test cpu_gpu_agreement \
-        --test batch --test solver_verification --test invariants --test fields_and_boundaries 2>&1 \
-        | grep -E "^test |test result|panicked"
+        --test batch --test solver_verification --test invariants --test fields_and_boundaries \
+        > "$OUT/gpu-tests.txt" 2>&1
+    tests_status=$?
+    grep -E "^test |test result|panicked" "$OUT/gpu-tests.txt"
 fi
 
 bench() {
@@ -73,3 +78,7 @@ done
 bench 300 --backend cpu --grid 83x83x1 --set grid.dx_um=30.12 --steps 50 --patients 32
 bench 300 --backend cpu --threads 1 --diffusion-only --grid 256x256x1 --dt 0.01 --steps 200
 echo "== done: $LOG"
+if [ "$tests_status" -ne 0 ]; then
+    echo "GPU tests failed (status $tests_status): $OUT/gpu-tests.txt" >&2
+fi
+exit "$tests_status"

@@ -86,13 +86,13 @@ fn baseline_spec(overrides: &[&str]) -> ArmSpec {
     tmesim::sim::scenario::load(Path::new(BASELINE), &o).unwrap()
 }
 
-/// A short baseline whose saves (every 5 days, 480 steps of 15 min) do not
+/// A short baseline whose saves (every 3 days, 288 steps of 15 min) do not
 /// fall on the loop's batches (256 steps), so an interrupt lands between
 /// saves. (The step is pinned: these tests are about files and resumes.)
 const SHORT: &[&str] = &[
     "time.dt_min=15",
-    "time.end_days=10",
-    "time.save_every_min=7200",
+    "time.end_days=6",
+    "time.save_every_min=4320",
     "output.npy=true",
     "output.vtk=false",
     "output.checkpoint_every_min=0",
@@ -101,14 +101,15 @@ const SHORT: &[&str] = &[
     "grid.dx_um=40",
 ];
 
-/// As `SHORT`, for the tests that run on the GPU: saves every 3 days (288
-/// steps, again off the batches) over 6 days, on 80 um voxels. Lavapipe, the
-/// GPU of CI, pays for the dense transport passes: this costs a few seconds
-/// where `SHORT` costs minutes.
+/// As `SHORT`, for the tests that run on the GPU: 3 days (288 steps, past
+/// the first batch of 256) with saves every 1.5 days (144 steps, so the
+/// first batch ends between saves), on 80 um voxels. Lavapipe, the GPU of
+/// CI, pays for the dense transport passes: this costs seconds where
+/// `SHORT` costs minutes.
 const SHORT_GPU: &[&str] = &[
     "time.dt_min=15",
-    "time.end_days=6",
-    "time.save_every_min=4320",
+    "time.end_days=3",
+    "time.save_every_min=2160",
     "output.npy=true",
     "output.vtk=false",
     "output.checkpoint_every_min=0",
@@ -170,9 +171,9 @@ fn a_run_resumed_from_a_checkpoint_between_saves_matches_the_uninterrupted_run_b
     let (whole, parts) = whole_and_interrupted(&spec, dir.path());
     let m = manifest(&parts);
     assert_eq!(m["status"], "interrupted");
-    // The first batch ends before the first save (step 480).
+    // The first batch ends before the first save (step 288).
     let stopped = m["steps_done"].as_u64().unwrap();
-    assert!(stopped > 0 && stopped < 480, "stopped at {stopped}");
+    assert!(stopped > 0 && stopped < 288, "stopped at {stopped}");
     assert!(parts
         .join(format!("checkpoints/step_{stopped:010}.ckpt"))
         .is_file());
@@ -195,7 +196,7 @@ fn a_run_resumed_from_a_checkpoint_between_saves_matches_the_uninterrupted_run_b
             .lines()
             .count(),
         1 + 3,
-        "rows at days 0, 5 and 10"
+        "rows at days 0, 3 and 6"
     );
 }
 
@@ -242,6 +243,8 @@ fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_start() {
             "--quiet",
             "--set",
             "time.end_days=1",
+            "--set",
+            common::CLI_TEST_DT,
             "--out",
         ])
         .arg(&out)
@@ -613,6 +616,8 @@ fn a_second_concurrent_run_into_one_folder_is_refused() {
 #[test]
 fn sigterm_checkpoints_and_exits_130_and_resume_finishes_the_run_exactly() {
     let dir = tempfile::tempdir().unwrap();
+    // On a 64 x 64 grid: long enough to stop between saves, and a quarter
+    // of the baseline's cost.
     let set = [
         "--set",
         "output.checkpoint_every_min=0",
@@ -620,6 +625,12 @@ fn sigterm_checkpoints_and_exits_130_and_resume_finishes_the_run_exactly() {
         "output.npy=true",
         "--set",
         "output.vtk=false",
+        "--set",
+        "grid.nx=64",
+        "--set",
+        "grid.ny=64",
+        "--set",
+        "grid.dx_um=40",
     ];
     let whole = dir.path().join("whole");
     let o = short_run(&whole, "time.end_days=12", &set);

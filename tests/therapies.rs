@@ -431,12 +431,6 @@ fn probiotics_raise_dc_maturation_and_priming() {
         "lymph-node priming",
         off.systemic.priming as f64,
         on.systemic.priming as f64,
-        1.02,
-    );
-    assert_ratio(
-        "priming",
-        off.systemic.priming as f64,
-        on.systemic.priming as f64,
         1.05,
     );
 }

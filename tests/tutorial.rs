@@ -1,15 +1,15 @@
 //! docs/tutorial.md runs as written: its `sh` and `python` blocks are
 //! executed in order in a scratch folder (with `configs/` linked in and the
 //! built `tmesim` first on PATH). The only change: simulations
-//! (`tmesim run`, `tmesim compare`) get `--set time.end_days=2`, so the
-//! tutorial costs seconds, not minutes. `text` blocks (install, napari,
+//! (`tmesim run`, `tmesim compare`) get `--set time.end_days=2` and a
+//! 15-min step, so the tutorial costs seconds, not minutes. `text` blocks (install, napari,
 //! sample output) are not run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// What the test appends to every simulation command of the tutorial.
-const SHORT_RUN: &str = " --set time.end_days=2";
+const SHORT_RUN: &str = " --set time.end_days=2 --set time.dt_min=15";
 
 /// Fenced blocks of `markdown`: (info string, body).
 fn blocks(markdown: &str) -> Vec<(String, String)> {
