@@ -1117,8 +1117,8 @@ fn cmd_params(markdown: bool) {
         for p in specs {
             let _ = writeln!(
                 text,
-                "{:<32} {:>10} [{}, {}] {}  -- {}",
-                p.name, p.default, p.min, p.max, p.unit, p.description
+                "{:<32} {:>10} [{}, {}] {}  -- {} (source: {})",
+                p.name, p.default, p.min, p.max, p.unit, p.description, p.source
             );
         }
     }

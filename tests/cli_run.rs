@@ -114,6 +114,14 @@ fn check_and_info_and_params_work() {
     let o = tmesim(&["params", "--markdown"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.lines().count() > 50 && stdout.contains("`pd1_occupancy`"));
+    // The plain listing has the source too, as `params --help` says.
+    let o = tmesim(&["params"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let kill = stdout
+        .lines()
+        .find(|l| l.starts_with("kill_rate_per_day "))
+        .unwrap();
+    assert!(kill.contains("(source: "), "{kill}");
 }
 
 #[test]
