@@ -52,9 +52,12 @@ pub struct Response {
 
 /// Response of diameters `d` saved at `times` (the first is the baseline).
 /// `cr_diameter_um` is the equivalent diameter of one voxel full of
-/// tumour: below it the tumour counts as gone.
+/// tumour: below it the tumour counts as gone, provided it was there at
+/// baseline (a tumour that starts under one voxel cannot disappear, so a
+/// run seeded that small is judged by its change alone, never CR).
 pub fn response(times: &[f64], d: &[f64], cr_diameter_um: f64) -> Response {
     let d0 = d[0];
+    let can_disappear = d0 >= cr_diameter_um;
     let mut nadir = d0;
     let mut best: Option<(f64, f64)> = None;
     let mut response = None;
@@ -65,7 +68,7 @@ pub fn response(times: &[f64], d: &[f64], cr_diameter_um: f64) -> Response {
             best = Some((change, t));
         }
         if progression.is_none() {
-            if dk < cr_diameter_um {
+            if can_disappear && dk < cr_diameter_um {
                 response = Some(Recist::Cr);
             } else if change <= RESPONSE_CHANGE && response.is_none() {
                 response = Some(Recist::Pr);
@@ -238,6 +241,19 @@ mod tests {
         // A response after progression does not count.
         let late = metrics(&series(&[500.0, 620.0, 300.0]), 20.0);
         assert_eq!(late.recist, Recist::Pd);
+    }
+
+    #[test]
+    fn a_tumour_seeded_under_one_voxel_that_grows_is_never_a_complete_response() {
+        // `--set fields.tumor.initial.radius_um=0.3` seeds 19 um of tumour
+        // on 20 um voxels (one voxel is 22.6 um): it grew 2.1% and was
+        // called CR.
+        let grew = metrics(&series(&[19.0, 19.2, 19.4]), 22.6);
+        assert_eq!(grew.recist, Recist::Sd);
+        assert!(grew.best_change_pct > 0.0);
+        // Measurable at baseline, then gone: CR.
+        let gone = metrics(&series(&[30.0, 25.0, 10.0]), 22.6);
+        assert_eq!(gone.recist, Recist::Cr);
     }
 
     #[test]
