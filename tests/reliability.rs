@@ -484,6 +484,8 @@ fn compare_with_a_relative_or_default_out_writes_its_report() {
             "--quiet",
             "--set",
             "time.end_days=1",
+            "--set",
+            common::CLI_TEST_DT,
         ];
         args.extend(extra);
         Command::new(env!("CARGO_BIN_EXE_tmesim"))
@@ -712,6 +714,8 @@ fn compare_resume_keeps_finished_arms_and_completes_the_rest() {
             "--quiet",
             "--set",
             "time.end_days=2",
+            "--set",
+            common::CLI_TEST_DT,
             "--out",
             out.to_str().unwrap(),
         ];
