@@ -28,6 +28,7 @@ Standard library only.
 """
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -60,9 +61,19 @@ def field_names(rows):
             if c.endswith("_tumor_mean") and c[: -len("_tumor_mean")] + "_total" in cols]
 
 
+def complete(out):
+    """Whether the run in `out` finished (an interrupted one has a partial
+    timeseries.csv too, and is rerun)."""
+    try:
+        with open(os.path.join(out, "manifest.json")) as f:
+            return json.load(f).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
+
+
 def run(a, phenotype, dt, days, out):
     series = os.path.join(out, "timeseries.csv")
-    if a.reuse and os.path.exists(series):
+    if a.reuse and complete(out):
         return read_series(series)
     cmd = [a.tmesim, "run", a.scenario, "--arm", a.arm, "--phenotype", phenotype,
            "--backend", a.backend, "--quiet", "--out", out, "--force",
