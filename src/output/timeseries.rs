@@ -115,10 +115,14 @@ impl TimeseriesWriter {
 }
 
 /// A value as written in the CSV: the shortest text that reads back as
-/// the same f64, or empty when it does not exist (NaN).
+/// the same f64 (`0.19851999661922454`, not `1.9851999661922454e-1`),
+/// with an exponent only far from 1 (`2.5e-9`, `3e20`), or empty when it
+/// does not exist (NaN).
 fn cell(v: f64) -> String {
     if v.is_nan() {
         String::new()
+    } else if v == 0.0 || (1e-4..1e15).contains(&v.abs()) {
+        format!("{v}")
     } else {
         format!("{v:e}")
     }
@@ -178,4 +182,30 @@ pub fn read_summaries(path: &Path) -> anyhow::Result<Vec<Summary>> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_are_the_shortest_text_that_reads_back_exactly() {
+        assert_eq!(cell(0.19851999661922454), "0.19851999661922454");
+        assert_eq!(cell(60.0), "60");
+        assert_eq!(cell(0.0), "0");
+        assert_eq!(cell(2.5e-9), "2.5e-9");
+        assert_eq!(cell(-3e20), "-3e20");
+        assert_eq!(cell(f64::NAN), "");
+        for v in [
+            0.1 + 0.2,
+            1.0 / 3.0,
+            1e-4,
+            9.999e14,
+            1e15,
+            123.456e-7,
+            -7.25,
+        ] {
+            assert_eq!(cell(v).parse::<f64>().unwrap(), v, "{v}");
+        }
+    }
 }
