@@ -4,6 +4,8 @@
 //! floors below are those of the table in docs/architecture.md; a second
 //! test checks that the two agree.
 
+mod common;
+
 use std::path::Path;
 
 /// Each module of src/ and its floor (docs/architecture.md; `main.rs`, the
@@ -29,18 +31,6 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every .rs file under `dir`.
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The crate modules `text` names as `crate::<module>`.
 fn named_modules(text: &str) -> Vec<&str> {
     text.match_indices("crate::")
@@ -59,11 +49,12 @@ fn named_modules(text: &str) -> Vec<&str> {
 fn violations() -> Vec<String> {
     let mut found = Vec::new();
     for &(module, own) in FLOORS {
-        let mut files = Vec::new();
-        let dir = root().join("src").join(module);
-        if dir.is_dir() {
-            rust_files(&dir, &mut files);
-        }
+        let dir = format!("src/{module}");
+        let mut files = if root().join(&dir).is_dir() {
+            common::repo_files(&dir, "rs")
+        } else {
+            Vec::new()
+        };
         let single = root().join("src").join(format!("{module}.rs"));
         if single.is_file() {
             files.push(single);

@@ -8,22 +8,12 @@
 //! - a Rust path: `cpu::react::hill`, `backend::scan_values`;
 //! - a named item in a file: "`neighbor` in common.wgsl".
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every file under `dir` with extension `ext`.
-fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files(&path, ext, out);
-        } else if path.extension().is_some_and(|e| e == ext) {
-            out.push(path);
-        }
-    }
 }
 
 /// Whether `text` (a .rs or .wgsl file) defines `name`.
@@ -138,9 +128,8 @@ fn broken_in(window: &str) -> Vec<String> {
 
 #[test]
 fn every_twin_and_mirrors_pointer_resolves() {
-    let mut sources = Vec::new();
-    files(&root().join("src"), "rs", &mut sources);
-    files(&root().join("shaders"), "wgsl", &mut sources);
+    let mut sources = common::repo_files("src", "rs");
+    sources.extend(common::repo_files("shaders", "wgsl"));
     let mut broken = Vec::new();
     let mut checked = 0;
     for path in &sources {

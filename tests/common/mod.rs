@@ -92,6 +92,29 @@ pub fn total(field: &[f32]) -> f64 {
     field.iter().map(|&v| v as f64).sum()
 }
 
+/// Every file under `dir` (relative to the repository root) whose name
+/// ends in `.ext`, found recursively: the sources the structural tests
+/// (tests/layers.rs, tests/twins.rs) read.
+pub fn repo_files(dir: &str, ext: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &Path, ext: &str, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, ext, out);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+        ext,
+        &mut out,
+    );
+    out
+}
+
 /// Run the `tmesim` binary from the repository root.
 pub fn tmesim(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tmesim"))
