@@ -65,6 +65,23 @@ struct Voxel {
     antigen: f32,
 }
 
+// The state the midpoint rates are read at: half a step on, except the
+// molecules whose production the transport integrates, read as the
+// transport left them (midpoint_voxel in src/cpu/react.rs says why).
+fn transported(f: u32, half: f32, start: f32) -> f32 {
+    return select(half, start, (grid.source_mask & (1u << f)) != 0u);
+}
+
+fn midpoint_voxel(half: Voxel, start: Voxel) -> Voxel {
+    var v = half;
+    v.ifng = transported(F_IFNG, half.ifng, start.ifng);
+    v.il10 = transported(F_IL10, half.il10, start.il10);
+    v.vegf = transported(F_VEGF, half.vegf, start.vegf);
+    v.ado = transported(F_ADENOSINE, half.ado, start.ado);
+    v.kyn = transported(F_KYNURENINE, half.kyn, start.kyn);
+    return v;
+}
+
 fn read_voxel(i: u32) -> Voxel {
     var v: Voxel;
     v.ifng = ifng[i];
@@ -339,6 +356,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // this voxel's own buffers, which no other thread reads), then the
     // whole step from the start with the rates found there.
     advance(i, x, start, 0.5 * dt);
-    let mid = stage_rates(read_voxel(i), rt, priming);
+    let mid = stage_rates(midpoint_voxel(read_voxel(i), x), rt, priming);
     advance(i, x, mid, dt);
 }

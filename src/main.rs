@@ -444,11 +444,19 @@ fn cli_arm(arm: Option<&str>) -> Result<Option<Vec<String>>> {
     }
 }
 
+/// Print the probable unit slips of a valid config (config::advice).
+fn warn_slips(spec: &tmesim::config::resolve::RunSpec) {
+    for note in tmesim::config::advice::advisories(spec) {
+        eprintln!("warning: {}: {note}", spec.source.display());
+    }
+}
+
 fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), &scenario.config)?;
     let arm_spec =
         tmesim::sim::scenario::load(&scenario.config, &scenario.overrides(arm.as_deref()))?;
+    warn_slips(&arm_spec.spec);
     let out = target
         .out
         .clone()
@@ -722,6 +730,9 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
             )?)
         })
         .collect::<Result<Vec<_>>>()?;
+    if let Some(first) = specs.first() {
+        warn_slips(&first.spec);
+    }
     let out = target.out.clone().unwrap_or_else(|| {
         let stem = scenario
             .config
@@ -984,6 +995,7 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let arm_spec = tmesim::sim::scenario::load(config, &scenario.overrides(arm.as_deref()))?;
     let spec = &arm_spec.spec;
     initial_state(spec)?;
+    warn_slips(spec);
     // Printed at once, and a reader that stops early (`tmesim check ... |
     // head -1`) is not an error (as in `params`).
     use std::fmt::Write as _;

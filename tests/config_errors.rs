@@ -223,7 +223,58 @@ fn shipped_configs_are_valid() {
             .join(format!("{name}.toml"));
         let spec = tmesim::sim::scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
         initial_state(&spec.spec).unwrap_or_else(|e| panic!("{e}"));
+        let notes = tmesim::config::advice::advisories(&spec.spec);
+        assert!(notes.is_empty(), "{name}: {notes:?}");
     }
+}
+
+/// Unit slips that are valid configs get a warning naming the key (a
+/// step 30 times finer than needed; a tumour radius given in mm), and a
+/// voxel edge below a cell's scale is refused naming `grid.dx_um`, not
+/// the initial piece it empties.
+#[test]
+fn unit_slips_are_named() {
+    let baseline = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/baseline.toml");
+    let notes = |set: &str| {
+        let spec = tmesim::sim::scenario::load(&baseline, &[set.to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        tmesim::config::advice::advisories(&spec.spec)
+    };
+    let n = notes("time.dt_min=0.25");
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0].starts_with("time.dt_min = 0.25 min gives 345600 steps, 30x"),
+        "{}",
+        n[0]
+    );
+    let n = notes("fields.tumor.initial.radius_um=0.3");
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0].starts_with("fields.tumor.initial[0].radius_um = 0.3 um is under half a voxel"),
+        "{}",
+        n[0]
+    );
+    let e = match tmesim::sim::scenario::load(&baseline, &["grid.dx_um=0.02".to_string()]) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("dx 0.02 um is accepted"),
+    };
+    assert!(e.contains("grid.dx_um") && e.contains("[1, 10000]"), "{e}");
+    // The CLI prints the warning before the run starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args([
+            "check",
+            baseline.to_str().unwrap(),
+            "--set",
+            "time.dt_min=0.25",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("time.dt_min = 0.25"),
+        "{stderr}"
+    );
 }
 
 #[test]

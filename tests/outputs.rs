@@ -203,6 +203,10 @@ fn every_time_lapse_has_a_frame_per_save() {
     for f in ["timeseries.png", "report.html", "config.toml", "run.pvd"] {
         assert!(dir.join(f).is_file(), "{f}");
     }
+    // The report states the run time the manifest (and the headline) give.
+    let wall = format!("wall time {:.1} s", m["wall_time_s"].as_f64().unwrap());
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains(&wall), "report.html lacks \"{wall}\"");
     // The layout index names patterns that resolve to files.
     let layout = &m["layout"];
     let at = |pattern: &serde_json::Value, name: &str| {
@@ -334,19 +338,31 @@ fn render_with_a_new_rate_rewrites_every_time_lapse() {
     let dir = copy_of(src, tmp.path());
     let rate = manifest(&dir)["output"]["fps"].as_f64().unwrap();
     assert!((apng_delay(&dir.join("animations/montage.apng")) - 1.0 / rate).abs() < 1e-3);
+    // The tutorial's command (docs/tutorial.md, step 6): only cd8 is
+    // redrawn, yet the montage and composite time-lapses, drawn from the
+    // frames on disk, follow the new rate in both formats.
+    for sequence in ["montage", "composite"] {
+        std::fs::remove_file(dir.join(format!("animations/{sequence}.gif"))).unwrap();
+    }
     let o = tmesim(&[
         "render",
         dir.to_str().unwrap(),
         "--fields",
-        "montage",
+        "cd8",
         "--gif",
         "--fps",
         "2",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Only --gif was asked for, but the APNGs already there follow the new rate.
-    assert!((gif_delay(&dir.join("animations/montage.gif")) - 0.5).abs() < 1e-9);
-    assert!((apng_delay(&dir.join("animations/montage.apng")) - 0.5).abs() < 1e-9);
+    assert_eq!(gif_frames(&dir.join("animations/cd8.gif")), SAVES);
+    for sequence in ["montage", "composite"] {
+        let gif = dir.join(format!("animations/{sequence}.gif"));
+        assert_eq!(gif_frames(&gif), SAVES, "{sequence}.gif");
+        // Only --gif was asked for, but the APNGs already there follow the new rate.
+        assert!((gif_delay(&gif) - 0.5).abs() < 1e-9, "{sequence}.gif");
+        let apng = dir.join(format!("animations/{sequence}.apng"));
+        assert!((apng_delay(&apng) - 0.5).abs() < 1e-9, "{sequence}.apng");
+    }
 }
 
 fn python_required() -> bool {

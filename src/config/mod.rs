@@ -3,6 +3,7 @@
 //! describes. Therapy tables stay TOML values here; the therapy layer
 //! parses them (the scenario step, sim::scenario, joins the two).
 
+pub mod advice;
 pub mod error;
 pub mod initial;
 pub mod load;

@@ -169,7 +169,9 @@ fn resolve_grid(cx: &Ctx, g: &GridConfig) -> Result<Grid, ConfigError> {
     for (key, n) in dims {
         cx.range(key, n as f64, 1.0, 65536.0)?;
     }
-    let dx = cx.range("grid.dx_um", g.dx_um, 1e-3, 1e4)?;
+    // Under 1 um a voxel is far below a cell, where the densities of the
+    // model mean nothing (and 0.02 is a length in mm).
+    let dx = cx.range("grid.dx_um", g.dx_um, 1.0, 1e4)?;
     let grid = Grid {
         nx: g.nx as usize,
         ny: g.ny as usize,

@@ -615,6 +615,28 @@ fn advance(
     v[idx::EXHAUSTION] = relax(x.exh, s.exhaustion, dt, p.exhaustion_tau_days * MIN_PER_DAY);
 }
 
+/// The state the midpoint rates are read at: half a step on, except the
+/// molecules whose production the transport integrates (bit f of
+/// `source_mask`), read as the transport left them. Inside this stage such
+/// a molecule only feels its losses (VEGF's uptake at a vessel, IFN-gamma's
+/// by T cells), while diffusion, far faster than those at the voxel scale,
+/// holds it near the transported value; reading its half-stage depletion
+/// made the cell rates first order in dt (VEGF-driven MDSC recruitment at
+/// vessels: the day-60 MDSC tumour mean 2.4% low at dt 7.5 against 1.875;
+/// docs/verification.md, "The midpoint reads the transported molecules").
+/// Keep in step with react.wgsl.
+pub fn midpoint_voxel(half: &Voxel, start: &Voxel, source_mask: u32) -> Voxel {
+    let pick = |f: usize, h: f32, s: f32| if source_mask & (1 << f) != 0 { s } else { h };
+    Voxel {
+        ifng: pick(idx::IFNG, half.ifng, start.ifng),
+        il10: pick(idx::IL10, half.il10, start.il10),
+        vegf: pick(idx::VEGF, half.vegf, start.vegf),
+        ado: pick(idx::ADENOSINE, half.ado, start.ado),
+        kyn: pick(idx::KYNURENINE, half.kyn, start.kyn),
+        ..*half
+    }
+}
+
 /// All reaction terms of one voxel, in place; `in_rt_field` is 1 inside the
 /// radiation field; bit f of `source_mask` is set when the transport adds
 /// field f's production (`SourcePlan::mask`), which is then written to
@@ -636,7 +658,8 @@ pub fn react_voxel(
     // Explicit midpoint: half a step on with the start's rates, then the
     // whole step from the start with the rates found there.
     advance(v, &x, &start, 0.5 * dt, source_mask, p);
-    let mid = stage_rates(&read_voxel(v, p), p, sys.priming, rt);
+    let half = midpoint_voxel(&read_voxel(v, p), &x, source_mask);
+    let mid = stage_rates(&half, p, sys.priming, rt);
     advance(v, &x, &mid, dt, source_mask, p);
     let mut slot = 0;
     for f in SOURCES_IN_TRANSPORT {

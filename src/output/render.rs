@@ -248,13 +248,25 @@ fn record_redrawn(
     opts: &RenderOptions,
 ) {
     let names = |list: &[usize]| list.iter().map(|&i| FIELDS[i].name.to_string()).collect();
+    // A sequence not redrawn keeps its time-lapse when its frames of every
+    // save are on disk: `--fields cd8 --fps 4` rewrites the montage's too.
+    let saves = m.saved.len();
+    let on_disk = |name: &str| {
+        super::animate::frame_paths(dir, name, saves)
+            .iter()
+            .all(|p| p.is_file())
+    };
     m.layout.frame = Some(layout::pattern(layout::frame("{name}", 0)));
-    m.output.montage = names(&settings.montage);
-    m.output.composite = names(&settings.composite);
+    if !settings.montage.is_empty() || !on_disk(layout::MONTAGE) {
+        m.output.montage = names(&settings.montage);
+    }
+    if !settings.composite.is_empty() || !on_disk(layout::COMPOSITE) {
+        m.output.composite = names(&settings.composite);
+    }
     for f in &mut m.fields {
-        f.png = field_index(&f.name)
-            .is_some_and(|i| settings.frame_fields.contains(&i))
-            .then(|| layout::pattern(layout::frame(&f.name, 0)));
+        let redrawn = field_index(&f.name).is_some_and(|i| settings.frame_fields.contains(&i));
+        let kept = f.png.is_some() && on_disk(&f.name);
+        f.png = (redrawn || kept).then(|| layout::pattern(layout::frame(&f.name, 0)));
     }
     if from_arrays {
         m.output.field_frames = FIELD_FRAMES_EVERY.into();

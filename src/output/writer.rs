@@ -270,6 +270,8 @@ impl<'a> RunWriter<'a> {
         self.manifest.status = if completed { "complete" } else { "interrupted" }.into();
         let written = self.write_final_frames().and_then(|()| {
             write_animations(&self.out, &self.manifest)?;
+            // One run time for the report, the manifest and the headline.
+            self.manifest.wall_time_s = self.wall_time_s();
             if self.spec.output.report {
                 write_plots_and_report(&self.out, &self.manifest)?;
             }
@@ -287,7 +289,7 @@ impl<'a> RunWriter<'a> {
             })?;
             self.manifest.checkpoint = None;
         }
-        self.write_manifest()?;
+        self.write_manifest_as_is()?;
         Ok((self.manifest, self.summaries))
     }
 
@@ -333,11 +335,16 @@ impl<'a> RunWriter<'a> {
     }
 
     fn write_manifest(&mut self) -> Result<()> {
+        self.manifest.wall_time_s = self.wall_time_s();
+        self.write_manifest_as_is()
+    }
+
+    /// Write the manifest with the run time it holds.
+    fn write_manifest_as_is(&mut self) -> Result<()> {
         let done = self.manifest.steps_done;
         if let Some(last) = self.manifest.segments.last_mut() {
             last.to_step = last.to_step.max(done);
         }
-        self.manifest.wall_time_s = self.wall_time_s();
         self.manifest.heartbeat = Some(chrono::Local::now().to_rfc3339());
         self.last_manifest = Instant::now();
         write_manifest(&self.out, &self.manifest)
