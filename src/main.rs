@@ -259,6 +259,51 @@ struct Target {
 
 impl Scenario {
     /// The `--set` overrides with the phenotype and arm (if given) added.
+    /// Resolve the scenario for one arm. A bad value given on the command
+    /// line names its flag before the file it was applied to.
+    fn load(&self, arm: Option<&[String]>) -> Result<tmesim::sim::scenario::ArmSpec> {
+        tmesim::sim::scenario::load(&self.config, &self.overrides(arm))
+            .map_err(|e| self.blame(e.into(), arm))
+    }
+
+    /// `e`, led by the flag that set the key it is about, if one did.
+    fn blame(&self, e: anyhow::Error, arm: Option<&[String]>) -> anyhow::Error {
+        let flag = e
+            .downcast_ref::<tmesim::config::error::ConfigError>()
+            .and_then(|c| c.key())
+            .and_then(|key| self.flag_of(key, arm));
+        match flag {
+            Some(flag) => e.context(flag),
+            None => e,
+        }
+    }
+
+    /// The flag that set `key` (or a table above it), if one did.
+    fn flag_of(&self, key: &str, arm: Option<&[String]>) -> Option<String> {
+        // The flag set this key, a table above it, or a key inside it.
+        let under = |k: &str| {
+            key == k
+                || key.starts_with(&format!("{k}."))
+                || key.starts_with(&format!("{k}["))
+                || k.starts_with(&format!("{key}."))
+        };
+        if under("phenotype") {
+            if let Some(p) = &self.phenotype {
+                return Some(format!("--phenotype {p}"));
+            }
+        }
+        if under("arm") {
+            if let Some(arm) = arm {
+                return Some(format!("--arm {}", arm.join("+")));
+            }
+        }
+        self.set
+            .iter()
+            .rev()
+            .find(|s| s.split_once('=').is_some_and(|(k, _)| under(k.trim())))
+            .map(|s| format!("--set {s}"))
+    }
+
     fn overrides(&self, arm: Option<&[String]>) -> Vec<String> {
         let mut all = self.set.clone();
         if let Some(p) = &self.phenotype {
@@ -454,8 +499,7 @@ fn warn_slips(spec: &tmesim::config::resolve::RunSpec) {
 fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), &scenario.config)?;
-    let arm_spec =
-        tmesim::sim::scenario::load(&scenario.config, &scenario.overrides(arm.as_deref()))?;
+    let arm_spec = scenario.load(arm.as_deref())?;
     warn_slips(&arm_spec.spec);
     let out = target
         .out
@@ -467,7 +511,8 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Ou
         Existing::Refuse
     };
     let interrupt = interrupt_flag()?;
-    let report = run_one(&arm_spec, &out, target, &interrupt, existing, false)?;
+    let report = run_one(&arm_spec, &out, target, &interrupt, existing, false)
+        .map_err(|e| scenario.blame(e, arm.as_deref()))?;
     end_of_run(&report, &out, &arm_spec.spec.grid)
 }
 
@@ -723,12 +768,7 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
     // Resolve every arm first, so a typo in the last arm fails at once.
     let specs = arms
         .iter()
-        .map(|arm| {
-            Ok(tmesim::sim::scenario::load(
-                &scenario.config,
-                &scenario.overrides(Some(arm)),
-            )?)
-        })
+        .map(|arm| scenario.load(Some(arm)))
         .collect::<Result<Vec<_>>>()?;
     if let Some(first) = specs.first() {
         warn_slips(&first.spec);
@@ -992,9 +1032,9 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), config)?;
-    let arm_spec = tmesim::sim::scenario::load(config, &scenario.overrides(arm.as_deref()))?;
+    let arm_spec = scenario.load(arm.as_deref())?;
     let spec = &arm_spec.spec;
-    initial_state(spec)?;
+    initial_state(spec).map_err(|e| scenario.blame(e.into(), arm.as_deref()))?;
     warn_slips(spec);
     // Printed at once, and a reader that stops early (`tmesim check ... |
     // head -1`) is not an error (as in `params`).

@@ -366,3 +366,44 @@ fn phenotype_errors_name_the_file_and_key() {
     assert!(e.contains("extends"), "{e}");
     assert!(load("extends = \"responsive\"\n[[change]]\nparam = \"mdsc_entry_per_day\"\nop = \"scale\"\nvalue = 2.0\n").is_none());
 }
+
+/// A bad value given on the command line is blamed on its flag first
+/// (`--set`, `--phenotype`), then on the file it was applied to.
+#[test]
+fn cli_values_name_their_flag() {
+    let baseline = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/baseline.toml");
+    let error = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tmesim"))
+            .arg("check")
+            .arg(&baseline)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = error(&["--set", "params.kill_rate_per_day=-1"]);
+    assert!(
+        e.starts_with("error: --set params.kill_rate_per_day=-1: ") && e.contains("[0, 50]"),
+        "{e}"
+    );
+    let e = error(&["--phenotype", "nope"]);
+    assert!(
+        e.starts_with("error: --phenotype nope: ") && e.contains("responsive"),
+        "{e}"
+    );
+    let e = error(&["--set", "fields.tumor.initial.value=2"]);
+    assert!(
+        e.starts_with("error: --set fields.tumor.initial.value=2: ") && e.contains("[0, 1]"),
+        "{e}"
+    );
+    // An error of the file itself names no flag.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "s.toml", "[params]\nkill_rate_per_day = -1\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_tmesim"))
+        .args(["check", path.to_str().unwrap(), "--set", "time.end_days=1"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.starts_with("error: ") && !e.contains("--set"), "{e}");
+}

@@ -56,6 +56,18 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The config key a value error is about (not for unknown keys and
+    /// bad overrides, whose messages name their `--set` already).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::UnknownValue { key, location, .. } if location.is_empty() => Some(key),
+            ConfigError::OutOfRange { key, .. } | ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 /// Most characters of a user's value echoed in a message.
 const SHOWN_CHARS: usize = 80;
 
