@@ -12,7 +12,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::cell::RefCell;
 use std::path::Path;
-use tmesim::backend::plan::{Stage, TransportPlan};
+use tmesim::backend::plan::{Phase, TransportPlan};
 use tmesim::backend::Backend;
 use tmesim::config::initial::initial_state;
 use tmesim::cpu::backend::CpuBackend;
@@ -52,7 +52,7 @@ fn settled(arm: &ArmSpec) -> State {
 
 /// `plan` with only its first motility sub-step: crowding and each cell.
 fn one_motility_substep(plan: &TransportPlan) -> TransportPlan {
-    let mut one = plan.only(Stage::Motility);
+    let mut one = plan.only(Phase::Motility);
     one.ops.truncate(1 + plan.cells.len());
     one
 }
@@ -81,7 +81,7 @@ fn bench_plan(c: &mut Criterion, name: &str, arm: &ArmSpec, plan: &TransportPlan
 fn stages(c: &mut Criterion) {
     let arm = baseline();
     let state = settled(&arm);
-    let transport = arm.plan.only(Stage::Transport);
+    let transport = arm.plan.only(Phase::Transport);
     assert_eq!(transport.ops.len(), transport.exponential.passes.len());
     bench_plan(
         c,
@@ -98,7 +98,7 @@ fn stages(c: &mut Criterion) {
         &motility,
         &state,
     );
-    let reactions = arm.plan.only(Stage::Reactions);
+    let reactions = arm.plan.only(Phase::Reactions);
     bench_plan(c, "reactions (one React call)", &arm, &reactions, &state);
 }
 

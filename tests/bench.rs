@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::path::PathBuf;
-use tmesim::backend::plan::Stage;
+use tmesim::backend::plan::Phase;
 use tmesim::bench::{load, Options};
 use tmesim::sim::select::BackendChoice;
 
@@ -156,7 +156,7 @@ fn diffusion_only_times_transport_alone() {
     };
     let arm = load(&opts).unwrap();
     assert!(!arm.plan.ops.is_empty());
-    assert!(arm.plan.ops.iter().all(|op| op.stage() == Stage::Transport));
+    assert!(arm.plan.ops.iter().all(|op| op.phase() == Phase::Transport));
     assert!(!arm.spec.reactions);
     assert_eq!((arm.spec.grid.nx, arm.spec.grid.ny), (24, 20));
     assert_eq!(arm.spec.dt_min, 0.5);
@@ -287,7 +287,7 @@ fn gpu_timestamps_time_each_stage_inside_steps_that_compute_the_same() {
         return;
     };
     for (stage, time) in &stages {
-        let present = arm.plan.ops.iter().any(|op| op.stage() == *stage);
+        let present = arm.plan.ops.iter().any(|op| op.phase() == *stage);
         assert_eq!(!time.is_zero(), present, "{}: {time:?}", stage.name());
     }
     // Profiled steps are ordinary steps: the same state, bit for bit.

@@ -45,7 +45,7 @@ pub trait Backend {
     fn profile_stages(
         &mut self,
         params: &[ModelParams],
-    ) -> Result<Option<Vec<(plan::Stage, std::time::Duration)>>> {
+    ) -> Result<Option<Vec<(plan::Phase, std::time::Duration)>>> {
         let _ = params;
         Ok(None)
     }

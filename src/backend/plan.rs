@@ -73,9 +73,10 @@ pub enum Op {
 
 // ---- Cost model of the operations (`tmesim bench`, src/bench). ----
 
-/// The part of a step an operation belongs to, for timing stages apart.
+/// The part of a step an operation belongs to, for timing the parts apart
+/// (a phase; `gpu::shaders::Stage` is a compute pipeline).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stage {
+pub enum Phase {
     /// The DC sum and the lymph-node priming ODE.
     Systemic,
     /// Molecule transport (exponential passes or explicit sub-steps).
@@ -86,20 +87,20 @@ pub enum Stage {
     Reactions,
 }
 
-impl Stage {
-    pub const ALL: [Stage; 4] = [
-        Stage::Systemic,
-        Stage::Transport,
-        Stage::Motility,
-        Stage::Reactions,
+impl Phase {
+    pub const ALL: [Phase; 4] = [
+        Phase::Systemic,
+        Phase::Transport,
+        Phase::Motility,
+        Phase::Reactions,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Stage::Systemic => "systemic",
-            Stage::Transport => "transport",
-            Stage::Motility => "motility",
-            Stage::Reactions => "reactions",
+            Phase::Systemic => "systemic",
+            Phase::Transport => "transport",
+            Phase::Motility => "motility",
+            Phase::Reactions => "reactions",
         }
     }
 }
@@ -108,16 +109,16 @@ impl Stage {
 const VALUE_BYTES: u64 = std::mem::size_of::<f32>() as u64;
 
 impl Op {
-    pub fn stage(&self) -> Stage {
+    pub fn phase(&self) -> Phase {
         match self {
-            Op::ReduceDc | Op::Systemic => Stage::Systemic,
+            Op::ReduceDc | Op::Systemic => Phase::Systemic,
             Op::ExponentialPass { .. }
             | Op::ExplicitSubstep { .. }
             | Op::Produce
             | Op::SourcePass { .. }
-            | Op::SourceAdd => Stage::Transport,
-            Op::Crowding { .. } | Op::Motility { .. } => Stage::Motility,
-            Op::React => Stage::Reactions,
+            | Op::SourceAdd => Phase::Transport,
+            Op::Crowding { .. } | Op::Motility { .. } => Phase::Motility,
+            Op::React => Phase::Reactions,
         }
     }
 
@@ -783,9 +784,9 @@ impl TransportPlan {
 impl TransportPlan {
     /// The plan with only `stage`'s operations, in their order: a backend
     /// built with it times that stage alone.
-    pub fn only(&self, stage: Stage) -> TransportPlan {
+    pub fn only(&self, stage: Phase) -> TransportPlan {
         let mut plan = self.clone();
-        plan.ops.retain(|op| op.stage() == stage);
+        plan.ops.retain(|op| op.phase() == stage);
         plan
     }
 
@@ -1152,7 +1153,7 @@ mod cost_tests {
             p.bytes_per_step(&s.grid),
             systemic + passes + motility + react
         );
-        let only_transport = p.only(Stage::Transport);
+        let only_transport = p.only(Phase::Transport);
         assert_eq!(only_transport.bytes_per_step(&s.grid), passes);
     }
 
@@ -1160,20 +1161,20 @@ mod cost_tests {
     fn stages_partition_the_step() {
         let s = spec("[grid]\nnx = 6\nny = 5\nnz = 1\n");
         let p = TransportPlan::new(&s);
-        let total: usize = Stage::ALL.iter().map(|&st| p.only(st).ops.len()).sum();
+        let total: usize = Phase::ALL.iter().map(|&st| p.only(st).ops.len()).sum();
         assert_eq!(total, p.ops.len());
-        let sum: u64 = Stage::ALL
+        let sum: u64 = Phase::ALL
             .iter()
             .map(|&st| p.only(st).bytes_per_step(&s.grid))
             .sum();
         assert_eq!(sum, p.bytes_per_step(&s.grid));
         // Molecules, mobile cells and reacted fields: all but the 3 maps.
         assert_eq!(p.fields_advanced().len(), 16);
-        let transport = p.only(Stage::Transport);
+        let transport = p.only(Phase::Transport);
         assert!(transport
             .ops
             .iter()
-            .all(|op| op.stage() == Stage::Transport));
+            .all(|op| op.phase() == Phase::Transport));
         assert_eq!(transport.fields_advanced().len(), 5);
     }
 }

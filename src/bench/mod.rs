@@ -9,7 +9,7 @@ pub mod copy;
 pub mod patients;
 pub mod timing;
 
-use crate::backend::plan::Stage;
+use crate::backend::plan::Phase;
 use crate::backend::Backend;
 use crate::config::initial::initial_state;
 use crate::config::load::load_config;
@@ -138,7 +138,7 @@ pub fn load(opts: &Options) -> Result<ArmSpec> {
     set.push(format!("time.save_every_min={}", toml_float(dt)));
     let mut arm = scenario::load(&opts.config, &set)?;
     if opts.diffusion_only {
-        arm.plan = arm.plan.only(Stage::Transport);
+        arm.plan = arm.plan.only(Phase::Transport);
     }
     Ok(arm)
 }
@@ -403,10 +403,10 @@ fn print_stages(stages: &[StageTiming], full: &Timing, copy: &CopyRate) {
     );
 }
 
-/// Stage times measured inside the full step by the GPU's timestamps.
+/// Phase times measured inside the full step by the GPU's timestamps.
 fn print_inside(
     arm: &ArmSpec,
-    inside: &[(Stage, std::time::Duration)],
+    inside: &[(Phase, std::time::Duration)],
     steps: u64,
     copy: &CopyRate,
 ) {
@@ -418,7 +418,7 @@ fn print_inside(
             .plan
             .ops
             .iter()
-            .filter(|op| op.stage() == stage)
+            .filter(|op| op.phase() == stage)
             .map(|op| op.bytes(&arm.plan, &arm.spec.grid))
             .sum();
         let bandwidth = gb_per_s(bytes, wall);

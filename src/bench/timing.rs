@@ -4,7 +4,7 @@
 //! is read back), so it is inside the timed window; its bytes are not
 //! counted as the step's.
 
-use crate::backend::plan::Stage;
+use crate::backend::plan::Phase;
 use crate::backend::Backend;
 use crate::model::params::ModelParams;
 use crate::model::state::State;
@@ -76,7 +76,7 @@ pub fn time_steps(
 /// One stage timed alone: its operations only, on a backend of their own.
 #[derive(Clone, Copy, Debug)]
 pub struct StageTiming {
-    pub stage: Stage,
+    pub stage: Phase,
     pub timing: Timing,
     pub bytes_per_step: u64,
 }
@@ -93,7 +93,7 @@ pub fn time_stages(
     steps: u64,
 ) -> Result<Vec<StageTiming>> {
     let mut stages = Vec::new();
-    for stage in Stage::ALL {
+    for stage in Phase::ALL {
         let plan = arm.plan.only(stage);
         if plan.ops.is_empty() {
             continue;

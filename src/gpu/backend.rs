@@ -21,7 +21,7 @@ use super::resources::{
 };
 use super::shaders::Stage;
 use crate::backend::batch::{check_params, Batch};
-use crate::backend::plan::{Op, Stage as PlanStage, TransportPlan};
+use crate::backend::plan::{Op, Phase, TransportPlan};
 use crate::backend::{Backend, BadValue};
 use crate::model::fields::{idx, FIELD_COUNT};
 use crate::model::grid::{dispatch_shape, Grid, REDUCE_WG, WORKGROUP_SIZE};
@@ -405,10 +405,7 @@ impl GpuBackend {
 
     /// `Backend::profile_stages`: each step's operations in compute passes
     /// of their own, with a timestamp at the start and end of each.
-    fn timed_stages(
-        &mut self,
-        params: &[ModelParams],
-    ) -> Result<Option<Vec<(PlanStage, Duration)>>> {
+    fn timed_stages(&mut self, params: &[ModelParams]) -> Result<Option<Vec<(Phase, Duration)>>> {
         if !self
             .device
             .features()
@@ -436,7 +433,7 @@ impl GpuBackend {
         let resolved = buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
         let staging = buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let tick_ns = self.queue.get_timestamp_period() as f64;
-        let mut totals = vec![0f64; PlanStage::ALL.len()];
+        let mut totals = vec![0f64; Phase::ALL.len()];
         for p in params {
             self.check_fault()?;
             self.queue
@@ -458,14 +455,14 @@ impl GpuBackend {
             let ticks: Vec<u64> =
                 bytemuck::pod_collect_to_vec(&self.submit_and_read(encoder, &staging, bytes)?);
             for (k, op) in ops.iter().enumerate() {
-                let stage = PlanStage::ALL.iter().position(|s| *s == op.stage());
+                let stage = Phase::ALL.iter().position(|s| *s == op.phase());
                 let elapsed = ticks[2 * k + 1].saturating_sub(ticks[2 * k]);
                 totals[stage.expect("every stage is listed")] += elapsed as f64 * tick_ns;
             }
         }
         self.steps[0] += params.len() as u64;
         Ok(Some(
-            PlanStage::ALL
+            Phase::ALL
                 .iter()
                 .zip(totals)
                 .map(|(&s, ns)| (s, Duration::from_nanos(ns as u64)))
@@ -528,10 +525,7 @@ impl Backend for GpuBackend {
         Ok(self.find_bad_in_batch()?.map(|(_, bad)| bad))
     }
 
-    fn profile_stages(
-        &mut self,
-        params: &[ModelParams],
-    ) -> Result<Option<Vec<(PlanStage, Duration)>>> {
+    fn profile_stages(&mut self, params: &[ModelParams]) -> Result<Option<Vec<(Phase, Duration)>>> {
         self.timed_stages(params)
     }
 }
