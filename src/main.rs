@@ -268,12 +268,23 @@ impl Scenario {
 
     /// `e`, led by the flag that set the key it is about, if one did.
     fn blame(&self, e: anyhow::Error, arm: Option<&[String]>) -> anyhow::Error {
-        let flag = e
-            .downcast_ref::<tmesim::config::error::ConfigError>()
-            .and_then(|c| c.key())
-            .and_then(|key| self.flag_of(key, arm));
-        match flag {
-            Some(flag) => e.context(flag),
+        use tmesim::config::error::ConfigError;
+        let flag_of = |c: &ConfigError| c.key().and_then(|key| self.flag_of(key, arm));
+        match e.downcast_ref::<ConfigError>() {
+            Some(ConfigError::Several(all)) if all.iter().any(|c| flag_of(c).is_some()) => {
+                let lines: Vec<String> = all
+                    .iter()
+                    .map(|c| match flag_of(c) {
+                        Some(flag) => format!("  - {flag}: {c}"),
+                        None => format!("  - {c}"),
+                    })
+                    .collect();
+                anyhow::anyhow!("{} errors:\n{}", all.len(), lines.join("\n"))
+            }
+            Some(c) => match flag_of(c) {
+                Some(flag) => e.context(flag),
+                None => e,
+            },
             None => e,
         }
     }

@@ -407,3 +407,31 @@ fn cli_values_name_their_flag() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.starts_with("error: ") && !e.contains("--set"), "{e}");
 }
+
+/// Every mistake of a config is reported in one pass, each with its key,
+/// in the order of the config's sections.
+#[test]
+fn all_errors_are_reported_at_once() {
+    let e = error_of(
+        "[grid]\ndx_um = 0.5\n[time]\ndt_min = 0\n[params]\ncrowding_limit = 3\nkill_rate_per_day = -1\n",
+    );
+    assert!(e.starts_with("4 errors:\n"), "{e}");
+    let keys = [
+        "grid.dx_um",
+        "time.dt_min",
+        "params.crowding_limit",
+        "params.kill_rate_per_day",
+    ];
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            e.find(&format!("`{k}`"))
+                .unwrap_or_else(|| panic!("{k} missing: {e}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{e}");
+    assert_eq!(e.lines().count(), 5, "{e}");
+    // One error stays one line.
+    let e = error_of("[time]\ndt_min = 0\n");
+    assert!(!e.contains("errors:") && e.contains("time.dt_min"), "{e}");
+}

@@ -54,14 +54,58 @@ pub enum ConfigError {
         arg: String,
         message: String,
     },
+    /// Every error of one validation pass, in the order of the config.
+    #[error("{} errors:\n{}", .0.len(), list(.0))]
+    Several(Vec<ConfigError>),
+}
+
+fn list(errors: &[ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+    lines.join("\n")
+}
+
+/// Collects the errors of one validation pass, so a config with several
+/// mistakes reports them all at once, as a compiler does.
+#[derive(Default)]
+pub struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    /// The value of `r`, or None with its error kept.
+    pub fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(ConfigError::Several(many)) => {
+                self.0.extend(many);
+                None
+            }
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Ok when nothing was kept; one error as itself; several together.
+    pub fn finish(mut self) -> Result<(), ConfigError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(ConfigError::Several(self.0)),
+        }
+    }
 }
 
 impl ConfigError {
-    /// The config key a value error is about (not for unknown keys and
-    /// bad overrides, whose messages name their `--set` already).
+    /// The config key an error is about, where the message does not name
+    /// its `--set` already (unknown keys found by the parser, bad overrides).
     pub fn key(&self) -> Option<&str> {
         match self {
-            ConfigError::UnknownValue { key, location, .. } if location.is_empty() => Some(key),
+            ConfigError::UnknownValue { key, location, .. }
+            | ConfigError::UnknownKey { key, location, .. }
+                if location.is_empty() =>
+            {
+                Some(key)
+            }
             ConfigError::OutOfRange { key, .. } | ConfigError::Invalid { key, .. } => Some(key),
             _ => None,
         }

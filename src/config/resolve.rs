@@ -1,7 +1,7 @@
 //! Validation: a parsed [`Config`] becomes a [`RunSpec`] with every value
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
-use super::error::{check_range, closest, ConfigError};
+use super::error::{check_range, closest, ConfigError, Errors};
 use super::schema::{
     Animation, Config, FieldConfig, GridConfig, Initial, OutputConfig, TimeConfig,
 };
@@ -140,14 +140,31 @@ impl Ctx<'_> {
 /// The treatment arm is resolved after this, by the therapy layer.
 pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec, ConfigError> {
     let cx = Ctx { file };
-    let grid = resolve_grid(&cx, &config.grid)?;
-    check_dense_axes(&cx, &grid, config.solver.diffusion)?;
-    let time = resolve_time(&cx, &config.time)?;
-    let params = resolve_params(&cx, &config.params)?;
+    // Every section is checked, and all their errors reported together;
+    // the checks that need the grid or the fields run when those resolved.
+    let mut errors = Errors::default();
+    let grid = errors.keep(resolve_grid(&cx, &config.grid));
+    if let Some(grid) = &grid {
+        errors.keep(check_dense_axes(&cx, grid, config.solver.diffusion));
+    }
+    let time = errors.keep(resolve_time(&cx, &config.time));
+    let params = errors.keep(resolve_params(&cx, &config.params));
     let base_dir = file.parent().unwrap_or(Path::new("."));
-    let fields = resolve_fields(&cx, &config.fields, base_dir, &grid)?;
-    check_ghost_crowding(&cx, &fields, &params)?;
-    let output = resolve_output(&cx, &config.output, &grid)?;
+    let fields = grid
+        .as_ref()
+        .and_then(|grid| errors.keep(resolve_fields(&cx, &config.fields, base_dir, grid)));
+    if let (Some(fields), Some(params)) = (&fields, &params) {
+        errors.keep(check_ghost_crowding(&cx, fields, params));
+    }
+    let output = grid
+        .as_ref()
+        .and_then(|grid| errors.keep(resolve_output(&cx, &config.output, grid)));
+    errors.finish()?;
+    let (Some(grid), Some(time), Some(params), Some(fields), Some(output)) =
+        (grid, time, params, fields, output)
+    else {
+        unreachable!("a section that did not resolve left an error");
+    };
     Ok(RunSpec {
         source: file.to_path_buf(),
         grid,
@@ -264,24 +281,32 @@ fn resolve_time(cx: &Ctx, t: &TimeConfig) -> Result<TimeSteps, ConfigError> {
 
 fn resolve_params(cx: &Ctx, given: &BTreeMap<String, f64>) -> Result<ModelParams, ConfigError> {
     let mut params = ModelParams::default();
+    let mut errors = Errors::default();
     for (name, &value) in given {
-        let id = ParamId::of(name)
-            .ok_or_else(|| cx.unknown("params", name, PARAM_SPECS.iter().map(|s| s.name)))?;
+        let Some(id) = ParamId::of(name) else {
+            errors.keep::<()>(Err(cx.unknown(
+                "params",
+                name,
+                PARAM_SPECS.iter().map(|s| s.name),
+            )));
+            continue;
+        };
         let spec = id.spec();
         // Compared in f32, the precision of the registry and the kernels,
         // so a range end written in the config is accepted as given.
         let v = value as f32;
         if !(v.is_finite() && v >= spec.min && v <= spec.max) {
-            return Err(ConfigError::OutOfRange {
+            errors.keep::<()>(Err(ConfigError::OutOfRange {
                 file: cx.file.into(),
                 key: format!("params.{name}"),
                 value,
                 min: spec.range_f64().0,
                 max: spec.range_f64().1,
-            });
+            }));
         }
         params[id] = v;
     }
+    errors.finish()?;
     Ok(params)
 }
 
