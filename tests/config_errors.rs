@@ -85,6 +85,11 @@ fn out_of_range_values_give_the_range() {
     );
     let e = error_of("[time]\ndt_min = 0\n");
     assert!(e.contains("time.dt_min"), "{e}");
+    let e = error_of("[output]\nzarr_keep_bits = 30\n");
+    assert!(
+        e.contains("output.zarr_keep_bits") && e.contains("[1, 23]"),
+        "{e}"
+    );
     let e = error_of("[time]\ndt_min = 10.0\nsave_every_min = 25.0\n");
     assert!(
         e.contains("time.save_every_min") && e.contains("multiple"),

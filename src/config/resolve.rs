@@ -52,6 +52,8 @@ pub struct OutputSpec {
     pub slice_z: usize,
     pub vtk: bool,
     pub zarr: bool,
+    /// Mantissa bits the store keeps (`output::zarr::bit_round`); None: all.
+    pub zarr_keep_bits: Option<u32>,
     pub report: bool,
     /// Wall-clock time between checkpoints; zero: at every save.
     pub checkpoint_every: std::time::Duration,
@@ -469,6 +471,10 @@ fn resolve_output(cx: &Ctx, o: &OutputConfig, grid: &Grid) -> Result<OutputSpec,
         None => grid.nz / 2,
         Some(z) => cx.range("output.slice_z", z as f64, 0.0, grid.nz as f64 - 1.0)? as usize,
     };
+    let zarr_keep_bits = match o.zarr_keep_bits {
+        Some(k) => Some(cx.range("output.zarr_keep_bits", k as f64, 1.0, 23.0)? as u32),
+        None => None,
+    };
     Ok(OutputSpec {
         png: o.png,
         npy: o.npy,
@@ -481,6 +487,7 @@ fn resolve_output(cx: &Ctx, o: &OutputConfig, grid: &Grid) -> Result<OutputSpec,
         slice_z,
         vtk: o.vtk,
         zarr: o.zarr,
+        zarr_keep_bits,
         report: o.report,
         checkpoint_every: std::time::Duration::from_secs_f64(checkpoint_min * 60.0),
     })

@@ -168,6 +168,9 @@ pub struct OutputConfig {
     /// Wall-clock minutes between checkpoints (taken at the first save
     /// after each interval); 0 checkpoints at every save.
     pub checkpoint_every_min: f64,
+    /// Mantissa bits each value keeps in fields.ome.zarr (1-23; none:
+    /// lossless). Opt-in lossy rounding for smaller stores.
+    pub zarr_keep_bits: Option<u32>,
 }
 
 impl Default for OutputConfig {
@@ -187,6 +190,7 @@ impl Default for OutputConfig {
             zarr: true,
             report: true,
             checkpoint_every_min: 10.0,
+            zarr_keep_bits: None,
         }
     }
 }

@@ -158,6 +158,7 @@ impl<'a> RunWriter<'a> {
                 channels,
                 interval_days,
                 times,
+                spec.output.zarr_keep_bits,
             )?)
         } else {
             None

@@ -17,7 +17,8 @@
 //!
 //! Written directly (serde_json and flate2, both already dependencies)
 //! rather than with the zarrs crate: zarrs 0.23 needs Rust 1.91 (tmesim
-//! supports 1.87) and centres on Zarr v3, while OME-NGFF 0.4 is Zarr v2.
+//! builds on 1.89) and centres on Zarr v3, while OME-NGFF 0.4 is Zarr v2,
+//! the version every reader of docs/outputs.md opens ("Why Zarr v2").
 //! tests/outputs.rs has zarr-python read the store back.
 
 use crate::model::fields::FIELDS;
@@ -56,6 +57,8 @@ pub struct ZarrWriter {
     chunks: Chunks,
     save_interval_days: f64,
     times_days: Vec<f64>,
+    /// Mantissa bits kept (`bit_round`); None: lossless.
+    keep_bits: Option<u32>,
 }
 
 /// Channels and z planes per chunk.
@@ -196,6 +199,7 @@ impl ZarrWriter {
         grid: Grid,
         channels: Vec<Channel>,
         save_interval_days: f64,
+        keep_bits: Option<u32>,
     ) -> Result<Self> {
         refuse_symlink(root)?;
         if root.exists() {
@@ -208,7 +212,14 @@ impl ZarrWriter {
             &root.join(ARRAY).join(".zattrs"),
             &json!({ "_ARRAY_DIMENSIONS": AXES }),
         )?;
-        Self::open(root, grid, channels, save_interval_days, Vec::new())
+        Self::open(
+            root,
+            grid,
+            channels,
+            save_interval_days,
+            Vec::new(),
+            keep_bits,
+        )
     }
 
     /// A store that already holds the saves at `times_days` (a resumed
@@ -220,13 +231,21 @@ impl ZarrWriter {
         channels: Vec<Channel>,
         save_interval_days: f64,
         times_days: Vec<f64>,
+        keep_bits: Option<u32>,
     ) -> Result<Self> {
         refuse_symlink(root)?;
         if times_days.is_empty() || !root.join(ARRAY).join(".zarray").is_file() {
-            return Self::create(root, grid, channels, save_interval_days);
+            return Self::create(root, grid, channels, save_interval_days, keep_bits);
         }
         remove_own(root, times_days.len())?;
-        Self::open(root, grid, channels, save_interval_days, times_days)
+        Self::open(
+            root,
+            grid,
+            channels,
+            save_interval_days,
+            times_days,
+            keep_bits,
+        )
     }
 
     /// The writer of a store whose folders exist and which holds the saves
@@ -237,6 +256,7 @@ impl ZarrWriter {
         channels: Vec<Channel>,
         save_interval_days: f64,
         times_days: Vec<f64>,
+        keep_bits: Option<u32>,
     ) -> Result<Self> {
         let w = Self {
             root: root.to_path_buf(),
@@ -245,6 +265,7 @@ impl ZarrWriter {
             channels,
             save_interval_days,
             times_days,
+            keep_bits,
         };
         w.write_metadata()?;
         Ok(w)
@@ -268,6 +289,9 @@ impl ZarrWriter {
                 let z1 = (z0 + cz).min(g.nz);
                 let at = slot * cz * plane;
                 chunk[at..at + (z1 - z0) * plane].copy_from_slice(&data[z0 * plane..z1 * plane]);
+            }
+            if let Some(keep) = self.keep_bits {
+                chunk.iter_mut().for_each(|v| *v = bit_round(*v, keep));
             }
             let dir = self.root.join(ARRAY).join(format!("{t}/{j}/{k}/0"));
             std::fs::create_dir_all(&dir)
@@ -356,10 +380,28 @@ impl ZarrWriter {
                 "times_days": self.times_days,
                 "dx_um": dx,
                 "origin_um": [0.0, 0.0, 0.0],
+                // Mantissa bits kept (null: lossless); relative error of
+                // each value at most 2^-(keep_bits + 1).
+                "keep_bits": self.keep_bits,
             },
         });
         write_json(&self.root.join(".zattrs"), &attrs)
     }
+}
+
+/// `v` rounded to `keep` mantissa bits, to nearest with ties to even (the
+/// BitRound of numcodecs and xbitinfo): the relative error is at most
+/// 2^-(keep + 1), zeros stay zero, and the dropped bits, now zero,
+/// compress away. `keep` >= 23 leaves `v` as it is.
+pub fn bit_round(v: f32, keep: u32) -> f32 {
+    if keep >= 23 || !v.is_finite() {
+        return v;
+    }
+    let drop = 23 - keep;
+    let bits = v.to_bits();
+    let half = (1u32 << (drop - 1)) - 1;
+    let odd = (bits >> drop) & 1;
+    f32::from_bits((bits + half + odd) & !((1u32 << drop) - 1))
 }
 
 /// The field names of a store, in channel order.
@@ -442,7 +484,7 @@ mod tests {
                 display_max: 2.0,
             },
         ];
-        let mut w = ZarrWriter::create(&root, grid, channels, 1.0).unwrap();
+        let mut w = ZarrWriter::create(&root, grid, channels, 1.0, None).unwrap();
         let fields: Vec<Vec<f32>> = (0..FIELDS.len())
             .map(|f| (0..grid.len()).map(|i| (f * 100 + i) as f32).collect())
             .collect();
@@ -467,5 +509,62 @@ mod tests {
         let bytes: Vec<u8> = (0..64).collect();
         assert_eq!(unshuffle(&shuffle(&bytes)), bytes);
         assert_eq!(shuffle(&bytes)[..3], [0, 4, 8]);
+    }
+
+    #[test]
+    fn bit_rounding_keeps_its_error_bound_and_shrinks_the_store() {
+        let mut rng = crate::model::rng::SplitMix64(7);
+        for keep in [1, 4, 10, 16, 22] {
+            let bound = 2f64.powi(-(keep as i32 + 1));
+            for _ in 0..10_000 {
+                let v = ((rng.unit() * 1e3).powi(3) * 1e-6 + 1e-9) as f32;
+                let r = bit_round(v, keep);
+                assert!(
+                    ((r as f64 - v as f64) / v as f64).abs() <= bound,
+                    "{v} {keep} {r}"
+                );
+            }
+        }
+        assert_eq!(bit_round(0.0, 3), 0.0);
+        assert_eq!(bit_round(1.234_567_8, 23), 1.234_567_8);
+        // Ties go to the even neighbour: 1 + 2^-23 kept to 22 bits is 1.
+        assert_eq!(bit_round(f32::from_bits(1.0f32.to_bits() + 1), 22), 1.0);
+        // A store of smooth fields at 8 bits is smaller, and reads back
+        // within the bound.
+        let grid = Grid {
+            nx: 64,
+            ny: 64,
+            nz: 1,
+            dx_um: 10.0,
+        };
+        let channels = vec![Channel {
+            field: 0,
+            display_min: 0.0,
+            display_max: 1.0,
+        }];
+        let fields: Vec<Vec<f32>> = (0..FIELDS.len())
+            .map(|_| {
+                (0..grid.len())
+                    .map(|i| (i as f32 * 0.013).sin().abs() + 0.1)
+                    .collect()
+            })
+            .collect();
+        let size = |keep: Option<u32>| {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("f.ome.zarr");
+            let mut w = ZarrWriter::create(&root, grid, channels.clone(), 1.0, keep).unwrap();
+            w.append(0.0, &fields).unwrap();
+            let back = read_field(&root, &grid, 0, 0).unwrap();
+            let bound = keep.map_or(0.0, |k| 2f64.powi(-(k as i32 + 1)));
+            for (a, b) in back.iter().zip(&fields[0]) {
+                assert!(((a - b) as f64 / *b as f64).abs() <= bound);
+            }
+            std::fs::metadata(root.join("0/0/0/0/0/0")).unwrap().len()
+        };
+        let (exact, rounded) = (size(None), size(Some(8)));
+        assert!(
+            rounded * 2 < exact,
+            "{rounded} bytes at 8 bits, {exact} lossless"
+        );
     }
 }
