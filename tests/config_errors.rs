@@ -1,9 +1,18 @@
 //! Bad input gets a clear error naming the file, the key and what is
 //! allowed; never a panic. Checked through the library and the CLI.
 
+mod common;
+
+use common::tmesim;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use tmesim::config::initial::initial_state;
+
+const BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/baseline.toml");
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -439,4 +448,161 @@ fn all_errors_are_reported_at_once() {
     // One error stays one line.
     let e = error_of("[time]\ndt_min = 0\n");
     assert!(!e.contains("errors:") && e.contains("time.dt_min"), "{e}");
+}
+
+// ---- Refusals found by abusing the command line (moved from tests/reliability.rs) ----
+
+/// `tmesim check` of a scenario with the therapy `text` in its therapies/.
+fn check_with_therapy(text: &str, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("therapies")).unwrap();
+    std::fs::write(dir.path().join("therapies/mine.toml"), text).unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::copy(BASELINE, &scenario).unwrap();
+    let mut args = vec!["check", scenario.to_str().unwrap(), "--arm", "mine"];
+    args.extend(extra);
+    let o = tmesim(&args);
+    assert!(!o.status.success(), "accepted: {text}");
+    stderr(&o)
+}
+
+const DRUG_TAIL: &str = "[response]\nec50_mg_per_l = 1.0\n[[effect]]\nparam = \"pd1_occupancy\"\nop = \"set\"\nvalue = 0.5\n";
+
+#[test]
+fn a_therapy_without_a_dose_is_refused() {
+    let e = check_with_therapy(
+        &format!(
+            "agent = \"x\"\n[schedule]\ninterval_days = 21\n[pk]\nhalf_life_days = 20\n{DRUG_TAIL}"
+        ),
+        &[],
+    );
+    assert!(e.contains("mine.toml") && e.contains("dose_mg"), "{e}");
+}
+
+#[test]
+fn two_compartment_keys_without_two_compartments_are_refused() {
+    let e = check_with_therapy(
+        &format!(
+            "agent = \"x\"\n[schedule]\ndose_mg = 200\n[pk]\nclearance_l_per_day = 0.2\n\
+             peripheral_volume_l = 3\nintercompartmental_l_per_day = 0.5\n{DRUG_TAIL}"
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("pk.peripheral_volume_l") && e.contains("compartments = 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_radiotherapy_without_field_or_lq_parameters_is_refused() {
+    let e = check_with_therapy(
+        "[radiation]\ndose_gy = 2\nfraction_days = [1]\nalpha_per_gy = { tumor = 0.3 }\n",
+        &[],
+    );
+    assert!(e.contains("mine.toml") && e.contains("field"), "{e}");
+    let e = check_with_therapy(
+        "[radiation]\ndose_gy = 2\nfraction_days = [1]\nfield = { shape = \"whole\" }\n",
+        &[],
+    );
+    assert!(
+        e.contains("radiation.alpha_per_gy") && e.contains("kill nothing"),
+        "{e}"
+    );
+}
+
+fn check(args: &[&str]) -> String {
+    let mut all = vec!["check", "configs/baseline.toml"];
+    all.extend(args);
+    let o = tmesim(&all);
+    assert!(!o.status.success(), "accepted: {args:?}");
+    stderr(&o)
+}
+
+#[test]
+fn an_empty_arm_and_a_multi_line_set_value_are_refused() {
+    assert!(check(&["--arm", ""]).contains("--arm is empty"));
+    let e = check(&["--set", "time.end_days=3\ngrid.nx=10"]);
+    assert!(
+        e.contains("spans several lines") && e.contains("time.end_days"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_tumour_outside_the_grid_is_refused() {
+    let e = check(&["--set", "grid.nx=40"]);
+    assert!(
+        e.contains("fields.tumor.initial[0]") && e.contains("outside the grid"),
+        "{e}"
+    );
+}
+
+#[test]
+fn render_refuses_a_frame_rate_outside_the_config_range() {
+    let o = tmesim(&["render", "/nonexistent", "--fps", "0.0001"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("[0.1, 100]"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_duplicated_compare_arm_is_refused() {
+    let o = tmesim(&[
+        "compare",
+        "configs/baseline.toml",
+        "--arms",
+        "anti_pd1; control; anti_pd1",
+        "--out",
+        "/nonexistent/never-created",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("`anti_pd1` twice"), "{}", stderr(&o));
+}
+
+#[test]
+fn errors_name_the_key_call_values_values_and_stay_short() {
+    let e = check(&["--set", "grid.nx=abc"]);
+    assert!(e.contains("`--set grid.nx=abc`"), "{e}");
+    let e = check(&["--set", "solver.diffusion=magic"]);
+    assert!(
+        e.contains("`solver.diffusion` = \"magic\" is not a valid value")
+            && !e.contains("unknown key"),
+        "{e}"
+    );
+    let e = check(&["--arm", "anti_pd2"]);
+    assert!(
+        e.contains("--arm: no therapy named `anti_pd2`") && !e.contains("unknown key"),
+        "{e}"
+    );
+    let e = check(&["--set", "params.kill_rate=3"]);
+    assert!(
+        e.contains("kill_rate_per_day") && !e.contains("rt_half_z_um"),
+        "{e}"
+    );
+    let long = format!("time.end_days={}", "x".repeat(100_000));
+    let e = check(&["--set", &long]);
+    assert!(e.len() < 1000, "{} characters", e.len());
+    let o = tmesim(&["check", "/nonexistent.toml"]);
+    let e = stderr(&o);
+    assert_eq!(e.matches("os error 2").count(), 1, "{e}");
+}
+
+#[test]
+fn an_error_in_a_phenotype_file_names_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("phenotypes")).unwrap();
+    std::fs::write(
+        dir.path().join("phenotypes/mine.toml"),
+        "description = \"x\"\n[[change]]\nparam = \"kill_rate_per_day\"\nop = \"set\"\nvalue = 1e9\n",
+    )
+    .unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::copy(BASELINE, &scenario).unwrap();
+    let o = tmesim(&["check", scenario.to_str().unwrap(), "--phenotype", "mine"]);
+    let e = stderr(&o);
+    assert!(
+        e.contains("phenotypes/mine.toml") && e.contains("kill_rate_per_day"),
+        "{e}"
+    );
+    assert!(!e.contains("s.toml:"), "{e}");
 }
