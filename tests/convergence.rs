@@ -69,7 +69,7 @@ fn uniform_tissue(dt_min: f64) -> Vec<f64> {
 /// The reaction stage is the explicit midpoint rule in exponential form
 /// (docs/model.md, "Integrator"). On a uniform tissue every cell and state
 /// field at the shipped step (7.5 min) is within 1.2% of a step 32 times
-/// finer (CD8, the worst, 0.86%; 1.75% at dt 15). The former one-stage
+/// finer (CD8, the worst, 0.90%; 1.75% at dt 15). The former one-stage
 /// semi-implicit update left the CD8 and Treg totals 4-6% off at dt 15.
 /// What remains is first order: the molecules' production is frozen over
 /// each transport, and the midpoint rates read the molecules as the
