@@ -258,7 +258,6 @@ struct Target {
 }
 
 impl Scenario {
-    /// The `--set` overrides with the phenotype and arm (if given) added.
     /// Resolve the scenario for one arm. A bad value given on the command
     /// line names its flag before the file it was applied to.
     fn load(&self, arm: Option<&[String]>) -> Result<tmesim::sim::scenario::ArmSpec> {
@@ -272,14 +271,7 @@ impl Scenario {
         let flag_of = |c: &ConfigError| c.key().and_then(|key| self.flag_of(key, arm));
         match e.downcast_ref::<ConfigError>() {
             Some(ConfigError::Several(all)) if all.iter().any(|c| flag_of(c).is_some()) => {
-                let lines: Vec<String> = all
-                    .iter()
-                    .map(|c| match flag_of(c) {
-                        Some(flag) => format!("  - {flag}: {c}"),
-                        None => format!("  - {c}"),
-                    })
-                    .collect();
-                anyhow::anyhow!("{} errors:\n{}", all.len(), lines.join("\n"))
+                anyhow::anyhow!(tmesim::config::error::several(all, flag_of))
             }
             Some(c) => match flag_of(c) {
                 Some(flag) => e.context(flag),
@@ -315,6 +307,7 @@ impl Scenario {
             .map(|s| format!("--set {s}"))
     }
 
+    /// The `--set` overrides with the phenotype and arm (if given) added.
     fn overrides(&self, arm: Option<&[String]>) -> Vec<String> {
         let mut all = self.set.clone();
         if let Some(p) = &self.phenotype {

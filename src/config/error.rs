@@ -55,13 +55,21 @@ pub enum ConfigError {
         message: String,
     },
     /// Every error of one validation pass, in the order of the config.
-    #[error("{} errors:\n{}", .0.len(), list(.0))]
+    #[error("{}", several(.0, |_| None))]
     Several(Vec<ConfigError>),
 }
 
-fn list(errors: &[ConfigError]) -> String {
-    let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
-    lines.join("\n")
+/// "N errors:" and one line per error, each led by `lead` of it where that
+/// gives one (the CLI leads with the flag that set the key).
+pub fn several(errors: &[ConfigError], lead: impl Fn(&ConfigError) -> Option<String>) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| match lead(e) {
+            Some(lead) => format!("  - {lead}: {e}"),
+            None => format!("  - {e}"),
+        })
+        .collect();
+    format!("{} errors:\n{}", errors.len(), lines.join("\n"))
 }
 
 /// Collects the errors of one validation pass, so a config with several
