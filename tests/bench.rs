@@ -135,6 +135,26 @@ fn report_has_every_line_with_sensible_numbers() {
     let patients = value(&lines, "patients");
     assert!(patients.starts_with("2 (in parallel"), "{patients}");
     assert!(patients.contains("patient-steps/s"), "{patients}");
+    // The throughput line: patient-days per second is patient-steps per
+    // second times the step in days (the baseline's 7.5 min).
+    let days = lines
+        .iter()
+        .find(|(k, v)| k == "patients" && v.contains("patient-days per core-second"))
+        .map(|(_, v)| v.as_str())
+        .expect("a patient-days line");
+    let steps_per_s: f64 = patients
+        .split(": ")
+        .last()
+        .map(first_number)
+        .expect("patient-steps/s");
+    let days_per_s = first_number(days);
+    let expected = steps_per_s * 7.5 / 1440.0;
+    assert!(
+        (days_per_s / expected - 1.0).abs() < 0.02,
+        "{days} against {patients}"
+    );
+    let per_core = first_number(days.split("; ").nth(1).expect("per core-second"));
+    assert!(per_core > 0.0 && per_core.is_finite(), "{days}");
 }
 
 #[test]

@@ -229,6 +229,12 @@ pub fn run(opts: &Options) -> Result<()> {
             p.patient_steps_per_s()
         );
         println!(
+            "patients: {} patient-days/s; {} patient-days per core-second ({:.3} s of CPU time)",
+            three_digits(p.patient_days_per_s()),
+            three_digits(p.patient_days_per_core_s()),
+            p.cpu.as_secs_f64()
+        );
+        println!(
             "patients: {:.2} MB per patient{}",
             p.memory_bytes as f64 / p.patients as f64 / 1e6,
             match p.fit {

@@ -7,10 +7,12 @@ use super::timing::{step_params, WARMUP_STEPS};
 use crate::backend::batch::Batch;
 use crate::backend::Backend;
 use crate::cpu::backend::CpuBackend;
+use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
 use crate::sim::scenario::ArmSpec;
 use crate::sim::select::{cpu_backend, make_batch, BackendChoice};
 use anyhow::Result;
+use cpu_time::ProcessTime;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,10 @@ pub struct PatientsTiming {
     pub patients: u32,
     pub steps: u64,
     pub wall: Duration,
+    /// The process's CPU time over the same window (all its threads).
+    pub cpu: Duration,
+    /// Simulated minutes per step.
+    pub dt_min: f64,
     /// How the patients ran, for the report line.
     pub how: String,
     /// Bytes the backend(s) hold for all the patients.
@@ -42,6 +48,20 @@ pub struct PatientsTiming {
 impl PatientsTiming {
     pub fn patient_steps_per_s(&self) -> f64 {
         self.patients as f64 * self.steps as f64 / self.wall.as_secs_f64().max(1e-12)
+    }
+
+    /// Simulated patient-days (a cohort's patient-arm-days) per second of
+    /// wall time.
+    pub fn patient_days_per_s(&self) -> f64 {
+        self.patient_steps_per_s() * self.dt_min / MIN_PER_DAY as f64
+    }
+
+    /// Simulated patient-days per second of the process's CPU time: the
+    /// figure that scales with cores, the cohort-throughput measure.
+    pub fn patient_days_per_core_s(&self) -> f64 {
+        self.patients as f64 * self.steps as f64 * self.dt_min
+            / MIN_PER_DAY as f64
+            / self.cpu.as_secs_f64().max(1e-12)
     }
 }
 
@@ -156,12 +176,14 @@ pub fn time_patients(
 ) -> Result<PatientsTiming> {
     let mut set = PatientSet::new(choice, arm, count)?;
     set.prepare(arm, state)?;
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), ProcessTime::now());
     set.advance(arm, state.step + WARMUP_STEPS, steps)?;
     Ok(PatientsTiming {
         patients: count,
         steps,
         wall: start.elapsed(),
+        cpu: cpu.elapsed(),
+        dt_min: arm.spec.dt_min as f64,
         how: set.describe(),
         memory_bytes: set.memory_bytes(),
         fit: set.fit(),

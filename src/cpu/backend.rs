@@ -23,7 +23,7 @@ pub struct CpuBackend {
     /// Per exponential pass along x, per molecule: its propagator laid out
     /// for the CPU's sums, once per run (None for the other axes).
     lines: Vec<Vec<Option<LinePropagator>>>,
-    /// The source buffer (slot after slot) and the fast transforms that
+    /// The source buffer (slot after slot) and the transforms that
     /// replace the plan's dense source passes on the CPU.
     sources: Vec<f32>,
     fast_sources: cpu::source_pass::FastSourceTransform,
@@ -141,8 +141,9 @@ impl CpuBackend {
                     &mut self.sources,
                 );
             }
-            // The whole transform at the first pass, by fast transforms
-            // (the same result as the plan's dense passes, to round-off).
+            // The whole transform at the first pass, by fast transforms or
+            // matrix products (the plan's dense passes' result, to
+            // round-off).
             Op::SourcePass { index } => {
                 if index == 0 {
                     self.fast_sources.apply(&mut self.sources);
