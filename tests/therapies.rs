@@ -122,24 +122,115 @@ fn assert_ratio(what: &str, before: f64, after: f64, factor: f64) {
     }
 }
 
+/// What a therapy first moves, and by how much at least, against no
+/// therapy on the `pi3k_active` tumour (so every therapy has a target).
+/// Every bound is at least 5% from 1.
+struct FirstMark {
+    therapy: &'static str,
+    days: f64,
+    what: &'static str,
+    read: fn(&State) -> f64,
+    factor: f64,
+}
+
+const FIRST_MARKS: [FirstMark; 10] = [
+    FirstMark {
+        therapy: "anti_pd1",
+        days: 1.0,
+        what: "IFN-gamma tumour mean (PD-1 brake released)",
+        read: |s| tumor_mean(s, "ifng"),
+        factor: 2.0,
+    },
+    FirstMark {
+        therapy: "anti_ctla4",
+        days: 1.0,
+        what: "lymph-node priming",
+        read: |s| s.systemic.priming as f64,
+        factor: 1.5,
+    },
+    FirstMark {
+        therapy: "anti_lag3",
+        days: 1.0,
+        what: "IFN-gamma tumour mean (LAG-3 brake released)",
+        read: |s| tumor_mean(s, "ifng"),
+        factor: 1.05,
+    },
+    FirstMark {
+        therapy: "bevacizumab",
+        days: 1.0,
+        what: "VEGF tumour mean (neutralised)",
+        read: |s| tumor_mean(s, "vegf"),
+        factor: 0.6,
+    },
+    FirstMark {
+        therapy: "pi3k_inhibitor",
+        days: 1.0,
+        what: "VEGF tumour mean (PI3K-driven secretion)",
+        read: |s| tumor_mean(s, "vegf"),
+        factor: 0.95,
+    },
+    FirstMark {
+        therapy: "paclitaxel",
+        days: 1.0,
+        what: "tumour burden (cycling cells killed)",
+        read: burden,
+        factor: 0.95,
+    },
+    FirstMark {
+        therapy: "radiotherapy",
+        days: 10.0,
+        what: "tumour burden (after the fractions of days 7-9)",
+        read: burden,
+        factor: 0.5,
+    },
+    FirstMark {
+        therapy: "a2a_antagonist",
+        days: 1.0,
+        what: "IFN-gamma tumour mean (adenosine brake released)",
+        read: |s| tumor_mean(s, "ifng"),
+        factor: 1.05,
+    },
+    FirstMark {
+        therapy: "ido_inhibitor",
+        days: 1.0,
+        what: "kynurenine tumour mean (IDO1 share removed)",
+        read: |s| tumor_mean(s, "kynurenine"),
+        factor: 0.95,
+    },
+    FirstMark {
+        therapy: "probiotics",
+        days: 12.0,
+        what: "mature DC total (systemic maturation boost, slow)",
+        read: |s| field_total(s, "dc"),
+        factor: 1.2,
+    },
+];
+
 #[test]
 fn every_therapy_and_phenotype_file_loads_and_runs() {
-    // A day, on a tumour with a PI3K-active clone so that every therapy has
-    // a target; ten days for radiotherapy, past its fractions (days 7-9).
-    for name in builtin_names(Kind::Therapy) {
-        let days = [if name == "radiotherapy" {
-            "time.end_days=10.0"
-        } else {
-            "time.end_days=1.0"
-        }];
+    let mut marked: Vec<&str> = FIRST_MARKS.iter().map(|m| m.therapy).collect();
+    marked.sort();
+    let mut names = builtin_names(Kind::Therapy);
+    names.sort();
+    assert_eq!(marked, names, "every therapy has its first mark");
+    for m in &FIRST_MARKS {
+        let days = [format!("time.end_days={:.1}", m.days)];
+        let days: Vec<&str> = days.iter().map(String::as_str).collect();
         let control = run(&[], Some("pi3k_active"), &days);
-        let s = run(&[name], Some("pi3k_active"), &days);
+        let s = run(&[m.therapy], Some("pi3k_active"), &days);
         assert!(
             s.fields.iter().flatten().all(|v| v.is_finite()),
-            "{name}: non-finite field"
+            "{}: non-finite field",
+            m.therapy
         );
-        assert!(s.fields != control.fields, "{name} changes nothing");
-        let file = std::path::Path::new("configs/therapies").join(format!("{name}.toml"));
+        assert!(
+            (m.factor - 1.0).abs() >= 0.05 - 1e-12,
+            "{}: a margin under 5%",
+            m.therapy
+        );
+        let what = format!("{}: {}", m.therapy, m.what);
+        assert_ratio(&what, (m.read)(&control), (m.read)(&s), m.factor);
+        let file = std::path::Path::new("configs/therapies").join(format!("{}.toml", m.therapy));
         assert!(file.is_file(), "{} is shipped", file.display());
     }
     for name in builtin_names(Kind::Phenotype) {
