@@ -5,7 +5,7 @@
 //! the key.
 
 use super::dist::{check_mass, Dist, Parameter};
-use crate::config::error::ConfigError;
+use crate::config::error::{At, ConfigError};
 use crate::config::load::parse_with_overrides;
 use crate::model::params::ModelParams;
 use crate::therapy::treatment::{arm_label, parse_arm};
@@ -88,14 +88,6 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<CohortSpec, ConfigError
     check(parsed.cohort, path)
 }
 
-fn invalid(file: &Path, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: file.to_path_buf(),
-        key: key.into(),
-        message: message.into(),
-    }
-}
-
 fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
     if !(1..=MAX_PATIENTS).contains(&cohort.patients) {
         return Err(ConfigError::OutOfRange {
@@ -123,8 +115,7 @@ fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
         Some(r) => {
             let label = arm_label(&parse_arm(r));
             arm_labels.iter().position(|l| *l == label).ok_or_else(|| {
-                invalid(
-                    file,
+                At::file(file).invalid(
                     "cohort.reference",
                     format!("`{r}` is not one of the arms ({})", arm_labels.join(", ")),
                 )
@@ -145,8 +136,7 @@ fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
         .collect::<Result<Vec<_>, _>>()?;
     for (i, p) in cohort.parameters.iter().enumerate() {
         if cohort.parameters[..i].iter().any(|q| q.key == p.key) {
-            return Err(invalid(
-                file,
+            return Err(At::file(file).invalid(
                 format!("cohort.parameter[{i}].key"),
                 format!("`{}` is drawn twice; give each key one distribution", p.key),
             ));
@@ -169,8 +159,7 @@ fn check_arms(
     file: &Path,
 ) -> Result<(Vec<Vec<String>>, Vec<String>), ConfigError> {
     if cohort.arms.is_empty() {
-        return Err(invalid(
-            file,
+        return Err(At::file(file).invalid(
             "cohort.arms",
             "lists no arm; e.g. arms = [\"anti_pd1\", \"anti_pd1+anti_lag3\"]",
         ));
@@ -180,22 +169,14 @@ fn check_arms(
     for (i, text) in cohort.arms.iter().enumerate() {
         let key = format!("cohort.arms[{i}]");
         if text.trim().is_empty() {
-            return Err(invalid(
-                file,
-                key,
-                "is empty; write `control` for no treatment",
-            ));
+            return Err(At::file(file).invalid(key, "is empty; write `control` for no treatment"));
         }
         let arm = parse_arm(text);
         crate::therapy::library::check_arm(&key, &arm, file)
-            .map_err(|message| invalid(file, key.clone(), message))?;
+            .map_err(|message| At::file(file).invalid(key.clone(), message))?;
         let label = arm_label(&arm);
         if labels.contains(&label) {
-            return Err(invalid(
-                file,
-                key,
-                format!("the arm `{label}` is listed twice"),
-            ));
+            return Err(At::file(file).invalid(key, format!("the arm `{label}` is listed twice")));
         }
         labels.push(label);
         arms.push(arm);
@@ -215,13 +196,12 @@ fn check_phenotypes(
             find(Kind::Phenotype, name, scenario_dir, file, &key)?;
         }
         if !(w.is_finite() && w >= 0.0) {
-            return Err(invalid(file, key, format!("weight {w} must be 0 or more")));
+            return Err(At::file(file).invalid(key, format!("weight {w} must be 0 or more")));
         }
     }
     let total: f64 = cohort.phenotypes.values().sum();
     if total <= 0.0 {
-        return Err(invalid(
-            file,
+        return Err(At::file(file).invalid(
             "cohort.phenotypes",
             "needs at least one phenotype with a positive weight, e.g. responsive = 1.0",
         ));
@@ -237,8 +217,7 @@ fn check_phenotypes(
 fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), ConfigError> {
     let need = |v: Option<f64>, name: &str| {
         v.ok_or_else(|| {
-            invalid(
-                file,
+            At::file(file).invalid(
                 format!("{at}.{name}"),
                 format!("a {:?} distribution needs `{name}`", p.dist).to_lowercase(),
             )
@@ -248,8 +227,7 @@ fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), C
         if v.is_finite() && v > 0.0 {
             Ok(())
         } else {
-            Err(invalid(
-                file,
+            Err(At::file(file).invalid(
                 format!("{at}.{name}"),
                 format!("{v} must be a positive number"),
             ))
@@ -260,29 +238,21 @@ fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), C
             positive(need(p.median, "median")?, "median")?;
             let s = need(p.sigma, "sigma")?;
             if !(s.is_finite() && s >= 0.0) {
-                return Err(invalid(
-                    file,
-                    format!("{at}.sigma"),
-                    format!("{s} must be 0 or more"),
-                ));
+                return Err(
+                    At::file(file).invalid(format!("{at}.sigma"), format!("{s} must be 0 or more"))
+                );
             }
         }
         Dist::Normal => {
             let m = need(p.mean, "mean")?;
             if !m.is_finite() {
-                return Err(invalid(
-                    file,
-                    format!("{at}.mean"),
-                    "must be a finite number",
-                ));
+                return Err(At::file(file).invalid(format!("{at}.mean"), "must be a finite number"));
             }
             let s = need(p.sd, "sd")?;
             if !(s.is_finite() && s >= 0.0) {
-                return Err(invalid(
-                    file,
-                    format!("{at}.sd"),
-                    format!("{s} must be 0 or more"),
-                ));
+                return Err(
+                    At::file(file).invalid(format!("{at}.sd"), format!("{s} must be 0 or more"))
+                );
             }
         }
         Dist::Uniform => {
@@ -321,20 +291,18 @@ fn check_parameter(p: &Parameter, at: &str, file: &Path) -> Result<(f64, f64), C
         let range = registry
             .map(|(a, b)| format!("; the registry allows [{a}, {b}]"))
             .unwrap_or_default();
-        return Err(invalid(
-            file,
+        return Err(At::file(file).invalid(
             format!("{at}.min"),
             format!("the bounds [{lo}, {hi}] hold no value{range}"),
         ));
     }
     if p.dist == Dist::Uniform && !(lo.is_finite() && hi.is_finite()) {
-        return Err(invalid(
-            file,
+        return Err(At::file(file).invalid(
             format!("{at}.min"),
             "a uniform distribution needs finite bounds",
         ));
     }
-    check_mass(p, (lo, hi)).map_err(|m| invalid(file, at, m))?;
+    check_mass(p, (lo, hi)).map_err(|m| At::file(file).invalid(at, m))?;
     Ok((lo, hi))
 }
 

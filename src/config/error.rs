@@ -228,6 +228,85 @@ pub fn check_range(
     }
 }
 
+/// Where checked values stand: their file, and the table their keys sit
+/// under (`radiation`, an effect's `arm.effects[1]`, or none for the top of
+/// the file). The one builder of errors that name a file and a key, used by
+/// every layer that checks a file (scenario, therapies, phenotypes,
+/// cohorts).
+#[derive(Clone, Copy, Debug)]
+pub struct At<'a> {
+    pub file: &'a std::path::Path,
+    prefix: &'a str,
+}
+
+impl<'a> At<'a> {
+    /// Keys at the top of `file`.
+    pub fn file(file: &'a std::path::Path) -> Self {
+        Self { file, prefix: "" }
+    }
+
+    /// Keys under the table `prefix` of `file`.
+    pub fn under(file: &'a std::path::Path, prefix: &'a str) -> Self {
+        Self { file, prefix }
+    }
+
+    /// The full key of `key`.
+    pub fn key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    /// `value` if finite and within `[min, max]`, else the range error.
+    pub fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        check_range(self.file, &self.key(key), value, min, max)
+    }
+
+    pub fn invalid(&self, key: impl AsRef<str>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.into(),
+            key: self.key(key.as_ref()),
+            message: message.into(),
+        }
+    }
+
+    /// An unknown key `key.name` (e.g. a parameter name under `params`).
+    pub fn unknown_key<'v>(
+        &self,
+        key: &str,
+        name: &str,
+        valid: impl Iterator<Item = &'v str> + Clone,
+    ) -> ConfigError {
+        ConfigError::UnknownKey {
+            file: self.file.into(),
+            location: String::new(),
+            key: self.key(&format!("{key}.{name}")),
+            suggestion: closest(name, valid.clone()),
+            valid: valid.map(str::to_string).collect(),
+        }
+    }
+
+    /// An unknown value `name` of `key` (e.g. a field name in a list).
+    pub fn unknown_value<'v>(
+        &self,
+        key: &str,
+        name: &str,
+        valid: impl Iterator<Item = &'v str> + Clone,
+    ) -> ConfigError {
+        ConfigError::UnknownValue {
+            file: self.file.into(),
+            location: String::new(),
+            key: self.key(key),
+            value: name.into(),
+            reason: "is not a valid value".into(),
+            suggestion: closest(name, valid.clone()),
+            valid: valid.map(str::to_string).collect(),
+        }
+    }
+}
+
 /// The valid key closest to `key`, if it is close enough to be a typo.
 pub fn closest<'a>(key: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<String> {
     valid

@@ -1,7 +1,7 @@
 //! Initial conditions: the config's pieces summed into field arrays, and
 //! checked against each field's bounds.
 
-use super::error::ConfigError;
+use super::error::{At, ConfigError};
 use super::resolve::{InitialPiece, RunSpec};
 use super::schema::Initial;
 use crate::model::fields::{fields_of, FieldKind, Upper, FIELDS};
@@ -26,17 +26,16 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
                     add_piece(field, s, &grid);
                     let after: f64 = field.iter().map(|&v| v as f64).sum();
                     if places_something(s) && after == before {
-                        return Err(ConfigError::Invalid {
-                            file: spec.source.clone(),
-                            key: format!("fields.{}.initial[{k}]", FIELDS[f].name),
-                            message: format!(
+                        return Err(At::file(&spec.source).invalid(
+                            format!("fields.{}.initial[{k}]", FIELDS[f].name),
+                            format!(
                                 "this piece lies outside the grid ({} x {} x {} um from the origin) and places nothing; \
                                  move its center_um inside or enlarge the grid",
                                 grid.nx as f32 * grid.dx_um,
                                 grid.ny as f32 * grid.dx_um,
                                 grid.nz as f32 * grid.dx_um
                             ),
-                        });
+                        ));
                     }
                 }
             }
@@ -49,13 +48,12 @@ pub fn initial_state(spec: &RunSpec) -> Result<State, ConfigError> {
         let rho: f32 = cells.iter().map(|&c| state.fields[c][i]).sum();
         if rho > limit * (1.0 + 1e-6) {
             let (x, y, z) = grid.coords(i);
-            return Err(ConfigError::Invalid {
-                file: spec.source.clone(),
-                key: "fields.<cell>.initial".into(),
-                message: format!(
+            return Err(At::file(&spec.source).invalid(
+                "fields.<cell>.initial",
+                format!(
                     "cell fractions sum to {rho} at voxel (x={x}, y={y}, z={z}), above params.crowding_limit = {limit}"
                 ),
-            });
+            ));
         }
     }
     Ok(state)
@@ -84,11 +82,10 @@ fn check_bounds(spec: &RunSpec, f: usize, field: &[f32]) -> Result<(), ConfigErr
         .find(|(_, &v)| !(v >= 0.0 && v <= upper * (1.0 + 1e-6)))
     {
         let (x, y, z) = spec.grid.coords(i);
-        return Err(ConfigError::Invalid {
-            file: spec.source.clone(),
-            key: format!("fields.{}.initial", FIELDS[f].name),
-            message: format!("value {v} at voxel (x={x}, y={y}, z={z}) is outside [0, {upper}]"),
-        });
+        return Err(At::file(&spec.source).invalid(
+            format!("fields.{}.initial", FIELDS[f].name),
+            format!("value {v} at voxel (x={x}, y={y}, z={z}) is outside [0, {upper}]"),
+        ));
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Validation: a parsed [`Config`] becomes a [`RunSpec`] with every value
 //! checked against its allowed range, or a [`ConfigError`] naming the key.
 
-use super::error::{check_range, closest, ConfigError, Errors};
+use super::error::{At, ConfigError, Errors};
 use super::schema::{
     Animation, Config, FieldConfig, GridConfig, Initial, OutputConfig, TimeConfig,
 };
@@ -85,63 +85,11 @@ impl RunSpec {
     }
 }
 
-struct Ctx<'a> {
-    file: &'a Path,
-}
-
-impl Ctx<'_> {
-    fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
-        check_range(self.file, key, value, min, max)
-    }
-
-    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.into(),
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
-    /// An unknown key `key.name` (e.g. a parameter name under `params`).
-    fn unknown<'v>(
-        &self,
-        key: &str,
-        name: &str,
-        valid: impl Iterator<Item = &'v str> + Clone,
-    ) -> ConfigError {
-        ConfigError::UnknownKey {
-            file: self.file.into(),
-            location: String::new(),
-            key: format!("{key}.{name}"),
-            suggestion: closest(name, valid.clone()),
-            valid: valid.map(str::to_string).collect(),
-        }
-    }
-
-    /// An unknown value `name` of `key` (e.g. a field name in a list).
-    fn unknown_value<'v>(
-        &self,
-        key: &str,
-        name: &str,
-        valid: impl Iterator<Item = &'v str> + Clone,
-    ) -> ConfigError {
-        ConfigError::UnknownValue {
-            file: self.file.into(),
-            location: String::new(),
-            key: key.into(),
-            value: name.into(),
-            reason: "is not a valid value".into(),
-            suggestion: closest(name, valid.clone()),
-            valid: valid.map(str::to_string).collect(),
-        }
-    }
-}
-
 /// Validate `config`, the scenario `original` read from `file` with its
 /// phenotype merged in (relative paths resolve against the file's folder).
 /// The treatment arm is resolved after this, by the therapy layer.
 pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec, ConfigError> {
-    let cx = Ctx { file };
+    let cx = At::file(file);
     // Every section is checked, and all their errors reported together;
     // the checks that need the grid or the fields run when those resolved.
     let mut errors = Errors::default();
@@ -183,7 +131,7 @@ pub fn resolve(original: Config, config: &Config, file: &Path) -> Result<RunSpec
     })
 }
 
-fn resolve_grid(cx: &Ctx, g: &GridConfig) -> Result<Grid, ConfigError> {
+fn resolve_grid(cx: &At, g: &GridConfig) -> Result<Grid, ConfigError> {
     let dims = [("grid.nx", g.nx), ("grid.ny", g.ny), ("grid.nz", g.nz)];
     for (key, n) in dims {
         cx.range(key, n as f64, 1.0, 65536.0)?;
@@ -220,7 +168,7 @@ fn resolve_grid(cx: &Ctx, g: &GridConfig) -> Result<Grid, ConfigError> {
 /// Checked before anything is allocated.
 pub const MAX_EXPONENTIAL_AXIS: usize = 4096;
 
-fn check_dense_axes(cx: &Ctx, grid: &Grid, solver: DiffusionSolver) -> Result<(), ConfigError> {
+fn check_dense_axes(cx: &At, grid: &Grid, solver: DiffusionSolver) -> Result<(), ConfigError> {
     if solver != DiffusionSolver::Exponential {
         return Ok(());
     }
@@ -252,7 +200,7 @@ struct TimeSteps {
     save_every_steps: u64,
 }
 
-fn resolve_time(cx: &Ctx, t: &TimeConfig) -> Result<TimeSteps, ConfigError> {
+fn resolve_time(cx: &At, t: &TimeConfig) -> Result<TimeSteps, ConfigError> {
     let dt = cx.range("time.dt_min", t.dt_min, 1e-6, 1e4)?;
     let end_min = cx.range("time.end_days", t.end_days, 0.0, 1e5)? * 1440.0;
     let save = cx.range("time.save_every_min", t.save_every_min, 1e-6, 1e8)?;
@@ -281,12 +229,12 @@ fn resolve_time(cx: &Ctx, t: &TimeConfig) -> Result<TimeSteps, ConfigError> {
     })
 }
 
-fn resolve_params(cx: &Ctx, given: &BTreeMap<String, f64>) -> Result<ModelParams, ConfigError> {
+fn resolve_params(cx: &At, given: &BTreeMap<String, f64>) -> Result<ModelParams, ConfigError> {
     let mut params = ModelParams::default();
     let mut errors = Errors::default();
     for (name, &value) in given {
         let Some(id) = ParamId::of(name) else {
-            errors.keep::<()>(Err(cx.unknown(
+            errors.keep::<()>(Err(cx.unknown_key(
                 "params",
                 name,
                 PARAM_SPECS.iter().map(|s| s.name),
@@ -313,7 +261,7 @@ fn resolve_params(cx: &Ctx, given: &BTreeMap<String, f64>) -> Result<ModelParams
 }
 
 fn resolve_fields(
-    cx: &Ctx,
+    cx: &At,
     given: &BTreeMap<String, FieldConfig>,
     base_dir: &Path,
     grid: &Grid,
@@ -321,7 +269,7 @@ fn resolve_fields(
     let names = || FIELDS.iter().map(|f| f.name);
     for name in given.keys() {
         if field_index(name).is_none() {
-            return Err(cx.unknown("fields", name, names()));
+            return Err(cx.unknown_key("fields", name, names()));
         }
     }
     FIELDS
@@ -336,7 +284,7 @@ fn resolve_fields(
 /// One field's settings: each must apply to this kind of field when given
 /// and lie in its range; otherwise the registry default.
 fn resolve_field(
-    cx: &Ctx,
+    cx: &At,
     spec: &FieldSpec,
     fc: &FieldConfig,
     base_dir: &Path,
@@ -349,7 +297,7 @@ fn resolve_field(
             return Ok(());
         }
         Err(cx.invalid(
-            &key(k),
+            key(k),
             format!(
                 "applies to {what} only; `{}` is a {}",
                 spec.name,
@@ -415,7 +363,7 @@ fn resolve_field(
 /// The cell values held outside Dirichlet boundaries crowd the edge voxels
 /// too: together they must fit under the crowding limit.
 fn check_ghost_crowding(
-    cx: &Ctx,
+    cx: &At,
     fields: &[FieldSetup],
     params: &ModelParams,
 ) -> Result<(), ConfigError> {
@@ -435,7 +383,7 @@ fn check_ghost_crowding(
 }
 
 /// Field names of `key` as indices.
-fn field_list(cx: &Ctx, key: &str, names: &[String]) -> Result<Vec<usize>, ConfigError> {
+fn field_list(cx: &At, key: &str, names: &[String]) -> Result<Vec<usize>, ConfigError> {
     names
         .iter()
         .map(|name| {
@@ -445,7 +393,7 @@ fn field_list(cx: &Ctx, key: &str, names: &[String]) -> Result<Vec<usize>, Confi
         .collect()
 }
 
-fn resolve_output(cx: &Ctx, o: &OutputConfig, grid: &Grid) -> Result<OutputSpec, ConfigError> {
+fn resolve_output(cx: &At, o: &OutputConfig, grid: &Grid) -> Result<OutputSpec, ConfigError> {
     let mut fields = field_list(cx, "output.fields", &o.fields)?;
     if fields.is_empty() {
         fields = (0..FIELD_COUNT).collect();
@@ -493,7 +441,7 @@ fn resolve_output(cx: &Ctx, o: &OutputConfig, grid: &Grid) -> Result<OutputSpec,
     })
 }
 
-fn parse_boundary(cx: &Ctx, key: &str, v: &toml::Value) -> Result<Boundary, ConfigError> {
+fn parse_boundary(cx: &At, key: &str, v: &toml::Value) -> Result<Boundary, ConfigError> {
     let bad = || {
         cx.invalid(
             key,
@@ -517,7 +465,7 @@ fn parse_boundary(cx: &Ctx, key: &str, v: &toml::Value) -> Result<Boundary, Conf
 }
 
 fn parse_initial(
-    cx: &Ctx,
+    cx: &At,
     key: &str,
     v: &toml::Value,
     base_dir: &Path,
@@ -544,7 +492,7 @@ fn parse_initial(
 }
 
 fn check_initial(
-    cx: &Ctx,
+    cx: &At,
     key: &str,
     piece: Initial,
     base_dir: &Path,
@@ -553,7 +501,7 @@ fn check_initial(
     let center = |c: &Vec<f64>| -> Result<(), ConfigError> {
         if c.len() < 2 || c.len() > 3 || c.iter().any(|v| !v.is_finite()) {
             Err(cx.invalid(
-                &format!("{key}.center_um"),
+                format!("{key}.center_um"),
                 "expected [x, y] or [x, y, z] in um",
             ))
         } else {
@@ -606,7 +554,7 @@ fn check_initial(
         Initial::Npy { path } => {
             let full = base_dir.join(path);
             let data = super::npy::read_field(&full, grid).map_err(|e| {
-                cx.invalid(&format!("{key}.path"), format!("{}: {e}", full.display()))
+                cx.invalid(format!("{key}.path"), format!("{}: {e}", full.display()))
             })?;
             return Ok(InitialPiece::Array(data));
         }

@@ -7,7 +7,7 @@
 //! `add` and `sink`.
 
 use super::schema::{Effect, EffectOp};
-use crate::config::error::{closest, ConfigError};
+use crate::config::error::{closest, At, ConfigError};
 use crate::model::fields::FIELDS;
 use crate::model::params::{ModelParams, ParamId, PARAM_SPECS};
 use std::path::Path;
@@ -49,7 +49,7 @@ pub fn resolve_effect(
     key: &str,
     phenotype: bool,
 ) -> Result<ParamEffect, ConfigError> {
-    let cx = EffectCheck { file, key };
+    let cx = At::under(file, key);
     let allowed: &[EffectOp] = if phenotype {
         &[EffectOp::Set, EffectOp::Scale, EffectOp::Add]
     } else {
@@ -72,7 +72,7 @@ pub fn resolve_effect(
         ));
     }
     if !e.value.is_finite() {
-        return Err(cx.invalid("value", "must be a finite number".into()));
+        return Err(cx.invalid("value", "must be a finite number"));
     }
     let param = if e.op == EffectOp::Sink {
         sink_target(&cx, e)?
@@ -92,31 +92,15 @@ pub fn resolve_effect(
     })
 }
 
-/// Where an effect stands, for its messages.
-struct EffectCheck<'a> {
-    file: &'a Path,
-    key: &'a str,
-}
-
-impl EffectCheck<'_> {
-    fn invalid(&self, k: &str, message: String) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.into(),
-            key: format!("{}.{k}", self.key),
-            message,
-        }
-    }
-}
-
 /// The sink parameter of the `field` a sink names.
-fn sink_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
+fn sink_target(cx: &At, e: &Effect) -> Result<ParamId, ConfigError> {
     if e.param.is_some() {
-        return Err(cx.invalid("param", "a sink names a `field`, not a `param`".into()));
+        return Err(cx.invalid("param", "a sink names a `field`, not a `param`"));
     }
     let field = e
         .field
         .as_deref()
-        .ok_or_else(|| cx.invalid("field", "a sink needs the `field` it removes".into()))?;
+        .ok_or_else(|| cx.invalid("field", "a sink needs the `field` it removes"))?;
     if e.value < 0.0 {
         return Err(cx.invalid(
             "value",
@@ -129,13 +113,13 @@ fn sink_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
             .filter(|f| f.sink_param.is_some())
             .map(|f| f.name.to_string())
             .collect();
-        unknown(cx.file, format!("{}.field", cx.key), field, sinkable)
+        unknown(cx.file, cx.key("field"), field, sinkable)
     })
 }
 
 /// The registry parameter an `occupy`, `scale`, `add` or `set` names,
 /// checked against what the op needs.
-fn param_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
+fn param_target(cx: &At, e: &Effect) -> Result<ParamId, ConfigError> {
     if e.field.is_some() {
         return Err(cx.invalid(
             "field",
@@ -148,13 +132,13 @@ fn param_target(cx: &EffectCheck, e: &Effect) -> Result<ParamId, ConfigError> {
     let name = e.param.as_deref().ok_or_else(|| {
         cx.invalid(
             "param",
-            "missing: the registry parameter this effect changes".into(),
+            "missing: the registry parameter this effect changes",
         )
     })?;
     let id = ParamId::of(name).ok_or_else(|| {
         unknown(
             cx.file,
-            format!("{}.param", cx.key),
+            cx.key("param"),
             name,
             PARAM_SPECS.iter().map(|s| s.name.to_string()).collect(),
         )

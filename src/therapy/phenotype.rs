@@ -7,7 +7,7 @@
 use super::effects::{apply as apply_effects, resolve_effect};
 use super::library::{find, Kind};
 use super::schema::PhenotypeConfig;
-use crate::config::error::ConfigError;
+use crate::config::error::{At, ConfigError};
 use crate::config::load::parse_toml;
 use crate::config::schema::{Config, FieldConfig};
 use crate::model::fields::{field_index, FIELDS};
@@ -49,11 +49,10 @@ fn apply_chain(
     let dir = scenario.parent().unwrap_or(Path::new("."));
     let (path, text) = find(Kind::Phenotype, name, dir, referrer, key)?;
     if depth >= MAX_DEPTH {
-        return Err(ConfigError::Invalid {
-            file: path,
-            key: "extends".into(),
-            message: format!("more than {MAX_DEPTH} phenotypes extend each other (a cycle?)"),
-        });
+        return Err(At::file(&path).invalid(
+            "extends",
+            format!("more than {MAX_DEPTH} phenotypes extend each other (a cycle?)"),
+        ));
     }
     let phenotype: PhenotypeConfig = parse_toml(&text, &path)?;
     if let Some(base) = &phenotype.extends {

@@ -12,7 +12,7 @@
 //! systemic priming (abscopal) and adenosine.
 
 use super::schema::{Radiation, RadiationField};
-use crate::config::error::{check_range, ConfigError};
+use crate::config::error::{At, ConfigError};
 use crate::model::fields::{FieldKind, FIELDS};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, ParamId, RtShape, MIN_PER_DAY};
@@ -64,25 +64,6 @@ impl Geometry {
     }
 }
 
-/// Range checks and messages against one radiotherapy file.
-struct Check<'a> {
-    file: &'a Path,
-}
-
-impl Check<'_> {
-    fn range(&self, key: &str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
-        check_range(self.file, &format!("radiation.{key}"), value, min, max)
-    }
-
-    fn invalid(&self, key: &str, message: String) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.into(),
-            key: format!("radiation.{key}"),
-            message,
-        }
-    }
-}
-
 impl RadiationPlan {
     pub fn resolve(
         r: &Radiation,
@@ -91,7 +72,7 @@ impl RadiationPlan {
         dt_min: f64,
         steps: u64,
     ) -> Result<Self, ConfigError> {
-        let cx = Check { file };
+        let cx = At::under(file, "radiation");
         cx.range("dose_gy", r.dose_gy, 0.0, 100.0)?;
         cx.range("death_window_days", r.death_window_days, 0.0, 30.0)?;
         let windows = death_windows(&cx, r, dt_min / MIN_PER_DAY as f64, steps)?;
@@ -146,13 +127,13 @@ impl RadiationPlan {
 /// (first step, number of steps) of each fraction's death window within
 /// the run's `steps`.
 fn death_windows(
-    cx: &Check,
+    cx: &At,
     r: &Radiation,
     dt_days: f64,
     steps: u64,
 ) -> Result<Vec<(u64, u64)>, ConfigError> {
     if r.fraction_days.is_empty() {
-        return Err(cx.invalid("fraction_days", "list at least one fraction day".into()));
+        return Err(cx.invalid("fraction_days", "list at least one fraction day"));
     }
     let mut windows = Vec::new();
     for (k, &day) in r.fraction_days.iter().enumerate() {
@@ -179,7 +160,7 @@ fn death_windows(
 
 /// The linear-quadratic surviving fraction of one fraction, per cell field
 /// named in `alpha_per_gy` or `beta_per_gy2`.
-fn survivals(cx: &Check, r: &Radiation) -> Result<Vec<(&'static str, f64)>, ConfigError> {
+fn survivals(cx: &At, r: &Radiation) -> Result<Vec<(&'static str, f64)>, ConfigError> {
     if !r
         .alpha_per_gy
         .values()
@@ -189,8 +170,7 @@ fn survivals(cx: &Check, r: &Radiation) -> Result<Vec<(&'static str, f64)>, Conf
         return Err(cx.invalid(
             "alpha_per_gy",
             "no cell field has a positive alpha_per_gy or beta_per_gy2, so the course would \
-             kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }"
-                .into(),
+             kill nothing; e.g. alpha_per_gy = { tumor = 0.3 }",
         ));
     }
     let cells = || FIELDS.iter().filter(|f| f.kind == FieldKind::Cell);
@@ -221,7 +201,7 @@ fn survivals(cx: &Check, r: &Radiation) -> Result<Vec<(&'static str, f64)>, Conf
 }
 
 /// The field's geometry, checked against the grid's dimensions.
-fn geometry(cx: &Check, field: &RadiationField, grid: &Grid) -> Result<Geometry, ConfigError> {
+fn geometry(cx: &At, field: &RadiationField, grid: &Grid) -> Result<Geometry, ConfigError> {
     let dims = grid.spatial_dims();
     let point = |key: &str, c: &[f64]| -> Result<[f32; 3], ConfigError> {
         if c.len() != dims && !(dims == 2 && c.len() == 3) {

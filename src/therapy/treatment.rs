@@ -6,7 +6,7 @@ use super::library::{find, Kind};
 use super::pk::{concentration_table, Rates};
 use super::radiation::RadiationPlan;
 use super::schema::{Pk, Response, ResponseModel, Route, Schedule, TherapyConfig};
-use crate::config::error::{check_range, ConfigError};
+use crate::config::error::{At, ConfigError};
 use crate::config::load::{parse_toml, parse_value};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, ParamId, MIN_PER_DAY};
@@ -103,11 +103,9 @@ impl Treatment {
         };
         for (k, name) in arm.iter().enumerate() {
             if arm[..k].contains(name) {
-                return Err(ConfigError::Invalid {
-                    file: run.scenario.into(),
-                    key: "arm".into(),
-                    message: format!("`{name}` is listed twice"),
-                });
+                return Err(
+                    At::file(run.scenario).invalid("arm", format!("`{name}` is listed twice"))
+                );
             }
             let (file, therapy) = match inline.get(name) {
                 Some(table) => {
@@ -136,11 +134,7 @@ impl Treatment {
         th: &TherapyConfig,
         run: &RunFrame,
     ) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: &str| ConfigError::Invalid {
-            file: file.clone(),
-            key: key.into(),
-            message: message.into(),
-        };
+        let invalid = |key: &str, message: &str| At::file(&file).invalid(key, message);
         if let Some(r) = &th.radiation {
             if th.schedule.is_some()
                 || th.pk.is_some()
@@ -215,15 +209,14 @@ impl Treatment {
                     .collect()
             };
             if acting.len() > MAX_DRUGS_PER_PARAM {
-                return Err(ConfigError::Invalid {
-                    file: acting[0].file.clone(),
-                    key: format!("effects on `{}`", id.name()),
-                    message: format!(
+                return Err(At::file(&acting[0].file).invalid(
+                    format!("effects on `{}`", id.name()),
+                    format!(
                         "{} drugs of the arm act on it ({}); at most {MAX_DRUGS_PER_PARAM} can be checked against its range",
                         acting.len(),
                         culprits().join(" + ")
                     ),
-                });
+                ));
             }
             for corner in 0..(1u32 << acting.len()) {
                 let mut p = *base;
@@ -318,43 +311,36 @@ pub fn arm_label(arm: &[String]) -> String {
     }
 }
 
-fn range(file: &Path, key: &str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
-    check_range(file, key, value, min, max).map(|_| ())
-}
-
 fn check_schedule(s: &Schedule, file: &Path) -> Result<(), ConfigError> {
-    range(file, "schedule.start_day", s.start_day, 0.0, 1e5)?;
-    range(file, "schedule.dose_mg", s.dose_mg, 0.0, 1e7)?;
-    range(file, "schedule.interval_days", s.interval_days, 1e-3, 1e5)?;
-    range(file, "schedule.doses", s.doses as f64, 0.0, 1e6)?;
-    range(
-        file,
+    let at = At::file(file);
+    at.range("schedule.start_day", s.start_day, 0.0, 1e5)?;
+    at.range("schedule.dose_mg", s.dose_mg, 0.0, 1e7)?;
+    at.range("schedule.interval_days", s.interval_days, 1e-3, 1e5)?;
+    at.range("schedule.doses", s.doses as f64, 0.0, 1e6)?;
+    at.range(
         "schedule.infusion_min",
         s.infusion_min,
         0.0,
         1440.0 * s.interval_days,
     )?;
     if s.route == Route::Oral && s.infusion_min > 0.0 {
-        return Err(ConfigError::Invalid {
-            file: file.into(),
-            key: "schedule.infusion_min".into(),
-            message: "an oral dose has no infusion time".into(),
-        });
+        return Err(at.invalid("schedule.infusion_min", "an oral dose has no infusion time"));
     }
     Ok(())
 }
 
 fn check_pk(pk: &Pk, s: &Schedule, file: &Path) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: &str| ConfigError::Invalid {
-        file: file.into(),
-        key: key.into(),
-        message: message.into(),
-    };
-    range(file, "pk.compartments", pk.compartments as f64, 1.0, 2.0)?;
-    range(file, "pk.central_volume_l", pk.central_volume_l, 1e-3, 1e6)?;
+    let at = At::file(file);
+    let invalid = |key: &str, message: &str| at.invalid(key, message);
+    at.range("pk.compartments", pk.compartments as f64, 1.0, 2.0)?;
+    at.range("pk.central_volume_l", pk.central_volume_l, 1e-3, 1e6)?;
     match (pk.clearance_l_per_day, pk.half_life_days) {
-        (Some(cl), None) => range(file, "pk.clearance_l_per_day", cl, 1e-6, 1e7)?,
-        (None, Some(t)) if pk.compartments == 1 => range(file, "pk.half_life_days", t, 1e-4, 1e5)?,
+        (Some(cl), None) => {
+            at.range("pk.clearance_l_per_day", cl, 1e-6, 1e7)?;
+        }
+        (None, Some(t)) if pk.compartments == 1 => {
+            at.range("pk.half_life_days", t, 1e-4, 1e5)?;
+        }
         (None, Some(_)) => {
             return Err(invalid(
                 "pk.half_life_days",
@@ -386,15 +372,8 @@ fn check_pk(pk: &Pk, s: &Schedule, file: &Path) -> Result<(), ConfigError> {
         }
     }
     if pk.compartments == 2 {
-        range(
-            file,
-            "pk.peripheral_volume_l",
-            pk.peripheral_volume_l,
-            1e-3,
-            1e6,
-        )?;
-        range(
-            file,
+        at.range("pk.peripheral_volume_l", pk.peripheral_volume_l, 1e-3, 1e6)?;
+        at.range(
             "pk.intercompartmental_l_per_day",
             pk.intercompartmental_l_per_day,
             1e-6,
@@ -402,23 +381,18 @@ fn check_pk(pk: &Pk, s: &Schedule, file: &Path) -> Result<(), ConfigError> {
         )?;
     }
     if s.route == Route::Oral {
-        range(
-            file,
-            "pk.absorption_per_day",
-            pk.absorption_per_day,
-            1e-3,
-            1e4,
-        )?;
-        range(file, "pk.bioavailability", pk.bioavailability, 1e-3, 1.0)?;
+        at.range("pk.absorption_per_day", pk.absorption_per_day, 1e-3, 1e4)?;
+        at.range("pk.bioavailability", pk.bioavailability, 1e-3, 1.0)?;
     }
     Ok(())
 }
 
 fn check_response(r: &Response, file: &Path) -> Result<(), ConfigError> {
-    range(file, "response.ec50_mg_per_l", r.ec50_mg_per_l, 1e-9, 1e6)?;
+    let at = At::file(file);
+    at.range("response.ec50_mg_per_l", r.ec50_mg_per_l, 1e-9, 1e6)?;
     if r.model == ResponseModel::Emax {
-        range(file, "response.emax", r.emax, 0.0, 1.0)?;
-        range(file, "response.hill", r.hill, 0.1, 10.0)?;
+        at.range("response.emax", r.emax, 0.0, 1.0)?;
+        at.range("response.hill", r.hill, 0.1, 10.0)?;
     }
     Ok(())
 }
