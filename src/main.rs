@@ -3,20 +3,14 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use tmesim::config::initial::initial_state;
 use tmesim::gpu::context;
 use tmesim::model::fields::FIELDS;
 use tmesim::model::grid::Grid;
-use tmesim::output::arms;
-use tmesim::output::guard::{self, Existing, Kind};
+use tmesim::output::guard::Existing;
 use tmesim::output::layout;
-use tmesim::output::manifest::Manifest;
-use tmesim::output::timeseries::equivalent_diameter_um;
-use tmesim::sim::run::{run, RunOptions, RunReport};
-use tmesim::sim::scenario::ArmSpec;
-use tmesim::sim::select::{make_backend, BackendChoice};
+use tmesim::sim::run::RunReport;
+use tmesim::sim::select::BackendChoice;
+use tmesim::sim::{compare, launch};
 use tmesim::therapy::treatment::parse_arm;
 
 #[derive(Parser)]
@@ -257,6 +251,15 @@ struct Target {
     quiet: bool,
 }
 
+impl Target {
+    fn launch(&self) -> launch::Launch {
+        launch::Launch {
+            backend: self.backend,
+            progress: !self.quiet,
+        }
+    }
+}
+
 impl Scenario {
     /// Resolve the scenario for one arm. A bad value given on the command
     /// line names its flag before the file it was applied to.
@@ -444,17 +447,13 @@ fn main() {
     };
     match result {
         Ok(Outcome::Complete) => {}
-        Ok(Outcome::Interrupted) => std::process::exit(EXIT_INTERRUPTED),
+        Ok(Outcome::Interrupted) => std::process::exit(launch::EXIT_INTERRUPTED),
         Err(e) => {
             eprintln!("error: {}", tmesim::output::atomic::describe(&e));
             std::process::exit(1);
         }
     }
 }
-
-/// Exit status of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as
-/// shells report it): distinct from 0 (complete) and 1 (failed).
-const EXIT_INTERRUPTED: i32 = 130;
 
 /// How a command ended, when it did not fail.
 enum Outcome {
@@ -514,54 +513,38 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Ou
     } else {
         Existing::Refuse
     };
-    let interrupt = interrupt_flag()?;
-    let report = run_one(&arm_spec, &out, target, &interrupt, existing, false)
-        .map_err(|e| scenario.blame(e, arm.as_deref()))?;
+    let interrupt = launch::interrupt_flag()?;
+    let report = launch::run_into(
+        &arm_spec,
+        &out,
+        target.launch(),
+        &interrupt,
+        existing,
+        false,
+    )
+    .map_err(|e| scenario.blame(e, arm.as_deref()))?;
     end_of_run(&report, &out, &arm_spec.spec.grid)
 }
 
 /// `tmesim run --resume DIR`: the scenario from DIR's manifest, the state
 /// from its newest valid checkpoint.
 fn cmd_resume(dir: &Path, target: &Target) -> Result<Outcome> {
-    let manifest = read_manifest(dir)?;
+    let manifest = launch::read_manifest(dir)?;
     if manifest.status == "complete" {
         eprintln!("{} is complete; nothing to resume", dir.display());
         return Ok(Outcome::Complete);
     }
-    let arm_spec = manifest_spec(dir, &manifest)?;
-    let interrupt = interrupt_flag()?;
-    let report = run_one(&arm_spec, dir, target, &interrupt, Existing::Continue, true)?;
+    let arm_spec = launch::manifest_spec(dir, &manifest)?;
+    let interrupt = launch::interrupt_flag()?;
+    let report = launch::run_into(
+        &arm_spec,
+        dir,
+        target.launch(),
+        &interrupt,
+        Existing::Continue,
+        true,
+    )?;
     end_of_run(&report, dir, &arm_spec.spec.grid)
-}
-
-/// The run's scenario, resolved again from the config its manifest holds.
-fn manifest_spec(dir: &Path, m: &Manifest) -> Result<ArmSpec> {
-    let source = m
-        .config_file_absolute
-        .as_deref()
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(&m.config_file));
-    tmesim::sim::scenario::resolve(m.config.clone(), &source).with_context(|| {
-        format!(
-            "cannot resolve the scenario of {} again (started from {})",
-            dir.display(),
-            source.display()
-        )
-    })
-}
-
-fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(layout::MANIFEST);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{} is not a run folder: cannot read {}",
-            dir.display(),
-            path.display()
-        )
-    })?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a tmesim manifest", path.display()))
 }
 
 /// The lines a run ends with (the headline and where the report is), and
@@ -603,169 +586,16 @@ fn end_of_run(report: &RunReport, out: &Path, grid: &Grid) -> Result<Outcome> {
     }
 }
 
-/// Every file a run reads, so its output folder can be checked to hold none.
-fn input_files(arm: &ArmSpec) -> Vec<PathBuf> {
-    let mut files = vec![arm.spec.source.clone()];
-    files.extend(arm.treatment.drugs.iter().map(|d| d.file.clone()));
-    files.extend(arm.treatment.radiation.iter().map(|r| r.file.clone()));
-    files
-}
-
-/// Run one resolved scenario into `out` on the chosen backend; with
-/// `resume`, continue from the newest valid checkpoint in `out` (or start
-/// over when it has none).
-fn run_one(
-    arm: &ArmSpec,
-    out: &Path,
-    target: &Target,
-    interrupt: &AtomicBool,
-    existing: Existing,
-    resume: bool,
-) -> Result<RunReport> {
-    let spec = &arm.spec;
-    let dir = guard::prepare(out, Kind::Run, &input_files(arm), existing)?;
-    let checkpoint = match resume {
-        false => None,
-        true => {
-            let c = tmesim::sim::run::find_checkpoint(out, arm)?;
-            match &c {
-                Some(c) => eprintln!(
-                    "resuming {} from step {} of {} ({})",
-                    out.display(),
-                    c.header.step,
-                    spec.steps,
-                    c.path.display()
-                ),
-                None => eprintln!(
-                    "{} has no usable checkpoint; starting the run again from step 0",
-                    out.display()
-                ),
-            }
-            c
-        }
-    };
-    let state = match &checkpoint {
-        Some(_) => tmesim::model::state::State::zeros(spec.grid),
-        None => initial_state(spec)?,
-    };
-    let (mut backend, notice) = make_backend(target.backend, arm)?;
-    if let Some(notice) = notice {
-        eprintln!("note: {notice}");
-    }
-    eprintln!(
-        "tmesim: {} | arm {}{} on {} | grid {}x{}x{} at {} um | {} steps of {} min | output {}",
-        spec.source.display(),
-        arm.treatment.label(),
-        spec.config
-            .phenotype
-            .as_ref()
-            .map(|p| format!(" | phenotype {p}"))
-            .unwrap_or_default(),
-        backend.device_name(),
-        spec.grid.nx,
-        spec.grid.ny,
-        spec.grid.nz,
-        spec.grid.dx_um,
-        spec.steps,
-        spec.dt_min,
-        out.display()
-    );
-    set_current_run(Some(out));
-    let report = run(
-        arm,
-        state,
-        backend.as_mut(),
-        &RunOptions {
-            out_dir: &dir.path,
-            progress: !target.quiet,
-            interrupt: Some(interrupt),
-            resume: checkpoint,
-        },
-    );
-    set_current_run(None);
-    report
-}
-
-/// The run folder being written, for the second-signal handler.
-static CURRENT_RUN: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-fn set_current_run(dir: Option<&Path>) {
-    *CURRENT_RUN.lock().unwrap_or_else(|p| p.into_inner()) = dir.map(Path::to_path_buf);
-}
-
-/// A flag set by Ctrl-C or SIGTERM: the first finishes the current batch,
-/// writes a checkpoint and the outputs so far and stops; the second marks
-/// the run failed in its manifest and exits at once.
-fn interrupt_flag() -> Result<Arc<AtomicBool>> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    if let Some(f) = FLAG.get() {
-        return Ok(f.clone());
-    }
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            if let Some(dir) = CURRENT_RUN.lock().ok().and_then(|d| d.clone()) {
-                mark_aborted(&dir);
-            }
-            std::process::exit(EXIT_INTERRUPTED);
-        }
-        eprintln!("\ninterrupt: keeping what is finished (a run saves a checkpoint and its outputs so far), then stopping; again to abort");
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    let _ = FLAG.set(interrupt.clone());
-    Ok(interrupt)
-}
-
-/// Say in the manifest of `dir` that its run was aborted, so it is not
-/// taken for a live run.
-fn mark_aborted(dir: &Path) {
-    if let Ok(mut m) = read_manifest(dir) {
-        m.status = "failed".into();
-        m.error = Some("aborted by a second interrupt before the outputs were finished".into());
-        let _ = tmesim::output::writer::write_manifest(dir, &m);
-    }
-}
-
 /// `tmesim status DIR`.
 fn cmd_status(dir: &Path) -> Result<Outcome> {
-    let m = read_manifest(dir)?;
-    let lock = guard::lock_state(dir);
-    let progress = format!(
-        "step {} of {} ({} saves)",
-        m.steps_done,
-        m.steps_total,
-        m.saved.len()
-    );
-    let beat = m.heartbeat.as_deref().unwrap_or("never");
-    match (m.status.as_str(), lock) {
-        ("running", guard::LockState::Held) => println!(
-            "running: {progress}, pid {}, last heartbeat {beat}",
-            m.pid.map_or("?".into(), |p| p.to_string())
-        ),
-        ("running", guard::LockState::Unknown) => println!(
-            "unknown: the manifest says running (pid {}, last heartbeat {beat}), but whether a process still holds {} cannot be checked; {progress}. Do not resume it while the process may be alive",
-            m.pid.map_or("?".into(), |p| p.to_string()),
-            dir.join(guard::LOCK).display()
-        ),
-        ("running", guard::LockState::Free) => println!(
-            "dead: the manifest says running, but no process holds the folder (last heartbeat {beat}); {progress}; continue with: tmesim run --resume {}",
-            dir.display()
-        ),
-        ("failed", _) => println!(
-            "failed: {}; {progress}",
-            m.error.as_deref().unwrap_or("no error recorded")
-        ),
-        (status, _) => println!("{status}: {progress}"),
-    }
-    if let Some(c) = &m.checkpoint {
-        println!("newest checkpoint: {}", dir.join(c).display());
+    for line in launch::status(dir)? {
+        println!("{line}");
     }
     Ok(Outcome::Complete)
 }
 
 fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -> Result<Outcome> {
-    let arms = parse_arms(arms)?;
+    let arms = compare::parse_arms(arms)?;
     for arm in &arms {
         check_arm("--arms", Some(arm), &scenario.config)?;
     }
@@ -790,103 +620,19 @@ fn cmd_compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -
         (false, true) => Existing::Replace,
         (false, false) => Existing::Refuse,
     };
-    let inputs: Vec<PathBuf> = specs.iter().flat_map(input_files).collect();
-    let _lock = guard::prepare(&out, Kind::Comparison, &inputs, existing)?;
-    // The record of what this comparison writes, before any arm runs.
-    let labels: Vec<String> = specs.iter().map(|s| s.treatment.label()).collect();
-    guard::write_comparison(&out, &labels)?;
-    let results = run_arms(&specs, &out, resume, target)?;
-    write_comparison(scenario, &specs, &results, &out)?;
-    Ok(if results.len() < specs.len() {
-        Outcome::Interrupted
-    } else {
-        Outcome::Complete
-    })
-}
-
-/// Run each arm into its folder of `out` (keeping, with `resume`, the arms
-/// that finished before); stops at an interrupt. Returns the summaries of
-/// the arms that finished, labelled.
-fn run_arms(
-    specs: &[ArmSpec],
-    out: &Path,
-    resume: bool,
-    target: &Target,
-) -> Result<Vec<(String, Vec<tmesim::output::timeseries::Summary>)>> {
-    let interrupt = interrupt_flag()?;
-    let mut results = Vec::new();
-    for (k, spec) in specs.iter().enumerate() {
-        let label = spec.treatment.label();
-        let arm_dir = out.join(&label);
-        eprintln!("arm {}/{}: {label}", k + 1, specs.len());
-        if resume {
-            if let Some(summaries) = finished_arm(&arm_dir, spec)? {
-                eprintln!("  already complete in {}; kept", arm_dir.display());
-                results.push((label, summaries));
-                continue;
-            }
-        }
-        // An arm that started before continues; any other starts afresh.
-        let continues = resume && arm_dir.join(layout::MANIFEST).is_file();
-        let existing = if continues {
-            Existing::Continue
-        } else {
-            Existing::Replace
-        };
-        let report = run_one(spec, &arm_dir, target, &interrupt, existing, continues)?;
-        if !report.completed {
-            eprintln!(
-                "interrupted: the summary covers the arms finished so far; continue with the same command and --resume"
-            );
-            break;
-        }
-        results.push((label, report.summaries));
-    }
-    Ok(results)
-}
-
-/// The comparison's summary table, burden plot and report page.
-fn write_comparison(
-    scenario: &Scenario,
-    specs: &[ArmSpec],
-    results: &[(String, Vec<tmesim::output::timeseries::Summary>)],
-    out: &Path,
-) -> Result<()> {
-    // Less tumour than one full voxel counts as a complete response.
-    let grid = &specs[0].spec.grid;
-    let cr = equivalent_diameter_um(grid, grid.voxel_measure());
-    let metrics: Vec<_> = results
-        .iter()
-        .map(|(label, s)| (label.clone(), arms::metrics(s, cr)))
-        .collect();
-    let summary_csv = out.join(layout::SUMMARY_CSV);
-    arms::write_summary(&summary_csv, &metrics)
-        .with_context(|| format!("cannot write {}", summary_csv.display()))?;
-    let title = match &specs[0].spec.config.phenotype {
-        Some(p) => format!(
-            "Tumour burden by arm: {}, phenotype {p}",
-            scenario.config.display()
-        ),
-        None => format!("Tumour burden by arm: {}", scenario.config.display()),
-    };
-    arms::plot_burden(&out.join(layout::BURDEN_PNG), results, &title)?;
-    let links: Vec<(String, PathBuf)> = results
-        .iter()
-        .map(|(label, _)| (label.clone(), PathBuf::from(label)))
-        .collect();
-    tmesim::output::report::write_compare_report(
-        out,
-        &links,
-        &[PathBuf::from(layout::BURDEN_PNG)],
-        Path::new(layout::SUMMARY_CSV),
-    )?;
-    println!("{}", std::fs::read_to_string(&summary_csv)?.trim_end());
+    let done = compare::compare(&scenario.config, &specs, &out, existing, target.launch())?;
+    let summary = std::fs::read_to_string(out.join(layout::SUMMARY_CSV))?;
+    println!("{}", summary.trim_end());
     eprintln!(
         "compared {} arms: {} (summary.csv, tumor_burden.png, report.html and one folder per arm)",
-        results.len(),
+        done.results.len(),
         out.display()
     );
-    Ok(())
+    Ok(if done.complete() {
+        Outcome::Complete
+    } else {
+        Outcome::Interrupted
+    })
 }
 
 /// `tmesim cohort COHORT`: `--set cohort.*` changes the cohort file,
@@ -912,7 +658,7 @@ fn cmd_cohort(
             .unwrap_or("cohort");
         default_out_dir(Path::new(&format!("cohort-{stem}")))
     });
-    let interrupt = interrupt_flag()?;
+    let interrupt = launch::interrupt_flag()?;
     let opts = runner::Options {
         out: &out,
         backend: target.backend,
@@ -948,52 +694,6 @@ fn cmd_cohort(
     println!("{}", std::fs::read_to_string(&arms)?.trim_end());
     eprintln!("report: {}", out.join(layout::REPORT).display());
     Ok(Outcome::Complete)
-}
-
-/// The arms of `--arms`: `;`-separated, each a `+`-joined therapy list.
-/// Two arms that are the same treatment would share one folder: refused.
-fn parse_arms(text: &str) -> Result<Vec<Vec<String>>> {
-    let arms: Vec<Vec<String>> = text
-        .split(';')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(parse_arm)
-        .collect();
-    if arms.is_empty() {
-        anyhow::bail!("--arms lists no arm; e.g. --arms \"anti_pd1; anti_pd1+anti_lag3\"");
-    }
-    let labels: Vec<String> = arms
-        .iter()
-        .map(|a| tmesim::therapy::treatment::arm_label(a))
-        .collect();
-    for (i, l) in labels.iter().enumerate() {
-        if labels[..i].contains(l) {
-            anyhow::bail!(
-                "--arms lists the arm `{l}` twice; each arm runs once, in a folder of its own"
-            );
-        }
-    }
-    Ok(arms)
-}
-
-/// The summaries of an arm that finished in `dir` with this scenario.
-fn finished_arm(
-    dir: &Path,
-    spec: &ArmSpec,
-) -> Result<Option<Vec<tmesim::output::timeseries::Summary>>> {
-    let Ok(m) = read_manifest(dir) else {
-        return Ok(None);
-    };
-    if m.status != "complete" {
-        return Ok(None);
-    }
-    if m.config_hash != tmesim::sim::checkpoint::fingerprint(spec) {
-        anyhow::bail!(
-            "{} holds a complete run of another scenario; use --force instead of --resume to run the comparison again",
-            dir.display()
-        );
-    }
-    tmesim::output::timeseries::read_summaries(&dir.join(layout::TIMESERIES_CSV)).map(Some)
 }
 
 fn cmd_render(
@@ -1038,7 +738,8 @@ fn cmd_check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     check_arm("--arm", arm.as_deref(), config)?;
     let arm_spec = scenario.load(arm.as_deref())?;
     let spec = &arm_spec.spec;
-    initial_state(spec).map_err(|e| scenario.blame(e.into(), arm.as_deref()))?;
+    tmesim::config::initial::initial_state(spec)
+        .map_err(|e| scenario.blame(e.into(), arm.as_deref()))?;
     warn_slips(spec);
     // Printed at once, and a reader that stops early (`tmesim check ... |
     // head -1`) is not an error (as in `params`).
@@ -1138,18 +839,13 @@ fn cmd_info() -> Result<()> {
         let max_voxels = l.max_buffer_size.min(l.max_storage_buffer_binding_size) / 4;
         println!("  largest grid: {max_voxels} voxels");
     }
-    match context::select_adapter(&instance) {
-        Ok(a)
-            if context::is_software(&a.get_info())
-                && std::env::var("WGPU_ADAPTER_NAME").is_err() =>
-        {
-            println!(
-                "auto: CPU reference backend (only a software adapter: {})",
-                a.get_info().name
-            )
+    use tmesim::sim::select::{auto_pick, AutoPick, CpuBecause};
+    match auto_pick(&instance) {
+        AutoPick::Cpu(CpuBecause::SoftwareOnly(name)) => {
+            println!("auto: CPU reference backend (only a software adapter: {name})")
         }
-        Ok(a) => println!("auto: {}", context::describe(&a.get_info())),
-        Err(e) => println!("auto: CPU reference backend ({e})"),
+        AutoPick::Adapter(a) => println!("auto: {}", context::describe(&a.get_info())),
+        AutoPick::Cpu(CpuBecause::NoAdapter(e)) => println!("auto: CPU reference backend ({e})"),
     }
     println!("cpu: {} rayon threads", rayon::current_num_threads());
     Ok(())

@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 use tmesim::backend::{Backend, BadValue};
 use tmesim::model::fields::{idx, FIELDS};
 use tmesim::model::state::State;
+use tmesim::output::guard::Existing;
 use tmesim::sim::checkpoint;
+use tmesim::sim::launch::{run_on_backend, Launch};
 use tmesim::sim::run::{find_checkpoint, run, RunOptions};
 use tmesim::sim::scenario::ArmSpec;
-use tmesim::sim::select::cpu_backend;
+use tmesim::sim::select::{cpu_backend, BackendChoice};
 
 const BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/baseline.toml");
 
@@ -119,7 +121,7 @@ const SHORT_GPU: &[&str] = &[
     "grid.dx_um=80",
 ];
 
-/// Run `spec` on the CPU into `out` (already prepared), optionally
+/// Run `spec` on the CPU into `out` (as `tmesim run` does), optionally
 /// resuming from its newest checkpoint, stopping after the first batch
 /// when `stop` is set.
 fn run_cpu(spec: &ArmSpec, out: &Path, stop: bool, resume: bool) -> anyhow::Result<bool> {
@@ -133,25 +135,17 @@ fn run_on(
     stop: bool,
     resume: bool,
 ) -> anyhow::Result<bool> {
-    std::fs::create_dir_all(out).unwrap();
     let flag = AtomicBool::new(stop);
-    let checkpoint = if resume {
-        find_checkpoint(out, spec)?
+    let existing = if resume {
+        Existing::Continue
     } else {
-        None
+        Existing::Refuse
     };
-    let initial = tmesim::config::initial::initial_state(&spec.spec).unwrap();
-    let report = run(
-        spec,
-        initial,
-        backend,
-        &RunOptions {
-            out_dir: out,
-            progress: false,
-            interrupt: Some(&flag),
-            resume: checkpoint,
-        },
-    )?;
+    let quiet = Launch {
+        backend: BackendChoice::Cpu,
+        progress: false,
+    };
+    let report = run_on_backend(spec, out, backend, quiet, &flag, existing, resume)?;
     Ok(report.completed)
 }
 
@@ -1652,4 +1646,50 @@ proptest::proptest! {
         let seeds = picked.iter().fold(0u32, |bits, &k| bits | (1 << k));
         seeded_case(base, writer, force, seeds);
     }
+}
+
+/// `sim::compare::compare` as a library call: each arm in its folder, one
+/// summary row per arm, and a second call with `Existing::Continue` keeps
+/// the finished arms without running them again.
+#[test]
+fn a_comparison_runs_each_arm_into_its_folder_and_resume_keeps_them() {
+    use tmesim::sim::compare::{compare, parse_arms};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let arms = parse_arms("control; anti_pd1").unwrap();
+    let specs: Vec<ArmSpec> = arms
+        .iter()
+        .map(|arm| {
+            let list: Vec<String> = arm.iter().map(|t| format!("\"{t}\"")).collect();
+            let arm_set = format!("arm=[{}]", list.join(","));
+            let mut o: Vec<&str> = SHORT_GPU.to_vec();
+            o.extend(["time.end_days=1", "output.npy=false", "output.png=false"]);
+            o.push(&arm_set);
+            baseline_spec(&o)
+        })
+        .collect();
+    let quiet = Launch {
+        backend: BackendChoice::Cpu,
+        progress: false,
+    };
+    let done = compare(Path::new(BASELINE), &specs, &out, Existing::Refuse, quiet).unwrap();
+    assert!(done.complete());
+    let labels: Vec<&str> = done.results.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["control", "anti_pd1"]);
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 3, "{summary}");
+    assert!(out.join("tumor_burden.png").is_file());
+    let series = out.join("anti_pd1/timeseries.csv");
+    let before = std::fs::metadata(&series).unwrap().modified().unwrap();
+    // A used folder is refused without resume or force.
+    assert!(compare(Path::new(BASELINE), &specs, &out, Existing::Refuse, quiet).is_err());
+    let again = compare(Path::new(BASELINE), &specs, &out, Existing::Continue, quiet).unwrap();
+    assert!(again.complete());
+    assert_eq!(again.results[1].1.len(), done.results[1].1.len());
+    let after = std::fs::metadata(&series).unwrap().modified().unwrap();
+    assert_eq!(before, after, "a finished arm is kept, not run again");
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.csv")).unwrap(),
+        summary
+    );
 }

@@ -5,9 +5,9 @@
 //! It prints one fact per line; docs/benchmarks.md says what each means.
 
 pub mod accuracy;
-pub mod copy;
-pub mod patients;
-pub mod timing;
+pub(crate) mod copy;
+pub(crate) mod patients;
+pub(crate) mod timing;
 
 use crate::backend::plan::Phase;
 use crate::backend::Backend;

@@ -3,17 +3,17 @@
 //! trial reports (response rates, progression-free survival, the mechanism
 //! x therapy map). docs/cohorts.md describes the files.
 
-pub mod charts;
-pub mod dist;
+pub(crate) mod charts;
+pub(crate) mod dist;
 pub mod merge;
 pub mod patient;
-pub mod records;
-pub mod report;
+pub(crate) mod records;
+pub(crate) mod report;
 pub mod runner;
 pub mod sample;
 pub mod spec;
-pub mod stats;
-pub mod tables;
+pub(crate) mod stats;
+pub(crate) mod tables;
 
 use crate::output::layout;
 use anyhow::Result;

@@ -7,6 +7,6 @@ pub mod advice;
 pub mod error;
 pub mod initial;
 pub mod load;
-pub mod npy;
+pub(crate) mod npy;
 pub mod resolve;
-pub mod schema;
+pub(crate) mod schema;

@@ -6,13 +6,13 @@
 
 pub mod backend;
 pub mod batch;
-pub mod crowding;
-pub mod diffuse_explicit;
-pub mod diffuse_exponential;
-pub mod motility;
+pub(crate) mod crowding;
+pub(crate) mod diffuse_explicit;
+pub(crate) mod diffuse_exponential;
+pub(crate) mod motility;
 pub mod react;
-pub mod source_pass;
-pub mod systemic;
+pub(crate) mod source_pass;
+pub(crate) mod systemic;
 
 use crate::backend::plan::MAX_SOURCES;
 use crate::model::fields::FIELD_COUNT;

@@ -3,7 +3,7 @@
 
 pub mod backend;
 pub mod context;
-pub mod copy_bench;
+pub(crate) mod copy_bench;
 mod resources;
 pub mod runtime_dir;
 pub mod shaders;

@@ -26,6 +26,7 @@ use std::f64::consts::PI;
 /// The 1D operator's matrix h^2 L_a on a line of `n` cells, dense row-major:
 /// 1 off the diagonal, -2 on it; an end cell has -1 (no-flux) or -3
 /// (Dirichlet: the ghost 2v - u puts the value on the face).
+#[cfg(test)]
 fn laplacian_1d(n: usize, dirichlet: bool) -> Vec<f64> {
     let mut m = vec![0.0; n * n];
     if n < 2 {
@@ -46,6 +47,7 @@ fn laplacian_1d(n: usize, dirichlet: bool) -> Vec<f64> {
 
 /// Dense product of two n x n row-major matrices of non-negative entries,
 /// rows in parallel.
+#[cfg(test)]
 fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     use rayon::prelude::*;
     let mut out = vec![0.0; n * n];
@@ -64,6 +66,7 @@ fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 }
 
 /// `a` times the tridiagonal matrix `t` (both n x n, row-major): O(n^2).
+#[cfg(test)]
 fn times_tridiagonal(a: &[f64], t: &[f64], n: usize) -> Vec<f64> {
     let mut out = vec![0.0; n * n];
     for i in 0..n {
@@ -84,7 +87,9 @@ fn times_tridiagonal(a: &[f64], t: &[f64], n: usize) -> Vec<f64> {
 }
 
 /// exp(r L) for the line operator of [`laplacian_1d`] (r = dt D / dx^2),
-/// times `scale`, row-major. Every entry is >= 0.
+/// times `scale`, row-major. Every entry is >= 0. The dense reference
+/// the tests hold the banded and spectral propagators to.
+#[cfg(test)]
 pub fn axis_propagator(n: usize, r: f64, dirichlet: bool, scale: f64) -> Vec<f64> {
     assert!(r >= 0.0 && scale >= 0.0);
     let mut a = laplacian_1d(n, dirichlet);

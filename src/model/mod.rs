@@ -2,10 +2,10 @@
 //! transport kinds (boundaries, solvers) and the exact axis propagators.
 //! The ground floor: it imports nothing else of the crate.
 
-pub mod exponential;
+pub(crate) mod exponential;
 pub mod fields;
 pub mod grid;
 pub mod params;
-pub mod rng;
-pub mod solver;
+pub(crate) mod rng;
+pub(crate) mod solver;
 pub mod state;

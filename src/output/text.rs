@@ -8,7 +8,6 @@ use image::{Rgb, RgbImage};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
     Left,
-    Center,
     Right,
 }
 
@@ -52,7 +51,6 @@ pub fn draw_text(
     let (glyphs, width) = layout(text, px);
     let x0 = match align {
         Align::Left => x,
-        Align::Center => x - width / 2.0,
         Align::Right => x - width,
     }
     .round();

@@ -28,6 +28,37 @@ pub fn gpu_backend(arm: &ArmSpec) -> Result<GpuBackend, context::GpuError> {
     GpuBackend::new(arm.spec.grid, arm.plan.clone(), arm.spec.dt_min)
 }
 
+/// What `--backend auto` picks on this machine (before building anything
+/// on it): the adapter wgpu selects, unless it is a software one that
+/// `WGPU_ADAPTER_NAME` did not ask for.
+pub enum AutoPick {
+    Adapter(wgpu::Adapter),
+    Cpu(CpuBecause),
+}
+
+/// Why `auto` runs on the CPU.
+pub enum CpuBecause {
+    NoAdapter(context::GpuError),
+    /// The name of the only (software) adapter.
+    SoftwareOnly(String),
+}
+
+/// The `auto` rule, one place for `make_backend`, `make_batch` and
+/// `tmesim info`.
+pub fn auto_pick(instance: &wgpu::Instance) -> AutoPick {
+    match context::select_adapter(instance) {
+        Err(e) => AutoPick::Cpu(CpuBecause::NoAdapter(e)),
+        Ok(a) => {
+            let info = a.get_info();
+            if context::is_software(&info) && std::env::var("WGPU_ADAPTER_NAME").is_err() {
+                AutoPick::Cpu(CpuBecause::SoftwareOnly(info.name))
+            } else {
+                AutoPick::Adapter(a)
+            }
+        }
+    }
+}
+
 /// The backend to run on, and a one-line notice when `auto` fell back.
 pub fn make_backend(
     choice: BackendChoice,
@@ -85,23 +116,20 @@ fn build(
             Err(e) => Err(e.into()),
         },
         BackendChoice::Auto => {
-            let instance = context::instance();
-            let adapter = match context::select_adapter(&instance) {
-                Ok(a) => a,
-                Err(e) => {
+            let adapter = match auto_pick(&context::instance()) {
+                AutoPick::Adapter(a) => a,
+                AutoPick::Cpu(CpuBecause::NoAdapter(e)) => {
                     let note = format!("{e}; running on the CPU reference backend");
                     return Ok((Built::Cpu, Some(note)));
                 }
+                AutoPick::Cpu(CpuBecause::SoftwareOnly(name)) => {
+                    let note = format!(
+                        "no hardware GPU adapter found (only the software adapter {name}); running on the CPU reference backend \
+                         (use --backend gpu to run on the software adapter)"
+                    );
+                    return Ok((Built::Cpu, Some(note)));
+                }
             };
-            let info = adapter.get_info();
-            if context::is_software(&info) && std::env::var("WGPU_ADAPTER_NAME").is_err() {
-                let note = format!(
-                    "no hardware GPU adapter found (only the software adapter {}); running on the CPU reference backend \
-                     (use --backend gpu to run on the software adapter)",
-                    info.name
-                );
-                return Ok((Built::Cpu, Some(note)));
-            }
             match GpuBackend::with_adapter(&adapter, grid, arm.plan.clone(), dt, patients) {
                 Ok(b) => Ok((Built::Gpu(Box::new(b)), None)),
                 Err(e) => Ok((

@@ -9,10 +9,10 @@
 //! (configs/phenotypes/NAME.toml) is a named set of parameter changes and
 //! field maps applied to a scenario before it is resolved.
 
-pub mod effects;
+pub(crate) mod effects;
 pub mod library;
-pub mod phenotype;
-pub mod pk;
-pub mod radiation;
-pub mod schema;
+pub(crate) mod phenotype;
+pub(crate) mod pk;
+pub(crate) mod radiation;
+pub(crate) mod schema;
 pub mod treatment;
