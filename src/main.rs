@@ -529,7 +529,7 @@ fn cmd_run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Ou
 /// `tmesim run --resume DIR`: the scenario from DIR's manifest, the state
 /// from its newest valid checkpoint.
 fn cmd_resume(dir: &Path, target: &Target) -> Result<Outcome> {
-    let manifest = launch::read_manifest(dir)?;
+    let manifest = tmesim::output::manifest::Manifest::read(dir)?;
     if manifest.status == "complete" {
         eprintln!("{} is complete; nothing to resume", dir.display());
         return Ok(Outcome::Complete);

@@ -149,3 +149,20 @@ pub struct LayoutInfo {
     pub animation_gif: Option<String>,
     pub animation_apng: Option<String>,
 }
+
+impl Manifest {
+    /// The manifest of the run folder `dir`.
+    pub fn read(dir: &std::path::Path) -> anyhow::Result<Manifest> {
+        use anyhow::Context;
+        let path = dir.join(super::layout::MANIFEST);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{} is not a run folder: cannot read {}",
+                dir.display(),
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a tmesim manifest", path.display()))
+    }
+}

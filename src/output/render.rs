@@ -24,17 +24,9 @@ pub struct RenderOptions {
     pub thin: super::animate::Thin,
 }
 
-pub fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(layout::MANIFEST);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a tmesim manifest", path.display()))
-}
-
 /// Redraw the run in `dir`; returns the number of saved times drawn.
 pub fn render_run(dir: &Path, opts: &RenderOptions) -> Result<usize> {
-    let mut m = read_manifest(dir)?;
+    let mut m = Manifest::read(dir)?;
     // Render rewrites the folder's images: never while a run writes it.
     let _lock = super::guard::lock_existing(dir)?;
     let grid = Grid {

@@ -476,7 +476,7 @@ fn resumed_segments(out: &Path, now: &Manifest, step: u64) -> Vec<Segment> {
         s.to_step = step;
         s
     });
-    let earlier: Vec<Segment> = match super::render::read_manifest(out) {
+    let earlier: Vec<Segment> = match super::manifest::Manifest::read(out) {
         Ok(old) if !old.segments.is_empty() => old.segments,
         Ok(old) => vec![Segment {
             backend: old.backend,

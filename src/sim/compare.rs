@@ -4,11 +4,12 @@
 //! arms that finished before are kept and an arm that started continues
 //! from its checkpoint.
 
-use super::launch::{input_files, interrupt_flag, read_manifest, run_into, Launch};
+use super::launch::{input_files, interrupt_flag, run_into, Launch};
 use super::scenario::ArmSpec;
 use crate::output::arms;
 use crate::output::guard::{self, Existing, Kind};
 use crate::output::layout;
+use crate::output::manifest::Manifest;
 use crate::output::timeseries::{equivalent_diameter_um, read_summaries, Summary};
 use crate::therapy::treatment::{arm_label, parse_arm};
 use anyhow::{Context, Result};
@@ -119,7 +120,7 @@ fn run_arms(specs: &[ArmSpec], out: &Path, resume: bool, launch: Launch) -> Resu
 
 /// The summaries of an arm that finished in `dir` with this scenario.
 fn finished_arm(dir: &Path, spec: &ArmSpec) -> Result<Option<Vec<Summary>>> {
-    let Ok(m) = read_manifest(dir) else {
+    let Ok(m) = Manifest::read(dir) else {
         return Ok(None);
     };
     if m.status != "complete" {

@@ -12,7 +12,6 @@ use crate::backend::Backend;
 use crate::config::initial::initial_state;
 use crate::model::state::State;
 use crate::output::guard::{self, Existing, Kind};
-use crate::output::layout;
 use crate::output::manifest::Manifest;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -187,25 +186,11 @@ pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 /// Say in the manifest of `dir` that its run was aborted, so it is not
 /// taken for a live run.
 fn mark_aborted(dir: &Path) {
-    if let Ok(mut m) = read_manifest(dir) {
+    if let Ok(mut m) = Manifest::read(dir) {
         m.status = "failed".into();
         m.error = Some("aborted by a second interrupt before the outputs were finished".into());
         let _ = crate::output::writer::write_manifest(dir, &m);
     }
-}
-
-/// The manifest of the run folder `dir`.
-pub fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(layout::MANIFEST);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{} is not a run folder: cannot read {}",
-            dir.display(),
-            path.display()
-        )
-    })?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a tmesim manifest", path.display()))
 }
 
 /// The run's scenario, resolved again from the config its manifest holds.
@@ -229,7 +214,7 @@ pub fn manifest_spec(dir: &Path, m: &Manifest) -> Result<ArmSpec> {
 /// running, dead (no process holds it), unknown, failed or complete, with
 /// the progress and the newest checkpoint.
 pub fn status(dir: &Path) -> Result<Vec<String>> {
-    let m = read_manifest(dir)?;
+    let m = Manifest::read(dir)?;
     let lock = guard::lock_state(dir);
     let progress = format!(
         "step {} of {} ({} saves)",
