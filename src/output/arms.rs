@@ -2,7 +2,7 @@
 //! arm from the same initial state, then RECIST-style metrics per arm, a
 //! summary table and a burden plot.
 
-use crate::output::plot::{line_chart, Series};
+use crate::output::plot::{line_chart, Guide, Series};
 use crate::output::timeseries::Summary;
 use std::io::Write;
 use std::path::Path;
@@ -177,6 +177,21 @@ pub fn write_summary(path: &Path, arms: &[(String, ArmMetrics)]) -> std::io::Res
 
 /// tumor_burden.png: per cent change of every arm's equivalent diameter
 /// from its baseline, over time (RECIST reads change, not size).
+/// The RECIST-style thresholds of a diameter-change plot: -30% (partial
+/// response) and +20% (progression), as on the cohort's waterfall.
+pub fn recist_guides() -> Vec<Guide> {
+    vec![
+        Guide {
+            y: 100.0 * RESPONSE_CHANGE,
+            label: "-30% (response)".into(),
+        },
+        Guide {
+            y: 100.0 * PROGRESSION_RISE,
+            label: "+20% (progression)".into(),
+        },
+    ]
+}
+
 pub fn plot_burden(
     path: &Path,
     arms: &[(String, Vec<Summary>)],
@@ -201,6 +216,7 @@ pub fn plot_burden(
         "time (days)",
         "equivalent diameter, change from day 0 (%)",
         &series,
+        &recist_guides(),
     )
 }
 

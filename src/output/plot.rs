@@ -17,13 +17,22 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// One chart: its title, axis labels (with units) and lines.
+/// A labelled horizontal reference line (a response threshold, say).
+#[derive(Clone, Debug)]
+pub struct Guide {
+    pub y: f64,
+    pub label: String,
+}
+
+/// One chart: its title, axis labels (with units), lines and reference
+/// lines (the y axis always reaches them).
 #[derive(Clone, Debug)]
 pub struct Panel {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    pub guides: Vec<Guide>,
 }
 
 /// Pixel size of a single chart and of each panel of a grid.
@@ -39,12 +48,14 @@ pub fn line_chart(
     x_label: &str,
     y_label: &str,
     series: &[Series],
+    guides: &[Guide],
 ) -> Result<()> {
     let panel = Panel {
         title: title.into(),
         x_label: x_label.into(),
         y_label: y_label.into(),
         series: series.to_vec(),
+        guides: guides.to_vec(),
     };
     draw_png(path, CHART_PX, |root| draw_panel(root, &panel, 22))
 }
@@ -113,7 +124,14 @@ fn draw_panel(
             .flat_map(|s| s.points.iter().copied())
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
-    let (x_range, y_range) = axis_ranges(finite());
+    // The guides' levels count as data for the y axis (at the first x).
+    let x_first = finite().map(|(x, _)| x).fold(f64::INFINITY, f64::min);
+    let guide_points = panel
+        .guides
+        .iter()
+        .filter(|_| x_first.is_finite())
+        .map(|g| (x_first, g.y));
+    let (x_range, y_range) = axis_ranges(finite().chain(guide_points));
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (PLOT_FAMILY, title_px))
         .margin(12)
@@ -133,6 +151,22 @@ fn draw_panel(
         .x_label_formatter(&|v| format_tick(*v))
         .draw()
         .map_err(err)?;
+    for g in &panel.guides {
+        let grey = RGBColor(110, 110, 110);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x_range.start, g.y), (x_range.end, g.y)],
+                grey.stroke_width(1),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                g.label.clone(),
+                (x_range.start, g.y),
+                (PLOT_FAMILY, 13).into_font().color(&grey),
+            )))
+            .map_err(err)?;
+    }
     for (k, s) in panel.series.iter().enumerate() {
         let style = series_color(k).stroke_width(2);
         for segment in finite_segments(&s.points) {
@@ -252,8 +286,34 @@ mod tests {
                 points: vec![],
             },
         ];
-        line_chart(&path, "title", "time (days)", "value (nM)", &series).unwrap();
+        line_chart(&path, "title", "time (days)", "value (nM)", &series, &[]).unwrap();
         let img = image::open(&path).unwrap();
         assert_eq!((img.width(), img.height()), CHART_PX);
+    }
+
+    /// A reference line below all the data still shows: the y axis reaches
+    /// it, and its grey line is drawn.
+    #[test]
+    fn guides_are_drawn_even_outside_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = vec![Series {
+            label: "growing".into(),
+            points: (0..10).map(|i| (i as f64, 10.0 * i as f64)).collect(),
+        }];
+        let grey_pixels = |guides: &[Guide]| {
+            let path = dir.path().join(format!("g{}.png", guides.len()));
+            line_chart(&path, "t", "time (days)", "change (%)", &series, guides).unwrap();
+            let img = image::open(&path).unwrap().to_rgb8();
+            img.pixels().filter(|p| p.0 == [110, 110, 110]).count()
+        };
+        let guide = Guide {
+            y: -30.0,
+            label: "-30%".into(),
+        };
+        // A line across the plot, several hundred pixels long (plotters
+        // clips what lies outside the axes, so this also shows the axis
+        // reached -30); anti-aliased text has a few such pixels anyway.
+        let (without, with) = (grey_pixels(&[]), grey_pixels(&[guide]));
+        assert!(with > without + 300, "{without} -> {with}");
     }
 }

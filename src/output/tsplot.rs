@@ -142,6 +142,7 @@ fn panel(title: &str, y: &str, s: Vec<Option<Series>>) -> Panel {
         x_label: DAYS.into(),
         y_label: y.into(),
         series: s.into_iter().flatten().collect(),
+        guides: Vec::new(),
     }
 }
 
@@ -163,11 +164,14 @@ fn burden_panels(cols: &Columns, three_d: bool) -> Vec<Panel> {
             },
             vec![cols.series("tumour", table.column("tumor_burden"))],
         ),
-        panel(
-            "Equivalent diameter, change from day 0",
-            "change (%)",
-            vec![cols.series("diameter", change)],
-        ),
+        Panel {
+            guides: super::arms::recist_guides(),
+            ..panel(
+                "Equivalent diameter, change from day 0",
+                "change (%)",
+                vec![cols.series("diameter", change)],
+            )
+        },
         panel(
             "CD8 / Treg ratio",
             "ratio (CD8 : Treg)",
