@@ -57,7 +57,9 @@ pub fn line_chart(
         series: series.to_vec(),
         guides: guides.to_vec(),
     };
-    draw_png(path, CHART_PX, |root| draw_panel(root, &panel, 22))
+    draw_png_with_text(path, CHART_PX, |root, texts| {
+        draw_panel(root, &panel, 22, texts)
+    })
 }
 
 /// Several charts in a grid of `columns` columns, in one PNG file.
@@ -65,9 +67,9 @@ pub fn panel_grid(path: &Path, panels: &[Panel], columns: usize) -> Result<()> {
     let columns = columns.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(columns).max(1);
     let size = (PANEL_PX.0 * columns as u32, PANEL_PX.1 * rows as u32);
-    draw_png(path, size, |root| {
+    draw_png_with_text(path, size, |root, texts| {
         for (area, panel) in root.split_evenly((rows, columns)).iter().zip(panels) {
-            draw_panel(area, panel, 19)?;
+            draw_panel(area, panel, 19, texts)?;
         }
         Ok(())
     })
@@ -77,17 +79,50 @@ pub fn panel_grid(path: &Path, panels: &[Panel], columns: usize) -> Result<()> {
 /// would pull in a second version of the image crate).
 pub(crate) fn draw_png(
     path: &Path,
-    (w, h): (u32, u32),
+    size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+) -> Result<()> {
+    draw_png_with_text(path, size, |root, _| draw(root))
+}
+
+/// A line of text drawn after plotters has finished, by tmesim's own
+/// glyph layout (`output::text`, with the font's kerning): plotters' text
+/// path spaces some letters wrongly at small sizes ("anti _pd1").
+pub(crate) struct PlotText {
+    pub text: String,
+    /// Top-left corner, in pixels of the whole image.
+    pub at: (i32, i32),
+    pub px: f32,
+    pub color: RGBColor,
+}
+
+/// `draw_png`, where `draw` may also leave lines of text for the glyph
+/// layout of `output::text` to draw on top.
+fn draw_png_with_text(
+    path: &Path,
+    (w, h): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>, &mut Vec<PlotText>) -> Result<()>,
 ) -> Result<()> {
     register_plot_font();
     let mut buf = vec![255u8; (w * h * 3) as usize];
+    let mut texts = Vec::new();
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        draw(&root)?;
+        draw(&root, &mut texts)?;
         root.present().map_err(|e| anyhow!("plot: {e}"))?;
     }
-    let img = image::RgbImage::from_raw(w, h, buf).expect("buffer matches size");
+    let mut img = image::RgbImage::from_raw(w, h, buf).expect("buffer matches size");
+    for t in &texts {
+        let RGBColor(r, g, b) = t.color;
+        super::text::draw_text(
+            &mut img,
+            &t.text,
+            (t.at.0 as f32, t.at.1 as f32),
+            t.px,
+            image::Rgb([r, g, b]),
+            super::text::Align::Left,
+        );
+    }
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png)
         .map_err(|e| anyhow!("cannot encode {}: {e}", path.display()))?;
@@ -105,6 +140,7 @@ fn draw_panel(
     whole: &DrawingArea<BitMapBackend, Shift>,
     panel: &Panel,
     title_px: u32,
+    texts: &mut Vec<PlotText>,
 ) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<_>| anyhow!("plot {}: {e}", panel.title);
     // Several lines: the legend gets a column of its own, right of the plot.
@@ -159,13 +195,13 @@ fn draw_panel(
                 grey.stroke_width(1),
             )))
             .map_err(err)?;
-        chart
-            .draw_series(std::iter::once(Text::new(
-                g.label.clone(),
-                (x_range.start, g.y),
-                (PLOT_FAMILY, 13).into_font().color(&grey),
-            )))
-            .map_err(err)?;
+        let (gx, gy) = chart.backend_coord(&(x_range.start, g.y));
+        texts.push(PlotText {
+            text: g.label.clone(),
+            at: (gx + 4, gy - 16),
+            px: 13.0,
+            color: grey,
+        });
     }
     for (k, s) in panel.series.iter().enumerate() {
         let style = series_color(k).stroke_width(2);
@@ -186,13 +222,13 @@ fn draw_panel(
             legend
                 .draw(&PathElement::new(vec![(8, y), (32, y)], style))
                 .map_err(err)?;
-            legend
-                .draw(&Text::new(
-                    s.label.clone(),
-                    (40, y - 8),
-                    (PLOT_FAMILY, 14).into_font().color(&BLACK),
-                ))
-                .map_err(err)?;
+            let (x0, y0) = legend.get_base_pixel();
+            texts.push(PlotText {
+                text: s.label.clone(),
+                at: (x0 + 40, y0 + y - 8),
+                px: 14.0,
+                color: BLACK,
+            });
         }
     }
     Ok(())
