@@ -141,11 +141,7 @@ fn run_on(
     } else {
         Existing::Refuse
     };
-    let quiet = Launch {
-        backend: BackendChoice::Cpu,
-        progress: false,
-    };
-    let report = run_on_backend(spec, out, backend, quiet, &flag, existing, resume)?;
+    let report = run_on_backend(spec, out, backend, false, &flag, existing, resume)?;
     Ok(report.completed)
 }
 

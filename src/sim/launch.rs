@@ -55,22 +55,29 @@ pub fn run_into(
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
     }
-    run_prepared(arm, out, prepared, backend.as_mut(), launch, interrupt)
+    run_prepared(
+        arm,
+        out,
+        prepared,
+        backend.as_mut(),
+        launch.progress,
+        interrupt,
+    )
 }
 
 /// `run_into` on a backend the caller made (a GPU shared by several runs,
-/// say); `launch.backend` is not used.
+/// say), with or without a progress bar.
 pub fn run_on_backend(
     arm: &ArmSpec,
     out: &Path,
     backend: &mut dyn Backend,
-    launch: Launch,
+    progress: bool,
     interrupt: &AtomicBool,
     existing: Existing,
     resume: bool,
 ) -> Result<RunReport> {
     let prepared = prepare(arm, out, existing, resume)?;
-    run_prepared(arm, out, prepared, backend, launch, interrupt)
+    run_prepared(arm, out, prepared, backend, progress, interrupt)
 }
 
 /// The guarded folder and, when resuming, the checkpoint to start from.
@@ -109,7 +116,7 @@ fn run_prepared(
     out: &Path,
     prepared: Prepared,
     backend: &mut dyn Backend,
-    launch: Launch,
+    progress: bool,
     interrupt: &AtomicBool,
 ) -> Result<RunReport> {
     let spec = &arm.spec;
@@ -142,7 +149,7 @@ fn run_prepared(
         backend,
         &RunOptions {
             out_dir: &prepared.dir.path,
-            progress: launch.progress,
+            progress,
             interrupt: Some(interrupt),
             resume: prepared.checkpoint,
         },
