@@ -13,14 +13,16 @@
 //! resolve, then treatment), the backend choice, the run loop with its
 //! checkpoints, and the agreement check between backends. `cohort` runs
 //! virtual trials on top of `sim`; beside it, `bench` times steps, stages
-//! and patients against the machine's copy bandwidth (`tmesim bench`). The
-//! command line (`main.rs`) sits on top.
+//! and patients against the machine's copy bandwidth (`tmesim bench`). `app`
+//! is the application on top: each command's arguments and what it does;
+//! `main.rs` parses the arguments and calls it.
 
 // Config errors carry their file, key, value and the valid names by value:
 // they are built once, on the way out of a failed run, so their size does
 // not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod app;
 pub mod backend;
 pub mod bench;
 pub mod cohort;

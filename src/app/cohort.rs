@@ -1,0 +1,81 @@
+//! `tmesim cohort` and `tmesim cohort merge`: a virtual trial in a folder
+//! (`cohort::runner`), and the shards of one joined.
+
+use super::cli::Target;
+use super::{default_out_dir, Outcome};
+use crate::output::layout;
+use crate::sim::launch;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// `tmesim cohort COHORT`: `--set cohort.*` changes the cohort file,
+/// any other key the scenario of every patient.
+pub fn cohort(
+    path: &Path,
+    set: &[String],
+    shard: crate::cohort::runner::Shard,
+    batch: Option<usize>,
+    target: &Target,
+) -> Result<Outcome> {
+    use crate::cohort::{runner, spec};
+    let (own, scenario): (Vec<String>, Vec<String>) = set
+        .iter()
+        .cloned()
+        .partition(|s| s.trim_start().starts_with("cohort."));
+    let mut cohort = spec::load(path, &own)?;
+    cohort.cohort.set.extend(scenario);
+    let out = target.out.clone().unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("cohort");
+        default_out_dir(Path::new(&format!("cohort-{stem}")))
+    });
+    let interrupt = launch::interrupt_flag()?;
+    let opts = runner::Options {
+        out: &out,
+        backend: target.backend,
+        shard,
+        batch,
+        force: target.force,
+        progress: !target.quiet,
+        stop: &interrupt,
+    };
+    let f = runner::run(&cohort, &opts)?;
+    eprintln!(
+        "{} patient-arm result(s) run now, {} kept from before",
+        f.ran, f.kept
+    );
+    if !f.complete {
+        eprintln!(
+            "interrupted: the finished results are kept; `tmesim cohort {} --out {}` (with the same --set) continues",
+            path.display(),
+            out.display()
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    if shard != runner::Shard::WHOLE {
+        eprintln!(
+            "shard {}/{} complete in {}; join the shards with `tmesim cohort merge DIR... --out DIR`",
+            shard.k,
+            shard.n,
+            out.display()
+        );
+        return Ok(Outcome::Complete);
+    }
+    let arms = out.join(layout::ARMS_CSV);
+    println!("{}", std::fs::read_to_string(&arms)?.trim_end());
+    eprintln!("report: {}", out.join(layout::REPORT).display());
+    Ok(Outcome::Complete)
+}
+
+/// `tmesim cohort merge DIR... --out DIR`.
+pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Outcome> {
+    crate::cohort::merge::merge(dirs, out, force)?;
+    eprintln!(
+        "merged {} folder(s): {}",
+        dirs.len(),
+        out.join(layout::REPORT).display()
+    );
+    Ok(Outcome::Complete)
+}
