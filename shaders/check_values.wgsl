@@ -1,11 +1,9 @@
 // Flags voxels whose value is not finite or below VALUE_FLOOR: per field, a
 // count and the lowest flagged voxel (flags[2f], flags[2f + 1]), so a run
 // can check its whole state while reading back a few bytes. The bindings
-// of every field and check_voxel() are generated (src/gpu/shaders.rs).
+// and check_voxel() are generated (src/gpu/shaders.rs).
 // CPU twin: backend::scan_values.
 
-@group(0) @binding(0) var<uniform> grid: Grid;
-@group(0) @binding(1) var<storage, read_write> flags: array<atomic<u32>>;
 
 fn flag(f: u32, i: u32, v: f32) {
     // Exponent bits all set: infinity or NaN (a bit test, which compilers

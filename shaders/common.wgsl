@@ -1,7 +1,7 @@
 // Shared declarations of every tmesim kernel. Prepended to each stage by
 // src/gpu/shaders.rs, after the generated preamble (the `Params` struct,
 // the constants WG, REDUCE_WG, MIN_PER_DAY, VALUE_FLOOR and RT_SHAPE_*,
-// and the stage's field bindings).
+// and every binding of the stage, from its list in the stage table).
 //
 // Keep `Grid`, `Transport` and `Systemic` in sync with GridUniform and
 // TransportUniform (src/model/grid.rs) and Systemic (src/model/state.rs);
@@ -71,6 +71,21 @@ fn coord(i: u32, axis: u32) -> u32 {
 
 fn is_active(axis: u32) -> bool {
     return (grid.active_mask & (1u << axis)) != 0u;
+}
+
+// The six faces of a voxel in a fixed order (x then y then z, the lower
+// side first), as the stencils sum their fluxes: `across(i, k)` is the
+// neighbour across face k, FACE_BOUNDARY at the domain's edge, or
+// FACE_INACTIVE on an axis the grid does not have (z of a 2D grid).
+const FACE_BOUNDARY: i32 = -1;
+const FACE_INACTIVE: i32 = -2;
+
+fn across(i: u32, k: u32) -> i32 {
+    let axis = k / 2u;
+    if !is_active(axis) {
+        return FACE_INACTIVE;
+    }
+    return neighbor(i, axis, 2 * i32(k % 2u) - 1);
 }
 
 // Neighbour of voxel i one step along `axis` in direction `dir` (-1 or 1),

@@ -1,10 +1,6 @@
 // One forward-Euler sub-step u_out = u + dt_sub (D lap(u) - lambda u).
 // CPU twin: src/cpu/diffuse_explicit.rs.
 
-@group(0) @binding(0) var<storage, read> u: array<f32>;
-@group(0) @binding(1) var<storage, read_write> u_out: array<f32>;
-@group(0) @binding(2) var<uniform> grid: Grid;
-@group(0) @binding(3) var<uniform> tr: Transport;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -1,9 +1,11 @@
 // One pass of the exact molecule transport: every molecule's field is
 // multiplied along one axis by its propagator (model::exponential), and
 // the last pass adds each molecule's Dirichlet offset. All molecules of all
-// patients go in one dispatch: gid.z is patient * molecules + molecule slot. The slot's source and
-// destination bindings and `line_dot` / `store` are generated
-// (src/gpu/shaders.rs). CPU twin: src/cpu/diffuse_exponential.rs.
+// patients go in one dispatch: gid.z is patient * molecules + molecule slot. The bindings (the stage
+// table of src/gpu/shaders.rs; `pass_` is a storage buffer, not a uniform,
+// because software drivers such as lavapipe specialise shaders on uniform
+// values used as loop bounds, and recompiled per pass) and `line_dot` /
+// `store` are generated. CPU twin: src/cpu/diffuse_exponential.rs.
 
 struct ExponentialPass {
     len: u32,
@@ -22,12 +24,6 @@ struct ExponentialPass {
     // ... and where its band rows (plan::band_window) start in `matrices`.
     base: array<u32, MAX_MOLECULES>,
 }
-
-@group(0) @binding(0) var<uniform> grid: Grid;
-// Storage, not uniform: software drivers (lavapipe) specialise shaders on
-// uniform values used as loop bounds, and recompiled per pass.
-@group(0) @binding(1) var<storage, read> pass_: ExponentialPass;
-@group(0) @binding(2) var<storage, read> matrices: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -7,12 +7,11 @@
 
 @compute @workgroup_size(WG)
 fn produce(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let local = local_voxel(gid);
-    if local == NO_VOXEL {
+    let i = patient_voxel(gid);
+    if i == NO_VOXEL {
         return;
     }
-    let i = gid.z * grid.n + local;
-    p = params[gid.z];
+    let local = i - gid.z * grid.n;
     let x = read_voxel(i);
     let t = t_cell_function(x);
     let d = tumor_deaths(x, t, in_radiation_field(i) * (1.0 / MIN_PER_DAY));

@@ -2,9 +2,6 @@
 // for the lymph-node priming ODE; workgroup row wid.z is the patient, whose
 // partials follow those of the patient before. CPU twin: cpu::systemic::reduce_dc.
 
-@group(0) @binding(0) var<storage, read> dc: array<f32>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> grid: Grid;
 
 var<workgroup> scratch: array<f32, REDUCE_WG>;
 

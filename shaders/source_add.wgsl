@@ -1,11 +1,9 @@
 // Add each source slot's transformed production (source buffer 0) to its
 // molecule field, held at >= 0 (the f32 transform leaves round-off of
-// either sign where the exact response is near zero). The slot fields'
-// bindings and `add` are generated (src/gpu/shaders.rs). CPU twin:
+// either sign where the exact response is near zero). The bindings
+// (the slot fields among them) and `add` are generated (src/gpu/shaders.rs). CPU twin:
 // cpu::source_pass::source_add.
 
-@group(0) @binding(0) var<uniform> grid: Grid;
-@group(0) @binding(1) var<storage, read> sources: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -13,12 +13,6 @@ struct SourcePass {
     base: array<u32, MAX_SOURCES>,
 }
 
-@group(0) @binding(0) var<uniform> grid: Grid;
-@group(0) @binding(1) var<storage, read> pass_: SourcePass;
-@group(0) @binding(2) var<storage, read> matrices: array<f32>;
-@group(0) @binding(3) var<storage, read> phi: array<f32>;
-@group(0) @binding(4) var<storage, read> src: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

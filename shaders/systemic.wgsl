@@ -2,10 +2,6 @@
 // DC partials, then relaxes its priming level toward its target.
 // CPU twin: src/cpu/systemic.rs.
 
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> sys: array<Systemic>;
-@group(0) @binding(2) var<uniform> grid: Grid;
-@group(0) @binding(3) var<storage, read> params: array<Params>;
 
 var<workgroup> scratch: array<f32, REDUCE_WG>;
 
@@ -29,7 +25,7 @@ fn main(
         workgroupBarrier();
     }
     if lid == 0u {
-        let p = params[b];
+        p = params[b];
         let dc_mean = scratch[0] / f32(grid.n);
         let f_ctla4 = 1.0 / (1.0 + p.ctla4_priming_inhibition * (1.0 - p.ctla4_occupancy));
         let target_level = dc_mean / (dc_mean + p.dc_priming_k) * f_ctla4;

@@ -156,3 +156,64 @@ fn every_stage_declares_the_workgroup_size_its_dispatch_assumes() {
         }
     }
 }
+
+/// The reaction kernel's `Voxel` is generated from the field registry on
+/// both sides: the same members in the same order (every field by its
+/// name, then the derived ones), and each member reads its own field.
+#[test]
+fn the_reaction_voxel_is_the_field_registry_on_both_backends() {
+    use tmesim::cpu::react::read_voxel;
+    use tmesim::gpu::shaders::VOXEL_DERIVED;
+    use tmesim::model::fields::{FIELDS, FIELD_COUNT};
+    let expected: Vec<String> = FIELDS
+        .iter()
+        .map(|f| f.name)
+        .chain(VOXEL_DERIVED)
+        .map(String::from)
+        .collect();
+    let (wgsl, _) = layout(&module(Stage::React), "Voxel");
+    let wgsl: Vec<String> = wgsl.into_iter().map(|(name, _)| name).collect();
+    assert_eq!(wgsl, expected, "react.wgsl's Voxel");
+    // The CPU struct as Debug prints it: "Voxel { ifng: 1.0, il10: 2.0, .. }".
+    let mut v = [0.0f32; FIELD_COUNT];
+    for (f, x) in v.iter_mut().enumerate() {
+        *x = (f + 1) as f32;
+    }
+    let p = ModelParams {
+        pi3k_inhibition: 0.0,
+        ..ModelParams::default()
+    };
+    let printed = format!("{:?}", read_voxel(&v, &p));
+    let body = printed
+        .trim_start_matches("Voxel {")
+        .trim_end_matches('}')
+        .trim();
+    let members: Vec<(String, f32)> = body
+        .split(", ")
+        .map(|m| {
+            let (name, value) = m.split_once(": ").unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect();
+    let names: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(names, expected, "cpu::react::Voxel");
+    for (f, (name, value)) in members.iter().take(FIELD_COUNT).enumerate() {
+        assert_eq!(*value, (f + 1) as f32, "member {name} reads field {f}");
+    }
+}
+
+/// A stage's bindings are written down once, in the stage table of
+/// src/gpu/shaders.rs: the WGSL files declare none by hand.
+#[test]
+fn no_shader_file_declares_a_binding() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("@binding("),
+            "{} declares a binding; list it in the stage table (src/gpu/shaders.rs)",
+            path.display()
+        );
+    }
+}

@@ -21,7 +21,7 @@
 
 use super::for_each_voxel_emitting;
 use crate::backend::plan::MAX_SOURCES;
-use crate::model::fields::{cell_sum, idx, FIELD_COUNT, SOURCES_IN_TRANSPORT};
+use crate::model::fields::{cell_sum, for_each_field, idx, FIELD_COUNT, SOURCES_IN_TRANSPORT};
 use crate::model::grid::Grid;
 use crate::model::params::{ModelParams, RtShape, MIN_PER_DAY};
 use crate::model::state::Systemic;
@@ -172,65 +172,64 @@ pub fn in_radiation_field(grid: &Grid, p: &ModelParams, i: usize) -> f32 {
     }
 }
 
-/// The values of one voxel at the start of the stage (`Voxel` in
-/// react.wgsl), with the crowding `rho` (the cell sum) and the free space.
-#[derive(Clone, Copy, Debug)]
-pub struct Voxel {
-    pub ifng: f32,
-    pub il10: f32,
-    pub vegf: f32,
-    pub ado: f32,
-    pub kyn: f32,
-    pub tumor: f32,
-    pub cd8: f32,
-    pub treg: f32,
-    pub mdsc: f32,
-    pub tam: f32,
-    pub dc: f32,
-    pub vessel: f32,
-    pub pdl1: f32,
-    pub pd1: f32,
-    pub lag3: f32,
-    pub exh: f32,
-    /// Effective PI3K/AKT activity: the map less the inhibitor's share.
-    pub pi3k: f32,
-    pub wnt: f32,
-    pub ido: f32,
-    pub rho: f32,
-    pub free: f32,
-    pub antigen: f32,
+/// Generates `Voxel`, one member per field of the registry by its name
+/// (the WGSL twin is generated from the same table by gpu::shaders), then
+/// the derived quantities, and `read_fields`, which fills the first part.
+macro_rules! voxel {
+    ($($index:ident $name:ident,)*) => {
+        /// The values of one voxel as the kernel reads them (`Voxel` in
+        /// react.wgsl): every field, with `pi3k` the effective activity,
+        /// then the crowding `rho` (the cell sum), the free space and the
+        /// antigen signal. Derived members come after the fields, in the
+        /// order of `gpu::shaders::VOXEL_DERIVED` (tests/twins.rs).
+        #[derive(Clone, Copy, Debug)]
+        pub struct Voxel {
+            $(pub $name: f32,)*
+            pub rho: f32,
+            pub free: f32,
+            pub antigen: f32,
+        }
+
+        /// Every field of one voxel as stored; the derived members zero.
+        fn read_fields(v: &[f32; FIELD_COUNT]) -> Voxel {
+            Voxel {
+                $($name: v[idx::$index],)*
+                rho: 0.0,
+                free: 0.0,
+                antigen: 0.0,
+            }
+        }
+
+        impl Voxel {
+            /// Field f's member, if f is a field of the registry.
+            fn field_mut(&mut self, f: usize) -> Option<&mut f32> {
+                match f {
+                    $(idx::$index => Some(&mut self.$name),)*
+                    _ => None,
+                }
+            }
+
+            fn field(&self, f: usize) -> f32 {
+                match f {
+                    $(idx::$index => self.$name,)*
+                    _ => 0.0,
+                }
+            }
+        }
+    };
 }
+for_each_field!(voxel);
 
 /// Read one voxel. Transport and reactions keep every molecule >= 0: read
 /// as is.
 pub fn read_voxel(v: &[f32; FIELD_COUNT], p: &ModelParams) -> Voxel {
-    let tumor = v[idx::TUMOR];
-    let rho = cell_sum(v);
-    Voxel {
-        ifng: v[idx::IFNG],
-        il10: v[idx::IL10],
-        vegf: v[idx::VEGF],
-        ado: v[idx::ADENOSINE],
-        kyn: v[idx::KYNURENINE],
-        tumor,
-        cd8: v[idx::CD8],
-        treg: v[idx::TREG],
-        mdsc: v[idx::MDSC],
-        tam: v[idx::TAM],
-        dc: v[idx::DC],
-        vessel: v[idx::VESSEL],
-        pdl1: v[idx::PDL1],
-        pd1: v[idx::PD1],
-        lag3: v[idx::LAG3],
-        exh: v[idx::EXHAUSTION],
-        // A PI3K inhibitor lowers the effective pathway activity (7).
-        pi3k: v[idx::PI3K] * (1.0 - p.pi3k_inhibition),
-        wnt: v[idx::WNT],
-        ido: v[idx::IDO],
-        rho,
-        free: (1.0 - rho / p.crowding_limit).max(0.0),
-        antigen: sat(tumor, p.antigen_k),
-    }
+    let mut x = read_fields(v);
+    // A PI3K inhibitor lowers the effective pathway activity (7).
+    x.pi3k *= 1.0 - p.pi3k_inhibition;
+    x.rho = cell_sum(v);
+    x.free = (1.0 - x.rho / p.crowding_limit).max(0.0);
+    x.antigen = sat(x.tumor, p.antigen_k);
+    x
 }
 
 /// How well the local T cells work.
@@ -258,13 +257,14 @@ pub fn t_cell_function(v: &Voxel, p: &ModelParams) -> TCell {
     let f_treg = 1.0 / (1.0 + v.treg / p.treg_suppression_k);
     let f_arg1 = 1.0 / (1.0 + v.tam / p.arg1_k);
     let f_ado = 1.0
-        - p.adenosine_suppression_max * sat(v.ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
+        - p.adenosine_suppression_max
+            * sat(v.adenosine * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
     TCell {
         pd1_signal,
         t_function: f_pd1 * f_treg * f_arg1 * f_ado,
         // LAG-3 limits proliferation and cytokines; kynurenine proliferation.
         f_lag3: 1.0 / (1.0 + p.lag3_inhibition * v.lag3 * (1.0 - p.lag3_occupancy)),
-        f_kyn: 1.0 / (1.0 + v.kyn / p.kyn_prolif_ic50_nm),
+        f_kyn: 1.0 / (1.0 + v.kynurenine / p.kyn_prolif_ic50_nm),
         activation: 1.0 + p.ifng_activation_gain * sat(v.ifng, p.ifng_activation_ec50_nm),
     }
 }
@@ -289,7 +289,7 @@ pub fn tumor_deaths(v: &Voxel, t: &TCell, rt: f32, p: &ModelParams) -> TumorDeat
         * day
         * t.activation
         * t.t_function
-        * (1.0 - p.exhaustion_kill_reduction * v.exh)
+        * (1.0 - p.exhaustion_kill_reduction * v.exhaustion)
         * v.cd8
         / (v.tumor + v.cd8 + p.kill_saturation);
     let icd_rate = p.rt_death_tumor_per_day * rt + p.chemo_kill_per_day * day * v.free;
@@ -355,16 +355,16 @@ pub fn cell_rates(
         * t.f_kyn
         * v.cd8
         * free;
-    let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(v.kyn, p.kyn_treg_ec50_nm);
+    let kyn_conversion = p.kyn_treg_induction_per_day * day * sat(v.kynurenine, p.kyn_treg_ec50_nm);
     let ros = p.mdsc_ros_kill_per_day * day * sat(v.mdsc, p.mdsc_ros_k);
     let cd8_l = (p.cd8_death_per_day + p.sink_cd8_per_day) * day
-        + p.cd8_exhaustion_death_per_day * day * v.exh
+        + p.cd8_exhaustion_death_per_day * day * v.exhaustion
         + ros
         + kyn_conversion
         + p.rt_death_cd8_per_day * rt;
 
     // MDSC recruitment: VEGF (13) and adenosine through A2B (11).
-    let a2b = p.ado_mdsc_gain * sat(v.ado * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
+    let a2b = p.ado_mdsc_gain * sat(v.adenosine * (1.0 - p.a2a_occupancy), p.adenosine_ec50_nm);
     CellRates {
         tumor_p,
         cd8_entry,
@@ -585,13 +585,13 @@ fn advance(
         dt,
     );
     v[idx::ADENOSINE] = step_linear(
-        x.ado,
+        x.adenosine,
         own(idx::ADENOSINE, m.ado_p) + m.ado_plasma,
         m.ado_l,
         dt,
     );
     v[idx::KYNURENINE] = step_linear(
-        x.kyn,
+        x.kynurenine,
         own(idx::KYNURENINE, m.kyn_p) + m.kyn_plasma,
         m.kyn_l,
         dt,
@@ -612,7 +612,12 @@ fn advance(
     v[idx::PDL1] = relax(x.pdl1, s.pdl1, dt, p.pdl1_tau_hours * 60.0);
     v[idx::PD1] = relax(x.pd1, s.pd1, dt, p.pd1_tau_hours * 60.0);
     v[idx::LAG3] = relax(x.lag3, s.lag3, dt, p.lag3_tau_hours * 60.0);
-    v[idx::EXHAUSTION] = relax(x.exh, s.exhaustion, dt, p.exhaustion_tau_days * MIN_PER_DAY);
+    v[idx::EXHAUSTION] = relax(
+        x.exhaustion,
+        s.exhaustion,
+        dt,
+        p.exhaustion_tau_days * MIN_PER_DAY,
+    );
 }
 
 /// The state the midpoint rates are read at: half a step on, except the
@@ -626,15 +631,15 @@ fn advance(
 /// docs/verification.md, "The midpoint reads the transported molecules").
 /// Keep in step with react.wgsl.
 pub fn midpoint_voxel(half: &Voxel, start: &Voxel, source_mask: u32) -> Voxel {
-    let pick = |f: usize, h: f32, s: f32| if source_mask & (1 << f) != 0 { s } else { h };
-    Voxel {
-        ifng: pick(idx::IFNG, half.ifng, start.ifng),
-        il10: pick(idx::IL10, half.il10, start.il10),
-        vegf: pick(idx::VEGF, half.vegf, start.vegf),
-        ado: pick(idx::ADENOSINE, half.ado, start.ado),
-        kyn: pick(idx::KYNURENINE, half.kyn, start.kyn),
-        ..*half
+    let mut v = *half;
+    for f in SOURCES_IN_TRANSPORT {
+        if source_mask & (1 << f) != 0 {
+            if let Some(m) = v.field_mut(f) {
+                *m = start.field(f);
+            }
+        }
     }
+    v
 }
 
 /// All reaction terms of one voxel, in place; `in_rt_field` is 1 inside the

@@ -16,14 +16,13 @@
 use super::context::{self, GpuError};
 pub use super::resources::ExponentialPassUniform;
 use super::resources::{
-    allocated, bind_group, pipelines, Buffers, CellGroups, Layouts, MoleculeGroups, Res,
-    SourceGroups,
+    allocated, pipelines, Buffers, CellGroups, Layouts, MoleculeGroups, SourceGroups, StepGroups,
 };
 use super::shaders::Stage;
 use crate::backend::batch::{check_params, Batch};
 use crate::backend::plan::{Op, Phase, TransportPlan};
 use crate::backend::{Backend, BadValue};
-use crate::model::fields::{idx, FIELD_COUNT};
+use crate::model::fields::FIELD_COUNT;
 use crate::model::grid::{dispatch_shape, Grid, REDUCE_WG, WORKGROUP_SIZE};
 use crate::model::params::ModelParams;
 use crate::model::state::{State, Systemic};
@@ -37,43 +36,22 @@ pub struct GpuBackend {
     info: wgpu::AdapterInfo,
     grid: Grid,
     plan: TransportPlan,
-    fields: Vec<wgpu::Buffer>,
-    /// Second buffer of each mobile cell field (motility ping-pong); held
-    /// here so the buffers live as long as the bind groups that use them.
-    _cell_alt: Vec<(usize, wgpu::Buffer)>,
-    systemic: wgpu::Buffer,
-    params: wgpu::Buffer,
-    params_stride: u64,
-    params_slots: u64,
     /// Patients the buffers hold, and those the dispatches cover (the
     /// states of the last upload).
     patients: u32,
     active: u32,
-    readback: wgpu::Buffer,
     pipelines: Vec<(Stage, wgpu::ComputePipeline)>,
-    /// Scratch buffers of the molecule passes, held for their bind groups.
-    _molecule_scratch: Vec<wgpu::Buffer>,
-    react_bg: wgpu::BindGroup,
-    /// The source buffers (held for their bind groups), one bind group per
-    /// source pass, and the one that adds the sources to the molecules.
-    _sources: [wgpu::Buffer; 2],
-    source_bg: Vec<wgpu::BindGroup>,
-    source_add_bg: wgpu::BindGroup,
-    check_bg: wgpu::BindGroup,
-    /// Per field: flagged-voxel count and lowest flagged voxel.
-    flags: wgpu::Buffer,
+    /// What the stages bind (resources.rs): the shared buffers, then the
+    /// bind groups of each kind of operation, which also hold their own
+    /// buffers (motility's alternates, the molecule scratch, the sources).
+    buffers: Buffers,
+    cells: CellGroups,
+    molecules: MoleculeGroups,
+    sources: SourceGroups,
+    groups: StepGroups,
     /// The first error the device reported outside an error scope (out of
     /// memory, validation) or its loss; checked after every submission.
     fault: Arc<Mutex<Option<String>>>,
-    reduce_bg: wgpu::BindGroup,
-    systemic_bg: wgpu::BindGroup,
-    crowding_bg: Vec<(u32, wgpu::BindGroup)>,
-    /// Per mobile cell field: sub-step bind groups (even, odd).
-    motility_bg: Vec<[wgpu::BindGroup; 2]>,
-    /// Per exponential pass: its bind group.
-    exponential_bg: Vec<wgpu::BindGroup>,
-    /// Per molecule: explicit sub-step bind groups (field -> scratch, back).
-    explicit_bg: Vec<[wgpu::BindGroup; 2]>,
     /// Per active patient: steps done.
     steps: Vec<u64>,
     memory_bytes: u64,
@@ -182,74 +160,23 @@ impl GpuBackend {
         let cells = CellGroups::new(&device, &layouts, &plan, &b);
         let molecules = MoleculeGroups::new(&device, &layouts, &plan, &b);
         let sources = SourceGroups::new(&device, &layouts, &plan, &b);
+        let groups = StepGroups::new(&device, &layouts, &b, &sources);
         let fault = watch_faults(&device);
-        let react_bg = {
-            let mut res = vec![Res::Buf(&b.systemic), Res::Buf(&b.grid), b.params_res()];
-            res.extend(b.fields.iter().map(Res::Buf));
-            res.push(Res::Buf(&sources.buffers[0]));
-            bind_group(&device, layouts.get(Stage::React), "react", &res)
-        };
-        let check_bg = {
-            let mut res = vec![Res::Buf(&b.grid), Res::Buf(&b.flags)];
-            res.extend(b.fields.iter().map(Res::Buf));
-            bind_group(
-                &device,
-                layouts.get(Stage::CheckValues),
-                "check_values",
-                &res,
-            )
-        };
-        let reduce_bg = bind_group(
-            &device,
-            layouts.get(Stage::ReduceDc),
-            "reduce_dc",
-            &[
-                Res::Buf(&b.fields[idx::DC]),
-                Res::Buf(&b.partials),
-                Res::Buf(&b.grid),
-            ],
-        );
-        let systemic_bg = bind_group(
-            &device,
-            layouts.get(Stage::Systemic),
-            "systemic",
-            &[
-                Res::Buf(&b.partials),
-                Res::Buf(&b.systemic),
-                Res::Buf(&b.grid),
-                b.params_res(),
-            ],
-        );
         Self {
             device,
             queue,
             info,
             grid,
             plan,
-            fields: b.fields,
-            _cell_alt: cells.alternates,
-            systemic: b.systemic,
-            params: b.params,
-            params_stride: b.params_stride,
-            params_slots: b.params_slots,
             patients,
             active: patients,
-            readback: b.readback,
             pipelines,
-            _molecule_scratch: molecules.scratch,
-            react_bg,
-            _sources: sources.buffers,
-            source_bg: sources.passes,
-            source_add_bg: sources.add,
-            check_bg,
-            flags: b.flags,
+            buffers: b,
+            cells,
+            molecules,
+            sources,
+            groups,
             fault,
-            reduce_bg,
-            systemic_bg,
-            crowding_bg: cells.crowding,
-            motility_bg: cells.motility,
-            exponential_bg: molecules.exponential,
-            explicit_bg: molecules.explicit,
             steps: vec![0; patients as usize],
             memory_bytes: allocated() - before,
         }
@@ -297,34 +224,35 @@ impl GpuBackend {
     /// Encode one operation, with the parameters of ring slot `slot`.
     fn encode_op(&self, pass: &mut wgpu::ComputePass, op: Op, slot: u32) {
         let n = self.grid.len() as u32;
-        let off = [slot * self.params_stride as u32];
+        let off = [slot * self.buffers.params_stride as u32];
         {
             match op {
                 Op::ReduceDc => {
                     pass.set_pipeline(self.pipeline(Stage::ReduceDc));
-                    pass.set_bind_group(0, &self.reduce_bg, &[]);
+                    pass.set_bind_group(0, &self.groups.reduce, &[]);
                     let (x, y) = dispatch_shape(n.div_ceil(REDUCE_WG));
                     pass.dispatch_workgroups(x, y, self.active);
                 }
                 Op::Systemic => {
                     pass.set_pipeline(self.pipeline(Stage::Systemic));
-                    pass.set_bind_group(0, &self.systemic_bg, &off);
+                    pass.set_bind_group(0, &self.groups.systemic, &off);
                     pass.dispatch_workgroups(1, 1, self.active);
                 }
                 Op::ExponentialPass { index } => {
                     pass.set_pipeline(self.pipeline(Stage::DiffuseExponential));
-                    pass.set_bind_group(0, &self.exponential_bg[index], &[]);
+                    pass.set_bind_group(0, &self.molecules.exponential[index], &[]);
                     let (x, y) = self.groups(n);
                     let depth = self.plan.molecules.len() as u32 * self.active;
                     pass.dispatch_workgroups(x, y, depth);
                 }
                 Op::ExplicitSubstep { molecule, odd } => {
-                    let bg = &self.explicit_bg[molecule][odd as usize];
+                    let bg = &self.molecules.explicit[molecule][odd as usize];
                     self.dispatch(pass, Stage::DiffuseExplicit, bg, &[]);
                 }
                 Op::Crowding { alternate } => {
                     let bg = self
-                        .crowding_bg
+                        .cells
+                        .crowding
                         .iter()
                         .find(|(mask, _)| *mask == alternate)
                         .map(|(_, bg)| bg)
@@ -332,22 +260,22 @@ impl GpuBackend {
                     self.dispatch(pass, Stage::Crowding, bg, &off);
                 }
                 Op::Motility { cell, odd } => {
-                    let bg = &self.motility_bg[cell][odd as usize];
+                    let bg = &self.cells.motility[cell][odd as usize];
                     self.dispatch(pass, Stage::Motility, bg, &off);
                 }
-                Op::React => self.dispatch(pass, Stage::React, &self.react_bg, &off),
+                Op::React => self.dispatch(pass, Stage::React, &self.groups.react, &off),
                 // Produce shares the reaction stage's bindings.
-                Op::Produce => self.dispatch(pass, Stage::Produce, &self.react_bg, &off),
+                Op::Produce => self.dispatch(pass, Stage::Produce, &self.groups.react, &off),
                 Op::SourcePass { index } => {
                     pass.set_pipeline(self.pipeline(Stage::SourcePass));
-                    pass.set_bind_group(0, &self.source_bg[index], &[]);
+                    pass.set_bind_group(0, &self.sources.passes[index], &[]);
                     let (x, y) = self.groups(n);
                     let depth = self.plan.sources.fields.len() as u32 * self.active;
                     pass.dispatch_workgroups(x, y, depth);
                 }
                 Op::SourceAdd => {
                     pass.set_pipeline(self.pipeline(Stage::SourceAdd));
-                    pass.set_bind_group(0, &self.source_add_bg, &[]);
+                    pass.set_bind_group(0, &self.sources.add, &[]);
                     let (x, y) = self.groups(n);
                     let depth = self.plan.sources.fields.len() as u32 * self.active;
                     pass.dispatch_workgroups(x, y, depth);
@@ -372,8 +300,8 @@ impl GpuBackend {
     /// `bytes` of `buffer` from byte `from`.
     fn read_bytes(&self, buffer: &wgpu::Buffer, from: u64, bytes: u64) -> Result<Vec<u8>> {
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, from, &self.readback, 0, bytes);
-        self.submit_and_read(encoder, &self.readback, bytes)
+        encoder.copy_buffer_to_buffer(buffer, from, &self.buffers.readback, 0, bytes);
+        self.submit_and_read(encoder, &self.buffers.readback, bytes)
     }
 
     /// Submit `encoder` (which ends by copying into the mappable `staging`)
@@ -437,7 +365,7 @@ impl GpuBackend {
         for p in params {
             self.check_fault()?;
             self.queue
-                .write_buffer(&self.params, 0, bytemuck::bytes_of(p));
+                .write_buffer(&self.buffers.params, 0, bytemuck::bytes_of(p));
             let mut encoder = self.device.create_command_encoder(&Default::default());
             for (k, &op) in ops.iter().enumerate() {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -568,14 +496,14 @@ impl Batch for GpuBackend {
                 state.grid == self.grid,
                 "state grid differs from backend grid"
             );
-            for (buf, data) in self.fields.iter().zip(&state.fields) {
+            for (buf, data) in self.buffers.fields.iter().zip(&state.fields) {
                 let at = k as u64 * field_bytes;
                 self.queue.write_buffer(buf, at, bytemuck::cast_slice(data));
             }
         }
         let systemic: Vec<Systemic> = states.iter().map(|s| s.systemic).collect();
         self.queue
-            .write_buffer(&self.systemic, 0, bytemuck::cast_slice(&systemic));
+            .write_buffer(&self.buffers.systemic, 0, bytemuck::cast_slice(&systemic));
         self.active = states.len() as u32;
         self.steps = states.iter().map(|s| s.step).collect();
         self.check_fault()
@@ -584,10 +512,10 @@ impl Batch for GpuBackend {
     fn run_batch(&mut self, params: &[&[ModelParams]]) -> Result<()> {
         let steps = check_params(params, self.active as usize)?;
         let size = std::mem::size_of::<ModelParams>();
-        let stride = self.params_stride as usize;
+        let stride = self.buffers.params_stride as usize;
         let mut first = 0;
         while first < steps {
-            let chunk = (steps - first).min(self.params_slots as usize);
+            let chunk = (steps - first).min(self.buffers.params_slots as usize);
             self.check_fault()?;
             let mut ring = vec![0u8; stride * chunk];
             for slot in 0..chunk {
@@ -596,7 +524,7 @@ impl Batch for GpuBackend {
                     ring[at..at + size].copy_from_slice(bytemuck::bytes_of(&patient[first + slot]));
                 }
             }
-            self.queue.write_buffer(&self.params, 0, &ring);
+            self.queue.write_buffer(&self.buffers.params, 0, &ring);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -615,13 +543,14 @@ impl Batch for GpuBackend {
         let bytes = self.grid.len() as u64 * 4;
         let size = std::mem::size_of::<Systemic>() as u64;
         let systemic: Vec<Systemic> = bytemuck::pod_collect_to_vec(&self.read_bytes(
-            &self.systemic,
+            &self.buffers.systemic,
             0,
             size * self.active as u64,
         )?);
         // One read per field covers every active patient.
         let batch = bytes * self.active as u64;
         let fields: Vec<Vec<f32>> = self
+            .buffers
             .fields
             .iter()
             .map(|b| self.read_f32(b, 0, batch))
@@ -643,15 +572,15 @@ impl Batch for GpuBackend {
     fn find_bad_in_batch(&mut self) -> Result<Option<(usize, BadValue)>> {
         let reset: Vec<u32> = (0..FIELD_COUNT).flat_map(|_| [0, u32::MAX]).collect();
         self.queue
-            .write_buffer(&self.flags, 0, bytemuck::cast_slice(&reset));
+            .write_buffer(&self.buffers.flags, 0, bytemuck::cast_slice(&reset));
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            self.dispatch(&mut pass, Stage::CheckValues, &self.check_bg, &[]);
+            self.dispatch(&mut pass, Stage::CheckValues, &self.groups.check, &[]);
         }
         self.queue.submit([encoder.finish()]);
         let flags: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read_bytes(
-            &self.flags,
+            &self.buffers.flags,
             0,
             8 * FIELD_COUNT as u64,
         )?);

@@ -3,10 +3,7 @@
 //! bind groups each operation of the plan dispatches with. Every per-voxel
 //! buffer holds a batch of patients' grids back to back.
 
-use super::shaders::{
-    source, Stage, CHECK_FIELD_BINDING, CROWDING_CELL_BINDING, EXPONENTIAL_SLOT_BINDING,
-    REACT_FIELD_BINDING, REACT_SOURCES_BINDING, SOURCE_ADD_FIELD_BINDING,
-};
+use super::shaders::{source, Slot, Stage};
 use crate::backend::plan::{Op, TransportPlan, MAX_MOLECULES, MAX_SOURCES};
 use crate::backend::MAX_BATCH;
 use crate::model::fields::{fields_of, idx, FieldKind, FIELD_COUNT};
@@ -14,16 +11,6 @@ use crate::model::grid::{Grid, REDUCE_WG};
 use crate::model::params::ModelParams;
 use crate::model::state::Systemic;
 use wgpu::util::DeviceExt;
-
-/// Binding kinds of the explicit layouts.
-#[derive(Clone, Copy)]
-enum Slot {
-    Read,
-    ReadWrite,
-    Uniform,
-    /// The per-step ring of per-patient `Params`.
-    Params,
-}
 
 /// The settings of one exponential pass (WGSL `ExponentialPass`), bound as
 /// a storage buffer (see shaders/diffuse_exponential.wgsl for why).
@@ -103,11 +90,13 @@ fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> w
     )
 }
 
-fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGroupLayout {
-    let entries: Vec<_> = slots
+/// A stage's bind group layout, from its binding list (the stage table).
+fn layout(device: &wgpu::Device, stage: Stage) -> wgpu::BindGroupLayout {
+    let entries: Vec<_> = stage
+        .slots()
         .iter()
         .enumerate()
-        .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
+        .map(|(i, (_, slot, _))| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: match slot {
@@ -138,55 +127,6 @@ fn layout(device: &wgpu::Device, stage: Stage, slots: &[Slot]) -> wgpu::BindGrou
         label: Some(stage.name()),
         entries: &entries,
     })
-}
-
-/// The binding slots of each stage, in binding order (see the WGSL files).
-fn slots(stage: Stage) -> Vec<Slot> {
-    use Slot::*;
-    match stage {
-        Stage::React | Stage::Produce => {
-            let mut s = vec![Read, Uniform, Params];
-            assert_eq!(s.len() as u32, REACT_FIELD_BINDING);
-            s.extend(std::iter::repeat_n(ReadWrite, FIELD_COUNT));
-            assert_eq!(s.len() as u32, REACT_SOURCES_BINDING);
-            s.push(ReadWrite);
-            s
-        }
-        Stage::SourcePass => vec![Uniform, Read, Read, Read, Read, ReadWrite],
-        Stage::SourceAdd => {
-            let mut s = vec![Uniform, Read];
-            assert_eq!(s.len() as u32, SOURCE_ADD_FIELD_BINDING);
-            s.extend(std::iter::repeat_n(ReadWrite, MAX_SOURCES));
-            s
-        }
-        Stage::Crowding => {
-            let mut s = vec![ReadWrite, ReadWrite, Uniform, Params];
-            assert_eq!(s.len() as u32, CROWDING_CELL_BINDING);
-            s.extend(std::iter::repeat_n(
-                Read,
-                fields_of(FieldKind::Cell).count() + 1,
-            ));
-            s
-        }
-        Stage::Motility => vec![Read, ReadWrite, Read, Read, Uniform, Uniform, Params],
-        Stage::DiffuseExplicit => vec![Read, ReadWrite, Uniform, Uniform],
-        Stage::DiffuseExponential => {
-            let mut s = vec![Uniform, Read, Read];
-            assert_eq!(s.len() as u32, EXPONENTIAL_SLOT_BINDING);
-            for _ in 0..MAX_MOLECULES {
-                s.extend([Read, ReadWrite, Read]);
-            }
-            s
-        }
-        Stage::ReduceDc => vec![Read, ReadWrite, Uniform],
-        Stage::CheckValues => {
-            let mut s = vec![Uniform, ReadWrite];
-            assert_eq!(s.len() as u32, CHECK_FIELD_BINDING);
-            s.extend(std::iter::repeat_n(Read, FIELD_COUNT));
-            s
-        }
-        Stage::Systemic => vec![Read, ReadWrite, Uniform, Params],
-    }
 }
 
 /// The resource bound to one binding.
@@ -230,12 +170,7 @@ pub(super) struct Layouts(Vec<(Stage, wgpu::BindGroupLayout)>);
 
 impl Layouts {
     pub(super) fn new(device: &wgpu::Device) -> Self {
-        Self(
-            Stage::ALL
-                .iter()
-                .map(|&s| (s, layout(device, s, &slots(s))))
-                .collect(),
-        )
+        Self(Stage::ALL.iter().map(|&s| (s, layout(device, s))).collect())
     }
 
     pub(super) fn get(&self, stage: Stage) -> &wgpu::BindGroupLayout {
@@ -388,7 +323,8 @@ impl Buffers {
 /// periods, so crowding has one bind group per mix of buffers (`alternate`
 /// mask) the plan's sub-steps read.
 pub(super) struct CellGroups {
-    pub(super) alternates: Vec<(usize, wgpu::Buffer)>,
+    /// Held for the bind groups that use them.
+    _alternates: Vec<(usize, wgpu::Buffer)>,
     pub(super) crowding: Vec<(u32, wgpu::BindGroup)>,
     pub(super) motility: Vec<[wgpu::BindGroup; 2]>,
 }
@@ -471,7 +407,7 @@ impl CellGroups {
             })
             .collect();
         Self {
-            alternates,
+            _alternates: alternates,
             crowding,
             motility,
         }
@@ -482,7 +418,8 @@ impl CellGroups {
 /// writes chain[p + 1] of each molecule: field, scratch A, (scratch B,)
 /// field. The explicit solver ping-pongs between the field and scratch A.
 pub(super) struct MoleculeGroups {
-    pub(super) scratch: Vec<wgpu::Buffer>,
+    /// Held for the bind groups that use them.
+    _scratch: Vec<wgpu::Buffer>,
     pub(super) exponential: Vec<wgpu::BindGroup>,
     pub(super) explicit: Vec<[wgpu::BindGroup; 2]>,
 }
@@ -532,7 +469,7 @@ impl MoleculeGroups {
             })
             .collect();
         Self {
-            scratch,
+            _scratch: scratch,
             exponential,
             explicit,
         }
@@ -693,6 +630,54 @@ impl SourceGroups {
             buffers,
             passes,
             add,
+        }
+    }
+}
+
+/// The bind groups of the whole-field stages: the reactions (and the
+/// production they share a module with), the value check, the DC
+/// reduction and the lymph-node priming.
+pub(super) struct StepGroups {
+    pub(super) react: wgpu::BindGroup,
+    pub(super) check: wgpu::BindGroup,
+    pub(super) reduce: wgpu::BindGroup,
+    pub(super) systemic: wgpu::BindGroup,
+}
+
+impl StepGroups {
+    pub(super) fn new(
+        device: &wgpu::Device,
+        layouts: &Layouts,
+        b: &Buffers,
+        sources: &SourceGroups,
+    ) -> Self {
+        let mut react = vec![Res::Buf(&b.systemic), Res::Buf(&b.grid), b.params_res()];
+        react.extend(b.fields.iter().map(Res::Buf));
+        react.push(Res::Buf(&sources.buffers[0]));
+        let mut check = vec![Res::Buf(&b.grid), Res::Buf(&b.flags)];
+        check.extend(b.fields.iter().map(Res::Buf));
+        let group =
+            |stage: Stage, res: &[Res]| bind_group(device, layouts.get(stage), stage.name(), res);
+        Self {
+            react: group(Stage::React, &react),
+            check: group(Stage::CheckValues, &check),
+            reduce: group(
+                Stage::ReduceDc,
+                &[
+                    Res::Buf(&b.fields[idx::DC]),
+                    Res::Buf(&b.partials),
+                    Res::Buf(&b.grid),
+                ],
+            ),
+            systemic: group(
+                Stage::Systemic,
+                &[
+                    Res::Buf(&b.partials),
+                    Res::Buf(&b.systemic),
+                    Res::Buf(&b.grid),
+                    b.params_res(),
+                ],
+            ),
         }
     }
 }

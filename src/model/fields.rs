@@ -99,14 +99,13 @@ impl FieldSpec {
 }
 
 const fn molecule(
-    name: &'static str,
     description: &'static str,
     d: f32,
     half_life_min: f32,
     display_max: f32,
 ) -> FieldSpec {
     FieldSpec {
-        name,
+        name: "",
         kind: FieldKind::Molecule,
         unit: "nM",
         description,
@@ -122,14 +121,13 @@ const fn molecule(
 }
 
 const fn cell(
-    name: &'static str,
     description: &'static str,
     motility: f32,
     chemotaxis: f32,
     display_max: f32,
 ) -> FieldSpec {
     FieldSpec {
-        name,
+        name: "",
         kind: FieldKind::Cell,
         unit: "volume fraction",
         description,
@@ -145,14 +143,13 @@ const fn cell(
 }
 
 const fn fixed(
-    name: &'static str,
     kind: FieldKind,
     unit: &'static str,
     description: &'static str,
     display_max: f32,
 ) -> FieldSpec {
     FieldSpec {
-        name,
+        name: "",
         kind,
         unit,
         description,
@@ -171,9 +168,14 @@ const fn fixed(
 }
 
 /// Expands the table below into [`FIELDS`], [`FIELD_COUNT`] and the `idx`
-/// constants, numbered by their place in the table.
+/// constants, numbered by their place in the table; each row's lower-case
+/// name is the field's name everywhere (configs, outputs, WGSL buffers).
+/// `for_each_field!(m)` calls `m! { IFNG ifng, IL10 il10, ... }`, so code
+/// that needs one item per field (the reaction kernel's `Voxel`) is
+/// generated from this table too. (`$d` is a literal `$`, which the nested
+/// macro needs.)
 macro_rules! field_table {
-    ($($index:ident = $spec:expr,)*) => {
+    ($d:tt $($index:ident $name:ident = $spec:expr,)*) => {
         /// Index of each field in [`FIELDS`] and in every state buffer.
         pub mod idx {
             #[allow(clippy::upper_case_acronyms)]
@@ -192,65 +194,70 @@ macro_rules! field_table {
 
         /// Every field, in buffer order. Transport defaults are documented
         /// with their sources in docs/model.md.
-        pub const FIELDS: [FieldSpec; FIELD_COUNT] = [$($spec,)*];
+        pub const FIELDS: [FieldSpec; FIELD_COUNT] = [$(FieldSpec {
+            name: stringify!($name),
+            ..$spec
+        },)*];
+
+        /// `m! { INDEX name, ... }` over every field, in table order.
+        macro_rules! for_each_field {
+            ($d m:ident) => {
+                $d m! { $($index $name,)* }
+            };
+        }
+        pub(crate) use for_each_field;
     };
 }
 
-field_table! {
-    IFNG = molecule(
-        "ifng",
+field_table! { $
+    IFNG ifng = molecule(
         "IFN-gamma, secreted by activated CD8 T cells",
         600.0,
         178.0,
         0.05,
     )
     .with_sink("sink_ifng_per_day"),
-    IL10 = molecule(
-        "il10",
+    IL10 il10 = molecule(
         "IL-10, secreted by Tregs and M2 macrophages",
         84.0,
         251.0,
         0.2,
     )
     .with_sink("sink_il10_per_day"),
-    VEGF = molecule(
-        "vegf",
+    VEGF vegf = molecule(
         "VEGF-A, from tumour (PI3K-dependent), MDSCs, M2 macrophages",
         1740.0,
         60.0,
         0.5,
     )
     .with_sink("sink_vegf_per_day"),
-    ADENOSINE = molecule(
-        "adenosine",
+    ADENOSINE adenosine = molecule(
         "extracellular adenosine from CD39/CD73 ATP hydrolysis",
         18000.0,
         0.25,
         400.0,
     )
     .with_sink("sink_adenosine_per_day"),
-    KYNURENINE = molecule(
-        "kynurenine",
+    KYNURENINE kynurenine = molecule(
         "kynurenine from IDO1 (MDSCs, DCs, IFN-gamma-induced tumour cells), TDO and plasma",
         20000.0,
         60.0,
         15000.0,
     )
     .with_sink("sink_kynurenine_per_day"),
-    TUMOR = cell("tumor", "tumour cells", 0.1, 0.0, 1.0)
+    TUMOR tumor = cell("tumour cells", 0.1, 0.0, 1.0)
         .with_sink("sink_tumor_per_day")
         .with_rt_death("rt_death_tumor_per_day"),
-    CD8 = cell("cd8", "effector CD8+ T cells", 10.0, 30.0, 0.03)
+    CD8 cd8 = cell("effector CD8+ T cells", 10.0, 30.0, 0.03)
         .with_sink("sink_cd8_per_day")
         .with_rt_death("rt_death_cd8_per_day"),
-    TREG = cell("treg", "regulatory T cells", 10.0, 10.0, 0.01)
+    TREG treg = cell("regulatory T cells", 10.0, 10.0, 0.01)
         .with_sink("sink_treg_per_day")
         .with_rt_death("rt_death_treg_per_day"),
-    MDSC = cell("mdsc", "myeloid-derived suppressor cells", 15.0, 0.0, 0.005)
+    MDSC mdsc = cell("myeloid-derived suppressor cells", 15.0, 0.0, 0.005)
         .with_sink("sink_mdsc_per_day")
         .with_rt_death("rt_death_mdsc_per_day"),
-    TAM = cell(
-        "tam",
+    TAM tam = cell(
         "M2-type tumour-associated macrophages",
         3.0,
         0.0,
@@ -258,60 +265,53 @@ field_table! {
     )
     .with_sink("sink_tam_per_day")
     .with_rt_death("rt_death_tam_per_day"),
-    DC = cell("dc", "mature dendritic cells", 4.0, 0.0, 0.005)
+    DC dc = cell("mature dendritic cells", 4.0, 0.0, 0.005)
         .with_sink("sink_dc_per_day")
         .with_rt_death("rt_death_dc_per_day"),
-    VESSEL = cell("vessel", "functional vessel density", 0.0, 0.0, 0.2)
+    VESSEL vessel = cell("functional vessel density", 0.0, 0.0, 0.2)
         .with_sink("sink_vessel_per_day")
         .with_rt_death("rt_death_vessel_per_day"),
-    PDL1 = fixed(
-        "pdl1",
+    PDL1 pdl1 = fixed(
         FieldKind::State,
         "fold of basal",
         "tumour PD-L1 expression, induced by IFN-gamma and PI3K",
         8.0,
     )
     .initially(1.0),
-    PD1 = fixed(
-        "pd1",
+    PD1 pd1 = fixed(
         FieldKind::State,
         "fold of basal",
         "PD-1 level of local T cells, raised by chronic antigen",
         2.0,
     )
     .initially(1.0),
-    LAG3 = fixed(
-        "lag3",
+    LAG3 lag3 = fixed(
         FieldKind::State,
         "fraction",
         "share of local T cells co-expressing LAG-3/TIM-3",
         1.0,
     )
     .at_most(Upper::One),
-    EXHAUSTION = fixed(
-        "exhaustion",
+    EXHAUSTION exhaustion = fixed(
         FieldKind::State,
         "fraction",
         "exhaustion of local T cells",
         1.0,
     )
     .at_most(Upper::One),
-    PI3K = fixed(
-        "pi3k",
+    PI3K pi3k = fixed(
         FieldKind::Map,
         "activity 0-1",
         "PI3K/AKT pathway activity of tumour cells",
         1.0,
     ),
-    WNT = fixed(
-        "wnt",
+    WNT wnt = fixed(
         FieldKind::Map,
         "activity 0-1",
         "Wnt/beta-catenin activity of tumour cells",
         1.0,
     ),
-    IDO = fixed(
-        "ido",
+    IDO ido = fixed(
         FieldKind::Map,
         "capacity 0-1",
         "IDO capacity of tumour cells",
