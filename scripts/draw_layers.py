@@ -11,10 +11,11 @@ FONT = ROOT / "assets/fonts/DejaVuSans.ttf"
 
 # (floor, [(module, what it holds)]), top floor first.
 FLOORS = [
-    ("7", [("main.rs", "the tmesim command line")]),
+    ("8", [("main.rs", "parses the arguments; one call per command into app")]),
+    ("7", [("app", "the application: each command's arguments (clap), the blame of a bad\nvalue on its flag, and what each command does")]),
     ("6", [("cohort", "virtual trials: patients drawn per cohort file,\nevery arm per patient, records, shards and merge,\nresponse statistics, trial figures and report"),
            ("bench", "tmesim bench: step and stage timing, bytes\nand bandwidth against a copy, patients at once,\ntime to 1% error per solver")]),
-    ("5", [("sim", "scenario step (phenotype, resolve, treatment), backend choice,\nrun loop, checkpoints, backend agreement")]),
+    ("5", [("sim", "scenario step (phenotype, resolve, treatment), backend choice, run loop,\ncheckpoints, runs launched into folders, comparisons, backend agreement")]),
     ("4", [("cpu", "reference kernels and CpuBackend"), ("gpu + shaders/", "WGSL stages, pipelines and GpuBackend")]),
     ("3", [("backend", "the Backend interface, the transport\nplan (one list of operations per step)"),
            ("therapy", "therapy and phenotype files:\nper-step parameters of an arm"),

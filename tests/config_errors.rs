@@ -450,7 +450,7 @@ fn all_errors_are_reported_at_once() {
     assert!(!e.contains("errors:") && e.contains("time.dt_min"), "{e}");
 }
 
-// ---- Refusals found by abusing the command line (moved from tests/reliability.rs) ----
+// ---- Refusals found by abusing the command line (moved from the reliability tests) ----
 
 /// `tmesim check` of a scenario with the therapy `text` in its therapies/.
 fn check_with_therapy(text: &str, extra: &[&str]) -> String {
