@@ -155,6 +155,29 @@ fn report_has_every_line_with_sensible_numbers() {
     );
     let per_core = first_number(days.split("; ").nth(1).expect("per core-second"));
     assert!(per_core > 0.0 && per_core.is_finite(), "{days}");
+    // The arithmetic: each stage's operations add up to the step's, the
+    // intensity is operations over bytes, and a bound is named.
+    let ops = positive(&lines, "operations per step");
+    let flops: f64 = lines
+        .iter()
+        .filter(|(k, _)| k.starts_with("flops "))
+        .map(|(_, v)| first_number(v))
+        .sum();
+    assert!(
+        (flops / ops - 1.0).abs() < 0.01,
+        "stages {flops} MFLOP, step {ops}"
+    );
+    let bytes = positive(&lines, "bytes per step");
+    let intensity = positive(&lines, "arithmetic intensity");
+    assert!(
+        (intensity / (ops / bytes) - 1.0).abs() < 0.01,
+        "{intensity}"
+    );
+    positive(&lines, "arithmetic rate");
+    assert!(value(&lines, "peak").contains("multiply-add"));
+    positive(&lines, "peak");
+    assert!(!value(&lines, "bound").is_empty());
+    assert!(value(&lines, "patients").contains("patient-steps/s"));
 }
 
 #[test]

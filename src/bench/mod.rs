@@ -6,6 +6,7 @@
 
 pub mod accuracy;
 pub(crate) mod copy;
+pub(crate) mod flops;
 pub(crate) mod patients;
 pub(crate) mod timing;
 
@@ -209,8 +210,15 @@ pub fn run(opts: &Options) -> Result<()> {
         _ => copy::cpu_copy(copy::COPY_BYTES, copy::COPY_REPEATS),
     };
     print_step(&arm, &full, &copy);
+    let kernels = flops::Kernels::count(&arm.spec.grid).map_err(anyhow::Error::msg)?;
+    let peak = match choice {
+        BackendChoice::Gpu => None,
+        _ => Some(flops::cpu_peak(copy::COPY_REPEATS)),
+    };
+    let rate = print_roofline(&arm, &kernels, full.wall_per_step_s(), &copy, &peak);
     let stages = timing::time_stages(choice, &arm, &state, opts.steps)?;
     print_stages(&stages, &full, &copy);
+    print_stage_flops(&arm, &kernels, &stages, &peak);
     match inside {
         Some(inside) => print_inside(&arm, &inside, opts.steps, &copy),
         None if choice == BackendChoice::Gpu => {
@@ -234,6 +242,14 @@ pub fn run(opts: &Options) -> Result<()> {
             three_digits(p.patient_days_per_core_s()),
             p.cpu.as_secs_f64()
         );
+        if let Some((peak, _)) = &peak {
+            let achieved = rate * p.patient_steps_per_s();
+            println!(
+                "patients: {} GFLOP/s, {}% of the measured peak",
+                three_digits(achieved / 1e9),
+                three_digits(percent(achieved, *peak))
+            );
+        }
         println!(
             "patients: {:.2} MB per patient{}",
             p.memory_bytes as f64 / p.patients as f64 / 1e6,
@@ -407,6 +423,86 @@ fn print_stages(stages: &[StageTiming], full: &Timing, copy: &CopyRate) {
         ms(sum),
         ms(full.wall_per_step_s())
     );
+}
+
+/// A step's operations against the peak this build reaches (on the CPU),
+/// beside its bytes against the copy bandwidth, and the bound they name.
+/// Returns the step's operations.
+fn print_roofline(
+    arm: &ArmSpec,
+    kernels: &flops::Kernels,
+    wall: f64,
+    copy: &CopyRate,
+    peak: &Option<(f64, String)>,
+) -> f64 {
+    let grid = &arm.spec.grid;
+    let ops = kernels.step(&arm.plan, grid);
+    let rate = ops / wall.max(1e-12);
+    println!(
+        "operations per step: {} MFLOP (f32 add, multiply, divide, exp, pow: the transport's from its plan, the kernels' counted from their WGSL)",
+        three_digits(ops / 1e6)
+    );
+    println!("arithmetic rate: {} GFLOP/s", three_digits(rate / 1e9));
+    let bytes = arm.plan.bytes_per_step(grid) as f64;
+    println!(
+        "arithmetic intensity: {} FLOP/byte",
+        three_digits(ops / bytes.max(1.0))
+    );
+    let Some((peak, how)) = peak else {
+        println!("peak: not measured on a GPU (the copy bandwidth above is the bound compared)");
+        return ops;
+    };
+    let of_peak = percent(rate, *peak);
+    let of_copy = percent(gb_per_s(bytes as u64, wall), copy.time.gb_per_s());
+    println!(
+        "peak: {} GFLOP/s ({how}); the step reaches {}% of it",
+        three_digits(peak / 1e9),
+        three_digits(of_peak)
+    );
+    let bound = if of_peak.max(of_copy) >= 50.0 {
+        if of_peak >= of_copy {
+            "arithmetic".to_string()
+        } else {
+            "memory bandwidth".to_string()
+        }
+    } else {
+        format!(
+            "neither: the step reaches {}% of the arithmetic peak and {}% of the copy bandwidth, so latency, branches and the scalar parts of its kernels limit it",
+            three_digits(of_peak),
+            three_digits(of_copy)
+        )
+    };
+    println!("bound: {bound}");
+    ops
+}
+
+/// Each stage's operations and rate, against the measured peak.
+fn print_stage_flops(
+    arm: &ArmSpec,
+    kernels: &flops::Kernels,
+    stages: &[StageTiming],
+    peak: &Option<(f64, String)>,
+) {
+    for s in stages {
+        let ops: f64 = arm
+            .plan
+            .ops
+            .iter()
+            .filter(|op| op.phase() == s.stage)
+            .map(|op| kernels.op(op, &arm.plan, &arm.spec.grid))
+            .sum();
+        let rate = ops / s.timing.wall_per_step_s().max(1e-12);
+        println!(
+            "flops {}: {} MFLOP/step, {} GFLOP/s{}",
+            s.stage.name(),
+            three_digits(ops / 1e6),
+            three_digits(rate / 1e9),
+            match peak {
+                Some((p, _)) => format!(" ({}% of peak)", three_digits(percent(rate, *p))),
+                None => String::new(),
+            }
+        );
+    }
 }
 
 /// Phase times measured inside the full step by the GPU's timestamps.

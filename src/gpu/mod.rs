@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod context;
 pub(crate) mod copy_bench;
+pub(crate) mod flops;
 mod resources;
 pub mod runtime_dir;
 pub mod shaders;
