@@ -15,6 +15,7 @@ pub mod layout;
 pub mod manifest;
 pub mod npy;
 pub(crate) mod plot;
+pub mod recist;
 pub mod render;
 pub mod report;
 pub(crate) mod text;
