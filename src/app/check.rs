@@ -5,6 +5,8 @@ use super::{check_arm, cli_arm, warn_slips};
 use crate::model::fields::FIELDS;
 use anyhow::{Context, Result};
 
+/// `tmesim check CONFIG`: the resolved scenario printed, or its errors
+/// with their file, key and flag.
 pub fn check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
     let arm = cli_arm(arm)?;

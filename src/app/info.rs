@@ -4,6 +4,7 @@
 use crate::gpu::context;
 use anyhow::Result;
 
+/// `tmesim info`.
 pub fn info() -> Result<()> {
     let instance = context::instance();
     let adapters = context::adapters(&instance);

@@ -23,6 +23,8 @@ use crate::therapy::treatment::parse_arm;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
+/// How a command ended, when it did not fail: main.rs turns `Interrupted`
+/// into exit status 130.
 pub enum Outcome {
     Complete,
     Interrupted,
@@ -39,6 +41,7 @@ pub(crate) fn check_arm(option: &str, arm: Option<&[String]>, scenario: &Path) -
     }
 }
 
+/// A new folder under outputs/, named after the config and the time.
 pub(crate) fn default_out_dir(config: &Path) -> PathBuf {
     let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use std::path::Path;
 
+/// `tmesim render RUN_DIR`, with `--fps` and `--scale` checked first.
 pub fn render(
     dir: &Path,
     only: Vec<String>,

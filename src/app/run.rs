@@ -11,6 +11,8 @@ use crate::sim::{compare as comparison, launch};
 use anyhow::{Context, Result};
 use std::path::Path;
 
+/// `tmesim run CONFIG`: the scenario (with `--arm`, `--phenotype`,
+/// `--set`) run into its folder, a bad value blamed on its flag.
 pub fn run(scenario: &Scenario, arm: Option<&str>, target: &Target) -> Result<Outcome> {
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), &scenario.config)?;
@@ -106,6 +108,8 @@ pub fn status(dir: &Path) -> Result<Outcome> {
     Ok(Outcome::Complete)
 }
 
+/// `tmesim compare CONFIG --arms "A; B"`: every arm resolved first (a typo
+/// in the last fails at once), then run into one folder each.
 pub fn compare(scenario: &Scenario, arms: &str, resume: bool, target: &Target) -> Result<Outcome> {
     let arms = comparison::parse_arms(arms)?;
     for arm in &arms {
