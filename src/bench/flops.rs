@@ -8,7 +8,7 @@
 //! and short lines), the pointwise kernels' counted from their WGSL by
 //! `gpu::flops` (the CPU twins compute the same pieces).
 
-use crate::backend::plan::{band_window, Op, TransportPlan};
+use crate::backend::plan::{Op, TransportPlan};
 use crate::gpu::flops::per_thread;
 use crate::gpu::shaders::Stage;
 use crate::model::grid::Grid;
@@ -45,18 +45,10 @@ impl Kernels {
         match *op {
             Op::ReduceDc => n,
             Op::Systemic => 0.0,
-            Op::ExponentialPass { index } => {
-                let pass = plan.exponential.passes[index];
-                plan.molecules
-                    .iter()
-                    .enumerate()
-                    .map(|(slot, m)| {
-                        let width = band_window(pass.len, pass.band[slot] as usize, 0).1;
-                        let offset = pass.last && m.offset.is_some();
-                        n * (2 * width) as f64 + if offset { n } else { 0.0 }
-                    })
-                    .sum()
-            }
+            Op::ExponentialPass { index } => plan
+                .pass_bands(index)
+                .map(|(width, offset)| n * (2 * width) as f64 + if offset { n } else { 0.0 })
+                .sum(),
             Op::ExplicitSubstep { .. } => n * self.explicit as f64,
             Op::Produce => n * self.produce as f64,
             Op::SourcePass { index } => {

@@ -84,14 +84,10 @@ impl Op {
                 partials + 2 * std::mem::size_of::<crate::model::state::Systemic>() as u64
             }
             Op::ExponentialPass { index } => {
-                let pass = plan.exponential.passes[index];
-                plan.molecules
-                    .iter()
-                    .enumerate()
-                    .map(|(slot, m)| {
-                        let width = band_window(pass.len, pass.band[slot] as usize, 0).1 as u64;
-                        let matrix = pass.len as u64 * width * VALUE_BYTES;
-                        let offset = pass.last && m.offset.is_some();
+                let len = plan.exponential.passes[index].len as u64;
+                plan.pass_bands(index)
+                    .map(|(width, offset)| {
+                        let matrix = len * width as u64 * VALUE_BYTES;
                         2 * field + matrix + if offset { field } else { 0 }
                     })
                     .sum()
@@ -134,6 +130,17 @@ impl Op {
 }
 
 impl TransportPlan {
+    /// Per molecule slot of exponential pass `index`: the width of its
+    /// propagator's band rows, and whether the pass adds its Dirichlet
+    /// offset (the last pass, for a molecule that has one).
+    pub fn pass_bands(&self, index: usize) -> impl Iterator<Item = (usize, bool)> + '_ {
+        let pass = self.exponential.passes[index];
+        self.molecules.iter().enumerate().map(move |(slot, m)| {
+            let width = band_window(pass.len, pass.band[slot] as usize, 0).1;
+            (width, pass.last && m.offset.is_some())
+        })
+    }
+
     /// The plan with only `stage`'s operations, in their order: a backend
     /// built with it times that stage alone.
     pub fn only(&self, stage: Phase) -> TransportPlan {
