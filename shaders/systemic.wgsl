@@ -26,7 +26,12 @@ fn main(
     }
     if lid == 0u {
         p = params[b];
-        let dc_mean = scratch[0] / f32(grid.n);
+        // An unirradiated lesion drains to the same lymph nodes as the
+        // patient's irradiated one: both lesions' DCs drive priming.
+        var dc_mean = scratch[0] / f32(grid.n);
+        if p.partner_dc_mean >= 0.0 {
+            dc_mean = 0.5 * (dc_mean + p.partner_dc_mean);
+        }
         let f_ctla4 = 1.0 / (1.0 + p.ctla4_priming_inhibition * (1.0 - p.ctla4_occupancy));
         let target_level = dc_mean / (dc_mean + p.dc_priming_k) * f_ctla4;
         let tau = p.priming_tau_days * MIN_PER_DAY;

@@ -326,3 +326,20 @@ fn params_piped_into_a_reader_that_stops_early_is_no_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(o.status.success(), "{stderr}");
 }
+
+/// docs/model.md's parameter table is the registry as `tmesim params
+/// --markdown` prints it, so a changed default or source cannot leave the
+/// documentation behind.
+#[test]
+fn the_parameter_table_of_docs_model_md_is_the_registry() {
+    let o = tmesim(&["params", "--markdown"]);
+    assert!(o.status.success());
+    let table = String::from_utf8(o.stdout).unwrap();
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/model.md")).unwrap();
+    assert!(
+        docs.contains(table.trim()),
+        "docs/model.md's parameter table differs from the registry: regenerate it with \
+         `tmesim params --markdown`"
+    );
+}

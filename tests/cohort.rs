@@ -36,6 +36,14 @@ const QUICK: &[&str] = &[
     "cohort.grid_dx_um=100.0",
     "--set",
     "time.end_days=2",
+    // A scan every day, confirmation and SD after a day: RECIST reads
+    // the two days (the default schedule scans every 8 weeks).
+    "--set",
+    "cohort.readout.scan_every_weeks=0.14285714285714285",
+    "--set",
+    "cohort.readout.confirm_weeks=0.14285714285714285",
+    "--set",
+    "cohort.readout.min_sd_weeks=0.1",
 ];
 
 fn cohort(out: &Path, extra: &[&str]) -> std::process::Output {
@@ -340,6 +348,26 @@ fn bad_cohorts_get_errors_that_name_the_file_and_key() {
             "\"gamma\" is not a valid value",
         ),
         (&["--set", "cohort.patience=3"], "unknown key `patience`"),
+        (
+            &["--set", "cohort.parameter[13].min=5.0"],
+            "`cohort.parameter[13].min`: `lesion.sum_mm` must stay at 10 mm or more: RECIST 1.1",
+        ),
+        (
+            &["--set", "cohort.parameter[13].key=\"lesion.size_mm\""],
+            "is no lesion draw (did you mean `lesion.sum_mm`?)",
+        ),
+        (
+            &["--set", "cohort.parameter[13].key=\"lesion.count\""],
+            "`lesion.count` draws the number of target lesions: give `integer = true`",
+        ),
+        (
+            &["--set", "cohort.readout.scan_every_weeks=0.0"],
+            "`cohort.readout.scan_every_weeks` = 0 is outside the allowed range",
+        ),
+        (
+            &["--set", "cohort.figure=[{arm = \"anti_pd1\", measure = \"orr_pct\", value = 40.0, patients = 10, source = \"x\"}]"],
+            "`cohort.trial`: is missing",
+        ),
         (&["--shard", "3/2"], "`3/2` is not K/N"),
         (&["--set", "grid.dx_um=-5.0"], "grid.dx_um"),
     ];
@@ -359,6 +387,123 @@ fn bad_cohorts_get_errors_that_name_the_file_and_key() {
             );
         }
     }
+}
+
+/// A trial's cohort file: its figures need a source, a known arm and a
+/// value in range, each refused with the file and key named.
+#[test]
+fn bad_trial_figures_get_errors_that_name_the_file_and_key() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "cohort.figure[0].source=\"  \"",
+            "`cohort.figure[0].source`: is empty: every clinical figure names the publication",
+        ),
+        (
+            "cohort.figure[1].arm=\"anti_pd1+bevacizumab\"",
+            "`cohort.figure[1].arm`: `anti_pd1+bevacizumab` is not one of the cohort's arms",
+        ),
+        ("cohort.figure[0].measure=\"orr\"", "orr_pct"),
+        (
+            "cohort.figure[0].value=120.0",
+            "`cohort.figure[0].value` = 120 is outside the allowed range [0, 100]",
+        ),
+        (
+            "cohort.trial.source=\"\"",
+            "`cohort.trial.source`: is empty",
+        ),
+        ("cohort.extends=\"no_such.toml\"", "no_such.toml"),
+    ];
+    for (set, expect) in cases {
+        let o = tmesim(&["check", "configs/cohorts/pembro_rt.toml", "--set", set]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{set} was accepted");
+        assert!(
+            stderr.contains(expect),
+            "{set}: expected `{expect}` in: {stderr}"
+        );
+        assert!(
+            stderr.contains("pembro_rt.toml"),
+            "{set}: the file is not named: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // Every trial file of configs/cohorts checks.
+    for f in std::fs::read_dir(repo("configs/cohorts")).unwrap() {
+        let p = f.unwrap().path();
+        let o = tmesim(&["check", p.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            p.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// A trial with radiotherapy: the trial's figures beside the model's in
+/// trial.csv, the unirradiated lesions read as the arm's response and the
+/// irradiated one apart, on the CPU.
+#[test]
+fn a_radiotherapy_trial_reads_both_lesions_and_sets_its_figures_beside_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rt");
+    let mut args = vec![
+        "cohort",
+        "configs/cohorts/pembro_rt.toml",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // QUICK's pairs but its arms: the trial's own arms run.
+    for pair in QUICK.chunks(2) {
+        if !pair[1].starts_with("cohort.arms") {
+            args.extend(pair);
+        }
+    }
+    args.extend([
+        "--set",
+        "time.end_days=10",
+        "--set",
+        "cohort.patients=2",
+        "--set",
+        "cohort.readout.first_scan_weeks=0.14285714285714285",
+    ]);
+    ok(&tmesim(&args));
+    let patients = std::fs::read_to_string(out.join("patients.csv")).unwrap();
+    let mut lines = patients.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        let irradiated = r[col("arm")] == "anti_pd1+radiotherapy";
+        assert_eq!(!r[col("infield_recist")].is_empty(), irradiated, "{r:?}");
+        // Ten daily scans after baseline.
+        assert_eq!(r[col("scan_sums_mm")].split(';').count(), 11, "{r:?}");
+    }
+    // The irradiated lesion shrinks more than the unirradiated ones: the
+    // dose kills inside the field only.
+    for r in rows
+        .iter()
+        .filter(|r| r[col("arm")] == "anti_pd1+radiotherapy")
+    {
+        let infield: f64 = r[col("infield_best_change_pct")].parse().unwrap();
+        let targets: f64 = r[col("best_change_pct")].parse().unwrap();
+        assert!(
+            infield < targets - 5.0,
+            "in-field {infield}%, targets {targets}%"
+        );
+    }
+    let trial = std::fs::read_to_string(out.join("trial.csv")).unwrap();
+    assert!(
+        trial.contains("anti_pd1+radiotherapy,orr_pct,36,,,36,"),
+        "{trial}"
+    );
+    assert_eq!(trial.lines().count(), 7, "{trial}");
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("PEMBRO-RT") && report.contains("trial.csv"));
 }
 
 #[test]

@@ -5,10 +5,21 @@ use super::{check_arm, cli_arm, warn_slips};
 use crate::model::fields::FIELDS;
 use anyhow::{Context, Result};
 
+/// Whether `path` is a cohort file (its top level is `[cohort]`).
+fn is_cohort_file(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("cohort"))
+}
+
 /// `tmesim check CONFIG`: the resolved scenario printed, or its errors
 /// with their file, key and flag.
 pub fn check(scenario: &Scenario, arm: Option<&str>) -> Result<()> {
     let config = &scenario.config;
+    if is_cohort_file(config) {
+        return super::cohort::check_cohort(config, &scenario.set);
+    }
     let arm = cli_arm(arm)?;
     check_arm("--arm", arm.as_deref(), config)?;
     let arm_spec = scenario.load(arm.as_deref())?;

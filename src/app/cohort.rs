@@ -10,6 +10,58 @@ use std::path::{Path, PathBuf};
 
 /// `tmesim cohort COHORT`: `--set cohort.*` changes the cohort file,
 /// any other key the scenario of every patient.
+/// A cohort file with `--set` overrides: keys under `cohort.` change the
+/// file, any other key goes to every patient's scenario.
+pub fn load_cohort(path: &Path, set: &[String]) -> Result<crate::cohort::spec::CohortSpec> {
+    let (own, scenario): (Vec<String>, Vec<String>) = set
+        .iter()
+        .cloned()
+        .partition(|s| s.trim_start().starts_with("cohort."));
+    let mut cohort = crate::cohort::spec::load(path, &own)?;
+    cohort.cohort.set.extend(scenario);
+    Ok(cohort)
+}
+
+/// `tmesim check COHORT`: the cohort file checked whole, every arm of its
+/// first patient resolved, and a summary printed.
+pub fn check_cohort(path: &Path, set: &[String]) -> Result<()> {
+    let cohort = load_cohort(path, set)?;
+    let plan = crate::cohort::runner::Plan::new(&cohort)?;
+    let first = crate::cohort::sample::patient(&cohort, 0);
+    for arm in 0..cohort.arms.len() {
+        plan.run_spec(&first, arm)?;
+    }
+    let c = &cohort.cohort;
+    if let Some(t) = &c.trial {
+        println!("# trial: {} ({})", t.name, t.indication);
+        println!("# source: {}", t.source);
+    }
+    println!(
+        "# {} patients x {} arm(s): {}",
+        c.patients,
+        cohort.arm_labels.len(),
+        cohort.arm_labels.join(", ")
+    );
+    let r = &c.readout;
+    println!(
+        "# follow-up {} days; scans at days {:?}",
+        plan.end_day,
+        r.scan_days(plan.end_day)
+    );
+    for f in &c.figures {
+        println!(
+            "# figure {} {} = {} (n = {}): {}",
+            f.arm,
+            f.measure.as_str(),
+            f.value,
+            f.patients,
+            f.source
+        );
+    }
+    println!("# ok: {} is valid", path.display());
+    Ok(())
+}
+
 pub fn cohort(
     path: &Path,
     set: &[String],
@@ -17,13 +69,8 @@ pub fn cohort(
     batch: Option<usize>,
     target: &Target,
 ) -> Result<Outcome> {
-    use crate::cohort::{runner, spec};
-    let (own, scenario): (Vec<String>, Vec<String>) = set
-        .iter()
-        .cloned()
-        .partition(|s| s.trim_start().starts_with("cohort."));
-    let mut cohort = spec::load(path, &own)?;
-    cohort.cohort.set.extend(scenario);
+    use crate::cohort::runner;
+    let cohort = load_cohort(path, set)?;
     let out = target.out.clone().unwrap_or_else(|| {
         let stem = path
             .file_stem()

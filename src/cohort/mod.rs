@@ -5,6 +5,7 @@
 
 pub(crate) mod charts;
 pub(crate) mod dist;
+pub mod lesion;
 pub mod merge;
 pub mod patient;
 pub(crate) mod records;
@@ -14,6 +15,7 @@ pub mod sample;
 pub mod spec;
 pub(crate) mod stats;
 pub(crate) mod tables;
+pub mod trial;
 
 use crate::output::layout;
 use anyhow::Result;
@@ -25,6 +27,14 @@ pub fn aggregate(out: &Path, spec: &spec::CohortSpec, end_day: f64) -> Result<()
     let stats = tables::arm_stats(spec, &records);
     let map = tables::mechanism_map(spec.reference_label(), &spec.arm_labels, &records);
     tables::write(out, spec, &records, &stats, &map)?;
+    if !spec.cohort.figures.is_empty() {
+        let text = trial::table(&spec.cohort.figures, &stats, |a| {
+            crate::therapy::treatment::arm_label(&crate::therapy::treatment::parse_arm(a))
+        });
+        let p = out.join(layout::TRIAL_CSV);
+        crate::output::atomic::write(&p, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
+    }
     charts::pfs(
         &out.join(layout::PFS_PNG),
         &spec.arm_labels,

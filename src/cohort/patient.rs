@@ -2,14 +2,16 @@
 //! overrides on the cohort grid, run in memory (no run folder), and the
 //! tumour's response read from its diameter at every save.
 
+use super::lesion::Course;
 use super::sample::Patient;
 use super::spec::CohortSpec;
 use crate::backend::batch::Batch;
 use crate::backend::MAX_BATCH;
+use crate::model::fields::idx::DC;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
 use crate::output::arms::{response, Response};
-use crate::output::timeseries::{equivalent_diameter_um, summarize};
+use crate::output::timeseries::{equivalent_diameter_um, summarize, Summary};
 use crate::sim::scenario::ArmSpec;
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,17 +85,47 @@ pub fn same_batch(a: &ArmSpec, b: &ArmSpec) -> bool {
         && x.save_every_steps == y.save_every_steps
 }
 
+/// What one patient-arm's region did: its response (the region's own
+/// diameter), its tumour burden at every save (the lesions' course) and
+/// its domain-mean mature DC fraction at every save.
+#[derive(Clone, Debug)]
+pub struct RegionRun {
+    pub region: Response,
+    pub course: Course,
+    pub dc_mean: Vec<f64>,
+}
+
+impl RegionRun {
+    /// The domain-mean DC fraction at `day`, linear between saves.
+    pub fn dc_mean_at(&self, day: f64) -> f64 {
+        let days = &self.course.days;
+        let k = days.partition_point(|&d| d < day);
+        if k == 0 {
+            return self.dc_mean[0];
+        }
+        if k >= days.len() {
+            return self.dc_mean[days.len() - 1];
+        }
+        let w = (day - days[k - 1]) / (days[k] - days[k - 1]);
+        self.dc_mean[k - 1] * (1.0 - w) + self.dc_mean[k] * w
+    }
+}
+
 /// Run each of `arms` (which share a batch, see `same_batch`) from its
 /// initial state in `initials`, together on `backend`, and read each one's
-/// response from its diameter at every save. `names` say which patient-arm
-/// an error is about. Stops with an error when `stop` is raised.
+/// region at every save. Where `primed_by` gives another region's run,
+/// that run's DCs drive the arm's priming equally with its own (a
+/// patient's unirradiated lesions beside the irradiated one). `names` say
+/// which patient-arm an error is about. Stops with an error when `stop` is
+/// raised.
 pub fn run_arms(
     arms: &[&ArmSpec],
     initials: &[&State],
     names: &[String],
+    primed_by: &[Option<&RegionRun>],
     backend: &mut dyn Batch,
     stop: &AtomicBool,
-) -> Result<Vec<Response>> {
+) -> Result<Vec<RegionRun>> {
     let spec = &arms[0].spec;
     debug_assert!(arms.iter().all(|a| same_batch(a, arms[0])));
     let dt = spec.dt_min as f64;
@@ -101,10 +133,7 @@ pub fn run_arms(
     let states: Vec<State> = initials.iter().map(|s| (*s).clone()).collect();
     backend.upload_batch(&states)?;
     let mut times = vec![0.0];
-    let mut diameters: Vec<Vec<f64>> = initials
-        .iter()
-        .map(|s| vec![summarize(s, 0.0).equivalent_diameter_um])
-        .collect();
+    let mut saves: Vec<Vec<Summary>> = initials.iter().map(|s| vec![summarize(s, 0.0)]).collect();
     let mut step = initials[0].step;
     anyhow::ensure!(
         initials.iter().all(|s| s.step == step),
@@ -118,9 +147,17 @@ pub fn run_arms(
         let batch = to_save.min(spec.steps - step).min(MAX_BATCH);
         let params: Vec<Vec<_>> = arms
             .iter()
-            .map(|arm| {
+            .zip(primed_by)
+            .map(|(arm, by)| {
                 (step..step + batch)
-                    .map(|s| arm.treatment.params_at(&arm.spec.params, s))
+                    .map(|s| {
+                        let mut p = arm.treatment.params_at(&arm.spec.params, s);
+                        if let Some(run) = by {
+                            // The systemic stage reads the DCs of the step before.
+                            p.partner_dc_mean = run.dc_mean_at(day(s)) as f32;
+                        }
+                        p
+                    })
                     .collect()
             })
             .collect();
@@ -138,12 +175,26 @@ pub fn run_arms(
         if spec.is_save_step(step) {
             let states = backend.download_batch()?;
             times.push(day(step));
-            for (d, state) in diameters.iter_mut().zip(&states) {
-                d.push(summarize(state, day(step)).equivalent_diameter_um);
+            for (s, state) in saves.iter_mut().zip(&states) {
+                s.push(summarize(state, day(step)));
             }
         }
     }
     let grid = &spec.grid;
     let cr = equivalent_diameter_um(grid, grid.voxel_measure());
-    Ok(diameters.iter().map(|d| response(&times, d, cr)).collect())
+    let domain = grid.len() as f64 * grid.voxel_measure();
+    Ok(saves
+        .iter()
+        .map(|s| {
+            let d: Vec<f64> = s.iter().map(|x| x.equivalent_diameter_um).collect();
+            RegionRun {
+                region: response(&times, &d, cr),
+                course: Course {
+                    days: times.clone(),
+                    burden: s.iter().map(|x| x.tumor_burden).collect(),
+                },
+                dc_mean: s.iter().map(|x| x.totals[DC] / domain).collect(),
+            }
+        })
+        .collect())
 }

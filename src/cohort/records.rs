@@ -4,9 +4,11 @@
 //! from them, so a cohort run in one process, in shards, or resumed after
 //! a crash writes the same bytes.
 
+use super::lesion::Reading;
 use super::sample::{format_value, Patient};
 use super::spec::CohortSpec;
-use crate::output::arms::{Recist, Response};
+use crate::output::arms::Response as RegionResponse;
+use crate::output::recist::Response;
 use crate::output::{atomic, layout};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -19,17 +21,33 @@ pub struct Record {
     /// The drawn parameter values as written.
     pub values: Vec<String>,
     pub arm: String,
-    pub baseline_diameter_um: f64,
-    pub final_diameter_um: f64,
+    /// The simulated region's own tumour: its equivalent diameter at
+    /// baseline, its best change (percent) and the day of it.
+    pub region_baseline_um: f64,
+    pub region_best_change_pct: f64,
+    pub region_best_day: f64,
+    /// The target lesions at baseline: how many, and the sum of their
+    /// longest diameters (mm).
+    pub lesions: u32,
+    pub baseline_sum_mm: f64,
+    /// RECIST 1.1's best overall response, confirmation applied.
+    pub recist: Response,
+    /// The smallest sum's change from baseline at a scan, percent, and
+    /// that scan's day.
     pub best_change_pct: f64,
     pub best_day: f64,
-    pub recist: Recist,
-    /// Day of progression (20% over the nadir), if it came.
+    /// The first scan that showed PD, if one did.
     pub progression_day: Option<f64>,
-    /// Progression-free survival: the progression day, or the end of
-    /// follow-up when censored.
+    /// Progression-free survival: the progression day, or the last scan
+    /// when censored.
     pub pfs_days: f64,
     pub censored: bool,
+    /// The sum of diameters at each scan (baseline first), mm.
+    pub scan_sums_mm: Vec<f64>,
+    /// On arms with radiotherapy, the irradiated lesion read alone (the
+    /// target lesions above are then the unirradiated ones): its best
+    /// overall response and best change, percent.
+    pub infield: Option<(Response, f64)>,
     /// The resolved scenario's fingerprint (src/sim/checkpoint.rs): a
     /// record counts only for the very scenario it was run with.
     pub fingerprint: String,
@@ -39,27 +57,38 @@ pub struct Record {
 const LEAD: &[&str] = &["patient", "phenotype"];
 const TAIL: &[&str] = &[
     "arm",
-    "baseline_diameter_um",
-    "final_diameter_um",
-    "best_change_pct",
-    "best_day",
+    "region_baseline_um",
+    "region_best_change_pct",
+    "region_best_day",
+    "lesions",
+    "baseline_sum_mm",
     "recist",
     "responder",
+    "best_change_pct",
+    "best_day",
     "progression_day",
     "pfs_days",
     "censored",
+    "scan_sums_mm",
+    "infield_recist",
+    "infield_best_change_pct",
 ];
 const FINGERPRINT: &str = "run_fingerprint";
+/// Between the values of a list cell (the CSV's cells are split on commas).
+const LIST_SEP: char = ';';
 
 impl Record {
     pub fn new(
         spec: &CohortSpec,
         patient: &Patient,
         arm: &str,
-        r: &Response,
-        end_day: f64,
+        region: &RegionResponse,
+        reading: &Reading,
+        infield: Option<&Reading>,
         fingerprint: String,
     ) -> Self {
+        let e = &reading.evaluation;
+        let lesions = patient.lesions(spec);
         Record {
             patient: patient.index,
             phenotype: patient.phenotype.clone(),
@@ -71,44 +100,63 @@ impl Record {
                 .map(|(p, &v)| format_value(v, p.integer))
                 .collect(),
             arm: arm.to_string(),
-            baseline_diameter_um: r.baseline_diameter_um,
-            final_diameter_um: r.final_diameter_um,
-            best_change_pct: r.best_change_pct,
-            best_day: r.best_day,
-            recist: r.recist,
-            progression_day: r.time_to_progression_days,
-            pfs_days: r.time_to_progression_days.unwrap_or(end_day),
-            censored: r.time_to_progression_days.is_none(),
+            region_baseline_um: region.baseline_diameter_um,
+            region_best_change_pct: region.best_change_pct,
+            region_best_day: region.best_day,
+            lesions: lesions.count,
+            baseline_sum_mm: lesions.sum_mm,
+            recist: e.best,
+            best_change_pct: e.best_change_pct,
+            best_day: e.best_change_day,
+            progression_day: e.progression_day,
+            pfs_days: e.progression_day.unwrap_or(e.last_day),
+            censored: e.progression_day.is_none(),
+            scan_sums_mm: reading.sums_mm.clone(),
+            infield: infield.map(|r| (r.evaluation.best, r.evaluation.best_change_pct)),
             fingerprint,
         }
     }
 
     pub fn responder(&self) -> bool {
-        matches!(self.recist, Recist::Cr | Recist::Pr)
+        self.recist.is_objective()
     }
 
     /// Stable disease or better.
     pub fn disease_control(&self) -> bool {
-        self.recist != Recist::Pd
+        matches!(self.recist, Response::Cr | Response::Pr | Response::Sd)
+    }
+
+    /// The day of scan `k` (0: baseline) under `readout`.
+    pub fn scan_day(&self, k: usize, readout: &super::lesion::Readout) -> f64 {
+        readout.scan_day(k)
     }
 
     /// The row of patients.csv (without the fingerprint).
     pub fn row(&self) -> String {
         let mut cells = vec![self.patient.to_string(), self.phenotype.clone()];
         cells.extend(self.values.iter().cloned());
+        let sums: Vec<String> = self.scan_sums_mm.iter().map(f64::to_string).collect();
         cells.extend([
             self.arm.clone(),
-            self.baseline_diameter_um.to_string(),
-            self.final_diameter_um.to_string(),
-            self.best_change_pct.to_string(),
-            self.best_day.to_string(),
+            self.region_baseline_um.to_string(),
+            self.region_best_change_pct.to_string(),
+            self.region_best_day.to_string(),
+            self.lesions.to_string(),
+            self.baseline_sum_mm.to_string(),
             self.recist.as_str().to_string(),
             u8::from(self.responder()).to_string(),
+            self.best_change_pct.to_string(),
+            self.best_day.to_string(),
             self.progression_day
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             self.pfs_days.to_string(),
             u8::from(self.censored).to_string(),
+            sums.join(&LIST_SEP.to_string()),
+            self.infield
+                .map(|(r, _)| r.as_str().to_string())
+                .unwrap_or_default(),
+            self.infield.map(|(_, c)| c.to_string()).unwrap_or_default(),
         ]);
         cells.join(",")
     }
@@ -179,31 +227,51 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
             .with_context(|| format!("cell {} = `{}` is not a number", i + 1, cells[i]))
     };
     let t = LEAD.len() + np;
-    let recist = match cells[t + 5] {
-        "CR" => Recist::Cr,
-        "PR" => Recist::Pr,
-        "SD" => Recist::Sd,
-        "PD" => Recist::Pd,
-        other => bail!("`{other}` is not a RECIST category"),
+    let category = |cell: &str| match cell {
+        "CR" => Ok(Response::Cr),
+        "PR" => Ok(Response::Pr),
+        "SD" => Ok(Response::Sd),
+        "PD" => Ok(Response::Pd),
+        "NE" => Ok(Response::Ne),
+        other => Err(anyhow::anyhow!("`{other}` is not a RECIST category")),
+    };
+    let recist = category(cells[t + 6])?;
+    let infield = if cells[t + 14].is_empty() {
+        None
+    } else {
+        Some((category(cells[t + 14])?, num(t + 15)?))
+    };
+    let sums = if cells[t + 13].is_empty() {
+        Vec::new()
+    } else {
+        cells[t + 13]
+            .split(LIST_SEP)
+            .map(|v| v.parse().with_context(|| format!("scan sum `{v}`")))
+            .collect::<Result<_>>()?
     };
     Ok(Record {
         patient: cells[0].parse().context("patient index")?,
         phenotype: cells[1].to_string(),
         values: cells[2..t].iter().map(|s| s.to_string()).collect(),
         arm: cells[t].to_string(),
-        baseline_diameter_um: num(t + 1)?,
-        final_diameter_um: num(t + 2)?,
-        best_change_pct: num(t + 3)?,
-        best_day: num(t + 4)?,
+        region_baseline_um: num(t + 1)?,
+        region_best_change_pct: num(t + 2)?,
+        region_best_day: num(t + 3)?,
+        lesions: cells[t + 4].parse().context("lesion count")?,
+        baseline_sum_mm: num(t + 5)?,
         recist,
-        progression_day: if cells[t + 7].is_empty() {
+        best_change_pct: num(t + 8)?,
+        best_day: num(t + 9)?,
+        progression_day: if cells[t + 10].is_empty() {
             None
         } else {
-            Some(num(t + 7)?)
+            Some(num(t + 10)?)
         },
-        pfs_days: num(t + 8)?,
-        censored: cells[t + 9] == "1",
-        fingerprint: cells[t + 10].to_string(),
+        pfs_days: num(t + 11)?,
+        censored: cells[t + 12] == "1",
+        scan_sums_mm: sums,
+        infield,
+        fingerprint: cells[t + 16].to_string(),
     })
 }
 

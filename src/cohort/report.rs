@@ -14,9 +14,15 @@ use std::path::Path;
 /// One sentence per arm: ORR with its interval, and the gain.
 fn headline(spec: &CohortSpec, stats: &[ArmStats], end_day: f64) -> String {
     let mut s = format!(
-        "{} virtual patients, {} arm(s), {end_day} days of follow-up each. ",
+        "{}{} virtual patients, {} arm(s), {end_day} days ({:.1} weeks) of follow-up each. ",
+        spec.cohort
+            .trial
+            .as_ref()
+            .map(|t| format!("{}: ", t.name))
+            .unwrap_or_default(),
         spec.cohort.patients,
         stats.len(),
+        end_day / 7.0,
     );
     for a in stats {
         let _ = write!(
@@ -51,23 +57,48 @@ pub fn write(out: &Path, spec: &CohortSpec, stats: &[ArmStats], end_day: f64) ->
     let _ = writeln!(
         b,
         "<p>Each patient is drawn from the phenotype mix and the parameter distributions of \
-         <code>{}</code> and runs every arm from the same initial state. Response is the best \
-         change of the tumour's equivalent diameter (RECIST-style: PR at -30%, progression at \
-         +20% over the nadir); progression-free survival is censored at the end of follow-up. \
-         docs/cohorts.md describes every file.</p>",
-        esc(layout::COHORT_TOML)
+         <code>{}</code> and runs every arm from the same initial state. The simulated \
+         region stands for the patient's target lesions (docs/model.md, \"From the region to \
+         the lesion\"): scans every {} weeks read them by RECIST 1.1 (PR at -30% of the sum of \
+         diameters, confirmed {} weeks on; PD at +20% and +5 mm over the nadir); \
+         progression-free survival is censored at the last scan. On arms with radiotherapy \
+         the response is of the unirradiated lesions, and the irradiated lesion is read \
+         apart (infield). docs/cohorts.md describes every file.</p>",
+        esc(layout::COHORT_TOML),
+        spec.cohort.readout.scan_every_weeks,
+        spec.cohort.readout.confirm_weeks,
     );
+    if let Some(t) = &spec.cohort.trial {
+        let _ = writeln!(
+            b,
+            "<h2>The trial</h2>\n<p>{}: {}. Source: {}.</p>",
+            esc(&t.name),
+            esc(&t.indication),
+            esc(&t.source)
+        );
+        if out.join(layout::TRIAL_CSV).exists() {
+            b.push_str(&csv_table(&out.join(layout::TRIAL_CSV))?);
+            let _ = writeln!(
+                b,
+                "\n<p>{}: each published figure beside the model's (95% intervals; overall \
+                 survival is recorded, not modelled).</p>",
+                link(layout::TRIAL_CSV, layout::TRIAL_CSV)
+            );
+        }
+    }
     b.push_str("<h2>Response per arm</h2>\n");
     b.push_str(&csv_table(&out.join(layout::ARMS_CSV))?);
     let _ = writeln!(
         b,
         "\n<p>{} (ORR with 95% Wilson interval; median PFS with a log-log 95% interval, empty \
-         where not reached; log-rank p of PFS against {})</p>",
+         where not reached; log-rank p of PFS against {}, and the paired tests: McNemar's exact \
+         test of the responses and the sign test of which arm progressed first, each patient \
+         against itself)</p>",
         link(layout::ARMS_CSV, layout::ARMS_CSV),
         esc(spec.reference_label())
     );
     for (file, title) in [
-        (layout::PFS_PNG, "Progression-free survival"),
+        (layout::PFS_PNG, "Progression-free survival (scans)"),
         (layout::WATERFALL_PNG, "Best change per patient"),
         (layout::MECHANISM_PNG, "Mechanism map"),
     ] {
@@ -76,8 +107,9 @@ pub fn write(out: &Path, spec: &CohortSpec, stats: &[ArmStats], end_day: f64) ->
     b.push_str(&csv_table(&out.join(layout::MECHANISM_CSV))?);
     let _ = writeln!(
         b,
-        "\n<h2>Files</h2>\n<ul>\n<li>{} one row per patient and arm</li>\n<li>{} the map above</li>\n<li>{} the cohort as run</li>\n</ul>",
+        "\n<h2>Files</h2>\n<ul>\n<li>{} one row per patient and arm</li>\n<li>{} the time course of the response per arm and scan</li>\n<li>{} the map above</li>\n<li>{} the cohort as run</li>\n</ul>",
         link(layout::PATIENTS_CSV, layout::PATIENTS_CSV),
+        link(layout::COURSE_CSV, layout::COURSE_CSV),
         link(layout::MECHANISM_CSV, layout::MECHANISM_CSV),
         link(layout::COHORT_TOML, layout::COHORT_TOML),
     );

@@ -6,7 +6,8 @@
 //! set of dispatches (backend::batch). A result is kept as soon as its
 //! batch finishes, so a rerun skips it.
 
-use super::patient::{grid_overrides, run_arms, run_spec, same_batch};
+use super::lesion;
+use super::patient::{grid_overrides, run_arms, run_spec, same_batch, RegionRun};
 use super::records::{self, Record};
 use super::sample;
 use super::spec::CohortSpec;
@@ -84,27 +85,35 @@ pub struct Finished {
     pub complete: bool,
 }
 
-/// What every patient shares: the cohort, its scenario's grid overrides,
-/// the run folder and the end of follow-up.
+/// What every patient shares: the cohort, the overrides that put its
+/// scenario on the readout's follow-up and the cohort grid, and the end
+/// of follow-up.
 pub struct Plan<'a> {
     pub spec: &'a CohortSpec,
-    pub grid: Vec<String>,
+    pub overrides: Vec<String>,
     pub end_day: f64,
 }
 
 impl<'a> Plan<'a> {
     pub fn new(spec: &'a CohortSpec) -> Result<Self> {
-        let base = crate::sim::scenario::load(&spec.scenario, &spec.cohort.set)
+        // The readout's follow-up first, so that `cohort.set` and `--set`
+        // may still shorten it.
+        let horizon = format!("time.end_days={}", spec.cohort.readout.end_day());
+        let mut first = vec![horizon.clone()];
+        first.extend(spec.cohort.set.iter().cloned());
+        let base = crate::sim::scenario::load(&spec.scenario, &first)
             .with_context(|| format!("{}: the scenario with `cohort.set`", spec.file.display()))?;
+        let mut overrides = vec![horizon];
+        overrides.extend(grid_overrides(spec, &base));
         Ok(Plan {
             spec,
-            grid: grid_overrides(spec, &base),
+            overrides,
             end_day: base.spec.steps as f64 * base.spec.dt_min as f64 / MIN_PER_DAY as f64,
         })
     }
 
     pub(crate) fn run_spec(&self, patient: &sample::Patient, arm: usize) -> Result<ArmSpec> {
-        run_spec(self.spec, &self.grid, patient, &self.spec.arms[arm])
+        run_spec(self.spec, &self.overrides, patient, &self.spec.arms[arm])
     }
 }
 
@@ -272,7 +281,7 @@ pub fn write_description(
         "patients": spec.cohort.patients,
         "arms": spec.arm_labels,
         "reference": spec.reference_label(),
-        "cohort_grid": plan.grid,
+        "cohort_overrides": plan.overrides,
         "follow_up_days": plan.end_day,
         "shard": (shard != Shard::WHOLE).then(|| format!("{}/{}", shard.k, shard.n)),
         "complete": complete,
@@ -434,19 +443,63 @@ impl Work<'_> {
         let arms: Vec<&ArmSpec> = group.iter().map(|r| &r.spec).collect();
         let states: Vec<&State> = group.iter().map(|r| &initials[&r.job.patient]).collect();
         let names: Vec<String> = group.iter().map(|r| r.name(spec)).collect();
-        let responses = run_arms(&arms, &states, &names, backend.as_mut(), self.stop)
+        let none = vec![None; group.len()];
+        let runs = run_arms(&arms, &states, &names, &none, backend.as_mut(), self.stop)
             .with_context(|| match group {
                 [one] => one.name(spec),
                 _ => format!("a batch of {} patient-arms", group.len()),
             })?;
-        for (r, response) in group.iter().zip(&responses) {
+        // Arms with radiotherapy: the patient's other lesions get no dose
+        // but share the irradiated lesion's priming (docs/model.md).
+        let irradiated: Vec<usize> = (0..group.len())
+            .filter(|&i| !group[i].spec.treatment.radiation.is_empty())
+            .collect();
+        let unirradiated_specs: Vec<ArmSpec> = irradiated
+            .iter()
+            .map(|&i| {
+                let mut s = group[i].spec.clone();
+                s.treatment.radiation.clear();
+                s
+            })
+            .collect();
+        let unirradiated = if irradiated.is_empty() {
+            Vec::new()
+        } else {
+            let arms: Vec<&ArmSpec> = unirradiated_specs.iter().collect();
+            let states: Vec<&State> = irradiated.iter().map(|&i| states[i]).collect();
+            let names: Vec<String> = irradiated
+                .iter()
+                .map(|&i| format!("{} (unirradiated lesions)", names[i]))
+                .collect();
+            let by: Vec<Option<&RegionRun>> = irradiated.iter().map(|&i| Some(&runs[i])).collect();
+            run_arms(&arms, &states, &names, &by, backend.as_mut(), self.stop)
+                .context("the unirradiated lesions of arms with radiotherapy")?
+        };
+        for (k, (r, run)) in group.iter().zip(&runs).enumerate() {
             let label = &spec.arm_labels[r.job.arm];
+            let lesions = r.patient.lesions(spec);
+            let read = |course: &lesion::Course, lesions| {
+                lesion::read(course, lesions, &spec.cohort.readout, self.plan.end_day)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", r.name(spec)))
+            };
+            let (targets, infield) = match irradiated.iter().position(|&i| i == k) {
+                None => (run, None),
+                Some(j) => {
+                    let one = lesion::Lesions {
+                        count: 1,
+                        sum_mm: lesions.each_mm(),
+                    };
+                    (&unirradiated[j], Some(read(&run.course, one)?))
+                }
+            };
+            let reading = read(&targets.course, lesions)?;
             let record = Record::new(
                 spec,
                 &r.patient,
                 label,
-                response,
-                self.plan.end_day,
+                &targets.region,
+                &reading,
+                infield.as_ref(),
                 r.fingerprint.clone(),
             );
             records::write(self.out, spec, &record)?;

@@ -5,8 +5,13 @@
 //! draws as they were.
 
 use super::dist::draw;
+use super::lesion::{self, Lesions, DEFAULT_LESIONS};
 use super::spec::CohortSpec;
 use crate::model::rng::SplitMix64;
+
+/// Cohort parameter keys under this prefix draw the lesions, not a
+/// scenario value.
+const LESION_PREFIX: &str = "lesion.";
 
 /// One virtual patient.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,9 +73,26 @@ impl Patient {
             ));
         }
         for (p, &v) in spec.cohort.parameters.iter().zip(&self.values) {
-            out.push(format!("{}={}", p.key, format_value(v, p.integer)));
+            if !p.key.starts_with(LESION_PREFIX) {
+                out.push(format!("{}={}", p.key, format_value(v, p.integer)));
+            }
         }
         out
+    }
+
+    /// The patient's target lesions at baseline.
+    pub fn lesions(&self, spec: &CohortSpec) -> Lesions {
+        let value = |key: &str| {
+            spec.cohort
+                .parameters
+                .iter()
+                .position(|p| p.key == key)
+                .map(|i| self.values[i])
+        };
+        Lesions {
+            count: value(lesion::COUNT_KEY).map_or(DEFAULT_LESIONS.count, |c| c as u32),
+            sum_mm: value(lesion::SUM_KEY).unwrap_or(DEFAULT_LESIONS.sum_mm),
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! the key.
 
 use super::dist::{check_mass, Dist, Parameter};
+use super::lesion::{self, Readout};
+use super::trial::{self, Figure, Trial};
 use crate::config::error::{At, ConfigError};
 use crate::config::load::parse_with_overrides;
 use crate::model::params::ModelParams;
@@ -53,9 +55,18 @@ pub struct Cohort {
     /// Weights of the phenotypes (configs/phenotypes) patients are drawn
     /// from; `none` is the scenario without a phenotype.
     pub phenotypes: BTreeMap<String, f64>,
-    /// Patient parameters drawn per patient.
+    /// Patient parameters drawn per patient (`lesion.count` and
+    /// `lesion.sum_mm` draw the target lesions, src/cohort/lesion.rs).
     #[serde(default, rename = "parameter")]
     pub parameters: Vec<Parameter>,
+    /// Follow-up, scan schedule and RECIST protocol.
+    #[serde(default)]
+    pub readout: Readout,
+    /// The published trial the cohort stands for, and its figures.
+    #[serde(default)]
+    pub trial: Option<Trial>,
+    #[serde(default, rename = "figure")]
+    pub figures: Vec<Figure>,
 }
 
 /// A checked cohort: the file's values plus what follows from them.
@@ -80,12 +91,69 @@ pub struct CohortSpec {
 
 /// Load a cohort file with `--set` overrides (keys under `cohort.`).
 pub fn load(path: &Path, overrides: &[String]) -> Result<CohortSpec, ConfigError> {
+    let text = with_extended(path, 0)?;
+    let parsed: CohortFile = parse_with_overrides(&text, path, overrides)?;
+    check(parsed.cohort, path)
+}
+
+/// Longest chain of `cohort.extends`.
+const MAX_EXTENDS: usize = 8;
+
+/// The text of a cohort file; where it names `cohort.extends` (another
+/// cohort file, relative to it), that file's keys with this file's over
+/// them: tables merge key by key, any other value (arrays included)
+/// replaces the extended one. Paths inside both files are read relative
+/// to this one, so keep them in one folder.
+fn with_extended(path: &Path, depth: usize) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         file: path.to_path_buf(),
         error,
     })?;
-    let parsed: CohortFile = parse_with_overrides(&text, path, overrides)?;
-    check(parsed.cohort, path)
+    let mut value: toml::Value = match toml::from_str(&text) {
+        Ok(v) => v,
+        // The typed parse reports it with its line.
+        Err(_) => return Ok(text),
+    };
+    let Some(parent) = value
+        .get_mut("cohort")
+        .and_then(toml::Value::as_table_mut)
+        .and_then(|c| c.remove("extends"))
+    else {
+        return Ok(text);
+    };
+    let Some(name) = parent.as_str() else {
+        return Err(At::file(path).invalid("cohort.extends", "must be a file name (a string)"));
+    };
+    if depth >= MAX_EXTENDS {
+        return Err(At::file(path).invalid(
+            "cohort.extends",
+            format!("more than {MAX_EXTENDS} files extend each other (a loop?)"),
+        ));
+    }
+    let parent_path = path.parent().unwrap_or(Path::new(".")).join(name);
+    let parent_text = with_extended(&parent_path, depth + 1)?;
+    let mut merged: toml::Value = toml::from_str(&parent_text).map_err(|e| {
+        At::file(path).invalid("cohort.extends", format!("{}: {e}", parent_path.display()))
+    })?;
+    merge(&mut merged, value);
+    Ok(toml::to_string(&merged).expect("a TOML value prints"))
+}
+
+/// `over`'s keys over `base`'s: tables merge, other values replace.
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
@@ -110,6 +178,26 @@ fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
         }
     }
     let (arms, arm_labels) = check_arms(&cohort, file)?;
+    if !cohort.figures.is_empty() && cohort.trial.is_none() {
+        return Err(At::file(file).invalid(
+            "cohort.trial",
+            "is missing: figures belong to a trial; give its name, indication and source",
+        ));
+    }
+    if let Some(t) = &cohort.trial {
+        if t.source.trim().is_empty() {
+            return Err(At::file(file).invalid(
+                "cohort.trial.source",
+                "is empty: name the trial's primary publication",
+            ));
+        }
+    }
+    trial::check(
+        &cohort.figures,
+        &arm_labels,
+        |a| arm_label(&parse_arm(a)),
+        file,
+    )?;
     let reference = match &cohort.reference {
         None => 0,
         Some(r) => {
@@ -134,6 +222,8 @@ fn check(cohort: Cohort, file: &Path) -> Result<CohortSpec, ConfigError> {
         .enumerate()
         .map(|(i, p)| check_parameter(p, &format!("cohort.parameter[{i}]"), file))
         .collect::<Result<Vec<_>, _>>()?;
+    check_readout(&cohort.readout, file)?;
+    check_lesions(&cohort.parameters, &bounds, file)?;
     for (i, p) in cohort.parameters.iter().enumerate() {
         if cohort.parameters[..i].iter().any(|q| q.key == p.key) {
             return Err(At::file(file).invalid(
@@ -211,6 +301,94 @@ fn check_phenotypes(
         .iter()
         .map(|(n, w)| (n.clone(), w / total))
         .collect())
+}
+
+fn check_readout(r: &Readout, file: &Path) -> Result<(), ConfigError> {
+    for (&(key, min, max), value) in lesion::RANGES.iter().zip(r.values()) {
+        match value {
+            Some(v) if !(v.is_finite() && (min..=max).contains(&v)) => {
+                return Err(ConfigError::OutOfRange {
+                    file: file.to_path_buf(),
+                    key: format!("cohort.readout.{key}"),
+                    value: v,
+                    min,
+                    max,
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The lesion draws: at most five target lesions, each measurable (10 mm
+/// or more) however the count and the sum fall.
+fn check_lesions(
+    parameters: &[Parameter],
+    bounds: &[(f64, f64)],
+    file: &Path,
+) -> Result<(), ConfigError> {
+    use crate::output::recist::MEASURABLE_MM;
+    let find = |key: &str| parameters.iter().position(|p| p.key == key);
+    let known = [lesion::COUNT_KEY, lesion::SUM_KEY];
+    if let Some(i) = parameters
+        .iter()
+        .position(|p| p.key.starts_with("lesion.") && !known.contains(&p.key.as_str()))
+    {
+        return Err(ConfigError::UnknownValue {
+            file: file.to_path_buf(),
+            location: String::new(),
+            key: format!("cohort.parameter[{i}].key"),
+            value: parameters[i].key.clone(),
+            reason: "is no lesion draw".into(),
+            suggestion: crate::config::error::closest(&parameters[i].key, known.iter().copied()),
+            valid: known.iter().map(|k| k.to_string()).collect(),
+        });
+    }
+    let count = find(lesion::COUNT_KEY);
+    let (_, most) = match count {
+        Some(i) => {
+            let (lo, hi) = bounds[i];
+            if !parameters[i].integer || lo < 1.0 || hi > lesion::MAX_TARGETS {
+                return Err(At::file(file).invalid(
+                    format!("cohort.parameter[{i}]"),
+                    format!(
+                        "`{}` draws the number of target lesions: give `integer = true` and \
+                         bounds within [1, {}] (RECIST 1.1 takes at most five)",
+                        lesion::COUNT_KEY,
+                        lesion::MAX_TARGETS
+                    ),
+                ));
+            }
+            (lo, hi.floor())
+        }
+        None => (1.0, lesion::DEFAULT_LESIONS.count as f64),
+    };
+    if let Some(i) = find(lesion::SUM_KEY) {
+        let (lo, _) = bounds[i];
+        if lo < MEASURABLE_MM * most {
+            return Err(At::file(file).invalid(
+                format!("cohort.parameter[{i}].min"),
+                format!(
+                    "`{}` must stay at {} mm or more: RECIST 1.1 measures lesions of \
+                     {MEASURABLE_MM} mm or more, and a patient may have {most} target lesions \
+                     of equal size (the bound in force is {lo})",
+                    lesion::SUM_KEY,
+                    MEASURABLE_MM * most
+                ),
+            ));
+        }
+    } else if count.is_some() && lesion::DEFAULT_LESIONS.sum_mm < MEASURABLE_MM * most {
+        return Err(At::file(file).invalid(
+            format!("cohort.parameter[{}]", count.unwrap_or(0)),
+            format!(
+                "draws up to {most} target lesions; give `{}` a distribution of 10 mm per \
+                 lesion or more",
+                lesion::SUM_KEY
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The bounds draws of `p` are truncated to, after checking its numbers.

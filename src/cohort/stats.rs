@@ -164,6 +164,40 @@ pub fn log_rank(a: &[Followup], b: &[Followup]) -> (f64, f64) {
     (chi2, libm::erfc((chi2 / 2.0).sqrt()))
 }
 
+/// The exact two-sided sign test of `a` against `b` discordant pairs
+/// (McNemar's exact test when they are pairs of responses): twice the
+/// binomial(a + b, 1/2) tail of the smaller count, at most 1.
+pub fn sign_test(a: usize, b: usize) -> f64 {
+    let n = a + b;
+    if n == 0 {
+        return 1.0;
+    }
+    // ln C(n, i) summed in logs so that large cohorts do not overflow.
+    let ln_half_n = n as f64 * 0.5f64.ln();
+    let (mut ln_c, mut tail) = (0.0f64, 0.0);
+    for i in 0..=a.min(b) {
+        if i > 0 {
+            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_c + ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+/// The paired test of progression-free survival on two arms, each patient
+/// against itself (`pairs` of (arm A, arm B) follow-ups): a pair counts
+/// for the arm that progressed later when the order is known (Gehan's
+/// ordering: an event before the other's event or censoring), and the
+/// sign test reads the counts. Pairs whose order is unknown (both
+/// censored, or an event after the other's censoring) do not count.
+pub fn paired_pfs(pairs: &[(Followup, Followup)]) -> f64 {
+    let first =
+        |x: &Followup, y: &Followup| x.event && (x.time < y.time || (!y.event && x.time <= y.time));
+    let a_first = pairs.iter().filter(|(a, b)| first(a, b)).count();
+    let b_first = pairs.iter().filter(|(a, b)| first(b, a)).count();
+    sign_test(a_first, b_first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +307,35 @@ mod tests {
         assert!(kaplan_meier(&data).is_empty());
         assert_eq!(km_median(&kaplan_meier(&data)).estimate, None);
         assert_eq!(log_rank(&data, &data), (0.0, 1.0));
+    }
+
+    #[test]
+    fn the_sign_test_matches_the_binomial_tail() {
+        // 10 pairs for one arm, 2 for the other: 2 (1 + 12 + 66) / 4096.
+        assert!(close(sign_test(10, 2), 2.0 * 79.0 / 4096.0, 1e-12));
+        assert!(close(sign_test(2, 10), sign_test(10, 2), 1e-15));
+        assert_eq!(sign_test(0, 0), 1.0);
+        assert_eq!(sign_test(5, 5), 1.0);
+        // Large counts stay finite: 600 against 400 is far beyond chance.
+        let p = sign_test(600, 400);
+        assert!(p > 0.0 && p < 1e-9, "{p}");
+    }
+
+    #[test]
+    fn paired_pfs_counts_only_pairs_whose_order_is_known() {
+        let f = |time, event| Followup { time, event };
+        let pairs = [
+            (f(56.0, true), f(112.0, true)),    // A first
+            (f(56.0, true), f(168.0, false)),   // A first: B censored later
+            (f(168.0, false), f(112.0, true)),  // B first
+            (f(168.0, false), f(168.0, false)), // unknown
+            (f(112.0, true), f(56.0, false)),   // unknown: B censored earlier
+            (f(56.0, true), f(56.0, true)),     // tie: unknown
+        ];
+        // 2 against 1.
+        assert!(close(paired_pfs(&pairs), sign_test(2, 1), 1e-15));
+        assert!(close(sign_test(2, 1), 1.0, 1e-15));
+        let all_a: Vec<_> = (0..12).map(|_| (f(56.0, true), f(168.0, false))).collect();
+        assert!(close(paired_pfs(&all_a), 2.0 / 4096.0, 1e-15));
     }
 }

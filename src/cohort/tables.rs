@@ -5,7 +5,9 @@
 
 use super::records::{header, Record};
 use super::spec::CohortSpec;
-use super::stats::{kaplan_meier, km_median, log_rank, wilson, Followup, Median, Proportion};
+use super::stats::{
+    kaplan_meier, km_median, log_rank, paired_pfs, sign_test, wilson, Followup, Median, Proportion,
+};
 use crate::output::{atomic, layout};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -15,15 +17,24 @@ use std::path::Path;
 pub struct ArmStats {
     pub arm: String,
     pub patients: usize,
-    /// Counts of CR, PR, SD and PD.
-    pub counts: [usize; 4],
+    /// Counts of CR, PR, SD, PD and NE (best overall response).
+    pub counts: [usize; 5],
     pub orr: Proportion,
     pub dcr: Proportion,
     pub median_pfs: Median,
     /// ORR minus the reference arm's, percentage points.
     pub orr_gain_pts: f64,
-    /// Log-rank p-value of PFS against the reference arm (None for it).
+    /// Log-rank p-value of PFS against the reference arm (None for it),
+    /// as a trial of separate patients would test it.
     pub logrank_p: Option<f64>,
+    /// Paired tests against the reference arm, each patient against
+    /// itself: McNemar's exact test of the responses, and the sign test
+    /// of which arm progressed first (`stats::paired_pfs`).
+    pub orr_paired_p: Option<f64>,
+    pub pfs_paired_p: Option<f64>,
+    /// On an arm with radiotherapy, the response rate of the irradiated
+    /// lesion alone (the ORR above reads the unirradiated lesions).
+    pub infield_orr: Option<Proportion>,
 }
 
 /// The records of one arm.
@@ -43,13 +54,14 @@ pub fn followups(records: &[&Record]) -> Vec<Followup> {
 
 /// Per-arm statistics, in the cohort's arm order.
 pub fn arm_stats(spec: &CohortSpec, records: &[Record]) -> Vec<ArmStats> {
-    let reference = followups(&of_arm(records, spec.reference_label()));
-    let ref_orr = rate(&of_arm(records, spec.reference_label()), Record::responder).estimate;
+    let on_reference = of_arm(records, spec.reference_label());
+    let reference = followups(&on_reference);
+    let ref_orr = rate(&on_reference, Record::responder).estimate;
     spec.arm_labels
         .iter()
         .map(|arm| {
             let rs = of_arm(records, arm);
-            let mut counts = [0; 4];
+            let mut counts = [0; 5];
             for r in &rs {
                 counts[r.recist as usize] += 1;
             }
@@ -64,9 +76,51 @@ pub fn arm_stats(spec: &CohortSpec, records: &[Record]) -> Vec<ArmStats> {
                 median_pfs: km_median(&kaplan_meier(&f)),
                 orr_gain_pts: 100.0 * (orr.estimate - ref_orr),
                 logrank_p: (arm != spec.reference_label()).then(|| log_rank(&f, &reference).1),
+                orr_paired_p: (arm != spec.reference_label())
+                    .then(|| paired_responses(&rs, &on_reference)),
+                pfs_paired_p: (arm != spec.reference_label())
+                    .then(|| paired_progression(&rs, &on_reference)),
+                infield_orr: rs.iter().all(|r| r.infield.is_some()).then(|| {
+                    let yes = rs
+                        .iter()
+                        .filter(|r| r.infield.is_some_and(|(b, _)| b.is_objective()))
+                        .count();
+                    wilson(yes, rs.len())
+                }),
             }
         })
         .collect()
+}
+
+/// The pairs of one patient's records on two arms.
+fn pairs<'a>(a: &[&'a Record], b: &[&'a Record]) -> Vec<(&'a Record, &'a Record)> {
+    a.iter()
+        .filter_map(|x| Some((*x, *b.iter().find(|y| y.patient == x.patient)?)))
+        .collect()
+}
+
+/// McNemar's exact p-value of the responses on `a` against `b`.
+fn paired_responses(a: &[&Record], b: &[&Record]) -> f64 {
+    let p = pairs(a, b);
+    let only_a = p
+        .iter()
+        .filter(|(x, y)| x.responder() && !y.responder())
+        .count();
+    let only_b = p
+        .iter()
+        .filter(|(x, y)| !x.responder() && y.responder())
+        .count();
+    sign_test(only_a, only_b)
+}
+
+/// The paired PFS test of `a` against `b` (`stats::paired_pfs`).
+fn paired_progression(a: &[&Record], b: &[&Record]) -> f64 {
+    let f = |r: &Record| Followup {
+        time: r.pfs_days,
+        event: !r.censored,
+    };
+    let p: Vec<(Followup, Followup)> = pairs(a, b).iter().map(|(x, y)| (f(x), f(y))).collect();
+    paired_pfs(&p)
 }
 
 pub fn rate(records: &[&Record], yes: fn(&Record) -> bool) -> Proportion {
@@ -97,6 +151,7 @@ pub const ARMS_COLUMNS: &[&str] = &[
     "pr",
     "sd",
     "pd",
+    "ne",
     "orr_pct",
     "orr_low_pct",
     "orr_high_pct",
@@ -108,6 +163,9 @@ pub const ARMS_COLUMNS: &[&str] = &[
     "median_pfs_high_days",
     "orr_gain_pts",
     "logrank_p_vs_reference",
+    "orr_paired_p_vs_reference",
+    "pfs_paired_p_vs_reference",
+    "infield_orr_pct",
 ];
 
 fn arms_csv(stats: &[ArmStats]) -> String {
@@ -120,6 +178,7 @@ fn arms_csv(stats: &[ArmStats]) -> String {
             a.counts[1].to_string(),
             a.counts[2].to_string(),
             a.counts[3].to_string(),
+            a.counts[4].to_string(),
             pct(a.orr.estimate),
             pct(a.orr.low),
             pct(a.orr.high),
@@ -131,6 +190,9 @@ fn arms_csv(stats: &[ArmStats]) -> String {
             days(a.median_pfs.high),
             format!("{:.1}", a.orr_gain_pts),
             a.logrank_p.map(p_value).unwrap_or_default(),
+            a.orr_paired_p.map(p_value).unwrap_or_default(),
+            a.pfs_paired_p.map(p_value).unwrap_or_default(),
+            a.infield_orr.map(|p| pct(p.estimate)).unwrap_or_default(),
         ];
         s += &(cells.join(",") + "\n");
     }
@@ -215,7 +277,43 @@ fn mechanism_csv(cells: &[MapCell]) -> String {
     s
 }
 
-/// Write patients.csv, arms.csv and mechanism_map.csv into `out`.
+/// The time course of the response: per arm and scan, the quartiles of
+/// the sum's change from baseline and the share of patients in response
+/// (CR or PR at that scan, unconfirmed) and progressed by then.
+fn course_csv(spec: &CohortSpec, records: &[Record]) -> String {
+    let mut s = String::from(
+        "arm,scan,patients,change_q25_pct,change_median_pct,change_q75_pct,in_response_pct,progressed_pct\n",
+    );
+    for arm in &spec.arm_labels {
+        let rs = of_arm(records, arm);
+        let scans = rs.iter().map(|r| r.scan_sums_mm.len()).min().unwrap_or(0);
+        for k in 1..scans {
+            let mut change: Vec<f64> = rs
+                .iter()
+                .map(|r| 100.0 * (r.scan_sums_mm[k] / r.scan_sums_mm[0] - 1.0))
+                .collect();
+            change.sort_by(f64::total_cmp);
+            let q = |f: f64| change[((change.len() - 1) as f64 * f).round() as usize];
+            let share = |yes: &dyn Fn(&Record) -> bool| {
+                100.0 * rs.iter().filter(|r| yes(r)).count() as f64 / rs.len() as f64
+            };
+            let day = rs[0].scan_day(k, &spec.cohort.readout);
+            s += &format!(
+                "{arm},{day},{},{:.1},{:.1},{:.1},{:.1},{:.1}\n",
+                rs.len(),
+                q(0.25),
+                q(0.5),
+                q(0.75),
+                share(&|r| r.scan_sums_mm[k] <= 0.7 * r.scan_sums_mm[0]),
+                share(&|r| r.progression_day.is_some_and(|d| d <= day + 1e-9)),
+            );
+        }
+    }
+    s
+}
+
+/// Write patients.csv, arms.csv, response_course.csv and
+/// mechanism_map.csv into `out`.
 pub fn write(
     out: &Path,
     spec: &CohortSpec,
@@ -230,6 +328,7 @@ pub fn write(
     for (name, text) in [
         (layout::PATIENTS_CSV, patients),
         (layout::ARMS_CSV, arms_csv(stats)),
+        (layout::COURSE_CSV, course_csv(spec, records)),
         (layout::MECHANISM_CSV, mechanism_csv(map)),
     ] {
         let p = out.join(name);
@@ -241,7 +340,7 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::arms::Recist;
+    use crate::output::recist::Response;
 
     fn record(patient: u32, phenotype: &str, arm: &str, best: f64) -> Record {
         Record {
@@ -249,18 +348,23 @@ mod tests {
             phenotype: phenotype.into(),
             values: vec![],
             arm: arm.into(),
-            baseline_diameter_um: 500.0,
-            final_diameter_um: 500.0 * (1.0 + best / 100.0),
-            best_change_pct: best,
-            best_day: 60.0,
+            region_baseline_um: 500.0,
+            region_best_change_pct: best,
+            region_best_day: 60.0,
+            lesions: 1,
+            baseline_sum_mm: 50.0,
             recist: if best <= -30.0 {
-                Recist::Pr
+                Response::Pr
             } else {
-                Recist::Sd
+                Response::Sd
             },
+            best_change_pct: best,
+            best_day: 56.0,
             progression_day: None,
-            pfs_days: 60.0,
+            pfs_days: 168.0,
             censored: true,
+            scan_sums_mm: vec![50.0, 50.0 * (1.0 + best / 100.0)],
+            infield: None,
             fingerprint: String::new(),
         }
     }

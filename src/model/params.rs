@@ -287,6 +287,8 @@ param_registry! {
         "Domain-mean mature DC fraction for half-maximal lymph-node priming";
     priming_tau_days = 5.0, [0.01, 1000.0], "day", "assumed",
         "Relaxation time of lymph-node priming";
+    partner_dc_mean = -1.0, [-1.0, 1.0], "volume fraction", "set by a cohort for unirradiated lesions (docs/model.md)",
+        "Domain-mean mature DC fraction of the patient's other (irradiated) lesion, which drives priming equally with this region's; negative: none";
     ctla4_priming_inhibition = 1.0, [0.0, 100.0], "-", "assumed (mechanism 6)",
         "CTLA-4 inhibition of priming (CD80/86 competition)";
     ctla4_occupancy = 0.0, [0.0, 1.0], "fraction", "set by anti-CTLA-4 pharmacokinetics",

@@ -662,6 +662,8 @@ const COHORT_FILES: &[&str] = &[
     layout::COHORT_JSON,
     layout::PATIENTS_CSV,
     layout::ARMS_CSV,
+    layout::COURSE_CSV,
+    layout::TRIAL_CSV,
     layout::PFS_PNG,
     layout::WATERFALL_PNG,
     layout::MECHANISM_CSV,

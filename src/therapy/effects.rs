@@ -251,10 +251,14 @@ mod tests {
             "{bad}"
         );
         assert!(bad.contains("did you mean `kill_rate_per_day`"), "{bad}");
-        // The closest few of the 132 names, not all of them.
+        // The closest few of the registry's names, not all of them.
+        let closest = format!(
+            "closest of {} valid: kill_rate_per_day",
+            crate::model::params::PARAM_SPECS.len()
+        );
         assert!(
             bad.contains("\"kill_rate_per_dya\" is not a known name")
-                && bad.contains("closest of 132 valid: kill_rate_per_day")
+                && bad.contains(&closest)
                 && !bad.contains("pd1_occupancy"),
             "lists the closest valid names: {bad}"
         );
