@@ -97,6 +97,15 @@ pub fn write(out: &Path, spec: &CohortSpec, stats: &[ArmStats], end_day: f64) ->
         link(layout::ARMS_CSV, layout::ARMS_CSV),
         esc(spec.reference_label())
     );
+    b.push_str("<h2>The response over time</h2>\n");
+    b.push_str(&csv_table(&out.join(layout::COURSE_CSV))?);
+    let _ = writeln!(
+        b,
+        "\n<p>{}: per arm and scan, the quartiles of the change of the sum of diameters from \
+         baseline, the share of patients in response at that scan and the share progressed by \
+         then.</p>",
+        link(layout::COURSE_CSV, layout::COURSE_CSV)
+    );
     for (file, title) in [
         (layout::PFS_PNG, "Progression-free survival (scans)"),
         (layout::WATERFALL_PNG, "Best change per patient"),
