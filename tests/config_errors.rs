@@ -317,10 +317,14 @@ fn therapy_file_errors_name_the_file_and_key() {
         e.contains("therapies/mydrug.toml") && e.contains("effect[0].param"),
         "{e}"
     );
-    // The closest few of the 132 parameter names, not all of them.
+    // The closest few of the registry's names, not all of them.
+    let closest = format!(
+        "closest of {} valid: kill_rate_per_day",
+        tmesim::model::params::PARAM_SPECS.len()
+    );
     assert!(
         e.contains("did you mean `kill_rate_per_day`")
-            && e.contains("closest of 132 valid: kill_rate_per_day")
+            && e.contains(&closest)
             && !e.contains("pd1_occupancy"),
         "{e}"
     );
