@@ -361,6 +361,10 @@ fn bad_cohorts_get_errors_that_name_the_file_and_key() {
             "`lesion.count` draws the number of target lesions: give `integer = true`",
         ),
         (
+            &["--set", "cohort.readout.first_scan_weeks=30.0"],
+            "`cohort.readout.first_scan_weeks`: no scan falls within the follow-up of 24 weeks",
+        ),
+        (
             &["--set", "cohort.readout.scan_every_weeks=0.0"],
             "`cohort.readout.scan_every_weeks` = 0 is outside the allowed range",
         ),

@@ -162,8 +162,10 @@ fn agree_3d_explicit() {
     agree(12, 10, 8, "explicit");
 }
 
-/// The box radiation field (rt_shape 2) and Dirichlet boundaries on cell
-/// fields (cells held outside the edge, crowding the edge voxels).
+/// The box radiation field (rt_shape 2), Dirichlet boundaries on cell
+/// fields (cells held outside the edge, crowding the edge voxels) and the
+/// DCs of another lesion driving priming (`partner_dc_mean`, as a cohort's
+/// unirradiated lesions run).
 #[test]
 fn agree_2d_box_field_and_cell_boundaries() {
     agree_with(
@@ -177,6 +179,7 @@ fn agree_2d_box_field_and_cell_boundaries() {
             "params.rt_half_y_um=40.0",
             "fields.cd8.boundary={ dirichlet = 0.02 }",
             "fields.treg.boundary={ dirichlet = 0.01 }",
+            "params.partner_dc_mean=0.05",
         ],
     );
 }

@@ -318,6 +318,21 @@ fn check_readout(r: &Readout, file: &Path) -> Result<(), ConfigError> {
             _ => {}
         }
     }
+    if r.scan_days(r.end_day()).is_empty() {
+        let key = if r.first_scan_weeks.is_some() {
+            "first_scan_weeks"
+        } else {
+            "scan_every_weeks"
+        };
+        return Err(At::file(file).invalid(
+            format!("cohort.readout.{key}"),
+            format!(
+                "no scan falls within the follow-up of {} weeks (`cohort.readout.weeks`): \
+                 RECIST needs a scan after baseline",
+                r.weeks
+            ),
+        ));
+    }
     Ok(())
 }
 
