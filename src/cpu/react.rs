@@ -42,10 +42,29 @@ pub fn sat(x: f32, k: f32) -> f32 {
     x / (x + k)
 }
 
-/// Exact relaxation of `s` toward `target` over `dt` with time constant `tau`.
+/// Exact relaxation of `s` toward `target` by the factor `decay` =
+/// exp(-dt / tau) of the step (see `Decays`).
 #[inline]
-fn relax(s: f32, target: f32, dt: f32, tau: f32) -> f32 {
-    target + (s - target) * (-dt / tau).exp()
+fn relax(s: f32, target: f32, decay: f32) -> f32 {
+    target + (s - target) * decay
+}
+
+/// The relaxation factors exp(-dt / tau) of the four states (PD-L1, PD-1,
+/// LAG-3, exhaustion): the same in every voxel, so computed once per stage
+/// length rather than per voxel (the same expression, so the same bits).
+#[derive(Clone, Copy)]
+struct Decays([f32; 4]);
+
+impl Decays {
+    fn new(p: &ModelParams, dt: f32) -> Self {
+        let taus = [
+            p.pdl1_tau_hours * 60.0,
+            p.pd1_tau_hours * 60.0,
+            p.lag3_tau_hours * 60.0,
+            p.exhaustion_tau_days * MIN_PER_DAY,
+        ];
+        Decays(taus.map(|tau| (-dt / tau).exp()))
+    }
 }
 
 /// u(dt) of du/dt = gain - loss u with both frozen: exact, and
@@ -80,12 +99,14 @@ pub fn react(
     sources: &mut [f32],
 ) {
     let slots = source_mask.count_ones() as usize;
+    let decays = [Decays::new(p, 0.5 * dt), Decays::new(p, dt)];
     for_each_voxel_emitting(fields, sources, slots, |i, v, emitted| {
         react_voxel(
             v,
             p,
             sys,
             dt,
+            &decays,
             in_radiation_field(grid, p, i),
             source_mask,
             emitted,
@@ -564,6 +585,7 @@ fn advance(
     x: &Voxel,
     r: &StageRates,
     dt: f32,
+    decays: &Decays,
     source_mask: u32,
     p: &ModelParams,
 ) {
@@ -609,15 +631,11 @@ fn advance(
     v[idx::VESSEL] = cell(x.vessel, c.vessel_p, c.vessel_l);
 
     let s = &r.targets;
-    v[idx::PDL1] = relax(x.pdl1, s.pdl1, dt, p.pdl1_tau_hours * 60.0);
-    v[idx::PD1] = relax(x.pd1, s.pd1, dt, p.pd1_tau_hours * 60.0);
-    v[idx::LAG3] = relax(x.lag3, s.lag3, dt, p.lag3_tau_hours * 60.0);
-    v[idx::EXHAUSTION] = relax(
-        x.exhaustion,
-        s.exhaustion,
-        dt,
-        p.exhaustion_tau_days * MIN_PER_DAY,
-    );
+    let [pdl1, pd1, lag3, exhaustion] = decays.0;
+    v[idx::PDL1] = relax(x.pdl1, s.pdl1, pdl1);
+    v[idx::PD1] = relax(x.pd1, s.pd1, pd1);
+    v[idx::LAG3] = relax(x.lag3, s.lag3, lag3);
+    v[idx::EXHAUSTION] = relax(x.exhaustion, s.exhaustion, exhaustion);
 }
 
 /// The state the midpoint rates are read at: half a step on, except the
@@ -648,11 +666,12 @@ pub fn midpoint_voxel(half: &Voxel, start: &Voxel, source_mask: u32) -> Voxel {
 /// `emitted` (at the state the stage starts from) for the transport after
 /// this stage instead of being added. Keep in step with `main` of
 /// react.wgsl.
-pub fn react_voxel(
+fn react_voxel(
     v: &mut [f32; FIELD_COUNT],
     p: &ModelParams,
     sys: &Systemic,
     dt: f32,
+    [half_decays, decays]: &[Decays; 2],
     in_rt_field: f32,
     source_mask: u32,
     emitted: &mut [f32; MAX_SOURCES],
@@ -662,10 +681,10 @@ pub fn react_voxel(
     let start = stage_rates(&x, p, sys.priming, rt);
     // Explicit midpoint: half a step on with the start's rates, then the
     // whole step from the start with the rates found there.
-    advance(v, &x, &start, 0.5 * dt, source_mask, p);
+    advance(v, &x, &start, 0.5 * dt, half_decays, source_mask, p);
     let half = midpoint_voxel(&read_voxel(v, p), &x, source_mask);
     let mid = stage_rates(&half, p, sys.priming, rt);
-    advance(v, &x, &mid, dt, source_mask, p);
+    advance(v, &x, &mid, dt, decays, source_mask, p);
     let mut slot = 0;
     for f in SOURCES_IN_TRANSPORT {
         if source_mask & (1 << f) != 0 {
