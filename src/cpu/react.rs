@@ -55,6 +55,14 @@ fn relax(s: f32, target: f32, decay: f32) -> f32 {
 #[derive(Clone, Copy)]
 struct Decays([f32; 4]);
 
+/// The step of the reaction stage and the decays of its two stage
+/// lengths (half and whole), shared by every voxel.
+struct Step {
+    dt: f32,
+    half: Decays,
+    whole: Decays,
+}
+
 impl Decays {
     fn new(p: &ModelParams, dt: f32) -> Self {
         let taus = [
@@ -99,14 +107,17 @@ pub fn react(
     sources: &mut [f32],
 ) {
     let slots = source_mask.count_ones() as usize;
-    let decays = [Decays::new(p, 0.5 * dt), Decays::new(p, dt)];
+    let step = Step {
+        dt,
+        half: Decays::new(p, 0.5 * dt),
+        whole: Decays::new(p, dt),
+    };
     for_each_voxel_emitting(fields, sources, slots, |i, v, emitted| {
         react_voxel(
             v,
             p,
             sys,
-            dt,
-            &decays,
+            &step,
             in_radiation_field(grid, p, i),
             source_mask,
             emitted,
@@ -670,8 +681,7 @@ fn react_voxel(
     v: &mut [f32; FIELD_COUNT],
     p: &ModelParams,
     sys: &Systemic,
-    dt: f32,
-    [half_decays, decays]: &[Decays; 2],
+    step: &Step,
     in_rt_field: f32,
     source_mask: u32,
     emitted: &mut [f32; MAX_SOURCES],
@@ -681,10 +691,11 @@ fn react_voxel(
     let start = stage_rates(&x, p, sys.priming, rt);
     // Explicit midpoint: half a step on with the start's rates, then the
     // whole step from the start with the rates found there.
-    advance(v, &x, &start, 0.5 * dt, half_decays, source_mask, p);
+    let dt = step.dt;
+    advance(v, &x, &start, 0.5 * dt, &step.half, source_mask, p);
     let half = midpoint_voxel(&read_voxel(v, p), &x, source_mask);
     let mid = stage_rates(&half, p, sys.priming, rt);
-    advance(v, &x, &mid, dt, decays, source_mask, p);
+    advance(v, &x, &mid, dt, &step.whole, source_mask, p);
     let mut slot = 0;
     for f in SOURCES_IN_TRANSPORT {
         if source_mask & (1 << f) != 0 {
