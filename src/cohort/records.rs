@@ -126,11 +126,6 @@ impl Record {
         matches!(self.recist, Response::Cr | Response::Pr | Response::Sd)
     }
 
-    /// The day of scan `k` (0: baseline) under `readout`.
-    pub fn scan_day(&self, k: usize, readout: &super::lesion::Readout) -> f64 {
-        readout.scan_day(k)
-    }
-
     /// The row of patients.csv (without the fingerprint).
     pub fn row(&self) -> String {
         let mut cells = vec![self.patient.to_string(), self.phenotype.clone()];

@@ -297,7 +297,7 @@ fn course_csv(spec: &CohortSpec, records: &[Record]) -> String {
             let share = |yes: &dyn Fn(&Record) -> bool| {
                 100.0 * rs.iter().filter(|r| yes(r)).count() as f64 / rs.len() as f64
             };
-            let day = rs[0].scan_day(k, &spec.cohort.readout);
+            let day = spec.cohort.readout.scan_day(k);
             s += &format!(
                 "{arm},{day},{},{:.1},{:.1},{:.1},{:.1},{:.1}\n",
                 rs.len(),
