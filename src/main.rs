@@ -68,6 +68,21 @@ fn main() {
             batch.map(|b| b as usize),
             &target,
         ),
+        Command::Sweep {
+            scenario,
+            arm,
+            axes,
+            design,
+            points,
+            target,
+        } => app::sweep(&scenario, arm.as_deref(), &axes, design, points, &target),
+        Command::Sensitivity {
+            scenario,
+            arm,
+            axes,
+            base_samples,
+            target,
+        } => app::sensitivity(&scenario, arm.as_deref(), &axes, base_samples, &target),
         Command::Status { run_dir } => app::status(&run_dir),
         Command::Render {
             run_dir,

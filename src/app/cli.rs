@@ -98,6 +98,50 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Run a scenario at every point of a grid or Latin hypercube over
+    /// scenario keys (--vary) and write one table, sweep.csv: each point's
+    /// values, the tumour's response and every field's tumour mean at the
+    /// end. A rerun with the same --out keeps the points already run.
+    ///
+    /// Exit status: 0 complete, 1 failed, 130 interrupted (finished
+    /// points are kept; the same command continues).
+    Sweep {
+        #[command(flatten)]
+        scenario: Scenario,
+        /// Treatment arm replacing the scenario's, e.g. anti_pd1+anti_lag3.
+        #[arg(long, value_name = "A+B")]
+        arm: Option<String>,
+        #[command(flatten)]
+        axes: Axes,
+        /// grid: every combination of --points levels per axis; lhs: a
+        /// Latin hypercube of --points points.
+        #[arg(long, value_enum, default_value = "lhs")]
+        design: DesignChoice,
+        /// Points of the Latin hypercube, or levels per axis of the grid.
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        points: usize,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Sobol indices (first-order and total, with 95% bootstrap
+    /// intervals) of every output of `tmesim sweep` with respect to the
+    /// --vary keys, from a Saltelli design of N x (keys + 2) runs: sweep.csv
+    /// and sobol.csv. A rerun with the same --out keeps the points run.
+    Sensitivity {
+        #[command(flatten)]
+        scenario: Scenario,
+        /// Treatment arm replacing the scenario's, e.g. anti_pd1+anti_lag3.
+        #[arg(long, value_name = "A+B")]
+        arm: Option<String>,
+        #[command(flatten)]
+        axes: Axes,
+        /// Base samples N of the design (a power of two suits the Sobol
+        /// sequence best).
+        #[arg(long, value_name = "N", default_value_t = 32)]
+        base_samples: usize,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Say whether a run folder's run is complete, interrupted, failed,
     /// running (alive) or dead (its process ended without a word); unknown
     /// when the folder's lock cannot be probed.
@@ -222,6 +266,29 @@ pub struct Scenario {
     /// Override any config key, e.g. --set time.end_days=10 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+/// The axes of a sweep and how its points run.
+#[derive(clap::Args)]
+pub struct Axes {
+    /// A scenario key and its range: KEY=LO:HI, or KEY=LO:HI:log for a
+    /// log-uniform axis; whole-number ends give whole values (repeatable).
+    #[arg(long = "vary", value_name = "KEY=LO:HI[:log]", required = true)]
+    pub vary: Vec<String>,
+    /// Seed of the design's points.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Points per GPU batch, run in one set of dispatches (default 64; the
+    /// CPU runs one point per thread).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: Option<u32>,
+}
+
+/// Where a sweep puts its points.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum DesignChoice {
+    Grid,
+    Lhs,
 }
 
 /// Where and how a run goes, shared by run and compare.

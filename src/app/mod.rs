@@ -12,12 +12,14 @@ mod info;
 mod render;
 mod run;
 mod scenario;
+mod sweep;
 
 pub use check::check;
 pub use cohort::{cohort, merge};
 pub use info::{info, params};
 pub use render::render;
 pub use run::{compare, resume, run, status};
+pub use sweep::{sensitivity, sweep};
 
 use crate::therapy::treatment::parse_arm;
 use anyhow::Result;

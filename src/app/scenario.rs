@@ -56,7 +56,7 @@ impl Scenario {
     }
 
     /// The `--set` overrides with the phenotype and arm (if given) added.
-    fn overrides(&self, arm: Option<&[String]>) -> Vec<String> {
+    pub(crate) fn overrides(&self, arm: Option<&[String]>) -> Vec<String> {
         let mut all = self.set.clone();
         if let Some(p) = &self.phenotype {
             all.push(format!("phenotype={}", toml::Value::String(p.clone())));

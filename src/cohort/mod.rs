@@ -14,6 +14,7 @@ pub mod runner;
 pub mod sample;
 pub mod spec;
 pub(crate) mod stats;
+pub mod sweep;
 pub(crate) mod tables;
 pub mod trial;
 

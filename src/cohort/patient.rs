@@ -93,6 +93,8 @@ pub struct RegionRun {
     pub region: Response,
     pub course: Course,
     pub dc_mean: Vec<f64>,
+    /// The whole-domain summary at the end of follow-up (sweeps read it).
+    pub last: Summary,
 }
 
 impl RegionRun {
@@ -194,6 +196,7 @@ pub fn run_arms(
                     burden: s.iter().map(|x| x.tumor_burden).collect(),
                 },
                 dc_mean: s.iter().map(|x| x.totals[DC] / domain).collect(),
+                last: s.last().expect("the baseline save").clone(),
             }
         })
         .collect())

@@ -1,6 +1,6 @@
 //! The folder guard: the one gate of every command that writes a folder
 //! (run, run --resume, compare and each of its arms, cohort, cohort merge,
-//! render). It makes sure tmesim never deletes, changes or writes through
+//! sweep, sensitivity, render). It makes sure tmesim never deletes, changes or writes through
 //! what it did not write:
 //!
 //! - **Where**: `/`, the home folder, the working folder and its ancestors,
@@ -12,8 +12,9 @@
 //!   fifo) is refused and never written through.
 //! - **Record**: what tmesim wrote is what its own record of the folder
 //!   lists: a run's manifest.json (its layout and field names), a cohort's
-//!   cohort.json (its arms: `records/pNNNNNN/ARM.csv`) or a comparison's
-//!   comparison.json (its arm folders, each a run folder). A record counts
+//!   cohort.json (its arms: `records/pNNNNNN/ARM.csv`), a sweep's
+//!   sweep.json (`points/pNNNNNN.csv`, sweep.csv, sobol.csv) or a
+//!   comparison's comparison.json (its arm folders, each a run folder). A record counts
 //!   only when it parses as tmesim's; a file named like an output in a
 //!   folder without a record is the user's.
 //! - **Decide, then delete**: `--force` first lists every entry of the
@@ -55,6 +56,7 @@ pub enum Kind {
     Run,
     Comparison,
     Cohort,
+    Sweep,
 }
 
 impl Kind {
@@ -63,6 +65,7 @@ impl Kind {
             Kind::Run => layout::MANIFEST,
             Kind::Comparison => layout::COMPARISON_JSON,
             Kind::Cohort => layout::COHORT_JSON,
+            Kind::Sweep => layout::SWEEP_JSON,
         }
     }
 
@@ -71,6 +74,7 @@ impl Kind {
             Kind::Run => "run",
             Kind::Comparison => "comparison",
             Kind::Cohort => "cohort",
+            Kind::Sweep => "sweep",
         }
     }
 }
@@ -432,6 +436,8 @@ struct Records {
     comparison: Option<BTreeMap<String, Option<Vec<String>>>>,
     /// A cohort: its arm labels.
     cohort: Option<Vec<String>>,
+    /// A sweep (its files are fixed by the layout).
+    sweep: bool,
 }
 
 impl Records {
@@ -453,6 +459,7 @@ impl Records {
             run: run_names(dir),
             comparison,
             cohort,
+            sweep: read_json::<SweepRecord>(&dir.join(layout::SWEEP_JSON)).is_some(),
         }
     }
 
@@ -461,6 +468,7 @@ impl Records {
             Kind::Run => self.run.is_some(),
             Kind::Comparison => self.comparison.is_some(),
             Kind::Cohort => self.cohort.is_some(),
+            Kind::Sweep => self.sweep,
         }
     }
 
@@ -483,6 +491,7 @@ impl Records {
                 .cohort
                 .as_ref()
                 .is_some_and(|arms| cohort_owns(arms, rel, dir))
+            || (self.sweep && sweep_owns(rel, dir))
     }
 }
 
@@ -501,6 +510,15 @@ struct CohortRecord {
     #[allow(dead_code)]
     patients: u64,
     arms: Vec<String>,
+}
+
+/// The part of sweep.json the guard reads.
+#[derive(serde::Deserialize)]
+struct SweepRecord {
+    #[allow(dead_code)]
+    tmesim_version: String,
+    #[allow(dead_code)]
+    points: u64,
 }
 
 /// Read a comparison's record (None when it has none).
@@ -682,6 +700,22 @@ fn cohort_owns(arms: &[String], rel: &[&str], dir: bool) -> bool {
                 && f.strip_suffix(".csv")
                     .is_some_and(|a| arms.iter().any(|x| x == a))
         }
+        _ => false,
+    }
+}
+
+const SWEEP_FILES: &[&str] = &[layout::SWEEP_JSON, layout::SWEEP_CSV, layout::SOBOL_CSV];
+
+fn sweep_owns(rel: &[&str], dir: bool) -> bool {
+    let point = |f: &str| {
+        f.strip_suffix(".csv")
+            .and_then(|p| p.strip_prefix('p'))
+            .is_some_and(|d| digits(d, 6))
+    };
+    match (rel, dir) {
+        ([f], false) => SWEEP_FILES.contains(f),
+        ([layout::POINTS_DIR], true) => true,
+        ([layout::POINTS_DIR, f], false) => point(f),
         _ => false,
     }
 }

@@ -26,6 +26,11 @@ pub const COMPARISON_JSON: &str = "comparison.json";
 pub const COHORT_TOML: &str = "cohort.toml";
 pub const COHORT_JSON: &str = "cohort.json";
 pub const RECORDS_DIR: &str = "records";
+// A sweep (`tmesim sweep`, `tmesim sensitivity`).
+pub const SWEEP_JSON: &str = "sweep.json";
+pub const SWEEP_CSV: &str = "sweep.csv";
+pub const SOBOL_CSV: &str = "sobol.csv";
+pub const POINTS_DIR: &str = "points";
 pub const PATIENTS_CSV: &str = "patients.csv";
 pub const ARMS_CSV: &str = "arms.csv";
 pub const COURSE_CSV: &str = "response_course.csv";
