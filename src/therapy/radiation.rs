@@ -28,8 +28,9 @@ pub struct RadiationPlan {
     /// The radiotherapy death-rate parameter of each `survival` entry,
     /// looked up once here rather than on every step.
     death_params: Vec<ParamId>,
-    /// (first step, number of steps) of each fraction's death window.
-    windows: Vec<(u64, u64)>,
+    /// Per `survival` entry, (first step, number of steps) of each
+    /// fraction's death window.
+    windows: Vec<Vec<(u64, u64)>>,
     geometry: Geometry,
     dt_min: f64,
 }
@@ -75,8 +76,28 @@ impl RadiationPlan {
         let cx = At::under(file, "radiation");
         cx.range("dose_gy", r.dose_gy, 0.0, 100.0)?;
         cx.range("death_window_days", r.death_window_days, 0.0, 30.0)?;
-        let windows = death_windows(&cx, r, dt_min / MIN_PER_DAY as f64, steps)?;
         let survival = survivals(&cx, r)?;
+        for (name, &days) in &r.death_window_days_by_cell {
+            let key = format!("death_window_days_by_cell.{name}");
+            if !survival.iter().any(|(n, _)| n == name) {
+                return Err(cx.invalid(
+                    &key,
+                    format!(
+                        "{name} is not a cell field the course kills (those with an alpha or beta: {})",
+                        survival.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            cx.range(&key, days, 0.0, 30.0)?;
+        }
+        let dt_days = dt_min / MIN_PER_DAY as f64;
+        let windows = survival
+            .iter()
+            .map(|(name, _)| {
+                let days = r.death_window_days_by_cell.get(*name).copied();
+                death_windows(&cx, r, days.unwrap_or(r.death_window_days), dt_days, steps)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let death_params = survival
             .iter()
             .map(|(name, _)| {
@@ -101,20 +122,24 @@ impl RadiationPlan {
         })
     }
 
-    /// Set the field geometry and, inside a death window, the death rates.
+    /// Set the field geometry and, inside death windows, the death rates:
+    /// where the windows of successive fractions overlap (cells still
+    /// dying of one fraction when the next comes), their rates add, so the
+    /// survivals multiply.
     pub fn apply(&self, p: &mut ModelParams, step: u64) {
         self.geometry.write(p);
-        let Some(&(_, n)) = self
-            .windows
-            .iter()
-            .find(|(first, n)| step >= *first && step < first + n)
-        else {
-            return;
-        };
         let steps_per_day = MIN_PER_DAY as f64 / self.dt_min;
-        for (&(_, s), &param) in self.survival.iter().zip(&self.death_params) {
-            let rate = -s.ln() / n as f64 * steps_per_day;
-            p[param] += rate as f32;
+        for ((&(_, s), &param), windows) in self
+            .survival
+            .iter()
+            .zip(&self.death_params)
+            .zip(&self.windows)
+        {
+            for &(first, n) in windows {
+                if step >= first && step < first + n {
+                    p[param] += (-s.ln() / n as f64 * steps_per_day) as f32;
+                }
+            }
         }
     }
 
@@ -124,11 +149,12 @@ impl RadiationPlan {
     }
 }
 
-/// (first step, number of steps) of each fraction's death window within
-/// the run's `steps`.
+/// (first step, number of steps) of each fraction's death window of
+/// `window_days` within the run's `steps`.
 fn death_windows(
     cx: &At,
     r: &Radiation,
+    window_days: f64,
     dt_days: f64,
     steps: u64,
 ) -> Result<Vec<(u64, u64)>, ConfigError> {
@@ -138,19 +164,17 @@ fn death_windows(
     let mut windows = Vec::new();
     for (k, &day) in r.fraction_days.iter().enumerate() {
         cx.range(&format!("fraction_days[{k}]"), day, 0.0, 1e5)?;
-        if k > 0 && day < r.fraction_days[k - 1] + r.death_window_days {
+        if k > 0 && day < r.fraction_days[k - 1] {
             return Err(cx.invalid(
                 "fraction_days",
                 format!(
-                    "fractions on days {} and {day} are closer than death_window_days = {}; \
-                     shorten the window or space the fractions",
-                    r.fraction_days[k - 1],
-                    r.death_window_days
+                    "list the fraction days in order ({} comes after {day})",
+                    r.fraction_days[k - 1]
                 ),
             ));
         }
         let first = (day / dt_days - 1e-9).ceil() as u64;
-        let end = ((day + r.death_window_days) / dt_days - 1e-9).ceil() as u64;
+        let end = ((day + window_days) / dt_days - 1e-9).ceil() as u64;
         if first < steps {
             windows.push((first, end.max(first + 1) - first));
         }
@@ -284,19 +308,71 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_windows_and_unknown_cells_are_errors() {
+    fn overlapping_windows_multiply_and_unknown_cells_are_errors() {
         let grid = Grid {
             nx: 10,
             ny: 10,
             nz: 1,
             dx_um: 20.0,
         };
+        // Two fractions a day apart, each killing over three days.
         let close = Radiation {
-            dose_gy: 2.0,
-            fraction_days: vec![1.0, 1.5],
+            dose_gy: 8.0,
+            fraction_days: vec![1.0, 2.0],
+            death_window_days: 3.0,
+            alpha_per_gy: BTreeMap::from([("tumor".to_string(), 0.3)]),
             ..Radiation::default()
         };
-        let e = RadiationPlan::resolve(&close, Path::new("rt.toml"), &grid, 15.0, 100)
+        let dt = 15.0;
+        let plan = RadiationPlan::resolve(&close, Path::new("rt.toml"), &grid, dt, 1000).unwrap();
+        let mut survival = 1.0f64;
+        let mut rates = Vec::new();
+        for s in 0..1000 {
+            let mut p = ModelParams::default();
+            plan.apply(&mut p, s);
+            let r = p.rt_death_tumor_per_day as f64;
+            survival *= (-dt * r / 1440.0).exp();
+            rates.push(r);
+        }
+        let one = (-0.3f64 * 8.0).exp();
+        assert!(
+            (survival - one * one).abs() < 1e-5 * one * one,
+            "{survival}"
+        );
+        // Days 2 and 3 hold both windows: twice the rate of day 1 alone.
+        let (day1, day2) = (rates[96 + 10], rates[2 * 96 + 10]);
+        assert!((day2 - 2.0 * day1).abs() < 1e-3 * day1, "{day1} {day2}");
+        // The CD8s' own window: a day, inside the tumour's three.
+        let by_cell = Radiation {
+            alpha_per_gy: BTreeMap::from([("tumor".to_string(), 0.3), ("cd8".to_string(), 0.8)]),
+            death_window_days_by_cell: BTreeMap::from([("cd8".to_string(), 1.0)]),
+            ..close.clone()
+        };
+        let plan = RadiationPlan::resolve(&by_cell, Path::new("rt.toml"), &grid, dt, 1000).unwrap();
+        let active = |s: u64| {
+            let mut p = ModelParams::default();
+            plan.apply(&mut p, s);
+            (p.rt_death_tumor_per_day > 0.0, p.rt_death_cd8_per_day > 0.0)
+        };
+        assert_eq!(active(96 + 10), (true, true));
+        assert_eq!(
+            active(3 * 96 + 10),
+            (true, false),
+            "day 3: tumour cells still dying"
+        );
+        let stray = Radiation {
+            death_window_days_by_cell: BTreeMap::from([("dc".to_string(), 1.0)]),
+            ..close.clone()
+        };
+        let e = RadiationPlan::resolve(&stray, Path::new("rt.toml"), &grid, dt, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("death_window_days_by_cell.dc"), "{e}");
+        let unordered = Radiation {
+            fraction_days: vec![2.0, 1.0],
+            ..close.clone()
+        };
+        let e = RadiationPlan::resolve(&unordered, Path::new("rt.toml"), &grid, 15.0, 100)
             .unwrap_err()
             .to_string();
         assert!(e.contains("rt.toml") && e.contains("fraction_days"), "{e}");

@@ -197,6 +197,10 @@ pub struct Radiation {
     /// over it.
     #[serde(default = "default_death_window_days")]
     pub death_window_days: f64,
+    /// The window of particular cell fields, where it differs from
+    /// `death_window_days` (lymphocytes die in interphase, within hours).
+    #[serde(default)]
+    pub death_window_days_by_cell: BTreeMap<String, f64>,
     pub field: RadiationField,
     /// LQ alpha per cell field (1/Gy); cell fields not listed are spared.
     #[serde(default)]
@@ -218,6 +222,7 @@ impl Default for Radiation {
             dose_gy: 0.0,
             fraction_days: Vec::new(),
             death_window_days: 1.0,
+            death_window_days_by_cell: BTreeMap::new(),
             field: RadiationField::Whole,
             alpha_per_gy: BTreeMap::new(),
             beta_per_gy2: BTreeMap::new(),
