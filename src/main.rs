@@ -2,8 +2,9 @@
 //! and one call per command into the library (`tmesim::app`).
 
 use clap::Parser;
-use tmesim::app::cli::{Cli, CohortAction, Command, Scenario};
+use tmesim::app::cli::{Cli, CohortAction, Command, MethodChoice, Scenario};
 use tmesim::app::{self, Outcome};
+use tmesim::cohort::sweep::Design;
 use tmesim::output::animate::Thin;
 use tmesim::sim::launch::EXIT_INTERRUPTED;
 
@@ -80,9 +81,17 @@ fn main() {
             scenario,
             arm,
             axes,
+            method,
             base_samples,
+            trajectories,
             target,
-        } => app::sensitivity(&scenario, arm.as_deref(), &axes, base_samples, &target),
+        } => {
+            let design = match method {
+                MethodChoice::Sobol => Design::Saltelli { base: base_samples },
+                MethodChoice::Morris => Design::Morris { trajectories },
+            };
+            app::sensitivity(&scenario, arm.as_deref(), &axes, design, &target)
+        }
         Command::Status { run_dir } => app::status(&run_dir),
         Command::Render {
             run_dir,

@@ -123,10 +123,12 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Sobol indices (first-order and total, with 95% bootstrap
-    /// intervals) of every output of `tmesim sweep` with respect to the
-    /// --vary keys, from a Saltelli design of N x (keys + 2) runs: sweep.csv
-    /// and sobol.csv. A rerun with the same --out keeps the points run.
+    /// How every output of `tmesim sweep` depends on the --vary keys:
+    /// Sobol indices (first-order and total, 95% bootstrap intervals) from
+    /// a Saltelli design of N x (keys + 2) runs, into sobol.csv; or, with
+    /// --method morris, a screen of R x (keys + 1) runs giving each key's
+    /// elementary effects (mu*, mu, sigma) in morris.csv. A rerun with the
+    /// same --out keeps the points run.
     Sensitivity {
         #[command(flatten)]
         scenario: Scenario,
@@ -135,10 +137,17 @@ pub enum Command {
         arm: Option<String>,
         #[command(flatten)]
         axes: Axes,
-        /// Base samples N of the design (a power of two suits the Sobol
-        /// sequence best).
+        /// sobol: variance-based indices; morris: a cheaper screen of many
+        /// keys (Morris's elementary effects).
+        #[arg(long, value_enum, default_value = "sobol")]
+        method: MethodChoice,
+        /// Sobol: base samples N of the design (a power of two suits the
+        /// Sobol sequence best).
         #[arg(long, value_name = "N", default_value_t = 32)]
         base_samples: usize,
+        /// Morris: trajectories R (about 10 rank the keys).
+        #[arg(long, value_name = "R", default_value_t = 10)]
+        trajectories: usize,
         #[command(flatten)]
         target: Target,
     },
@@ -282,6 +291,13 @@ pub struct Axes {
     /// CPU runs one point per thread).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: Option<u32>,
+}
+
+/// The method of `tmesim sensitivity`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum MethodChoice {
+    Sobol,
+    Morris,
 }
 
 /// Where a sweep puts its points.

@@ -25,15 +25,14 @@ pub fn sweep(
     run(scenario, arm, axes, design, target, "sweep")
 }
 
-/// `tmesim sensitivity`.
+/// `tmesim sensitivity` on a Saltelli or Morris design.
 pub fn sensitivity(
     scenario: &Scenario,
     arm: Option<&str>,
     axes: &Axes,
-    base_samples: usize,
+    design: Design,
     target: &Target,
 ) -> Result<Outcome> {
-    let design = Design::Saltelli { base: base_samples };
     run(scenario, arm, axes, design, target, "sensitivity")
 }
 
@@ -83,10 +82,10 @@ fn run(
         );
         return Ok(Outcome::Interrupted);
     }
-    let table = if matches!(design, Design::Saltelli { .. }) {
-        layout::SOBOL_CSV
-    } else {
-        layout::SWEEP_CSV
+    let table = match design {
+        Design::Saltelli { .. } => layout::SOBOL_CSV,
+        Design::Morris { .. } => layout::MORRIS_CSV,
+        _ => layout::SWEEP_CSV,
     };
     println!("{}", std::fs::read_to_string(out.join(table))?.trim_end());
     eprintln!("{}: {}", command, out.join(layout::SWEEP_CSV).display());

@@ -13,7 +13,7 @@
 //! - **Record**: what tmesim wrote is what its own record of the folder
 //!   lists: a run's manifest.json (its layout and field names), a cohort's
 //!   cohort.json (its arms: `records/pNNNNNN/ARM.csv`), a sweep's
-//!   sweep.json (`points/pNNNNNN.csv`, sweep.csv, sobol.csv) or a
+//!   sweep.json (`points/pNNNNNN.csv`, sweep.csv, sobol.csv, morris.csv) or a
 //!   comparison's comparison.json (its arm folders, each a run folder). A record counts
 //!   only when it parses as tmesim's; a file named like an output in a
 //!   folder without a record is the user's.
@@ -704,7 +704,12 @@ fn cohort_owns(arms: &[String], rel: &[&str], dir: bool) -> bool {
     }
 }
 
-const SWEEP_FILES: &[&str] = &[layout::SWEEP_JSON, layout::SWEEP_CSV, layout::SOBOL_CSV];
+const SWEEP_FILES: &[&str] = &[
+    layout::SWEEP_JSON,
+    layout::SWEEP_CSV,
+    layout::SOBOL_CSV,
+    layout::MORRIS_CSV,
+];
 
 fn sweep_owns(rel: &[&str], dir: bool) -> bool {
     let point = |f: &str| {

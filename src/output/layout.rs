@@ -30,6 +30,7 @@ pub const RECORDS_DIR: &str = "records";
 pub const SWEEP_JSON: &str = "sweep.json";
 pub const SWEEP_CSV: &str = "sweep.csv";
 pub const SOBOL_CSV: &str = "sobol.csv";
+pub const MORRIS_CSV: &str = "morris.csv";
 pub const POINTS_DIR: &str = "points";
 pub const PATIENTS_CSV: &str = "patients.csv";
 pub const ARMS_CSV: &str = "arms.csv";

@@ -25,7 +25,18 @@ pub enum Design {
     /// from B_j for each i (Saltelli et al. 2010), A and B from an
     /// Owen-scrambled Sobol sequence.
     Saltelli { base: usize },
+    /// `trajectories` x (axes + 1) points: Morris's one-at-a-time
+    /// trajectories on a grid of `MORRIS_LEVELS` levels, each moving one
+    /// axis at a time by `MORRIS_STEP`, in a random order (Morris,
+    /// Technometrics 33:161, 1991).
+    Morris { trajectories: usize },
 }
+
+/// Levels of the Morris grid, and the step: p / (2 (p - 1)) in the unit
+/// cube, so that every level can move by it, up or down (Saltelli et al.,
+/// Global Sensitivity Analysis: The Primer, 2008, ch. 3).
+pub const MORRIS_LEVELS: usize = 4;
+pub const MORRIS_STEP: f64 = MORRIS_LEVELS as f64 / (2.0 * (MORRIS_LEVELS as f64 - 1.0));
 
 impl Design {
     /// How many points the design has over `axes` axes.
@@ -34,6 +45,7 @@ impl Design {
             Design::Grid { levels } => levels.saturating_pow(axes as u32),
             Design::Lhs { points } => points,
             Design::Saltelli { base } => base.saturating_mul(axes + 2),
+            Design::Morris { trajectories } => trajectories.saturating_mul(axes + 1),
         }
     }
 
@@ -48,6 +60,9 @@ impl Design {
             }
             Design::Saltelli { base } if !(2..=MAX_SALTELLI_BASE).contains(&base) => {
                 bail!("--base-samples {base}: give 2 to {MAX_SALTELLI_BASE} (a power of two suits the Sobol sequence best)")
+            }
+            Design::Morris { trajectories } if trajectories < 2 => {
+                bail!("--trajectories {trajectories}: give at least 2 (about 10 rank the keys)")
             }
             Design::Saltelli { .. } if axes > MAX_SALTELLI_AXES => {
                 bail!("{axes} --vary axes: Sobol indices take at most {MAX_SALTELLI_AXES}")
@@ -68,6 +83,7 @@ impl Design {
             Design::Grid { levels } => grid(levels, axes),
             Design::Lhs { points } => latin_hypercube(points, axes, seed),
             Design::Saltelli { base } => saltelli(base, axes, seed),
+            Design::Morris { trajectories } => morris(trajectories, axes, seed),
         }
     }
 }
@@ -121,6 +137,34 @@ fn saltelli(base: usize, axes: usize, seed: u64) -> Vec<Vec<f64>> {
     rows
 }
 
+fn morris(trajectories: usize, axes: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = SplitMix64(seed ^ 0x6d6f_7272_6973);
+    let top = (MORRIS_LEVELS - 1) as f64;
+    let mut rows = Vec::with_capacity(trajectories * (axes + 1));
+    for _ in 0..trajectories {
+        let mut x: Vec<f64> = (0..axes)
+            .map(|_| (rng.next_u64() % MORRIS_LEVELS as u64) as f64 / top)
+            .collect();
+        let mut order: Vec<usize> = (0..axes).collect();
+        for i in (1..axes).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        rows.push(x.clone());
+        for i in order {
+            // Up where the step stays inside, else down; with an even
+            // number of levels one of the two always does.
+            x[i] = if x[i] + MORRIS_STEP <= 1.0 + 1e-12 {
+                x[i] + MORRIS_STEP
+            } else {
+                x[i] - MORRIS_STEP
+            };
+            rows.push(x.clone());
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +189,26 @@ mod tests {
         }
         assert_eq!(p, Design::Lhs { points: n }.unit_points(3, 7));
         assert_ne!(p, Design::Lhs { points: n }.unit_points(3, 8));
+    }
+
+    #[test]
+    fn morris_trajectories_move_one_axis_at_a_time_by_the_step() {
+        let k = 4;
+        let p = Design::Morris { trajectories: 6 }.unit_points(k, 2);
+        assert_eq!(p.len(), 6 * (k + 1));
+        for t in p.chunks(k + 1) {
+            let mut moved = Vec::new();
+            for w in t.windows(2) {
+                let changed: Vec<usize> = (0..k).filter(|&d| w[0][d] != w[1][d]).collect();
+                assert_eq!(changed.len(), 1, "{w:?}");
+                let d = changed[0];
+                assert!(((w[1][d] - w[0][d]).abs() - MORRIS_STEP).abs() < 1e-12);
+                assert!((0.0..=1.0).contains(&w[1][d]));
+                moved.push(d);
+            }
+            moved.sort();
+            assert_eq!(moved, (0..k).collect::<Vec<_>>(), "each axis once");
+        }
     }
 
     #[test]

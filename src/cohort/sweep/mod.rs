@@ -3,12 +3,13 @@
 //! in memory as a cohort runs a patient-arm (`patient::run_arms`: one
 //! point per thread on the CPU, batches on the GPU), one table of what
 //! each point gave, and for a Saltelli design the Sobol indices of every
-//! output. A point's result is kept in `points/` as soon as it finishes,
+//! output, for a Morris design its elementary effects. A point's result is kept in `points/` as soon as it finishes,
 //! so a rerun of the same command continues (docs/cohorts.md, "Sweeps and
 //! sensitivity").
 
 pub mod axis;
 pub mod design;
+pub mod morris;
 pub mod sobol;
 
 pub use axis::Axis;
@@ -275,7 +276,7 @@ struct Ready {
 }
 
 /// Run the sweep into `opts.out`; when every point has its result, write
-/// sweep.csv and, for a Saltelli design, sobol.csv.
+/// sweep.csv and, for a Saltelli or Morris design, sobol.csv or morris.csv.
 pub fn run(sweep: &Sweep, opts: &Options) -> Result<Finished> {
     let values = sweep.values();
     // Every point resolves (and its fingerprint is known) before any run.
@@ -369,7 +370,7 @@ pub fn run(sweep: &Sweep, opts: &Options) -> Result<Finished> {
     })
 }
 
-/// sweep.csv, and sobol.csv for a Saltelli design.
+/// sweep.csv, and sobol.csv or morris.csv for a Saltelli or Morris design.
 fn write_tables(out: &Path, sweep: &Sweep, points: usize) -> Result<()> {
     let mut rows = Vec::with_capacity(points);
     for point in 0..points {
@@ -386,10 +387,14 @@ fn write_tables(out: &Path, sweep: &Sweep, points: usize) -> Result<()> {
     }
     let p = out.join(layout::SWEEP_CSV);
     atomic::write(&p, csv).with_context(|| format!("cannot write {}", p.display()))?;
-    if let Design::Saltelli { .. } = sweep.design {
-        let p = out.join(layout::SOBOL_CSV);
-        atomic::write(&p, sobol_table(sweep, &rows))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+    let analysis = match sweep.design {
+        Design::Saltelli { .. } => Some((layout::SOBOL_CSV, sobol_table(sweep, &rows))),
+        Design::Morris { .. } => Some((layout::MORRIS_CSV, morris_table(sweep, &rows))),
+        _ => None,
+    };
+    if let Some((name, text)) = analysis {
+        let p = out.join(name);
+        atomic::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())
 }
@@ -418,6 +423,30 @@ fn sobol_table(sweep: &Sweep, rows: &[Row]) -> String {
                     .join(",")
                 }
                 None => ",,,,,".to_string(),
+            };
+            csv += &format!("{name},{},{cells}\n", axis.key);
+        }
+    }
+    csv
+}
+
+/// Every output's Morris effects per axis: mu* with its 95% bootstrap
+/// interval, mu and sigma; empty cells where the output is not finite.
+fn morris_table(sweep: &Sweep, rows: &[Row]) -> String {
+    let mut csv = "output,key,mu_star,mu_star_lo,mu_star_hi,mu,sigma\n".to_string();
+    let units = sweep.design.unit_points(sweep.axes.len(), sweep.seed);
+    for (o, name) in output_names().iter().enumerate() {
+        let y: Vec<f64> = rows.iter().map(|r| r.outputs[o]).collect();
+        let found = morris::effects(&units, &y, sweep.axes.len(), sweep.seed);
+        for (i, axis) in sweep.axes.iter().enumerate() {
+            let cells = match &found {
+                Some(e) => {
+                    let x = &e[i];
+                    [x.mu_star, x.mu_star_ci.0, x.mu_star_ci.1, x.mu, x.sigma]
+                        .map(|v| format!("{v:.6e}"))
+                        .join(",")
+                }
+                None => ",,,,".to_string(),
             };
             csv += &format!("{name},{},{cells}\n", axis.key);
         }

@@ -108,7 +108,7 @@ fn estimate(y: &[f64], axes: usize, pick: &[usize]) -> Option<Vec<Indices>> {
 }
 
 /// Linear-interpolated quantile of sorted `v`.
-fn quantile(v: &[f64], q: f64) -> f64 {
+pub(super) fn quantile(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
