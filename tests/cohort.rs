@@ -506,8 +506,17 @@ fn a_radiotherapy_trial_reads_both_lesions_and_sets_its_figures_beside_the_model
         "{trial}"
     );
     assert_eq!(trial.lines().count(), 7, "{trial}");
+    // trial.png: a panel for ORR and one for median PFS, two rows each
+    // (overall survival is not modelled, so not drawn): 2 x 70 + 4 x 34 +
+    // 40 pixels high.
+    let png = image::open(out.join("trial.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1000, 2 * 70 + 4 * 34 + 40));
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("PEMBRO-RT") && report.contains("trial.csv"));
+    assert!(
+        report.contains("trial.png"),
+        "the report shows the trial chart"
+    );
 }
 
 #[test]

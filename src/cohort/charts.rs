@@ -17,8 +17,16 @@ fn plot_err<E: std::fmt::Debug>(what: &str) -> impl Fn(E) -> anyhow::Error + '_ 
     move |e| anyhow!("{what}: {e:?}")
 }
 
-/// Kaplan-Meier curves of every arm, censoring marks, numbers at risk.
-pub fn pfs(path: &Path, arms: &[String], records: &[Record], end_day: f64) -> Result<()> {
+/// Kaplan-Meier curves of every arm, censoring marks, numbers at risk,
+/// and each published median PFS (`published`: arm index and day) as a
+/// diamond on the 50% line in its arm's colour.
+pub fn pfs(
+    path: &Path,
+    arms: &[String],
+    records: &[Record],
+    end_day: f64,
+    published: &[(usize, f64)],
+) -> Result<()> {
     let table_px = 40 + 22 * arms.len() as u32;
     let err = plot_err("pfs.png");
     draw_png(path, (1000, 620 + table_px), |root| {
@@ -68,6 +76,17 @@ pub fn pfs(path: &Path, arms: &[String], records: &[Record], end_day: f64) -> Re
                 )
             });
             chart.draw_series(marks).map_err(&err)?;
+            // A published median beyond follow-up has no place on the axis.
+            for &(_, day) in published.iter().filter(|&&(a, d)| a == k && d <= end_day) {
+                chart
+                    .draw_series([EmptyElement::at((day, 0.5))
+                        + Polygon::new(vec![(0, -8), (8, 0), (0, 8), (-8, 0)], color.filled())
+                        + PathElement::new(
+                            vec![(0, -8), (8, 0), (0, 8), (-8, 0), (0, -8)],
+                            BLACK.stroke_width(1),
+                        )])
+                    .map_err(&err)?;
+            }
             let y = 60 + 24 * k as i32;
             legend
                 .draw(&PathElement::new(
@@ -90,6 +109,15 @@ pub fn pfs(path: &Path, arms: &[String], records: &[Record], end_day: f64) -> Re
                 (PLOT_FAMILY, 13).into_font(),
             ))
             .map_err(&err)?;
+        if published.iter().any(|&(_, d)| d <= end_day) {
+            legend
+                .draw(&Text::new(
+                    "<> published median",
+                    (8, 84 + 24 * arms.len() as i32),
+                    (PLOT_FAMILY, 13).into_font(),
+                ))
+                .map_err(&err)?;
+        }
         // Numbers at risk under the x axis, one row per arm.
         let x_px = |t: f64| 12 + 70 + ((780 - 12 - 12 - 70) as f64 * t / end_day) as i32;
         let ticks: Vec<f64> = (0..=6).map(|i| end_day * i as f64 / 6.0).collect();
@@ -314,6 +342,105 @@ pub fn mechanism_map(
             "cell: ORR gain (points) | mean paired shift of the best change (points; colour, green = deeper) | n = patients",
             (10, h as i32 - 30),
             font(12),
+        ))
+        .map_err(&err)?;
+        Ok(())
+    })
+}
+
+/// One row of the trial chart: a published figure and the model's value
+/// of the same measure on the same arm, each with its 95% interval.
+pub struct FigureRow {
+    pub label: String,
+    pub published: (f64, Option<f64>, Option<f64>),
+    pub model: Option<(f64, Option<f64>, Option<f64>)>,
+}
+
+/// trial.png: per measure the model can read (ORR, disease control,
+/// median PFS), a panel with one row per published figure: the model's
+/// value as a bar with its 95% interval, the trial's as a black diamond
+/// with its own.
+pub fn trial(path: &Path, panels: &[(String, Vec<FigureRow>)]) -> Result<()> {
+    let rows: usize = panels.iter().map(|(_, r)| r.len()).sum();
+    let height = 70 * panels.len() as u32 + 34 * rows as u32 + 40;
+    let err = plot_err("trial.png");
+    draw_png(path, (1000, height), |root| {
+        let mut rest = root.clone();
+        for (title, rows) in panels {
+            let h = 70 + 34 * rows.len() as u32;
+            let (area, below) = rest.split_vertically(h);
+            rest = below;
+            let top = rows
+                .iter()
+                .flat_map(|r| {
+                    let (v, _, hi) = r.published;
+                    let m = r.model.map_or(0.0, |(m, _, mh)| mh.unwrap_or(m));
+                    [v, hi.unwrap_or(v), m]
+                })
+                .fold(1.0f64, f64::max)
+                * 1.1;
+            let n = rows.len();
+            let mut chart = ChartBuilder::on(&area)
+                .caption(title.as_str(), (PLOT_FAMILY, 18))
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(330)
+                .build_cartesian_2d(0.0..top, -0.5..(n as f64 - 0.5))
+                .map_err(&err)?;
+            chart
+                .configure_mesh()
+                .y_labels(n)
+                .y_label_formatter(&|y: &f64| {
+                    let k = y.round();
+                    if (y - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
+                        rows[n - 1 - k as usize].label.clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .label_style((PLOT_FAMILY, 13))
+                .disable_y_mesh()
+                .light_line_style(WHITE)
+                .draw()
+                .map_err(&err)?;
+            for (i, r) in rows.iter().enumerate() {
+                let y = (n - 1 - i) as f64;
+                if let Some((m, lo, hi)) = r.model {
+                    chart
+                        .draw_series([Rectangle::new(
+                            [(0.0, y - 0.3), (m, y + 0.3)],
+                            series_color(0).mix(0.45).filled(),
+                        )])
+                        .map_err(&err)?;
+                    if let (Some(lo), Some(hi)) = (lo, hi) {
+                        chart
+                            .draw_series([PathElement::new(
+                                vec![(lo, y), (hi, y)],
+                                series_color(0).stroke_width(2),
+                            )])
+                            .map_err(&err)?;
+                    }
+                }
+                let (v, lo, hi) = r.published;
+                let yp = y - 0.12;
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    chart
+                        .draw_series([PathElement::new(
+                            vec![(lo, yp), (hi, yp)],
+                            BLACK.stroke_width(2),
+                        )])
+                        .map_err(&err)?;
+                }
+                chart
+                    .draw_series([EmptyElement::at((v, yp))
+                        + Polygon::new(vec![(0, -7), (7, 0), (0, 7), (-7, 0)], BLACK.filled())])
+                    .map_err(&err)?;
+            }
+        }
+        root.draw(&Text::new(
+            "bar: the model (line: 95% interval); diamond: the trial (line: its 95% interval)",
+            (10, height as i32 - 26),
+            (PLOT_FAMILY, 14).into_font(),
         ))
         .map_err(&err)?;
         Ok(())

@@ -28,19 +28,38 @@ pub fn aggregate(out: &Path, spec: &spec::CohortSpec, end_day: f64) -> Result<()
     let stats = tables::arm_stats(spec, &records);
     let map = tables::mechanism_map(spec.reference_label(), &spec.arm_labels, &records);
     tables::write(out, spec, &records, &stats, &map)?;
+    let label_of =
+        |a: &str| crate::therapy::treatment::arm_label(&crate::therapy::treatment::parse_arm(a));
+    let mut published_pfs = Vec::new();
     if !spec.cohort.figures.is_empty() {
-        let text = trial::table(&spec.cohort.figures, &stats, |a| {
-            crate::therapy::treatment::arm_label(&crate::therapy::treatment::parse_arm(a))
-        });
+        let text = trial::table(&spec.cohort.figures, &stats, label_of);
         let p = out.join(layout::TRIAL_CSV);
         crate::output::atomic::write(&p, text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
+        charts::trial(
+            &out.join(layout::TRIAL_PNG),
+            &trial::chart_panels(&spec.cohort.figures, &stats, label_of),
+        )?;
+        published_pfs = spec
+            .cohort
+            .figures
+            .iter()
+            .filter(|f| f.measure == trial::Measure::MedianPfsMonths)
+            .filter_map(|f| {
+                let k = spec
+                    .arm_labels
+                    .iter()
+                    .position(|a| *a == label_of(&f.arm))?;
+                Some((k, f.value * trial::DAYS_PER_MONTH))
+            })
+            .collect();
     }
     charts::pfs(
         &out.join(layout::PFS_PNG),
         &spec.arm_labels,
         &records,
         end_day,
+        &published_pfs,
     )?;
     charts::waterfall(&out.join(layout::WATERFALL_PNG), &spec.arm_labels, &records)?;
     charts::mechanism_map(

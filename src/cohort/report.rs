@@ -85,6 +85,13 @@ pub fn write(out: &Path, spec: &CohortSpec, stats: &[ArmStats], end_day: f64) ->
                 link(layout::TRIAL_CSV, layout::TRIAL_CSV)
             );
         }
+        if out.join(layout::TRIAL_PNG).exists() {
+            let _ = writeln!(
+                b,
+                "<p>{}</p>",
+                img(layout::TRIAL_PNG, "The model beside the trial's figures")
+            );
+        }
     }
     b.push_str("<h2>Response per arm</h2>\n");
     b.push_str(&csv_table(&out.join(layout::ARMS_CSV))?);

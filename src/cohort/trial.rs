@@ -164,6 +164,44 @@ pub fn check(
     Ok(())
 }
 
+/// The panels of trial.png: per measure the model reads, in `Measure`'s
+/// order, one row per published figure with the model's value beside it.
+pub fn chart_panels(
+    figures: &[Figure],
+    stats: &[ArmStats],
+    label_of: impl Fn(&str) -> String,
+) -> Vec<(String, Vec<super::charts::FigureRow>)> {
+    let title = |m: Measure| match m {
+        Measure::OrrPct => "Objective response rate (%)",
+        Measure::DcrPct => "Disease control rate (%)",
+        Measure::MedianPfsMonths => "Median progression-free survival (months)",
+        Measure::MedianOsMonths | Measure::OsRatePct => "",
+    };
+    Measure::ALL
+        .iter()
+        .filter(|m| !title(**m).is_empty())
+        .filter_map(|&m| {
+            let rows: Vec<_> = figures
+                .iter()
+                .filter(|f| f.measure == m)
+                .map(|f| {
+                    let label = label_of(&f.arm);
+                    let model = stats
+                        .iter()
+                        .find(|a| a.arm == label)
+                        .and_then(|a| m.model(a));
+                    super::charts::FigureRow {
+                        label: format!("{label} (trial n = {})", f.patients),
+                        published: (f.value, f.low, f.high),
+                        model,
+                    }
+                })
+                .collect();
+            (!rows.is_empty()).then(|| (title(m).to_string(), rows))
+        })
+        .collect()
+}
+
 /// trial.csv: each published figure beside the model's.
 pub fn table(figures: &[Figure], stats: &[ArmStats], label_of: impl Fn(&str) -> String) -> String {
     let mut s = String::from(

@@ -682,6 +682,7 @@ const COHORT_FILES: &[&str] = &[
     layout::ARMS_CSV,
     layout::COURSE_CSV,
     layout::TRIAL_CSV,
+    layout::TRIAL_PNG,
     layout::PFS_PNG,
     layout::WATERFALL_PNG,
     layout::MECHANISM_CSV,

@@ -36,6 +36,7 @@ pub const PATIENTS_CSV: &str = "patients.csv";
 pub const ARMS_CSV: &str = "arms.csv";
 pub const COURSE_CSV: &str = "response_course.csv";
 pub const TRIAL_CSV: &str = "trial.csv";
+pub const TRIAL_PNG: &str = "trial.png";
 pub const PFS_PNG: &str = "pfs.png";
 pub const WATERFALL_PNG: &str = "waterfall.png";
 pub const MECHANISM_CSV: &str = "mechanism_map.csv";
