@@ -210,6 +210,12 @@ fn bad_axes_are_refused_before_anything_runs() {
         ),
         ("params.kill_rate_per_day=2:1", "below the high end"),
         ("params.kill_rate_per_day=0:1:log", "positive low end"),
+        // A decimal key whose low end is out of range stays decimal (its
+        // rounded low end, 0, would be in range): the end is refused.
+        (
+            "params.kill_rate_per_day=-0.4:2",
+            "outside the allowed range",
+        ),
     ] {
         let o = run("sweep", &out, &["--vary", vary]);
         let e = String::from_utf8_lossy(&o.stderr);
@@ -219,6 +225,18 @@ fn bad_axes_are_refused_before_anything_runs() {
     }
     let o = run("sweep", &out, &[]);
     assert!(!o.status.success(), "a sweep without --vary was accepted");
+    let o = run(
+        "sweep",
+        &out,
+        &[
+            "--set",
+            "params.kill_rate_per_day=1.0",
+            "--vary",
+            "params.kill_rate_per_day=0.5:2",
+        ],
+    );
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("also given by --set"), "{e}");
     let o = run(
         "sensitivity",
         &out,

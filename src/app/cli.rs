@@ -281,10 +281,12 @@ pub struct Scenario {
 #[derive(clap::Args)]
 pub struct Axes {
     /// A scenario key and its range: KEY=LO:HI, or KEY=LO:HI:log for a
-    /// log-uniform axis; whole-number ends give whole values (repeatable).
+    /// log-uniform axis; a key that takes only whole numbers gets rounded
+    /// values (repeatable).
     #[arg(long = "vary", value_name = "KEY=LO:HI[:log]", required = true)]
     pub vary: Vec<String>,
-    /// Seed of the design's points.
+    /// Seed of the design's points (the Latin hypercube's, the Sobol
+    /// scrambling, the Morris trajectories; a grid has none).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Points per GPU batch, run in one set of dispatches (default 64; the

@@ -77,7 +77,8 @@ fn run(
     eprintln!("{} point(s) run now, {} kept from before", f.ran, f.kept);
     if !f.complete {
         eprintln!(
-            "interrupted: the finished points are kept in {}; the same command continues",
+            "interrupted: the finished points are kept in {0}; the same command with --out {0} \
+             continues",
             out.display()
         );
         return Ok(Outcome::Interrupted);

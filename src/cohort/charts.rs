@@ -358,8 +358,8 @@ pub struct FigureRow {
 
 /// trial.png: per measure the model can read (ORR, disease control,
 /// median PFS), a panel with one row per published figure: the model's
-/// value as a bar with its 95% interval, the trial's as a black diamond
-/// with its own.
+/// value as a bar with its 95% interval (or a note where its median was
+/// not reached), the trial's as a black diamond with its own.
 pub fn trial(path: &Path, panels: &[(String, Vec<FigureRow>)]) -> Result<()> {
     let rows: usize = panels.iter().map(|(_, r)| r.len()).sum();
     let height = 70 * panels.len() as u32 + 34 * rows as u32 + 40;
@@ -405,6 +405,16 @@ pub fn trial(path: &Path, panels: &[(String, Vec<FigureRow>)]) -> Result<()> {
                 .map_err(&err)?;
             for (i, r) in rows.iter().enumerate() {
                 let y = (n - 1 - i) as f64;
+                if r.model.is_none() {
+                    // A median beyond follow-up: say so, not an empty bar.
+                    chart
+                        .draw_series([Text::new(
+                            "model: not reached in follow-up",
+                            (0.0, y + 0.3),
+                            (PLOT_FAMILY, 12).into_font().color(&series_color(0)),
+                        )])
+                        .map_err(&err)?;
+                }
                 if let Some((m, lo, hi)) = r.model {
                     chart
                         .draw_series([Rectangle::new(

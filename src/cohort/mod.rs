@@ -36,10 +36,11 @@ pub fn aggregate(out: &Path, spec: &spec::CohortSpec, end_day: f64) -> Result<()
         let p = out.join(layout::TRIAL_CSV);
         crate::output::atomic::write(&p, text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
-        charts::trial(
-            &out.join(layout::TRIAL_PNG),
-            &trial::chart_panels(&spec.cohort.figures, &stats, label_of),
-        )?;
+        let panels = trial::chart_panels(&spec.cohort.figures, &stats, label_of);
+        // Only overall survival published: nothing the model reads to draw.
+        if !panels.is_empty() {
+            charts::trial(&out.join(layout::TRIAL_PNG), &panels)?;
+        }
         published_pfs = spec
             .cohort
             .figures

@@ -219,7 +219,10 @@ fn survivals(cx: &At, r: &Radiation) -> Result<Vec<(&'static str, f64)>, ConfigE
         let alpha = coefficient("alpha_per_gy", &r.alpha_per_gy)?;
         let beta = coefficient("beta_per_gy2", &r.beta_per_gy2)?;
         let d = r.dose_gy;
-        survival.push((field.name, (-alpha * d - beta * d * d).exp()));
+        // At the ranges' ends the survival underflows; the smallest
+        // positive one keeps the death rate finite.
+        let s = (-alpha * d - beta * d * d).exp().max(f64::MIN_POSITIVE);
+        survival.push((field.name, s));
     }
     Ok(survival)
 }

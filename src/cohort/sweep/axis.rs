@@ -66,16 +66,27 @@ impl Axis {
     /// The value at `u` in [0, 1] along the axis.
     pub fn at(&self, u: f64) -> f64 {
         let u = u.clamp(0.0, 1.0);
+        // (1 - u) lo + u hi: no overflow of hi - lo on the widest ranges.
         let v = if self.log {
-            (self.lo.ln() + u * (self.hi.ln() - self.lo.ln())).exp()
+            ((1.0 - u) * self.lo.ln() + u * self.hi.ln()).exp()
         } else {
-            self.lo + u * (self.hi - self.lo)
+            (1.0 - u) * self.lo + u * self.hi
         };
         if self.integer {
             v.round()
         } else {
             // exp(ln) may step a hair past an end.
             v.clamp(self.lo, self.hi)
+        }
+    }
+
+    /// Where `value` lies along the axis, in [0, 1] (the inverse of `at`
+    /// but for a count's rounding).
+    pub fn unit_of(&self, value: f64) -> f64 {
+        if self.log {
+            (value.ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln())
+        } else {
+            value / (self.hi - self.lo) - self.lo / (self.hi - self.lo)
         }
     }
 
@@ -114,6 +125,10 @@ mod tests {
         assert_eq!(a.at(0.5), 1.25);
         let l = Axis::parse("--vary", "params.y=0.1:10:log").unwrap();
         assert!((l.at(0.5) - 1.0).abs() < 1e-12);
+        assert!((l.unit_of(1.0) - 0.5).abs() < 1e-12 && (a.unit_of(1.25) - 0.5).abs() < 1e-12);
+        let wide = Axis::parse("--vary", "params.z=-1e308:1e308").unwrap();
+        assert_eq!(wide.at(0.0), -1e308);
+        assert!(wide.at(0.5).is_finite());
         let mut n = Axis::parse("--vary", "fields.vessel.initial[0].count=20:80").unwrap();
         assert!(!n.integer);
         n.integer = true;

@@ -71,7 +71,7 @@ impl Design {
         }
         let n = self.len(axes);
         if n > MAX_POINTS {
-            bail!("the design has {n} points; at most {MAX_POINTS} (fewer --points or axes)");
+            bail!("the design has {n} points; at most {MAX_POINTS} (fewer points, samples, trajectories or axes)");
         }
         Ok(())
     }

@@ -55,6 +55,9 @@ const RESPONSE: &[&str] = &[
     "priming",
 ];
 
+/// The smallest burden ratio the `log10_*_ratio` outputs report.
+pub const LOG_RATIO_FLOOR: f64 = 1e-12;
+
 /// The output columns of sweep.csv, in order.
 pub fn output_names() -> Vec<String> {
     let mut names: Vec<String> = RESPONSE.iter().map(|s| s.to_string()).collect();
@@ -72,8 +75,10 @@ fn outputs(run: &RegionRun) -> Vec<f64> {
         [] => b0,
         later => later.iter().copied().fold(f64::INFINITY, f64::min),
     };
-    // A tumour that vanished entirely has no logarithm: floor it.
-    let log_ratio = |b: f64| (b / b0).max(f64::MIN_POSITIVE).log10();
+    // A tumour that vanished entirely has no logarithm: floor it at 1e-12
+    // of its baseline (far below one cell of a clinical lesion, and no
+    // outlier of -308 to swamp a variance).
+    let log_ratio = |b: f64| (b / b0).max(LOG_RATIO_FLOOR).log10();
     let r = &run.region;
     let mut v = vec![
         r.final_diameter_um,
@@ -143,8 +148,21 @@ impl Sweep {
             design,
             seed,
         };
-        // A key that refuses a float but takes an integer is a count
-        // (tried alone, the other keys as the scenario has them).
+        for a in &sweep.axes {
+            let set_too = sweep
+                .base
+                .iter()
+                .any(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == a.key));
+            if set_too {
+                bail!(
+                    "--vary {}: the key is also given by --set; drop one of the two",
+                    a.key
+                );
+            }
+        }
+        // A key that refuses a float at both ends and the middle but takes
+        // an integer is a count (tried alone, the other keys as the
+        // scenario has them).
         for a in sweep.axes.iter_mut() {
             let load = |set: String| {
                 let mut all = sweep.base.clone();
@@ -153,7 +171,8 @@ impl Sweep {
             };
             let mut whole = a.clone();
             whole.integer = true;
-            a.integer = !load(a.set(a.lo)) && load(whole.set(a.lo));
+            let float_somewhere = [0.0, 0.5, 1.0].iter().any(|&u| load(a.set(a.at(u))));
+            a.integer = !float_somewhere && load(whole.set(a.lo));
         }
         let lows: Vec<f64> = sweep.axes.iter().map(|a| a.lo).collect();
         for i in 0..sweep.axes.len() {
@@ -241,7 +260,12 @@ fn read_point(out: &Path, sweep: &Sweep, point: usize) -> Result<Option<Row>> {
     };
     let mut lines = text.lines();
     if lines.next() != Some(format!("{},run_fingerprint", sweep.header()).as_str()) {
-        return Err(damaged());
+        bail!(
+            "{} holds a result of another sweep (other --vary keys): {}; use --force to replace \
+             the folder's results, or another --out",
+            out.display(),
+            p.display()
+        );
     }
     let cells: Vec<&str> = lines.next().ok_or_else(damaged)?.split(',').collect();
     let k = sweep.axes.len();
@@ -353,7 +377,8 @@ pub fn run(sweep: &Sweep, opts: &Options) -> Result<Finished> {
     bar.finish_and_clear();
     if let Some(e) = work.failure.into_inner().expect("no worker panicked") {
         return Err(e.context(format!(
-            "sweep stopped; finished points are kept in {}: the same command continues",
+            "sweep stopped; finished points are kept in {0}: the same command with --out {0} \
+             continues",
             opts.out.display()
         )));
     }
@@ -435,9 +460,23 @@ fn sobol_table(sweep: &Sweep, rows: &[Row]) -> String {
 fn morris_table(sweep: &Sweep, rows: &[Row]) -> String {
     let mut csv = "output,key,mu_star,mu_star_lo,mu_star_hi,mu,sigma\n".to_string();
     let units = sweep.design.unit_points(sweep.axes.len(), sweep.seed);
+    // Where each point lies on its axes after a count's rounding: the
+    // step an effect is divided by is the one taken.
+    let taken: Vec<Vec<f64>> = sweep
+        .values()
+        .iter()
+        .map(|v| {
+            sweep
+                .axes
+                .iter()
+                .zip(v)
+                .map(|(a, &x)| a.unit_of(x))
+                .collect()
+        })
+        .collect();
     for (o, name) in output_names().iter().enumerate() {
         let y: Vec<f64> = rows.iter().map(|r| r.outputs[o]).collect();
-        let found = morris::effects(&units, &y, sweep.axes.len(), sweep.seed);
+        let found = morris::effects(&units, &taken, &y, sweep.axes.len(), sweep.seed);
         for (i, axis) in sweep.axes.iter().enumerate() {
             let cells = match &found {
                 Some(e) => {

@@ -18,10 +18,20 @@ pub struct Effects {
     pub sigma: f64,
 }
 
-/// Each axis's effects, from the design's points in the unit cube and the
-/// output `y` at each; `None` when an output is not finite.
-pub fn effects(units: &[Vec<f64>], y: &[f64], axes: usize, seed: u64) -> Option<Vec<Effects>> {
+/// Each axis's effects, from the design's points in the unit cube
+/// (`units`, which say which axis each step moves), where the points
+/// really lay after a count's rounding (`taken`, the step's length) and
+/// the output `y` at each; `None` when an output is not finite. A step
+/// that rounding made empty has no effect.
+pub fn effects(
+    units: &[Vec<f64>],
+    taken: &[Vec<f64>],
+    y: &[f64],
+    axes: usize,
+    seed: u64,
+) -> Option<Vec<Effects>> {
     assert_eq!(units.len(), y.len());
+    assert_eq!(taken.len(), y.len());
     let block = axes + 1;
     assert_eq!(y.len() % block, 0, "a Morris design's outputs");
     if y.iter().any(|v| !v.is_finite()) {
@@ -36,7 +46,12 @@ pub fn effects(units: &[Vec<f64>], y: &[f64], axes: usize, seed: u64) -> Option<
                 let i = (0..axes)
                     .find(|&d| a[d] != b[d])
                     .expect("a Morris step moves one axis");
-                row[i] = (y[s + 1] - y[s]) / (b[i] - a[i]);
+                let step = taken[s + 1][i] - taken[s][i];
+                row[i] = if step == 0.0 {
+                    0.0
+                } else {
+                    (y[s + 1] - y[s]) / step
+                };
             }
             row
         })
@@ -84,7 +99,7 @@ mod tests {
     fn a_linear_output_has_its_slopes_as_effects_and_no_spread() {
         let units = Design::Morris { trajectories: 8 }.unit_points(3, 5);
         let y: Vec<f64> = units.iter().map(|x| 5.0 * x[0] - 1.0 * x[1]).collect();
-        let e = effects(&units, &y, 3, 0).unwrap();
+        let e = effects(&units, &units, &y, 3, 0).unwrap();
         let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
         assert!(near(e[0].mu_star, 5.0) && near(e[0].mu, 5.0) && near(e[0].sigma, 0.0));
         assert!(near(e[1].mu_star, 1.0) && near(e[1].mu, -1.0) && near(e[1].sigma, 0.0));
@@ -93,10 +108,21 @@ mod tests {
     }
 
     #[test]
+    fn a_count_is_divided_by_the_step_its_rounding_took() {
+        // A count over 0:1: the design's levels 0, 1/3, 2/3, 1 round to
+        // 0, 0, 1, 1, so every step moves it by a whole range, not by 2/3.
+        let units = Design::Morris { trajectories: 6 }.unit_points(1, 3);
+        let taken: Vec<Vec<f64>> = units.iter().map(|x| vec![x[0].round()]).collect();
+        let y: Vec<f64> = taken.iter().map(|x| x[0]).collect();
+        let e = effects(&units, &taken, &y, 1, 0).unwrap();
+        assert!((e[0].mu_star - 1.0).abs() < 1e-12, "{e:?}");
+    }
+
+    #[test]
     fn an_interaction_shows_as_spread() {
         let units = Design::Morris { trajectories: 20 }.unit_points(2, 1);
         let y: Vec<f64> = units.iter().map(|x| x[0] * x[1]).collect();
-        let e = effects(&units, &y, 2, 0).unwrap();
+        let e = effects(&units, &units, &y, 2, 0).unwrap();
         // d(x0 x1)/dx0 = x1, over x1 in {0, 1/3, 2/3, 1}: spread, mean 1/2 on average.
         assert!(e[0].sigma > 0.1 && e[1].sigma > 0.1, "{e:?}");
         assert!(e[0].mu_star > 0.2 && e[0].mu_star < 0.8, "{e:?}");

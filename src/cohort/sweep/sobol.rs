@@ -2,8 +2,10 @@
 //! (design.rs): the first-order index S_i (Saltelli et al., Comput. Phys.
 //! Commun. 181:259, 2010, table 2, estimator (b)) and the total index
 //! ST_i (Jansen, Comput. Phys. Commun. 117:35, 1999), with bootstrap
-//! intervals over the base samples. The same estimators as SALib's
-//! `sobol.analyze`.
+//! intervals over the base samples. The estimators of SALib's
+//! `sobol.analyze`; its variance divides by 2n, this one by 2n - 1, and
+//! its intervals are normal approximations where these are percentiles of
+//! the bootstrap (resamples without variance are left out).
 
 use crate::model::rng::SplitMix64;
 
