@@ -349,3 +349,111 @@ fn a_sweep_on_the_gpu_agrees_with_the_cpu() {
         }
     }
 }
+
+/// Whether the Python tests may skip (no python3 or no scikit-learn).
+fn python_required() -> bool {
+    common::required("TMESIM_REQUIRE_PYTHON")
+}
+
+fn history_match(args: &[&str]) -> Option<std::process::Output> {
+    let mut all = vec!["scripts/history_match.py"];
+    all.extend(args);
+    let o = std::process::Command::new("python3")
+        .args(&all)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match o {
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            if stderr.contains("ModuleNotFoundError") && !python_required() {
+                eprintln!("skipped: {stderr} (pip install scikit-learn; TMESIM_REQUIRE_PYTHON=1 makes this an error)");
+                return None;
+            }
+            Some(o)
+        }
+        Err(e) if !python_required() => {
+            eprintln!("skipped: no python3 ({e})");
+            None
+        }
+        Err(e) => panic!("python3 is required (CI / TMESIM_REQUIRE_PYTHON): {e}"),
+    }
+}
+
+#[test]
+fn history_matching_on_a_sweep_keeps_the_value_that_made_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    ok(&run(
+        "sweep",
+        &out,
+        &[
+            "--vary",
+            "params.kill_rate_per_day=0.5:4",
+            "--points",
+            "12",
+            "--backend",
+            "cpu",
+        ],
+    ));
+    let (head, rows) = table(&out.join("sweep.csv"));
+    let kill = column(&head, &rows, "params.kill_rate_per_day");
+    let d = column(&head, &rows, "final_diameter_um");
+    // The point nearest the middle of the range makes the target.
+    let p = (0..kill.len())
+        .min_by(|&a, &b| (kill[a] - 2.25).abs().total_cmp(&(kill[b] - 2.25).abs()))
+        .unwrap();
+    let targets = tmp.path().join("targets.toml");
+    std::fs::write(
+        &targets,
+        format!(
+            "[[target]]\noutput = \"final_diameter_um\"\nvalue = {}\nobs_sd = 0.1\n\
+             discrepancy_sd = 0.1\nsource = \"point {p} of this sweep\"\n",
+            d[p]
+        ),
+    )
+    .unwrap();
+    let Some(o) = history_match(&[
+        out.to_str().unwrap(),
+        targets.to_str().unwrap(),
+        "--samples",
+        "20000",
+    ]) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("history_match/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let range = &summary["keys"]["params.kill_rate_per_day"];
+    let (lo, hi) = (range["lo"].as_f64().unwrap(), range["hi"].as_f64().unwrap());
+    assert!(
+        lo <= kill[p] && kill[p] <= hi,
+        "{lo}..{hi} lacks {}",
+        kill[p]
+    );
+    assert!(
+        lo > 1.0 && hi < 3.5,
+        "{lo}..{hi}: the ends of 0.5..4 are not ruled out"
+    );
+    assert!(
+        summary["targets"][0]["loo_rmse_over_spread"]
+            .as_f64()
+            .unwrap()
+            < 0.1
+    );
+    // A training figure without a source is refused, naming file and target.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[target]]\noutput = \"final_diameter_um\"\nvalue = 1.0\nobs_sd = 0.1\n\
+         discrepancy_sd = 0.1\nsource = \"\"\n",
+    )
+    .unwrap();
+    let o = history_match(&[out.to_str().unwrap(), bad.to_str().unwrap()]).unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("bad.toml: target[0].source"),
+        "{e}"
+    );
+}
