@@ -296,7 +296,25 @@ fn force_never_removes_a_file_the_sweep_did_not_write() {
     );
     std::fs::remove_file(out.join("notes.txt")).unwrap();
     std::fs::remove_file(out.join("points").join("mine.csv")).unwrap();
+    // A symlink where tmesim writes its table is never followed: the file
+    // it points to (the user's, outside) stays, and nothing is removed.
+    let theirs = tmp.path().join("theirs.csv");
+    std::fs::write(&theirs, "mine").unwrap();
+    std::fs::remove_file(out.join("sweep.csv")).unwrap();
+    std::os::unix::fs::symlink(&theirs, out.join("sweep.csv")).unwrap();
+    let o = run("sweep", &out, &forced);
+    assert!(
+        !o.status.success(),
+        "a folder with a symlinked sweep.csv was cleared"
+    );
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "mine");
+    assert!(
+        out.join("points").join("p000000.csv").exists(),
+        "nothing was removed"
+    );
+    std::fs::remove_file(out.join("sweep.csv")).unwrap();
     ok(&run("sweep", &out, &forced));
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "mine");
 }
 
 #[test]

@@ -149,7 +149,7 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
     write_description(opts.out, spec, &plan, opts.shard, false)?;
     let total = jobs.len();
     let kept = count_kept(opts.out, spec, &patients);
-    let bar = progress_bar(opts.progress, total as u64, kept as u64);
+    let bar = progress_bar(opts.progress, "patient-arms", total as u64, kept as u64);
     let (workers, backend, batch) = if on_gpu {
         let batch = opts.batch.unwrap_or(DEFAULT_GPU_BATCH);
         (1, BackendChoice::Gpu, batch)
@@ -210,15 +210,22 @@ fn count_kept(out: &Path, spec: &CohortSpec, patients: &[u32]) -> usize {
         .count()
 }
 
-fn progress_bar(show: bool, total: u64, done: u64) -> indicatif::ProgressBar {
+/// A progress bar over `total` results of `unit` (patient-arms, points),
+/// `done` of them kept from before; hidden unless `show`.
+pub(crate) fn progress_bar(
+    show: bool,
+    unit: &str,
+    total: u64,
+    done: u64,
+) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} patient-arms  {msg}  elapsed {elapsed}  ETA {eta}",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit}  {{msg}}  elapsed {{elapsed}}  ETA {{eta}}"
+        ))
         .expect("valid template"),
     );
     bar.set_position(done);

@@ -346,7 +346,8 @@ pub fn run(sweep: &Sweep, opts: &Options) -> Result<Finished> {
         }
     }
     write_description(opts.out, sweep, values.len(), false)?;
-    let bar = progress_bar(opts.progress, values.len() as u64, kept as u64);
+    let bar =
+        super::runner::progress_bar(opts.progress, "points", values.len() as u64, kept as u64);
     let (workers, backend, batch) = if on_gpu {
         (
             1,
@@ -523,23 +524,6 @@ fn write_description(out: &Path, sweep: &Sweep, points: usize, complete: bool) -
         serde_json::to_string_pretty(&json).expect("json") + "\n",
     )
     .with_context(|| format!("cannot write {}", p.display()))
-}
-
-fn progress_bar(show: bool, total: u64, done: u64) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} points  elapsed {elapsed}  ETA {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_position(done);
-    bar.reset_eta();
-    bar.enable_steady_tick(std::time::Duration::from_millis(500));
-    bar
 }
 
 /// What the workers share.
