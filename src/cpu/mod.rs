@@ -9,6 +9,7 @@ pub mod batch;
 pub(crate) mod crowding;
 pub(crate) mod diffuse_explicit;
 pub(crate) mod diffuse_exponential;
+pub mod lanes;
 pub(crate) mod motility;
 pub mod react;
 pub(crate) mod source_pass;
@@ -17,25 +18,36 @@ pub(crate) mod systemic;
 use crate::backend::plan::MAX_SOURCES;
 use crate::model::fields::FIELD_COUNT;
 use crate::model::grid::Grid;
+use lanes::{Lanes, Real, LANES};
 use rayon::prelude::*;
 
-/// Voxels per rayon task.
+/// Voxels per rayon task (a multiple of `LANES`).
 const CHUNK: usize = 4096;
+const _: () = assert!(CHUNK.is_multiple_of(LANES));
 
-/// Apply `f(i, values)` to the values of all fields at each voxel `i`, in
-/// parallel.
-pub fn for_each_voxel(fields: &mut [Vec<f32>], f: impl Fn(usize, &mut [f32; FIELD_COUNT]) + Sync) {
-    for_each_voxel_emitting(fields, &mut [], 0, |i, v, _| f(i, v));
+/// The values of every field at the `count` voxels from `first`, one lane
+/// per voxel; the lanes past `count` repeat the last voxel, so they hold
+/// values the kernel meets anyway (their results are dropped).
+pub fn gather_lanes(fields: &[Vec<f32>], first: usize, count: usize) -> [Lanes; FIELD_COUNT] {
+    std::array::from_fn(|f| lane_run(&fields[f], first, count))
 }
 
-/// [`for_each_voxel`] that also writes `slots` values per voxel into
-/// `out` (slot after slot, each as long as a field): `f(i, values,
-/// emitted)` fills `emitted[..slots]`.
-pub fn for_each_voxel_emitting(
+/// `values[first..first + count]` as lanes, the last repeated to fill them.
+#[inline(always)]
+fn lane_run(values: &[f32], first: usize, count: usize) -> Lanes {
+    let part = &values[first..first + count];
+    Lanes(std::array::from_fn(|l| part[l.min(count - 1)]))
+}
+
+/// Apply `f(first, count, values, emitted)` to every run of `LANES`
+/// voxels (`count` of them real, fewer at the end), in parallel, writing
+/// the values back and `slots` emitted values per voxel into `out` (slot
+/// after slot, each as long as a field).
+pub fn for_each_lanes_emitting(
     fields: &mut [Vec<f32>],
     out: &mut [f32],
     slots: usize,
-    f: impl Fn(usize, &mut [f32; FIELD_COUNT], &mut [f32; MAX_SOURCES]) + Sync,
+    f: impl Fn(usize, usize, &mut [Lanes; FIELD_COUNT], &mut [Lanes; MAX_SOURCES]) + Sync,
 ) {
     assert_eq!(fields.len(), FIELD_COUNT);
     let n = fields[0].len();
@@ -58,18 +70,17 @@ pub fn for_each_voxel_emitting(
         .into_par_iter()
         .enumerate()
         .for_each(|(c, (mut parts, mut emitted))| {
-            let mut v = [0f32; FIELD_COUNT];
-            let mut e = [0f32; MAX_SOURCES];
-            for j in 0..parts[0].len() {
-                for (f, part) in parts.iter().enumerate() {
-                    v[f] = part[j];
+            let mut e = [Lanes::splat(0.0); MAX_SOURCES];
+            for j in (0..parts[0].len()).step_by(LANES) {
+                let count = LANES.min(parts[0].len() - j);
+                let mut v: [Lanes; FIELD_COUNT] =
+                    std::array::from_fn(|f| lane_run(parts[f], j, count));
+                f(c * CHUNK + j, count, &mut v, &mut e);
+                for (part, lanes) in parts.iter_mut().zip(&v) {
+                    part[j..j + count].copy_from_slice(&lanes.0[..count]);
                 }
-                f(c * CHUNK + j, &mut v, &mut e);
-                for (f, part) in parts.iter_mut().enumerate() {
-                    part[j] = v[f];
-                }
-                for (s, part) in emitted.iter_mut().enumerate() {
-                    part[j] = e[s];
+                for (part, lanes) in emitted.iter_mut().zip(&e) {
+                    part[j..j + count].copy_from_slice(&lanes.0[..count]);
                 }
             }
         });

@@ -350,8 +350,10 @@ pub const CELL_FIELDS: [usize; CELL_COUNT] = {
 
 /// The crowding of one voxel: its cell fields summed in buffer order (the
 /// generated WGSL `cell_sum` adds them in the same order).
-pub fn cell_sum(v: &[f32; FIELD_COUNT]) -> f32 {
-    CELL_FIELDS.iter().map(|&c| v[c]).sum()
+pub fn cell_sum<T: Copy + std::ops::Add<Output = T>>(v: &[T; FIELD_COUNT]) -> T {
+    CELL_FIELDS[1..]
+        .iter()
+        .fold(v[CELL_FIELDS[0]], |sum, &c| sum + v[c])
 }
 
 /// The molecules whose cellular production the exact transport integrates
