@@ -210,17 +210,20 @@ fn state_targets(v: Voxel, t: TCell) -> StateTargets {
 
 // u(dt) of du/dt = gain - loss u with both frozen: exact, and
 // non-negative for u, gain, loss >= 0 (mirrors cpu::react::step_linear).
+// One exponential serves both terms.
 fn step_linear(u: f32, gain: f32, loss: f32, dt: f32) -> f32 {
     let z = loss * dt;
-    return u * exp(-z) + dt * gain * phi1(z);
+    let decay = exp(-z);
+    return u * decay + dt * gain * phi1(z, decay);
 }
 
-// (1 - e^-z) / z for z >= 0, from its series below 0.01 (cpu::react::phi1).
-fn phi1(z: f32) -> f32 {
+// (1 - e^-z) / z for z >= 0, given decay = e^-z, from its series below
+// 0.01 (cpu::react::phi1).
+fn phi1(z: f32, decay: f32) -> f32 {
     if z < 0.01 {
         return 1.0 - z * (0.5 - z * (1.0 / 6.0 - z / 24.0));
     }
-    return (1.0 - exp(-z)) / z;
+    return (1.0 - decay) / z;
 }
 
 // The rates of one voxel at one state (cpu::react::StageRates).

@@ -84,21 +84,22 @@ impl Decays {
 
 /// u(dt) of du/dt = gain - loss u with both frozen: exact, and
 /// non-negative for u, gain, loss >= 0 (mirrors `step_linear` in
-/// react.wgsl).
+/// react.wgsl). One exponential serves both terms.
 #[inline(always)]
 fn step_linear<T: Real>(u: T, gain: T, loss: T, dt: f32) -> T {
     let z = loss * dt;
-    u * (T::splat(0.0) - z).exp() + gain * dt * phi1(z)
+    let decay = (T::splat(0.0) - z).exp();
+    u * decay + gain * dt * phi1(z, decay)
 }
 
-/// (1 - e^-z) / z for z >= 0, from its series below 0.01 where the
-/// subtraction would cancel (the first term left out, z^4/120, is under
-/// 1e-10).
+/// (1 - e^-z) / z for z >= 0, given `decay` = e^-z, from its series below
+/// 0.01 where the subtraction would cancel (the first term left out,
+/// z^4/120, is under 1e-10).
 #[inline(always)]
-fn phi1<T: Real>(z: T) -> T {
+fn phi1<T: Real>(z: T, decay: T) -> T {
     let one = T::splat(1.0);
     let series = one - z * (T::splat(0.5) - z * (T::splat(1.0 / 6.0) - z / 24.0));
-    let exact = (one - (T::splat(0.0) - z).exp()) / z;
+    let exact = (one - decay) / z;
     z.if_lt(T::splat(0.01), series, exact)
 }
 
