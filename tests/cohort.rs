@@ -645,3 +645,36 @@ fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
         );
     }
 }
+
+/// A trial file that extends the seed trials and redraws one parameter
+/// (RELATIVITY-047's own baseline tumour burden) keeps every other draw:
+/// the same distributions in the same order, the same values per patient.
+#[test]
+fn a_trial_file_redraws_its_own_lesion_burden_and_keeps_every_other_draw() {
+    let seed = seed_trials(&[]);
+    let trial = load(&repo("configs/cohorts/relativity047.toml"), &[]).unwrap();
+    let keys = |s: &CohortSpec| -> Vec<String> {
+        s.cohort.parameters.iter().map(|p| p.key.clone()).collect()
+    };
+    assert_eq!(keys(&trial), keys(&seed), "the same draws, in place");
+    let lesion = keys(&seed)
+        .iter()
+        .position(|k| k == "lesion.sum_mm")
+        .unwrap();
+    assert_eq!(trial.cohort.parameters[lesion].median, Some(56.7));
+    assert_eq!(seed.cohort.parameters[lesion].median, Some(102.0));
+    for i in 0..5 {
+        let (a, b) = (patient(&seed, i), patient(&trial, i));
+        assert_eq!(a.phenotype, b.phenotype);
+        for (k, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
+            if k == lesion {
+                assert!(
+                    y < x,
+                    "patient {i}: the trial's burden {y} below KEYNOTE-001's {x}"
+                );
+            } else {
+                assert_eq!(x, y, "patient {i}, draw {k}");
+            }
+        }
+    }
+}

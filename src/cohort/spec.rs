@@ -101,7 +101,9 @@ const MAX_EXTENDS: usize = 8;
 
 /// The text of a cohort file; where it names `cohort.extends` (another
 /// cohort file, relative to it), that file's keys with this file's over
-/// them: tables merge key by key, any other value (arrays included)
+/// them: tables merge key by key, `[[cohort.parameter]]` entries by their
+/// `key` (a trial file redraws one parameter, such as its own lesion
+/// burden, and keeps the rest), any other value (other arrays included)
 /// replaces the extended one. Paths inside both files are read relative
 /// to this one, so keep them in one folder.
 fn with_extended(path: &Path, depth: usize) -> Result<String, ConfigError> {
@@ -139,12 +141,16 @@ fn with_extended(path: &Path, depth: usize) -> Result<String, ConfigError> {
     Ok(toml::to_string(&merged).expect("a TOML value prints"))
 }
 
-/// `over`'s keys over `base`'s: tables merge, other values replace.
+/// `over`'s keys over `base`'s: tables merge, the cohort's parameter
+/// draws merge by key, other values replace.
 fn merge(base: &mut toml::Value, over: toml::Value) {
     match (base, over) {
         (toml::Value::Table(b), toml::Value::Table(o)) => {
             for (k, v) in o {
                 match b.get_mut(&k) {
+                    Some(toml::Value::Array(draws)) if k == "parameter" && v.is_array() => {
+                        merge_draws(draws, v);
+                    }
                     Some(slot) => merge(slot, v),
                     None => {
                         b.insert(k, v);
@@ -153,6 +159,26 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
             }
         }
         (slot, v) => *slot = v,
+    }
+}
+
+/// `[[cohort.parameter]]` of an extending file over the extended one's: an
+/// entry with the `key` of an existing one replaces it in place (so every
+/// other draw keeps its position and its values), a new key is appended.
+fn merge_draws(base: &mut Vec<toml::Value>, over: toml::Value) {
+    let key = |v: &toml::Value| {
+        v.get("key")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    };
+    for entry in over.as_array().into_iter().flatten() {
+        match base
+            .iter_mut()
+            .find(|b| key(b).is_some() && key(b) == key(entry))
+        {
+            Some(slot) => *slot = entry.clone(),
+            None => base.push(entry.clone()),
+        }
     }
 }
 
