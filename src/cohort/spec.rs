@@ -172,11 +172,9 @@ fn merge_draws(base: &mut Vec<toml::Value>, over: toml::Value) {
             .map(str::to_owned)
     };
     for entry in over.as_array().into_iter().flatten() {
-        match base
-            .iter_mut()
-            .find(|b| key(b).is_some() && key(b) == key(entry))
-        {
-            Some(slot) => *slot = entry.clone(),
+        let same = key(entry).and_then(|k| base.iter().position(|b| key(b).as_ref() == Some(&k)));
+        match same {
+            Some(at) => base[at] = entry.clone(),
             None => base.push(entry.clone()),
         }
     }

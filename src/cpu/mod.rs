@@ -28,7 +28,11 @@ const _: () = assert!(CHUNK.is_multiple_of(LANES));
 /// The values of every field at the `count` voxels from `first`, one lane
 /// per voxel; the lanes past `count` repeat the last voxel, so they hold
 /// values the kernel meets anyway (their results are dropped).
-pub fn gather_lanes(fields: &[Vec<f32>], first: usize, count: usize) -> [Lanes; FIELD_COUNT] {
+pub(crate) fn gather_lanes(
+    fields: &[Vec<f32>],
+    first: usize,
+    count: usize,
+) -> [Lanes; FIELD_COUNT] {
     std::array::from_fn(|f| lane_run(&fields[f], first, count))
 }
 
