@@ -447,6 +447,80 @@ fn bad_trial_figures_get_errors_that_name_the_file_and_key() {
 /// A trial with radiotherapy: the trial's figures beside the model's in
 /// trial.csv, the unirradiated lesions read as the arm's response and the
 /// irradiated one apart, on the CPU.
+/// patients.csv as rows of (column, cell).
+fn patient_rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("patients.csv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// A region stops once its reading is settled (here, at progression) and
+/// every RECIST column is what the region run to the end of follow-up
+/// gives.
+#[test]
+fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "cohort",
+            SEED_TRIALS,
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "time.dt_min=15",
+            "--set",
+            "cohort.patients=2",
+            "--set",
+            "cohort.arms=[\"anti_pd1\"]",
+            "--set",
+            "cohort.grid_dx_um=100.0",
+            "--set",
+            "time.end_days=42",
+            "--set",
+            "cohort.readout.scan_every_weeks=2",
+        ];
+        args.extend(extra);
+        ok(&tmesim(&args));
+        patient_rows(&out)
+    };
+    let stopped = run("stopped", &[]);
+    let whole = run("whole", &["--set", "cohort.readout.run_to_end=true"]);
+    assert_eq!(stopped.len(), 2);
+    for (s, w) in stopped.iter().zip(&whole) {
+        for col in [
+            "recist",
+            "best_change_pct",
+            "best_day",
+            "progression_day",
+            "pfs_days",
+            "censored",
+            "scan_sums_mm",
+        ] {
+            assert_eq!(s[col], w[col], "{col} of patient {}", s["patient"]);
+        }
+        assert_eq!(w["region_end_day"], "42");
+    }
+    // Patient 1 (mdsc_rich) progresses at the 4-week scan, where its
+    // region stops; patient 0 runs on.
+    assert_eq!(stopped[1]["progression_day"], "28");
+    assert_eq!(stopped[1]["region_end_day"], "28");
+    assert_eq!(stopped[1]["scan_sums_mm"].split(';').count(), 3);
+    assert_eq!(stopped[0]["progression_day"], "");
+    assert_eq!(stopped[0]["region_end_day"], "42");
+}
+
 #[test]
 fn a_radiotherapy_trial_reads_both_lesions_and_sets_its_figures_beside_the_model() {
     let tmp = tempfile::tempdir().unwrap();

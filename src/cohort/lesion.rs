@@ -35,6 +35,9 @@ pub struct Readout {
     pub cells_per_mm3: f64,
     /// A lesion under this longest diameter counts as gone, mm.
     pub gone_below_mm: f64,
+    /// Run every region to the end of follow-up even once its reading is
+    /// settled (`settled`). Slower; only the region's own columns change.
+    pub run_to_end: bool,
 }
 
 impl Default for Readout {
@@ -47,6 +50,7 @@ impl Default for Readout {
             min_sd_weeks: 6.0,
             cells_per_mm3: 1e5,
             gone_below_mm: 2.0,
+            run_to_end: false,
         }
     }
 }
@@ -179,22 +183,44 @@ impl Course {
     }
 }
 
+/// Whether a lesion `d0_mm` across at baseline that follows the region's
+/// `course` has fallen below one cell by `day` (it then stays gone).
+fn extinct(course: &Course, d0_mm: f64, day: f64, cells_per_mm3: f64) -> bool {
+    let cells0 = cells_per_mm3 * std::f64::consts::PI / 6.0 * d0_mm.powi(3);
+    cells0 * course.min_ratio_until(day) < 1.0
+}
+
 /// The longest diameter at `day` of a lesion `d0_mm` across at baseline
 /// that follows the region's `course`; 0 once extinct.
 pub fn diameter_mm(course: &Course, d0_mm: f64, day: f64, cells_per_mm3: f64) -> f64 {
-    let cells0 = cells_per_mm3 * std::f64::consts::PI / 6.0 * d0_mm.powi(3);
-    if cells0 * course.min_ratio_until(day) < 1.0 {
+    if extinct(course, d0_mm, day, cells_per_mm3) {
         return 0.0;
     }
     d0_mm * course.ratio_at(day).max(0.0).cbrt()
 }
 
+/// Whether the reading of `lesions` that follow `course` (saved up to its
+/// last day) is settled, so that running the region on cannot change it:
+/// a scan by that day showed progression (the patient leaves the study,
+/// `recist::evaluate`), or every lesion is extinct (it stays gone, and the
+/// model seeds no new lesions). `read` gives the same reading of such a
+/// course as of the course run to the end of follow-up.
+pub fn settled(course: &Course, lesions: Lesions, readout: &Readout) -> bool {
+    let now = *course.days.last().expect("the baseline save");
+    if extinct(course, lesions.each_mm(), now, readout.cells_per_mm3) {
+        return true;
+    }
+    !readout.scan_days(now).is_empty()
+        && read(course, lesions, readout, now).is_ok_and(|r| r.evaluation.progression_day.is_some())
+}
+
 /// What the trial reads of one patient's lesions on one arm.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reading {
-    /// Scan days, baseline (day 0) first.
+    /// The days of the scans read, baseline (day 0) first; follow-up ends
+    /// at the first PD.
     pub days: Vec<f64>,
-    /// The sum of the target diameters at each scan, mm.
+    /// The sum of the target diameters at each scan read, mm.
     pub sums_mm: Vec<f64>,
     pub evaluation: Evaluation,
 }
@@ -223,8 +249,10 @@ pub fn read(
         })
         .collect();
     let evaluation = recist::evaluate(&scans, &readout.protocol())?;
+    let read = 1 + evaluation.responses.len();
+    days.truncate(read);
     Ok(Reading {
-        sums_mm: scans.iter().map(Scan::sum_mm).collect(),
+        sums_mm: scans[..read].iter().map(Scan::sum_mm).collect(),
         days,
         evaluation,
     })
@@ -297,6 +325,56 @@ mod tests {
         );
         let r = read(&shallow, DEFAULT_LESIONS, &Readout::default(), 168.0).unwrap();
         assert_eq!(r.evaluation.responses.last(), Some(&Response::Pd));
+    }
+
+    /// `course` cut after its save at `day`.
+    fn until(course: &Course, day: f64) -> Course {
+        let n = course.days.partition_point(|&d| d <= day);
+        Course {
+            days: course.days[..n].to_vec(),
+            burden: course.burden[..n].to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_reading_settles_at_progression_and_at_extinction_and_no_later_save_changes_it() {
+        let readout = Readout::default();
+        // Doubling every 20 days: +20% in the sum by the 8-week scan, PD.
+        // The course shrinks afterwards, which follow-up no longer sees.
+        let pd = daily(
+            |t| {
+                if t <= 60.0 {
+                    2f64.powf(t / 20.0)
+                } else {
+                    8.0 * (-(t - 60.0) / 10.0).exp()
+                }
+            },
+            168,
+        );
+        let full = read(&pd, DEFAULT_LESIONS, &readout, 168.0).unwrap();
+        assert_eq!(full.evaluation.progression_day, Some(56.0));
+        assert_eq!(full.days, [0.0, 56.0], "follow-up ends at PD");
+        assert!(!settled(&until(&pd, 55.0), DEFAULT_LESIONS, &readout));
+        let cut = until(&pd, 56.0);
+        assert!(settled(&cut, DEFAULT_LESIONS, &readout));
+        assert_eq!(read(&cut, DEFAULT_LESIONS, &readout, 168.0).unwrap(), full);
+        // Extinct by day 30 (1e-12 of a 102 mm lesion is under one cell),
+        // then regrowing: settled at extinction, CR either way.
+        let gone = daily(
+            |t| 10f64.powf(-12.0 * t.min(30.0) / 30.0 + (t - 30.0).max(0.0) / 20.0),
+            168,
+        );
+        let full = read(&gone, DEFAULT_LESIONS, &readout, 168.0).unwrap();
+        assert_eq!(full.evaluation.best, Response::Cr);
+        let first = (0..=168)
+            .find(|&d| settled(&until(&gone, d as f64), DEFAULT_LESIONS, &readout))
+            .unwrap();
+        assert!((25..=30).contains(&first), "settled on day {first}");
+        let cut = until(&gone, first as f64);
+        assert_eq!(read(&cut, DEFAULT_LESIONS, &readout, 168.0).unwrap(), full);
+        // A shrinking lesion that still has cells is not settled.
+        let pr = daily(|t| (-0.02 * t).exp(), 168);
+        assert!(!settled(&pr, DEFAULT_LESIONS, &readout));
     }
 
     #[test]

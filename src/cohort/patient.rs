@@ -74,6 +74,14 @@ pub fn run_spec(
     })
 }
 
+/// The tumour burden at each save.
+fn course(saves: &[Summary]) -> Course {
+    Course {
+        days: saves.iter().map(|x| x.time_days).collect(),
+        burden: saves.iter().map(|x| x.tumor_burden).collect(),
+    }
+}
+
 /// Whether two patient-arms can share a batch: one plan (grid, step,
 /// transport) and one schedule of steps and saves.
 pub fn same_batch(a: &ArmSpec, b: &ArmSpec) -> bool {
@@ -120,11 +128,16 @@ impl RegionRun {
 /// patient's unirradiated lesions beside the irradiated one). `names` say
 /// which patient-arm an error is about. Stops with an error when `stop` is
 /// raised.
+///
+/// `settled(k, course)` says, at each save, whether arm `k`'s reading can
+/// no longer change (`lesion::settled`): its run then ends at that save,
+/// and the batch when every arm's has.
 pub fn run_arms(
     arms: &[&ArmSpec],
     initials: &[&State],
     names: &[String],
     primed_by: &[Option<&RegionRun>],
+    settled: &dyn Fn(usize, &Course) -> bool,
     backend: &mut dyn Batch,
     stop: &AtomicBool,
 ) -> Result<Vec<RegionRun>> {
@@ -134,14 +147,14 @@ pub fn run_arms(
     let day = |step: u64| step as f64 * dt / MIN_PER_DAY as f64;
     let states: Vec<State> = initials.iter().map(|s| (*s).clone()).collect();
     backend.upload_batch(&states)?;
-    let mut times = vec![0.0];
     let mut saves: Vec<Vec<Summary>> = initials.iter().map(|s| vec![summarize(s, 0.0)]).collect();
+    let mut open = vec![true; arms.len()];
     let mut step = initials[0].step;
     anyhow::ensure!(
         initials.iter().all(|s| s.step == step),
         "the patient-arms of a batch must start at one step"
     );
-    while step < spec.steps {
+    while step < spec.steps && open.contains(&true) {
         if stop.load(Ordering::SeqCst) {
             bail!("interrupted");
         }
@@ -176,9 +189,11 @@ pub fn run_arms(
         step += batch;
         if spec.is_save_step(step) {
             let states = backend.download_batch()?;
-            times.push(day(step));
-            for (s, state) in saves.iter_mut().zip(&states) {
-                s.push(summarize(state, day(step)));
+            for (k, (s, state)) in saves.iter_mut().zip(&states).enumerate() {
+                if open[k] {
+                    s.push(summarize(state, day(step)));
+                    open[k] = !settled(k, &course(s));
+                }
             }
         }
     }
@@ -189,12 +204,10 @@ pub fn run_arms(
         .iter()
         .map(|s| {
             let d: Vec<f64> = s.iter().map(|x| x.equivalent_diameter_um).collect();
+            let course = course(s);
             RegionRun {
-                region: response(&times, &d, cr),
-                course: Course {
-                    days: times.clone(),
-                    burden: s.iter().map(|x| x.tumor_burden).collect(),
-                },
+                region: response(&course.days, &d, cr),
+                course,
                 dc_mean: s.iter().map(|x| x.totals[DC] / domain).collect(),
                 last: s.last().expect("the baseline save").clone(),
             }

@@ -5,9 +5,9 @@
 //! a crash writes the same bytes.
 
 use super::lesion::Reading;
+use super::patient::RegionRun;
 use super::sample::{format_value, Patient};
 use super::spec::CohortSpec;
-use crate::output::arms::Response as RegionResponse;
 use crate::output::recist::Response;
 use crate::output::{atomic, layout};
 use anyhow::{bail, Context, Result};
@@ -26,6 +26,9 @@ pub struct Record {
     pub region_baseline_um: f64,
     pub region_best_change_pct: f64,
     pub region_best_day: f64,
+    /// The last day the region ran: the end of follow-up, or the save at
+    /// which its reading settled (`lesion::settled`).
+    pub region_end_day: f64,
     /// The target lesions at baseline: how many, and the sum of their
     /// longest diameters (mm).
     pub lesions: u32,
@@ -60,6 +63,7 @@ const TAIL: &[&str] = &[
     "region_baseline_um",
     "region_best_change_pct",
     "region_best_day",
+    "region_end_day",
     "lesions",
     "baseline_sum_mm",
     "recist",
@@ -82,13 +86,14 @@ impl Record {
         spec: &CohortSpec,
         patient: &Patient,
         arm: &str,
-        region: &RegionResponse,
+        region: &RegionRun,
         reading: &Reading,
         infield: Option<&Reading>,
         fingerprint: String,
     ) -> Self {
         let e = &reading.evaluation;
         let lesions = patient.lesions(spec);
+        let (course, region) = (&region.course, &region.region);
         Record {
             patient: patient.index,
             phenotype: patient.phenotype.clone(),
@@ -103,6 +108,7 @@ impl Record {
             region_baseline_um: region.baseline_diameter_um,
             region_best_change_pct: region.best_change_pct,
             region_best_day: region.best_day,
+            region_end_day: *course.days.last().expect("the baseline save"),
             lesions: lesions.count,
             baseline_sum_mm: lesions.sum_mm,
             recist: e.best,
@@ -136,6 +142,7 @@ impl Record {
             self.region_baseline_um.to_string(),
             self.region_best_change_pct.to_string(),
             self.region_best_day.to_string(),
+            self.region_end_day.to_string(),
             self.lesions.to_string(),
             self.baseline_sum_mm.to_string(),
             self.recist.as_str().to_string(),
@@ -230,16 +237,16 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
         "NE" => Ok(Response::Ne),
         other => Err(anyhow::anyhow!("`{other}` is not a RECIST category")),
     };
-    let recist = category(cells[t + 6])?;
-    let infield = if cells[t + 14].is_empty() {
+    let recist = category(cells[t + 7])?;
+    let infield = if cells[t + 15].is_empty() {
         None
     } else {
-        Some((category(cells[t + 14])?, num(t + 15)?))
+        Some((category(cells[t + 15])?, num(t + 16)?))
     };
-    let sums = if cells[t + 13].is_empty() {
+    let sums = if cells[t + 14].is_empty() {
         Vec::new()
     } else {
-        cells[t + 13]
+        cells[t + 14]
             .split(LIST_SEP)
             .map(|v| v.parse().with_context(|| format!("scan sum `{v}`")))
             .collect::<Result<_>>()?
@@ -252,21 +259,22 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
         region_baseline_um: num(t + 1)?,
         region_best_change_pct: num(t + 2)?,
         region_best_day: num(t + 3)?,
-        lesions: cells[t + 4].parse().context("lesion count")?,
-        baseline_sum_mm: num(t + 5)?,
+        region_end_day: num(t + 4)?,
+        lesions: cells[t + 5].parse().context("lesion count")?,
+        baseline_sum_mm: num(t + 6)?,
         recist,
-        best_change_pct: num(t + 8)?,
-        best_day: num(t + 9)?,
-        progression_day: if cells[t + 10].is_empty() {
+        best_change_pct: num(t + 9)?,
+        best_day: num(t + 10)?,
+        progression_day: if cells[t + 11].is_empty() {
             None
         } else {
-            Some(num(t + 10)?)
+            Some(num(t + 11)?)
         },
-        pfs_days: num(t + 11)?,
-        censored: cells[t + 12] == "1",
+        pfs_days: num(t + 12)?,
+        censored: cells[t + 13] == "1",
         scan_sums_mm: sums,
         infield,
-        fingerprint: cells[t + 16].to_string(),
+        fingerprint: cells[t + 17].to_string(),
     })
 }
 

@@ -451,16 +451,34 @@ impl Work<'_> {
         let states: Vec<&State> = group.iter().map(|r| &initials[&r.job.patient]).collect();
         let names: Vec<String> = group.iter().map(|r| r.name(spec)).collect();
         let none = vec![None; group.len()];
-        let runs = run_arms(&arms, &states, &names, &none, backend.as_mut(), self.stop)
-            .with_context(|| match group {
-                [one] => one.name(spec),
-                _ => format!("a batch of {} patient-arms", group.len()),
-            })?;
-        // Arms with radiotherapy: the patient's other lesions get no dose
-        // but share the irradiated lesion's priming (docs/model.md).
+        let readout = &spec.cohort.readout;
+        let lesions: Vec<lesion::Lesions> = group.iter().map(|r| r.patient.lesions(spec)).collect();
         let irradiated: Vec<usize> = (0..group.len())
             .filter(|&i| !group[i].spec.treatment.radiation.is_empty())
             .collect();
+        // A region runs on only while its reading can change; an irradiated
+        // one runs to the end (its DCs prime the unirradiated lesions, and
+        // its own lesion is read beside them).
+        let settled = |k: usize, course: &lesion::Course| {
+            !readout.run_to_end
+                && !irradiated.contains(&k)
+                && lesion::settled(course, lesions[k], readout)
+        };
+        let runs = run_arms(
+            &arms,
+            &states,
+            &names,
+            &none,
+            &settled,
+            backend.as_mut(),
+            self.stop,
+        )
+        .with_context(|| match group {
+            [one] => one.name(spec),
+            _ => format!("a batch of {} patient-arms", group.len()),
+        })?;
+        // Arms with radiotherapy: the patient's other lesions get no dose
+        // but share the irradiated lesion's priming (docs/model.md).
         let unirradiated_specs: Vec<ArmSpec> = irradiated
             .iter()
             .map(|&i| {
@@ -479,12 +497,23 @@ impl Work<'_> {
                 .map(|&i| format!("{} (unirradiated lesions)", names[i]))
                 .collect();
             let by: Vec<Option<&RegionRun>> = irradiated.iter().map(|&i| Some(&runs[i])).collect();
-            run_arms(&arms, &states, &names, &by, backend.as_mut(), self.stop)
-                .context("the unirradiated lesions of arms with radiotherapy")?
+            let settled = |j: usize, course: &lesion::Course| {
+                !readout.run_to_end && lesion::settled(course, lesions[irradiated[j]], readout)
+            };
+            run_arms(
+                &arms,
+                &states,
+                &names,
+                &by,
+                &settled,
+                backend.as_mut(),
+                self.stop,
+            )
+            .context("the unirradiated lesions of arms with radiotherapy")?
         };
         for (k, (r, run)) in group.iter().zip(&runs).enumerate() {
             let label = &spec.arm_labels[r.job.arm];
-            let lesions = r.patient.lesions(spec);
+            let lesions = lesions[k];
             let read = |course: &lesion::Course, lesions| {
                 lesion::read(course, lesions, &spec.cohort.readout, self.plan.end_day)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", r.name(spec)))
@@ -504,7 +533,7 @@ impl Work<'_> {
                 spec,
                 &r.patient,
                 label,
-                &targets.region,
+                targets,
                 &reading,
                 infield.as_ref(),
                 r.fingerprint.clone(),

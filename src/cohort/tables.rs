@@ -277,34 +277,46 @@ fn mechanism_csv(cells: &[MapCell]) -> String {
     s
 }
 
-/// The time course of the response: per arm and scan, the quartiles of
-/// the sum's change from baseline and the share of patients in response
-/// (CR or PR at that scan, unconfirmed) and progressed by then.
+/// The time course of the response: per arm and scan, the patients still
+/// followed (follow-up ends at progression), the quartiles of their sum's
+/// change from baseline, and the share of all the arm's patients in
+/// response (CR or PR at that scan, unconfirmed) and progressed by then.
 fn course_csv(spec: &CohortSpec, records: &[Record]) -> String {
     let mut s = String::from(
         "arm,scan,patients,change_q25_pct,change_median_pct,change_q75_pct,in_response_pct,progressed_pct\n",
     );
     for arm in &spec.arm_labels {
         let rs = of_arm(records, arm);
-        let scans = rs.iter().map(|r| r.scan_sums_mm.len()).min().unwrap_or(0);
+        let scans = rs.iter().map(|r| r.scan_sums_mm.len()).max().unwrap_or(0);
         for k in 1..scans {
-            let mut change: Vec<f64> = rs
+            let followed: Vec<&Record> = rs
+                .iter()
+                .copied()
+                .filter(|r| r.scan_sums_mm.len() > k)
+                .collect();
+            let mut change: Vec<f64> = followed
                 .iter()
                 .map(|r| 100.0 * (r.scan_sums_mm[k] / r.scan_sums_mm[0] - 1.0))
                 .collect();
             change.sort_by(f64::total_cmp);
-            let q = |f: f64| change[((change.len() - 1) as f64 * f).round() as usize];
+            let q = |f: f64| {
+                let at = ((change.len().max(1) - 1) as f64 * f).round() as usize;
+                change.get(at).map_or(String::new(), |c| format!("{c:.1}"))
+            };
             let share = |yes: &dyn Fn(&Record) -> bool| {
                 100.0 * rs.iter().filter(|r| yes(r)).count() as f64 / rs.len() as f64
             };
             let day = spec.cohort.readout.scan_day(k);
             s += &format!(
-                "{arm},{day},{},{:.1},{:.1},{:.1},{:.1},{:.1}\n",
-                rs.len(),
+                "{arm},{day},{},{},{},{},{:.1},{:.1}\n",
+                followed.len(),
                 q(0.25),
                 q(0.5),
                 q(0.75),
-                share(&|r| r.scan_sums_mm[k] <= 0.7 * r.scan_sums_mm[0]),
+                share(&|r| r
+                    .scan_sums_mm
+                    .get(k)
+                    .is_some_and(|&x| x <= 0.7 * r.scan_sums_mm[0])),
                 share(&|r| r.progression_day.is_some_and(|d| d <= day + 1e-9)),
             );
         }
@@ -351,6 +363,7 @@ mod tests {
             region_baseline_um: 500.0,
             region_best_change_pct: best,
             region_best_day: 60.0,
+            region_end_day: 168.0,
             lesions: 1,
             baseline_sum_mm: 50.0,
             recist: if best <= -30.0 {

@@ -18,6 +18,8 @@
 //!   showed progression, and NE (not evaluable) otherwise.
 //! - Progression-free survival ends at the first scan that shows PD
 //!   (censored at the last scan when none does).
+//! - Follow-up ends at the first PD: the patient leaves the study, as in a
+//!   trial, so later scans (and any shrinkage they show) are not read.
 //!
 //! The module reads scans only; the lesions' diameters come from the model
 //! (docs/model.md says how a simulated region stands for a lesion).
@@ -158,16 +160,17 @@ impl std::error::Error for ScanError {}
 /// What RECIST reads from a patient's scans.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// The response at each scan after baseline, in order.
+    /// The response at each scan after baseline, in order, up to and
+    /// including the first PD (follow-up ends there).
     pub responses: Vec<Response>,
     /// The best overall response, confirmation applied.
     pub best: Response,
     /// The day of the first scan that shows PD; `None` when none does.
     pub progression_day: Option<f64>,
-    /// The day of the last scan (where PFS is censored without PD).
+    /// The day of the last scan read (where PFS is censored without PD).
     pub last_day: f64,
-    /// The smallest sum's change from baseline, percent (the waterfall's
-    /// bar), and the day of that scan.
+    /// The smallest sum's change from baseline up to the first PD, percent
+    /// (the waterfall's bar), and the day of that scan.
     pub best_change_pct: f64,
     pub best_change_day: f64,
 }
@@ -202,13 +205,16 @@ pub fn evaluate(scans: &[Scan], protocol: &Protocol) -> Result<Evaluation, ScanE
         }
         nadir = nadir.min(sum);
         responses.push(response);
+        if response == Response::Pd {
+            break;
+        }
     }
-    let days: Vec<f64> = scans[1..].iter().map(|s| s.day).collect();
+    let days: Vec<f64> = scans[1..=responses.len()].iter().map(|s| s.day).collect();
     let first_pd = responses.iter().position(|&r| r == Response::Pd);
     Ok(Evaluation {
         best: best_overall(&responses, &days, scans[0].day, first_pd, protocol),
         progression_day: first_pd.map(|i| days[i]),
-        last_day: scans.last().map_or(0.0, |s| s.day),
+        last_day: days.last().copied().unwrap_or(scans[0].day),
         best_change_pct: 100.0 * best_change.0,
         best_change_day: best_change.1,
         responses,
@@ -396,6 +402,23 @@ mod tests {
             evaluate(&scans, &Protocol::default()).unwrap().best,
             Response::Pr
         );
+    }
+
+    #[test]
+    fn follow_up_ends_at_the_first_progression() {
+        // PD at 8 weeks, then shrinkage (a late response, or pseudo-
+        // progression): the patient left the study at PD, so the later
+        // scans count neither for the best change nor for the response.
+        let e = read(&[40.0, 50.0, 20.0, 10.0]);
+        assert_eq!(e.responses, [Response::Pd]);
+        assert_eq!(e.best, Response::Pd);
+        assert_eq!(e.progression_day, Some(56.0));
+        assert_eq!(e.last_day, 56.0);
+        assert!((e.best_change_pct - 25.0).abs() < 1e-9);
+        // Without PD every scan is read.
+        let sd = read(&[40.0, 44.0, 20.0, 10.0]);
+        assert_eq!(sd.responses.len(), 3);
+        assert_eq!(sd.last_day, 168.0);
     }
 
     #[test]

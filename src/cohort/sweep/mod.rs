@@ -604,6 +604,8 @@ impl Work<'_> {
                 &state_refs,
                 &names,
                 &none,
+                // A sweep reads the region at the end of follow-up.
+                &|_, _| false,
                 backend.as_mut(),
                 self.stop,
             )?;
