@@ -61,12 +61,14 @@ fn main() {
             set,
             shard,
             batch,
+            regions,
             target,
         } => app::cohort(
             &cohort.expect("clap requires a cohort file"),
             &set,
             shard.unwrap_or(tmesim::cohort::runner::Shard::WHOLE),
             batch.map(|b| b as usize),
+            regions.as_deref(),
             &target,
         ),
         Command::Sweep {

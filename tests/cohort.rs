@@ -521,6 +521,66 @@ fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
     assert_eq!(stopped[0]["region_end_day"], "42");
 }
 
+/// A trial that redraws only the lesions (RELATIVITY-047) reads the seed
+/// trials' regions again and writes the very files of a trial run; a
+/// folder of another scenario (grid) is not read.
+#[test]
+fn a_trial_reads_the_seed_trials_regions_again_and_writes_what_a_run_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |file: &str, name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let dir = out.to_str().unwrap().to_string();
+        let mut args = vec![
+            "cohort",
+            file,
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            &dir,
+            "--set",
+            "time.dt_min=15",
+            "--set",
+            "cohort.patients=3",
+            "--set",
+            "time.end_days=42",
+            "--set",
+            "cohort.readout.scan_every_weeks=2",
+        ];
+        args.extend(extra);
+        let said = ok(&tmesim(&args));
+        (out, said)
+    };
+    let coarse = ["--set", "cohort.grid_dx_um=100.0"];
+    let both = "cohort.arms=[\"anti_pd1\", \"anti_pd1+anti_lag3\"]";
+    // The seed's regions run to the end: the trial cuts each where its own
+    // reading settles, as its run would have.
+    let whole = ["--set", both, "--set", "cohort.readout.run_to_end=true"];
+    let (seed, _) = run(SEED_TRIALS, "seed", &[&coarse[..], &whole].concat());
+    let trial = "configs/cohorts/relativity047.toml";
+    let (direct, _) = run(trial, "direct", &coarse);
+    let from_seed = ["--regions", seed.to_str().unwrap()];
+    let (reread, said) = run(trial, "reread", &[&coarse[..], &from_seed].concat());
+    assert!(
+        said.contains("0 patient-arm result(s) run now, 6 read"),
+        "{said}"
+    );
+    assert_same_folders(&direct, &reread);
+    // The seed trials on another grid: another scenario, so every
+    // patient-arm runs.
+    let (other, _) = run(
+        SEED_TRIALS,
+        "other",
+        &["--set", "cohort.grid_dx_um=125.0", "--set", both],
+    );
+    let from_other = ["--regions", other.to_str().unwrap()];
+    let (_, said) = run(trial, "rerun", &[&coarse[..], &from_other].concat());
+    assert!(
+        said.contains("6 patient-arm result(s) run now, 0 read"),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_radiotherapy_trial_reads_both_lesions_and_sets_its_figures_beside_the_model() {
     let tmp = tempfile::tempdir().unwrap();

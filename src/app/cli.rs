@@ -95,6 +95,13 @@ pub enum Command {
         /// (default 64; the CPU runs one patient-arm per thread).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         batch: Option<u32>,
+        /// Read each patient-arm's region from this cohort folder instead
+        /// of running it, where it holds the same patient on the same arm
+        /// with the same scenario and tmesim build, for long enough: a
+        /// trial that redraws only the lesions or the readout reads the
+        /// seed trials' regions again.
+        #[arg(long, value_name = "DIR")]
+        regions: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },

@@ -67,6 +67,7 @@ pub fn cohort(
     set: &[String],
     shard: crate::cohort::runner::Shard,
     batch: Option<usize>,
+    regions: Option<&Path>,
     target: &Target,
 ) -> Result<Outcome> {
     use crate::cohort::runner;
@@ -85,14 +86,24 @@ pub fn cohort(
         shard,
         batch,
         force: target.force,
+        regions,
         progress: !target.quiet,
         stop: &interrupt,
     };
     let f = runner::run(&cohort, &opts)?;
-    eprintln!(
-        "{} patient-arm result(s) run now, {} kept from before",
-        f.ran, f.kept
-    );
+    match regions {
+        Some(dir) => eprintln!(
+            "{} patient-arm result(s) run now, {} read from the regions of {}, {} kept from before",
+            f.ran,
+            f.reread,
+            dir.display(),
+            f.kept
+        ),
+        None => eprintln!(
+            "{} patient-arm result(s) run now, {} kept from before",
+            f.ran, f.kept
+        ),
+    }
     if !f.complete {
         eprintln!(
             "interrupted: the finished results are kept; `tmesim cohort {} --out {}` (with the same --set) continues",

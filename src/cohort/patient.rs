@@ -93,13 +93,50 @@ pub fn same_batch(a: &ArmSpec, b: &ArmSpec) -> bool {
         && x.save_every_steps == y.save_every_steps
 }
 
+/// A region at every save: its tumour burden (the lesions' course) and
+/// its equivalent diameter. Records keep it, so a later cohort can read
+/// the same region again (`runner`'s `--regions`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Track {
+    pub course: Course,
+    pub diameter_um: Vec<f64>,
+}
+
+impl Track {
+    /// The region's own response (its diameter) over the saves kept.
+    pub fn response(&self, grid: &crate::model::grid::Grid) -> Response {
+        let cr = equivalent_diameter_um(grid, grid.voxel_measure());
+        response(&self.course.days, &self.diameter_um, cr)
+    }
+
+    /// The saves up to the first after baseline at which `settled` holds
+    /// (all of them when it never does): what `run_arms` keeps of a run
+    /// stopped there.
+    pub fn until_settled(&self, settled: impl Fn(&Course) -> bool) -> Track {
+        let n = (2..=self.course.days.len())
+            .find(|&n| settled(&self.first(n).course))
+            .unwrap_or(self.course.days.len());
+        self.first(n)
+    }
+
+    fn first(&self, n: usize) -> Track {
+        Track {
+            course: Course {
+                days: self.course.days[..n].to_vec(),
+                burden: self.course.burden[..n].to_vec(),
+            },
+            diameter_um: self.diameter_um[..n].to_vec(),
+        }
+    }
+}
+
 /// What one patient-arm's region did: its response (the region's own
-/// diameter), its tumour burden at every save (the lesions' course) and
-/// its domain-mean mature DC fraction at every save.
+/// diameter), its track (burden and diameter at every save) and its
+/// domain-mean mature DC fraction at every save.
 #[derive(Clone, Debug)]
 pub struct RegionRun {
     pub region: Response,
-    pub course: Course,
+    pub track: Track,
     pub dc_mean: Vec<f64>,
     /// The whole-domain summary at the end of follow-up (sweeps read it).
     pub last: Summary,
@@ -108,7 +145,7 @@ pub struct RegionRun {
 impl RegionRun {
     /// The domain-mean DC fraction at `day`, linear between saves.
     pub fn dc_mean_at(&self, day: f64) -> f64 {
-        let days = &self.course.days;
+        let days = &self.track.course.days;
         let k = days.partition_point(|&d| d < day);
         if k == 0 {
             return self.dc_mean[0];
@@ -198,16 +235,17 @@ pub fn run_arms(
         }
     }
     let grid = &spec.grid;
-    let cr = equivalent_diameter_um(grid, grid.voxel_measure());
     let domain = grid.len() as f64 * grid.voxel_measure();
     Ok(saves
         .iter()
         .map(|s| {
-            let d: Vec<f64> = s.iter().map(|x| x.equivalent_diameter_um).collect();
-            let course = course(s);
+            let track = Track {
+                course: course(s),
+                diameter_um: s.iter().map(|x| x.equivalent_diameter_um).collect(),
+            };
             RegionRun {
-                region: response(&course.days, &d, cr),
-                course,
+                region: track.response(grid),
+                track,
                 dc_mean: s.iter().map(|x| x.totals[DC] / domain).collect(),
                 last: s.last().expect("the baseline save").clone(),
             }

@@ -4,10 +4,12 @@
 //! from them, so a cohort run in one process, in shards, or resumed after
 //! a crash writes the same bytes.
 
+use super::lesion::Course;
 use super::lesion::Reading;
-use super::patient::RegionRun;
+use super::patient::Track;
 use super::sample::{format_value, Patient};
 use super::spec::CohortSpec;
+use crate::output::arms::Response as RegionResponse;
 use crate::output::recist::Response;
 use crate::output::{atomic, layout};
 use anyhow::{bail, Context, Result};
@@ -54,6 +56,11 @@ pub struct Record {
     /// The resolved scenario's fingerprint (src/sim/checkpoint.rs): a
     /// record counts only for the very scenario it was run with.
     pub fingerprint: String,
+    /// The region the targets follow, at every save it ran (the record
+    /// file's second part), and on arms with radiotherapy the irradiated
+    /// one: what `--regions` reads again.
+    pub track: Track,
+    pub infield_track: Option<Track>,
 }
 
 /// Columns before the drawn parameters and after them.
@@ -86,14 +93,13 @@ impl Record {
         spec: &CohortSpec,
         patient: &Patient,
         arm: &str,
-        region: &RegionRun,
+        (region, track): (&RegionResponse, &Track),
         reading: &Reading,
-        infield: Option<&Reading>,
+        infield: Option<(&Reading, &Track)>,
         fingerprint: String,
     ) -> Self {
         let e = &reading.evaluation;
         let lesions = patient.lesions(spec);
-        let (course, region) = (&region.course, &region.region);
         Record {
             patient: patient.index,
             phenotype: patient.phenotype.clone(),
@@ -108,7 +114,7 @@ impl Record {
             region_baseline_um: region.baseline_diameter_um,
             region_best_change_pct: region.best_change_pct,
             region_best_day: region.best_day,
-            region_end_day: *course.days.last().expect("the baseline save"),
+            region_end_day: *track.course.days.last().expect("the baseline save"),
             lesions: lesions.count,
             baseline_sum_mm: lesions.sum_mm,
             recist: e.best,
@@ -118,8 +124,10 @@ impl Record {
             pfs_days: e.progression_day.unwrap_or(e.last_day),
             censored: e.progression_day.is_none(),
             scan_sums_mm: reading.sums_mm.clone(),
-            infield: infield.map(|r| (r.evaluation.best, r.evaluation.best_change_pct)),
+            infield: infield.map(|(r, _)| (r.evaluation.best, r.evaluation.best_change_pct)),
             fingerprint,
+            track: track.clone(),
+            infield_track: infield.map(|(_, t)| t.clone()),
         }
     }
 
@@ -179,18 +187,99 @@ pub fn path(out: &Path, patient: u32, arm: &str) -> PathBuf {
         .join(format!("{arm}.csv"))
 }
 
-/// Write a record atomically: it exists whole or not at all.
+/// The header of a record file's second part: the tracks.
+const TRACK_HEADER: &str = "day,burden,diameter_um,infield_burden,infield_diameter_um";
+
+/// Write a record atomically: it exists whole or not at all. Its second
+/// part is the tracks, one row per save (`TRACK_HEADER`; the targets'
+/// cells are empty after the save their region stopped at).
 pub fn write(out: &Path, spec: &CohortSpec, r: &Record) -> Result<()> {
     let p = path(out, r.patient, &r.arm);
     std::fs::create_dir_all(p.parent().expect("records have a folder"))
         .with_context(|| format!("cannot create {}", p.display()))?;
-    let text = format!(
-        "{},{FINGERPRINT}\n{},{}\n",
+    let mut text = format!(
+        "{},{FINGERPRINT}\n{},{}\n{TRACK_HEADER}\n",
         header(spec),
         r.row(),
         r.fingerprint
     );
+    let longest = r.infield_track.as_ref().unwrap_or(&r.track);
+    for (k, day) in longest.course.days.iter().enumerate() {
+        let cells = |t: Option<&Track>| match t.filter(|t| k < t.course.days.len()) {
+            Some(t) => format!("{},{}", t.course.burden[k], t.diameter_um[k]),
+            None => ",".to_string(),
+        };
+        text += &format!(
+            "{day},{},{}\n",
+            cells(Some(&r.track)),
+            cells(r.infield_track.as_ref())
+        );
+    }
     atomic::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
+}
+
+/// The tracks of a record file's second part: the targets' region and,
+/// on arms with radiotherapy, the irradiated one.
+fn parse_tracks<'a>(lines: impl Iterator<Item = &'a str>) -> Result<(Track, Option<Track>)> {
+    let mut lines = lines;
+    if lines.next() != Some(TRACK_HEADER) {
+        bail!("its tracks (the region at every save) are missing");
+    }
+    let empty = || Track {
+        course: Course {
+            days: Vec::new(),
+            burden: Vec::new(),
+        },
+        diameter_um: Vec::new(),
+    };
+    let (mut targets, mut infield) = (empty(), empty());
+    for (k, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != 5 {
+            bail!("track row {} has {} cells", k + 1, cells.len());
+        }
+        let num = |i: usize| -> Result<f64> {
+            cells[i]
+                .parse()
+                .with_context(|| format!("track row {}: `{}` is not a number", k + 1, cells[i]))
+        };
+        let day = num(0)?;
+        for (t, at) in [(&mut targets, 1), (&mut infield, 3)] {
+            if !cells[at].is_empty() {
+                t.course.days.push(day);
+                t.course.burden.push(num(at)?);
+                t.diameter_um.push(num(at + 1)?);
+            }
+        }
+    }
+    if targets.course.days.is_empty() {
+        bail!("its track has no save");
+    }
+    let infield = (!infield.course.days.is_empty()).then_some(infield);
+    Ok((targets, infield))
+}
+
+/// The fingerprint and tracks of the record of `patient` on `arm` under
+/// `out`, whatever cohort wrote it; `None` when there is none.
+pub fn read_tracks(
+    out: &Path,
+    patient: u32,
+    arm: &str,
+) -> Result<Option<(String, Track, Option<Track>)>> {
+    let p = path(out, patient, arm);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+    };
+    let mut lines = text.lines().skip(1);
+    let fingerprint = lines
+        .next()
+        .and_then(|l| l.rsplit(',').next())
+        .unwrap_or_default()
+        .to_string();
+    let (track, infield) = parse_tracks(lines).with_context(|| format!("{}", p.display()))?;
+    Ok(Some((fingerprint, track, infield)))
 }
 
 /// Read a record; `None` when the file does not exist.
@@ -243,6 +332,7 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
     } else {
         Some((category(cells[t + 15])?, num(t + 16)?))
     };
+    let (track, infield_track) = parse_tracks(lines)?;
     let sums = if cells[t + 14].is_empty() {
         Vec::new()
     } else {
@@ -275,6 +365,8 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
         scan_sums_mm: sums,
         infield,
         fingerprint: cells[t + 17].to_string(),
+        track,
+        infield_track,
     })
 }
 

@@ -7,7 +7,7 @@
 //! batch finishes, so a rerun skips it.
 
 use super::lesion;
-use super::patient::{grid_overrides, run_arms, run_spec, same_batch, RegionRun};
+use super::patient::{grid_overrides, run_arms, run_spec, same_batch, RegionRun, Track};
 use super::records::{self, Record};
 use super::sample;
 use super::spec::CohortSpec;
@@ -15,6 +15,7 @@ use crate::backend::batch::Batch;
 use crate::config::initial::initial_state;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
+use crate::output::arms::Response as RegionResponse;
 use crate::output::guard::{self, Existing, Kind};
 use crate::output::{atomic, layout};
 use crate::sim::checkpoint::fingerprint;
@@ -66,6 +67,9 @@ pub struct Options<'a> {
     pub batch: Option<usize>,
     /// Replace what an earlier cohort wrote in `out`.
     pub force: bool,
+    /// Another cohort folder whose regions to read again where they are
+    /// this cohort's (same patient, arm, scenario and build; `Work::reread`).
+    pub regions: Option<&'a Path>,
     pub progress: bool,
     /// Raised by Ctrl-C: finish nothing more, keep what is finished.
     pub stop: &'a AtomicBool,
@@ -78,8 +82,10 @@ pub const DEFAULT_GPU_BATCH: usize = 64;
 
 /// How a cohort run ended.
 pub struct Finished {
-    /// Patient-arms run now, and kept from before.
+    /// Patient-arms run now, read again from `Options::regions`, and kept
+    /// from before.
     pub ran: usize,
+    pub reread: usize,
     pub kept: usize,
     /// Every patient-arm of the shard has its result.
     pub complete: bool,
@@ -164,7 +170,9 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
         batch,
         stop: opts.stop,
         bar: &bar,
+        regions: opts.regions,
         ran: AtomicUsize::new(0),
+        reread: AtomicUsize::new(0),
         failure: Mutex::new(None),
     };
     let next = AtomicUsize::new(0);
@@ -185,6 +193,7 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
         )));
     }
     let ran = work.ran.into_inner();
+    let reread = work.reread.into_inner();
     let complete = count_kept(opts.out, spec, &patients) == total;
     if complete && opts.shard == Shard::WHOLE {
         super::aggregate(opts.out, spec, plan.end_day)?;
@@ -192,6 +201,7 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
     }
     Ok(Finished {
         ran,
+        reread,
         kept,
         complete,
     })
@@ -334,7 +344,9 @@ struct Work<'a> {
     batch: usize,
     stop: &'a AtomicBool,
     bar: &'a indicatif::ProgressBar,
+    regions: Option<&'a Path>,
     ran: AtomicUsize,
+    reread: AtomicUsize,
     failure: Mutex<Option<anyhow::Error>>,
 }
 
@@ -393,12 +405,106 @@ impl Work<'_> {
                 job.patient
             );
         }
-        Ok(Some(Ready {
+        let ready = Ready {
             job,
             patient,
             spec: rs,
             fingerprint: fp,
-        }))
+        };
+        if let Some(record) = self.reread(&ready)? {
+            records::write(self.out, spec, &record)?;
+            self.reread.fetch_add(1, Ordering::SeqCst);
+            self.bar.inc(1);
+            return Ok(None);
+        }
+        Ok(Some(ready))
+    }
+
+    /// Whether arm `r`'s targets region has settled on `course` (the
+    /// region then stops; `lesion::settled`).
+    fn settled(&self, r: &Ready, course: &lesion::Course) -> bool {
+        let spec = self.plan.spec;
+        let readout = &spec.cohort.readout;
+        !readout.run_to_end && lesion::settled(course, r.patient.lesions(spec), readout)
+    }
+
+    /// The record of `r` read from the regions of `Options::regions`: the
+    /// same patient on the same arm there, with this very fingerprint
+    /// (scenario, draws and build), and a track long enough for this
+    /// cohort's readout (to the end of follow-up, or to where the targets'
+    /// reading settles; the irradiated region to the end). The record is
+    /// then the one a run would give: the track is cut where a run would
+    /// have stopped. `None` when there is no such region.
+    fn reread(&self, r: &Ready) -> Result<Option<Record>> {
+        let Some(dir) = self.regions else {
+            return Ok(None);
+        };
+        let label = &self.plan.spec.arm_labels[r.job.arm];
+        let Some((fp, track, infield)) = records::read_tracks(dir, r.job.patient, label)? else {
+            return Ok(None);
+        };
+        let whole = |t: &Track| {
+            t.course
+                .days
+                .last()
+                .is_some_and(|&d| d >= self.plan.end_day - 1e-6)
+        };
+        let cut = track.until_settled(|c| self.settled(r, c));
+        let irradiated = !r.spec.treatment.radiation.is_empty();
+        let usable = fp == r.fingerprint
+            && (whole(&cut) || self.settled(r, &cut.course))
+            && (!irradiated || infield.as_ref().is_some_and(whole));
+        if !usable {
+            return Ok(None);
+        }
+        let response = cut.response(&r.spec.spec.grid);
+        self.record(
+            r,
+            (&response, &cut),
+            infield.as_ref().filter(|_| irradiated),
+        )
+        .map(Some)
+    }
+
+    /// The record of `r` from its regions: the targets' and, on arms with
+    /// radiotherapy, the irradiated one's.
+    fn record(
+        &self,
+        r: &Ready,
+        targets: (&RegionResponse, &Track),
+        infield: Option<&Track>,
+    ) -> Result<Record> {
+        let spec = self.plan.spec;
+        let lesions = r.patient.lesions(spec);
+        let read = |track: &Track, lesions| {
+            lesion::read(
+                &track.course,
+                lesions,
+                &spec.cohort.readout,
+                self.plan.end_day,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", r.name(spec)))
+        };
+        let infield = match infield {
+            None => None,
+            Some(t) => {
+                let one = lesion::Lesions {
+                    count: 1,
+                    sum_mm: lesions.each_mm(),
+                };
+                Some((read(t, one)?, t))
+            }
+        };
+        let reading = read(targets.1, lesions)?;
+        Ok(Record::new(
+            spec,
+            &r.patient,
+            &spec.arm_labels[r.job.arm],
+            targets,
+            &reading,
+            infield.as_ref().map(|(reading, t)| (reading, *t)),
+            r.fingerprint.clone(),
+        ))
     }
 
     /// Run the patient-arms of `chunk` without a result, in batches of
@@ -451,8 +557,6 @@ impl Work<'_> {
         let states: Vec<&State> = group.iter().map(|r| &initials[&r.job.patient]).collect();
         let names: Vec<String> = group.iter().map(|r| r.name(spec)).collect();
         let none = vec![None; group.len()];
-        let readout = &spec.cohort.readout;
-        let lesions: Vec<lesion::Lesions> = group.iter().map(|r| r.patient.lesions(spec)).collect();
         let irradiated: Vec<usize> = (0..group.len())
             .filter(|&i| !group[i].spec.treatment.radiation.is_empty())
             .collect();
@@ -460,9 +564,7 @@ impl Work<'_> {
         // one runs to the end (its DCs prime the unirradiated lesions, and
         // its own lesion is read beside them).
         let settled = |k: usize, course: &lesion::Course| {
-            !readout.run_to_end
-                && !irradiated.contains(&k)
-                && lesion::settled(course, lesions[k], readout)
+            !irradiated.contains(&k) && self.settled(&group[k], course)
         };
         let runs = run_arms(
             &arms,
@@ -497,9 +599,8 @@ impl Work<'_> {
                 .map(|&i| format!("{} (unirradiated lesions)", names[i]))
                 .collect();
             let by: Vec<Option<&RegionRun>> = irradiated.iter().map(|&i| Some(&runs[i])).collect();
-            let settled = |j: usize, course: &lesion::Course| {
-                !readout.run_to_end && lesion::settled(course, lesions[irradiated[j]], readout)
-            };
+            let settled =
+                |j: usize, course: &lesion::Course| self.settled(&group[irradiated[j]], course);
             run_arms(
                 &arms,
                 &states,
@@ -512,32 +613,13 @@ impl Work<'_> {
             .context("the unirradiated lesions of arms with radiotherapy")?
         };
         for (k, (r, run)) in group.iter().zip(&runs).enumerate() {
-            let label = &spec.arm_labels[r.job.arm];
-            let lesions = lesions[k];
-            let read = |course: &lesion::Course, lesions| {
-                lesion::read(course, lesions, &spec.cohort.readout, self.plan.end_day)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", r.name(spec)))
-            };
-            let (targets, infield) = match irradiated.iter().position(|&i| i == k) {
-                None => (run, None),
+            let record = match irradiated.iter().position(|&i| i == k) {
+                None => self.record(r, (&run.region, &run.track), None)?,
                 Some(j) => {
-                    let one = lesion::Lesions {
-                        count: 1,
-                        sum_mm: lesions.each_mm(),
-                    };
-                    (&unirradiated[j], Some(read(&run.course, one)?))
+                    let targets = &unirradiated[j];
+                    self.record(r, (&targets.region, &targets.track), Some(&run.track))?
                 }
             };
-            let reading = read(&targets.course, lesions)?;
-            let record = Record::new(
-                spec,
-                &r.patient,
-                label,
-                targets,
-                &reading,
-                infield.as_ref(),
-                r.fingerprint.clone(),
-            );
             records::write(self.out, spec, &record)?;
             self.ran.fetch_add(1, Ordering::SeqCst);
             self.bar.inc(1);

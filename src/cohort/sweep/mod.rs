@@ -67,7 +67,7 @@ pub fn output_names() -> Vec<String> {
 
 /// A point's outputs from its run (in `output_names` order).
 fn outputs(run: &RegionRun) -> Vec<f64> {
-    let burden = &run.course.burden;
+    let burden = &run.track.course.burden;
     let b0 = burden[0];
     // The smallest burden after baseline (the baseline's own when nothing
     // was saved after it).
