@@ -581,6 +581,83 @@ fn a_trial_reads_the_seed_trials_regions_again_and_writes_what_a_run_writes() {
     );
 }
 
+/// scripts/fit_phenotype_mix.py anchors a trial's mix on its control
+/// arm's published ORR, read from the trial file (through `extends`), and
+/// refuses a pilot that lacks a phenotype of the mix or a figure without
+/// a source.
+#[test]
+fn a_trial_is_anchored_on_its_control_arm_by_the_fit_script() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let others = ["cold", "hot_treg", "m2"];
+    let mut mix =
+        String::from("[cohort]\narms = [\"anti_pd1\"]\n[cohort.phenotypes]\nresponsive = 1\n");
+    for p in others {
+        mix += &format!("{p} = 1\n");
+    }
+    std::fs::write(dir.join("base.toml"), mix).unwrap();
+    let trial = |source: &str| {
+        format!(
+            "[cohort]\nextends = \"base.toml\"\n[[cohort.figure]]\narm = \"anti_pd1\"\n\
+             measure = \"orr_pct\"\nvalue = 40.0\nlow = 35.0\nhigh = 45.0\npatients = 300\n{source}"
+        )
+    };
+    std::fs::write(dir.join("trial.toml"), trial("source = \"a trial\"\n")).unwrap();
+    std::fs::write(dir.join("unsourced.toml"), trial("")).unwrap();
+    // Pilot: responsive 3 of 4 respond, every other phenotype 1 of 4.
+    let mut csv = String::from("patient,phenotype,arm,responder\n");
+    let mut i = 0;
+    for (p, yes) in [("responsive", 3)]
+        .into_iter()
+        .chain(others.map(|p| (p, 1)))
+    {
+        for k in 0..4 {
+            csv += &format!("{i},{p},anti_pd1,{}\n", u8::from(k < yes));
+            i += 1;
+        }
+    }
+    let pilot = dir.join("patients.csv");
+    std::fs::write(&pilot, &csv).unwrap();
+    let fit = |file: &str, pilot: &Path| {
+        std::process::Command::new("python3")
+            .args([
+                "scripts/fit_phenotype_mix.py",
+                pilot.to_str().unwrap(),
+                "--trial",
+            ])
+            .arg(dir.join(file))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("python3 (CI installs it)")
+    };
+    let o = fit("trial.toml", &pilot);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // s * 0.75 + (1 - s) * 0.25 = 0.40: s = 0.3, the others 70 / 3 each.
+    assert!(text.contains("s = 0.300"), "{text}");
+    assert!(
+        text.contains("responsive = 30.0") && text.contains("cold = 23.33"),
+        "{text}"
+    );
+    assert!(
+        text.contains("s = 0.200 to 0.400"),
+        "the published interval: {text}"
+    );
+    let o = fit("unsourced.toml", &pilot);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no source"));
+    let without_m2: String = csv
+        .lines()
+        .filter(|l| !l.contains(",m2,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let partial = dir.join("partial.csv");
+    std::fs::write(&partial, without_m2).unwrap();
+    let o = fit("trial.toml", &partial);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no patient of m2"));
+}
+
 #[test]
 fn a_radiotherapy_trial_reads_both_lesions_and_sets_its_figures_beside_the_model() {
     let tmp = tempfile::tempdir().unwrap();
