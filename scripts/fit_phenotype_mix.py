@@ -30,6 +30,7 @@ Standard library only.
 
 import argparse
 import csv
+import json
 import os
 import random
 import sys
@@ -74,6 +75,18 @@ def trial_target(path):
     return arm, fig, sorted(cohort.get("phenotypes", {}))
 
 
+def not_fitted(args, why):
+    """A pilot that cannot fit the mix: an error, or with --json a result
+    that keeps the cohort file's own mix (a pipeline goes on, and says so)."""
+    if not args.json:
+        fail(why)
+    print(f"warning: not anchored, the cohort file's mix is kept: {why}", file=sys.stderr)
+    with open(args.json, "w") as f:
+        json.dump({"fitted": False, "why": why, "set": ""}, f, indent=2)
+        f.write("\n")
+    sys.exit(0)
+
+
 def solve(target, ref, rest):
     return (target - rest) / (ref - rest)
 
@@ -90,6 +103,8 @@ def main():
     ap.add_argument("--trial", help="a trial's cohort file: fit to its control arm's published ORR")
     ap.add_argument("--reference", default="responsive", help="the phenotype whose share is fitted")
     ap.add_argument("--bootstrap", type=int, default=2000, help="resamples of the pilot (0: none)")
+    ap.add_argument("--json", help="also write the fit here: s, its intervals, the weights and the --set value "
+                    "(a pilot that cannot fit then writes why and keeps the file's mix, exit 0)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
@@ -98,6 +113,11 @@ def main():
         if args.target is not None:
             fail("give --target or --trial, not both")
         arm, fig, phenotypes = trial_target(args.trial)
+        # The mix the pilot ran with (its cohort.toml, --set applied), when
+        # the pilot is a cohort folder.
+        ran = os.path.join(os.path.dirname(os.path.abspath(args.patients_csv)), "cohort.toml")
+        if os.path.exists(ran):
+            phenotypes = sorted(load_cohort(ran).get("phenotypes", {})) or phenotypes
         arm = args.arm or arm
         target = fig["value"] / 100.0
         print(f"target: {arm} ORR {fig['value']}% ({fig.get('low', '?')}-{fig.get('high', '?')}), "
@@ -114,7 +134,7 @@ def main():
     if fig is not None:
         missing = [p for p in phenotypes if p not in outcomes]
         if missing:
-            fail(f"the pilot {args.patients_csv} has no patient of {', '.join(missing)} on {arm}: "
+            not_fitted(args, f"the pilot {args.patients_csv} has no patient of {', '.join(missing)} on {arm}: "
                  "every phenotype of the mix needs its ORR (run a larger pilot)")
     if args.reference not in outcomes:
         fail(f"no {args.reference} patient on {arm} in {args.patients_csv}")
@@ -133,16 +153,22 @@ def main():
     ref, rest = rates(outcomes)
     print(f"{args.reference} {100 * ref:.1f}%, mean of the others {100 * rest:.1f}%")
     if ref == rest:
-        fail("the reference phenotype responds like the others: its share cannot move the ORR")
+        not_fitted(args, "the reference phenotype responds like the others: its share cannot move the ORR")
     s_raw = solve(target, ref, rest)
     s = clamp(s_raw)
     if s != s_raw:
         print(f"the target {100 * target:.1f}% is out of reach (s = {s_raw:.3f}); the nearest share is s = {s:.3f}")
     print(f"share of {args.reference}: s = {s:.3f} (expected ORR {100 * (s * ref + (1 - s) * rest):.1f}%)")
 
+    result = {"fitted": True, "arm": arm, "target_pct": 100 * target, "s": s, "reachable": s == s_raw,
+              "pilot_orr_pct": {p: 100 * sum(v) / len(v) for p, v in outcomes.items()},
+              "pilot_patients": {p: len(v) for p, v in outcomes.items()}}
+    if fig is not None:
+        result["source"] = fig["source"]
     if fig is not None and "low" in fig and "high" in fig:
         lo, hi = sorted(clamp(solve(x / 100.0, ref, rest)) for x in (fig["low"], fig["high"]))
         print(f"  over the published interval {fig['low']}-{fig['high']}%: s = {lo:.3f} to {hi:.3f}")
+        result["s_published_interval"] = [lo, hi]
     if args.bootstrap > 0:
         rng = random.Random(args.seed)
         draws = []
@@ -155,12 +181,21 @@ def main():
         if draws:
             q = lambda f: draws[min(len(draws) - 1, int(f * len(draws)))]
             print(f"  pilot sampling (bootstrap, {len(draws)} resamples): 90% of s in {q(0.05):.3f} to {q(0.95):.3f}")
+            result["s_bootstrap_90"] = [q(0.05), q(0.95)]
 
     # Weights in points per patient share, rounded to keep the file readable.
+    weights = {args.reference: round(100 * s, 1)}
+    weights.update({p: round(100 * (1 - s) / len(others), 2) for p in others})
     print("\n[cohort.phenotypes]")
-    print(f"{args.reference} = {round(100 * s, 1)}")
-    for p in others:
-        print(f"{p} = {round(100 * (1 - s) / len(others), 2)}")
+    for p, w in weights.items():
+        print(f"{p} = {w}")
+    if args.json:
+        result["phenotypes"] = weights
+        inline = ",".join(f"{p}={w}" for p, w in weights.items())
+        result["set"] = f"cohort.phenotypes={{{inline}}}"
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ fn main() {
             &set,
             shard.unwrap_or(tmesim::cohort::runner::Shard::WHOLE),
             batch.map(|b| b as usize),
-            regions.as_deref(),
+            &regions,
             &target,
         ),
         Command::Sweep {

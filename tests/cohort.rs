@@ -802,6 +802,77 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
     assert_same_folders(&single, &merged);
 }
 
+/// workflow/validation.smk in small: the seed trials, two trial files read
+/// from them, RELATIVITY-047 anchored on its control arm (nothing new
+/// runs), KEYNOTE-061's paclitaxel-alone arm run once in its pilot and read
+/// again, and one table of every figure.
+#[test]
+fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
+    let found = std::process::Command::new("snakemake")
+        .arg("--version")
+        .output();
+    if !found.as_ref().is_ok_and(|o| o.status.success()) {
+        assert!(!snakemake_required(), "snakemake is required but not found");
+        eprintln!("skipped: no snakemake on PATH");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("validation");
+    // 70 days on the 100 um grid, scans every 2 weeks: responses appear,
+    // so the mix can be fitted; two phenotypes, so six patients hold both.
+    let sets = [
+        "time.dt_min=15",
+        "cohort.grid_dx_um=100.0",
+        "time.end_days=70",
+        "cohort.readout.scan_every_weeks=2",
+        "cohort.readout.confirm_weeks=2",
+        "cohort.phenotypes={responsive=1.0, mdsc_rich=1.0}",
+    ];
+    let o = std::process::Command::new("snakemake")
+        .current_dir(tmp.path())
+        .args([
+            "-s",
+            repo("workflow/validation.smk").to_str().unwrap(),
+            "--cores",
+            "2",
+            "--config",
+        ])
+        .arg(format!("out={}", out.display()))
+        .args(["patients=6", "trials=relativity047;keynote061"])
+        .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
+        .arg(format!("set={}", sets.join(";")))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "snakemake failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let log = |name: &str| std::fs::read_to_string(out.join("logs").join(name)).unwrap();
+    // Every region of RELATIVITY-047 is the seed trials' own.
+    assert!(log("pilot_relativity047.log").contains("0 patient-arm result(s) run now, 12 read"));
+    assert!(log("trial_relativity047.log").contains("0 patient-arm result(s) run now, 12 read"));
+    // KEYNOTE-061's paclitaxel alone is not a seed arm: it runs in the
+    // pilot, and the trial reads it from there.
+    assert!(log("pilot_keynote061.log").contains("6 patient-arm result(s) run now, 12 read"));
+    assert!(log("trial_keynote061.log").contains("0 patient-arm result(s) run now, 18 read"));
+    let fit: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("anchor/relativity047.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fit["fitted"], true, "{fit}");
+    let s = fit["s"].as_f64().unwrap();
+    assert!(0.0 < s && s < 1.0, "{fit}");
+    let table = std::fs::read_to_string(out.join("validation.md")).unwrap();
+    assert_eq!(table.lines().count(), 2 + 12, "{table}");
+    assert!(table.contains(&format!("{s:.3}")), "{table}");
+    let applied = std::fs::read_to_string(out.join("trials/relativity047/cohort.toml")).unwrap();
+    assert!(
+        applied.contains(&format!("responsive = {}", fit["phenotypes"]["responsive"])),
+        "the anchored mix is the trial's: {applied}"
+    );
+}
+
 #[test]
 fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
     let probe = tmesim::sim::scenario::load(

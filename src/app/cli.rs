@@ -99,9 +99,10 @@ pub enum Command {
         /// of running it, where it holds the same patient on the same arm
         /// with the same scenario and tmesim build, for long enough: a
         /// trial that redraws only the lesions or the readout reads the
-        /// seed trials' regions again.
+        /// seed trials' regions again. Repeatable: the first folder that
+        /// holds the region serves.
         #[arg(long, value_name = "DIR")]
-        regions: Option<PathBuf>,
+        regions: Vec<PathBuf>,
         #[command(flatten)]
         target: Target,
     },

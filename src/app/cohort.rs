@@ -67,7 +67,7 @@ pub fn cohort(
     set: &[String],
     shard: crate::cohort::runner::Shard,
     batch: Option<usize>,
-    regions: Option<&Path>,
+    regions: &[PathBuf],
     target: &Target,
 ) -> Result<Outcome> {
     use crate::cohort::runner;
@@ -91,18 +91,20 @@ pub fn cohort(
         stop: &interrupt,
     };
     let f = runner::run(&cohort, &opts)?;
-    match regions {
-        Some(dir) => eprintln!(
+    if regions.is_empty() {
+        eprintln!(
+            "{} patient-arm result(s) run now, {} kept from before",
+            f.ran, f.kept
+        );
+    } else {
+        let dirs: Vec<String> = regions.iter().map(|d| d.display().to_string()).collect();
+        eprintln!(
             "{} patient-arm result(s) run now, {} read from the regions of {}, {} kept from before",
             f.ran,
             f.reread,
-            dir.display(),
+            dirs.join(", "),
             f.kept
-        ),
-        None => eprintln!(
-            "{} patient-arm result(s) run now, {} kept from before",
-            f.ran, f.kept
-        ),
+        );
     }
     if !f.complete {
         eprintln!(

@@ -67,9 +67,9 @@ pub struct Options<'a> {
     pub batch: Option<usize>,
     /// Replace what an earlier cohort wrote in `out`.
     pub force: bool,
-    /// Another cohort folder whose regions to read again where they are
+    /// Other cohort folders whose regions to read again where they are
     /// this cohort's (same patient, arm, scenario and build; `Work::reread`).
-    pub regions: Option<&'a Path>,
+    pub regions: &'a [PathBuf],
     pub progress: bool,
     /// Raised by Ctrl-C: finish nothing more, keep what is finished.
     pub stop: &'a AtomicBool,
@@ -344,7 +344,7 @@ struct Work<'a> {
     batch: usize,
     stop: &'a AtomicBool,
     bar: &'a indicatif::ProgressBar,
-    regions: Option<&'a Path>,
+    regions: &'a [PathBuf],
     ran: AtomicUsize,
     reread: AtomicUsize,
     failure: Mutex<Option<anyhow::Error>>,
@@ -428,17 +428,23 @@ impl Work<'_> {
         !readout.run_to_end && lesion::settled(course, r.patient.lesions(spec), readout)
     }
 
-    /// The record of `r` read from the regions of `Options::regions`: the
-    /// same patient on the same arm there, with this very fingerprint
+    /// The record of `r` read from the first folder of `Options::regions`
+    /// that holds it: the same patient on the same arm there, with this very fingerprint
     /// (scenario, draws and build), and a track long enough for this
     /// cohort's readout (to the end of follow-up, or to where the targets'
     /// reading settles; the irradiated region to the end). The record is
     /// then the one a run would give: the track is cut where a run would
     /// have stopped. `None` when there is no such region.
     fn reread(&self, r: &Ready) -> Result<Option<Record>> {
-        let Some(dir) = self.regions else {
-            return Ok(None);
-        };
+        for dir in self.regions {
+            if let Some(record) = self.reread_from(dir, r)? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    fn reread_from(&self, dir: &Path, r: &Ready) -> Result<Option<Record>> {
         let label = &self.plan.spec.arm_labels[r.job.arm];
         let Some((fp, track, infield)) = records::read_tracks(dir, r.job.patient, label)? else {
             return Ok(None);

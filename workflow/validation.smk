@@ -1,0 +1,146 @@
+# The virtual trials of docs/validation.md in one command:
+#
+#   1. seed: the seed trials, every region run to the end of follow-up;
+#   2. pilot: each trial file as written, read from the seed's regions
+#      (docs/cohorts.md, "Reading regions again"; an arm the seed trials
+#      lack, such as KEYNOTE-061's paclitaxel alone, runs);
+#   3. anchor: the trial's phenotype mix fitted to its control arm's
+#      published ORR (scripts/fit_phenotype_mix.py --trial);
+#   4. trial: the trial with that mix, read from the seed's and the
+#      pilot's regions (only the patients whose phenotype the mix changed
+#      run);
+#   5. table: every published figure beside the model's
+#      (scripts/validation_table.py: OUT/validation.md and .csv).
+#
+#   snakemake -s workflow/validation.smk --cores 2 --config out=outputs/validation patients=40
+#
+# Every step keeps its finished patient-arms, so an interrupted run, started
+# again, loses at most the ones in flight (tmesim cohort resumes).
+#
+# Config keys:
+#   out       the folder of every step (required)
+#   patients  patients per cohort (default 40)
+#   trials    trial file names in configs/cohorts, without .toml, separated
+#             by ';' (default: every file there but seed_trials)
+#   set       further `--set` overrides of every cohort, separated by ';'
+#   anchor    false: keep each trial file's own mix (default true)
+#   tmesim    the tmesim executable (default: `tmesim` on PATH)
+#   threads   threads of each tmesim (default 2)
+
+import glob
+import os
+import shlex
+
+OUT = str(config["out"]).rstrip("/")
+PATIENTS = int(config.get("patients", 40))
+TMESIM = str(config.get("tmesim", "tmesim"))
+ANCHOR = str(config.get("anchor", "true")).lower() not in ("false", "0", "no")
+HERE = os.path.dirname(os.path.abspath(workflow.snakefile))
+REPO = os.path.dirname(HERE)
+COHORTS = os.path.join(REPO, "configs", "cohorts")
+SCRIPTS = os.path.join(REPO, "scripts")
+
+if config.get("trials"):
+    TRIALS = [t.strip() for t in str(config["trials"]).split(";") if t.strip()]
+else:
+    TRIALS = sorted(
+        os.path.basename(p)[:-5]
+        for p in glob.glob(os.path.join(COHORTS, "*.toml"))
+        if not p.endswith("seed_trials.toml")
+    )
+
+SETS = config.get("set", "")
+SETS = [s.strip() for s in (SETS if isinstance(SETS, list) else str(SETS).split(";")) if s.strip()]
+SETS.insert(0, f"cohort.patients={PATIENTS}")
+SET_ARGS = " ".join(f"--set {shlex.quote(s)}" for s in SETS)
+
+
+def cohort_file(name):
+    return os.path.join(COHORTS, f"{name}.toml")
+
+
+rule all:
+    input:
+        OUT + "/validation.md",
+
+
+# Markers, not folders, are the outputs: Snakemake removes the outputs of a
+# failed job, and must not remove finished results.
+rule seed:
+    output:
+        touch(OUT + "/done/seed"),
+    threads: int(config.get("threads", 2))
+    log:
+        OUT + "/logs/seed.log",
+    shell:
+        "{TMESIM:q} --threads {threads} cohort {COHORTS:q}/seed_trials.toml {SET_ARGS} "
+        "--set cohort.readout.run_to_end=true --backend cpu --quiet --out {OUT:q}/seed > {log:q} 2>&1"
+
+
+rule pilot:
+    input:
+        OUT + "/done/seed",
+    output:
+        touch(OUT + "/done/pilot_{trial}"),
+    params:
+        file=lambda w: shlex.quote(cohort_file(w.trial)),
+    threads: int(config.get("threads", 2))
+    log:
+        OUT + "/logs/pilot_{trial}.log",
+    shell:
+        "{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} "
+        "--regions {OUT:q}/seed --backend cpu --quiet --out {OUT:q}/pilot/{wildcards.trial} > {log:q} 2>&1"
+
+
+rule anchor:
+    input:
+        OUT + "/done/pilot_{trial}",
+    output:
+        OUT + "/anchor/{trial}.json",
+    params:
+        file=lambda w: shlex.quote(cohort_file(w.trial)),
+    log:
+        OUT + "/logs/anchor_{trial}.log",
+    shell:
+        "python3 {SCRIPTS:q}/fit_phenotype_mix.py {OUT:q}/pilot/{wildcards.trial}/patients.csv "
+        "--trial {params.file} --json {output:q} > {log:q} 2>&1"
+
+
+def anchored_set(w):
+    return [OUT + f"/anchor/{w.trial}.json"] if ANCHOR else []
+
+
+rule trial:
+    input:
+        OUT + "/done/seed",
+        OUT + "/done/pilot_{trial}",
+        anchored_set,
+    output:
+        touch(OUT + "/done/trial_{trial}"),
+    params:
+        file=lambda w: shlex.quote(cohort_file(w.trial)),
+        # The anchored mix, read when the job runs (after `anchor`): one
+        # word without spaces, or nothing where the pilot could not fit it.
+        mix=lambda w, input: (
+            "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))[\"set\"]; "
+            "print(\"--set \" + s if s else \"\")' " + shlex.quote(input[2]) + ")"
+        )
+        if ANCHOR
+        else "",
+    threads: int(config.get("threads", 2))
+    log:
+        OUT + "/logs/trial_{trial}.log",
+    shell:
+        "{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} {params.mix} "
+        "--regions {OUT:q}/seed --regions {OUT:q}/pilot/{wildcards.trial} --backend cpu --quiet "
+        "--out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
+
+
+rule table:
+    input:
+        expand(OUT + "/done/trial_{trial}", trial=TRIALS),
+    output:
+        OUT + "/validation.md",
+        OUT + "/validation.csv",
+    shell:
+        "python3 {SCRIPTS:q}/validation_table.py {OUT:q}"
