@@ -579,6 +579,23 @@ fn a_trial_reads_the_seed_trials_regions_again_and_writes_what_a_run_writes() {
         said.contains("6 patient-arm result(s) run now, 0 read"),
         "{said}"
     );
+    // A folder that is not a cohort's is refused before anything runs.
+    let typo = tmp.path().join("seeed");
+    let o = tmesim(&[
+        "cohort",
+        trial,
+        "--regions",
+        typo.to_str().unwrap(),
+        "--out",
+        tmp.path().join("typo").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--regions") && err.contains("seeed") && err.contains("not a cohort folder"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("typo").exists(), "nothing written");
 }
 
 /// scripts/fit_phenotype_mix.py anchors a trial's mix on its control

@@ -141,6 +141,15 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
     if let Some(b) = opts.batch {
         anyhow::ensure!(b >= 1, "--batch must be at least 1");
     }
+    for dir in opts.regions {
+        anyhow::ensure!(
+            dir.join(layout::COHORT_JSON).is_file(),
+            "--regions {}: not a cohort folder (it has no {}); give the --out of an earlier \
+             `tmesim cohort`",
+            dir.display(),
+            layout::COHORT_JSON
+        );
+    }
     let _lock = prepare(opts.out, spec, opts.force)?;
     let patients: Vec<u32> = (0..spec.cohort.patients)
         .filter(|&i| opts.shard.holds(i))
