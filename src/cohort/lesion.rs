@@ -9,7 +9,10 @@
 //! would regrow from any fraction). Scans on the trial's schedule then read
 //! the diameters, and `output::recist` reads the scans.
 
+use crate::model::grid::Grid;
+use crate::output::arms::{response, Response as RegionResponse};
 use crate::output::recist::{self, Evaluation, Protocol, Scan};
+use crate::output::timeseries::equivalent_diameter_um;
 use serde::{Deserialize, Serialize};
 
 /// Days per week.
@@ -180,6 +183,43 @@ impl Course {
             .take_while(|(&d, _)| d <= day + 1e-9)
             .map(|(_, &b)| b / b0)
             .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// A region at every save: its tumour burden (the lesions' course) and
+/// its equivalent diameter. Records keep it, so a later cohort can read
+/// the same region again (`runner`'s `--regions`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Track {
+    pub course: Course,
+    pub diameter_um: Vec<f64>,
+}
+
+impl Track {
+    /// The region's own response (its diameter) over the saves kept.
+    pub fn response(&self, grid: &Grid) -> RegionResponse {
+        let cr = equivalent_diameter_um(grid, grid.voxel_measure());
+        response(&self.course.days, &self.diameter_um, cr)
+    }
+
+    /// The saves up to the first after baseline at which `settled` holds
+    /// (all of them when it never does): what `run_arms` keeps of a run
+    /// stopped there.
+    pub fn until_settled(&self, settled: impl Fn(&Course) -> bool) -> Track {
+        let n = (2..=self.course.days.len())
+            .find(|&n| settled(&self.first(n).course))
+            .unwrap_or(self.course.days.len());
+        self.first(n)
+    }
+
+    fn first(&self, n: usize) -> Track {
+        Track {
+            course: Course {
+                days: self.course.days[..n].to_vec(),
+                burden: self.course.burden[..n].to_vec(),
+            },
+            diameter_um: self.diameter_um[..n].to_vec(),
+        }
     }
 }
 

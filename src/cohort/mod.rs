@@ -17,6 +17,7 @@ pub(crate) mod stats;
 pub mod sweep;
 pub(crate) mod tables;
 pub mod trial;
+pub mod trial_report;
 
 use crate::output::layout;
 use anyhow::Result;
@@ -32,11 +33,11 @@ pub fn aggregate(out: &Path, spec: &spec::CohortSpec, end_day: f64) -> Result<()
         |a: &str| crate::therapy::treatment::arm_label(&crate::therapy::treatment::parse_arm(a));
     let mut published_pfs = Vec::new();
     if !spec.cohort.figures.is_empty() {
-        let text = trial::table(&spec.cohort.figures, &stats, label_of);
+        let text = trial_report::table(&spec.cohort.figures, &stats, label_of);
         let p = out.join(layout::TRIAL_CSV);
         crate::output::atomic::write(&p, text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
-        let panels = trial::chart_panels(&spec.cohort.figures, &stats, label_of);
+        let panels = trial_report::chart_panels(&spec.cohort.figures, &stats, label_of);
         // Only overall survival published: nothing the model reads to draw.
         if !panels.is_empty() {
             charts::trial(&out.join(layout::TRIAL_PNG), &panels)?;

@@ -2,7 +2,7 @@
 //! overrides on the cohort grid, run in memory (no run folder), and the
 //! tumour's response read from its diameter at every save.
 
-use super::lesion::Course;
+use super::lesion::{Course, Track};
 use super::sample::Patient;
 use super::spec::CohortSpec;
 use crate::backend::batch::Batch;
@@ -10,8 +10,8 @@ use crate::backend::MAX_BATCH;
 use crate::model::fields::idx::DC;
 use crate::model::params::MIN_PER_DAY;
 use crate::model::state::State;
-use crate::output::arms::{response, Response};
-use crate::output::timeseries::{equivalent_diameter_um, summarize, Summary};
+use crate::output::arms::Response;
+use crate::output::timeseries::{summarize, Summary};
 use crate::sim::scenario::ArmSpec;
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,43 +91,6 @@ pub fn same_batch(a: &ArmSpec, b: &ArmSpec) -> bool {
         && x.dt_min == y.dt_min
         && x.steps == y.steps
         && x.save_every_steps == y.save_every_steps
-}
-
-/// A region at every save: its tumour burden (the lesions' course) and
-/// its equivalent diameter. Records keep it, so a later cohort can read
-/// the same region again (`runner`'s `--regions`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Track {
-    pub course: Course,
-    pub diameter_um: Vec<f64>,
-}
-
-impl Track {
-    /// The region's own response (its diameter) over the saves kept.
-    pub fn response(&self, grid: &crate::model::grid::Grid) -> Response {
-        let cr = equivalent_diameter_um(grid, grid.voxel_measure());
-        response(&self.course.days, &self.diameter_um, cr)
-    }
-
-    /// The saves up to the first after baseline at which `settled` holds
-    /// (all of them when it never does): what `run_arms` keeps of a run
-    /// stopped there.
-    pub fn until_settled(&self, settled: impl Fn(&Course) -> bool) -> Track {
-        let n = (2..=self.course.days.len())
-            .find(|&n| settled(&self.first(n).course))
-            .unwrap_or(self.course.days.len());
-        self.first(n)
-    }
-
-    fn first(&self, n: usize) -> Track {
-        Track {
-            course: Course {
-                days: self.course.days[..n].to_vec(),
-                burden: self.course.burden[..n].to_vec(),
-            },
-            diameter_um: self.diameter_um[..n].to_vec(),
-        }
-    }
 }
 
 /// What one patient-arm's region did: its response (the region's own

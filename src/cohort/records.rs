@@ -4,9 +4,7 @@
 //! from them, so a cohort run in one process, in shards, or resumed after
 //! a crash writes the same bytes.
 
-use super::lesion::Course;
-use super::lesion::Reading;
-use super::patient::Track;
+use super::lesion::{Course, Reading, Track};
 use super::sample::{format_value, Patient};
 use super::spec::CohortSpec;
 use crate::output::arms::Response as RegionResponse;

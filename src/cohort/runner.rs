@@ -7,7 +7,8 @@
 //! batch finishes, so a rerun skips it.
 
 use super::lesion;
-use super::patient::{grid_overrides, run_arms, run_spec, same_batch, RegionRun, Track};
+use super::lesion::Track;
+use super::patient::{grid_overrides, run_arms, run_spec, same_batch, RegionRun};
 use super::records::{self, Record};
 use super::sample;
 use super::spec::CohortSpec;
