@@ -890,6 +890,62 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     );
 }
 
+/// scripts/validation_table.py: the model's 90% predictive interval at a
+/// trial's size, on a synthetic cohort whose answer is known.
+#[test]
+fn the_validation_table_gives_predictive_intervals_at_the_trials_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trial = tmp.path().join("trials/synthetic");
+    std::fs::create_dir_all(&trial).unwrap();
+    // 40 virtual patients on one arm: 12 responders (30%); progression on
+    // day 10 k for patient k < 20, the rest censored at day 400, so the
+    // Kaplan-Meier median is day 200 (6.57 months).
+    let mut csv = String::from("patient,phenotype,arm,recist,responder,pfs_days,censored\n");
+    for k in 0..40 {
+        let (pfs, censored) = if k < 20 { (10 * (k + 1), 0) } else { (400, 1) };
+        let (recist, yes) = if k % 10 < 3 { ("PR", 1) } else { ("SD", 0) };
+        csv += &format!("{k},x,a,{recist},{yes},{pfs},{censored}\n");
+    }
+    std::fs::write(trial.join("patients.csv"), csv).unwrap();
+    let head = "arm,measure,published,published_low,published_high,published_patients,model,model_low,model_high,source\n";
+    std::fs::write(
+        trial.join("trial.csv"),
+        format!(
+            "{head}a,orr_pct,32.6,,,300,30.0,17.9,45.8,\"s\"\na,orr_pct,50.0,,,300,30.0,17.9,45.8,\"s\"\n\
+             a,median_pfs_months,6.5,,,300,6.57,,,\"s\"\na,median_os_months,20.0,,,300,,,,\"s\"\n"
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new("python3")
+        .args(["scripts/validation_table.py"])
+        .arg(tmp.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python3 (CI installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(tmp.path().join("validation.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let (lo, hi): (f64, f64) = (rows[0][10].parse().unwrap(), rows[0][11].parse().unwrap());
+    // Beta(12.5, 28.5) then 300 patients: sd about 7.6 points, so the 90%
+    // interval is about 30 +- 12.5.
+    assert!(
+        (15.0..20.5).contains(&lo) && (39.5..45.0).contains(&hi),
+        "{lo}-{hi}"
+    );
+    assert_eq!(rows[0][12], "yes", "32.6% lies inside");
+    assert_eq!(rows[1][12], "no", "50% lies outside");
+    let (lo, hi): (f64, f64) = (rows[2][10].parse().unwrap(), rows[2][11].parse().unwrap());
+    assert!(
+        lo < 6.57 && 6.57 < hi,
+        "the median's interval {lo}-{hi} holds the cohort's"
+    );
+    assert_eq!(rows[3][10], "", "overall survival is not modelled");
+}
+
 #[test]
 fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
     let probe = tmesim::sim::scenario::load(
