@@ -468,13 +468,13 @@ fn patient_rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
 #[test]
 fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |name: &str, extra: &[&str]| {
+    let run = |name: &str, backend: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
         let mut args = vec![
             "cohort",
             SEED_TRIALS,
             "--backend",
-            "cpu",
+            backend,
             "--quiet",
             "--out",
             out.to_str().unwrap(),
@@ -495,8 +495,8 @@ fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
         ok(&tmesim(&args));
         patient_rows(&out)
     };
-    let stopped = run("stopped", &[]);
-    let whole = run("whole", &["--set", "cohort.readout.run_to_end=true"]);
+    let stopped = run("stopped", "cpu", &[]);
+    let whole = run("whole", "cpu", &["--set", "cohort.readout.run_to_end=true"]);
     assert_eq!(stopped.len(), 2);
     for (s, w) in stopped.iter().zip(&whole) {
         for col in [
@@ -519,6 +519,34 @@ fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
     assert_eq!(stopped[1]["scan_sums_mm"].split(';').count(), 3);
     assert_eq!(stopped[0]["progression_day"], "");
     assert_eq!(stopped[0]["region_end_day"], "42");
+    // On the GPU the two patients share one batch, which runs until both
+    // have settled; each keeps only its own saves.
+    let probe = tmesim::sim::scenario::load(
+        &repo("configs/baseline.toml"),
+        &["grid.nx=8".into(), "grid.ny=8".into()],
+    )
+    .unwrap();
+    if common::gpu(&probe).is_none() {
+        return;
+    }
+    let gpu = run("gpu", "gpu", &["--batch", "2"]);
+    for (c, g) in stopped.iter().zip(&gpu) {
+        for col in ["recist", "progression_day", "region_end_day"] {
+            assert_eq!(
+                c[col], g[col],
+                "{col} of patient {} on the GPU",
+                c["patient"]
+            );
+        }
+        let (a, b): (f64, f64) = (
+            c["best_change_pct"].parse().unwrap(),
+            g["best_change_pct"].parse().unwrap(),
+        );
+        assert!(
+            (a - b).abs() < 0.05,
+            "best change {a} on the CPU, {b} on the GPU"
+        );
+    }
 }
 
 /// A trial that redraws only the lesions (RELATIVITY-047) reads the seed
