@@ -54,9 +54,12 @@ pub struct Record {
     /// The resolved scenario's fingerprint (src/sim/checkpoint.rs): a
     /// record counts only for the very scenario it was run with.
     pub fingerprint: String,
-    /// The region the targets follow, at every save it ran (the record
-    /// file's second part), and on arms with radiotherapy the irradiated
-    /// one: what `--regions` reads again.
+    /// The fingerprint of the simulated region alone (the model's code,
+    /// not the readout's: `checkpoint::region_fingerprint`), and the
+    /// region the targets follow at every save it ran (the record file's
+    /// second part), with, on arms with radiotherapy, the irradiated one:
+    /// what `--regions` reads again.
+    pub region_fingerprint: String,
     pub track: Track,
     pub infield_track: Option<Track>,
 }
@@ -94,7 +97,7 @@ impl Record {
         (region, track): (&RegionResponse, &Track),
         reading: &Reading,
         infield: Option<(&Reading, &Track)>,
-        fingerprint: String,
+        [fingerprint, region_fingerprint]: [String; 2],
     ) -> Self {
         let e = &reading.evaluation;
         let lesions = patient.lesions(spec);
@@ -124,6 +127,7 @@ impl Record {
             scan_sums_mm: reading.sums_mm.clone(),
             infield: infield.map(|(r, _)| (r.evaluation.best, r.evaluation.best_change_pct)),
             fingerprint,
+            region_fingerprint,
             track: track.clone(),
             infield_track: infield.map(|(_, t)| t.clone()),
         }
@@ -185,7 +189,9 @@ pub fn path(out: &Path, patient: u32, arm: &str) -> PathBuf {
         .join(format!("{arm}.csv"))
 }
 
-/// The header of a record file's second part: the tracks.
+/// The first line of a record file's second part names the region's
+/// fingerprint; the header of the tracks follows.
+const REGION: &str = "region_fingerprint";
 const TRACK_HEADER: &str = "day,burden,diameter_um,infield_burden,infield_diameter_um";
 
 /// Write a record atomically: it exists whole or not at all. Its second
@@ -196,10 +202,11 @@ pub fn write(out: &Path, spec: &CohortSpec, r: &Record) -> Result<()> {
     std::fs::create_dir_all(p.parent().expect("records have a folder"))
         .with_context(|| format!("cannot create {}", p.display()))?;
     let mut text = format!(
-        "{},{FINGERPRINT}\n{},{}\n{TRACK_HEADER}\n",
+        "{},{FINGERPRINT}\n{},{}\n{REGION},{}\n{TRACK_HEADER}\n",
         header(spec),
         r.row(),
-        r.fingerprint
+        r.fingerprint,
+        r.region_fingerprint
     );
     let longest = r.infield_track.as_ref().unwrap_or(&r.track);
     for (k, day) in longest.course.days.iter().enumerate() {
@@ -216,10 +223,16 @@ pub fn write(out: &Path, spec: &CohortSpec, r: &Record) -> Result<()> {
     atomic::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
 }
 
-/// The tracks of a record file's second part: the targets' region and,
-/// on arms with radiotherapy, the irradiated one.
-fn parse_tracks<'a>(lines: impl Iterator<Item = &'a str>) -> Result<(Track, Option<Track>)> {
+/// A record file's second part: the region's fingerprint, the targets'
+/// region and, on arms with radiotherapy, the irradiated one.
+fn parse_tracks<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> Result<(String, Track, Option<Track>)> {
     let mut lines = lines;
+    let region = match lines.next().and_then(|l| l.split_once(',')) {
+        Some((REGION, fp)) if !fp.is_empty() => fp.to_string(),
+        _ => bail!("its region fingerprint is missing"),
+    };
     if lines.next() != Some(TRACK_HEADER) {
         bail!("its tracks (the region at every save) are missing");
     }
@@ -254,11 +267,12 @@ fn parse_tracks<'a>(lines: impl Iterator<Item = &'a str>) -> Result<(Track, Opti
         bail!("its track has no save");
     }
     let infield = (!infield.course.days.is_empty()).then_some(infield);
-    Ok((targets, infield))
+    Ok((region, targets, infield))
 }
 
-/// The fingerprint and tracks of the record of `patient` on `arm` under
-/// `out`, whatever cohort wrote it; `None` when there is none.
+/// The region fingerprint and tracks of the record of `patient` on `arm`
+/// under `out`, whatever cohort or build wrote it; `None` when there is
+/// none.
 pub fn read_tracks(
     out: &Path,
     patient: u32,
@@ -270,14 +284,9 @@ pub fn read_tracks(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
     };
-    let mut lines = text.lines().skip(1);
-    let fingerprint = lines
-        .next()
-        .and_then(|l| l.rsplit(',').next())
-        .unwrap_or_default()
-        .to_string();
-    let (track, infield) = parse_tracks(lines).with_context(|| format!("{}", p.display()))?;
-    Ok(Some((fingerprint, track, infield)))
+    parse_tracks(text.lines().skip(2))
+        .with_context(|| format!("{}", p.display()))
+        .map(Some)
 }
 
 /// Read a record; `None` when the file does not exist.
@@ -330,7 +339,7 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
     } else {
         Some((category(cells[t + 15])?, num(t + 16)?))
     };
-    let (track, infield_track) = parse_tracks(lines)?;
+    let (region_fingerprint, track, infield_track) = parse_tracks(lines)?;
     let sums = if cells[t + 14].is_empty() {
         Vec::new()
     } else {
@@ -363,6 +372,7 @@ fn parse(text: &str, spec: &CohortSpec) -> Result<Record> {
         scan_sums_mm: sums,
         infield,
         fingerprint: cells[t + 17].to_string(),
+        region_fingerprint,
         track,
         infield_track,
     })

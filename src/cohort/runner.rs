@@ -19,7 +19,7 @@ use crate::model::state::State;
 use crate::output::arms::Response as RegionResponse;
 use crate::output::guard::{self, Existing, Kind};
 use crate::output::{atomic, layout};
-use crate::sim::checkpoint::fingerprint;
+use crate::sim::checkpoint::{fingerprint, region_fingerprint};
 use crate::sim::scenario::ArmSpec;
 use crate::sim::select::{make_batch, BackendChoice};
 use anyhow::{bail, Context, Result};
@@ -334,6 +334,7 @@ struct Ready {
     patient: sample::Patient,
     spec: ArmSpec,
     fingerprint: String,
+    region_fingerprint: String,
 }
 
 impl Ready {
@@ -403,6 +404,7 @@ impl Work<'_> {
         let patient = sample::patient(spec, job.patient);
         let rs = self.plan.run_spec(&patient, job.arm)?;
         let fp = fingerprint(&rs);
+        let region_fp = region_fingerprint(&rs);
         let label = &spec.arm_labels[job.arm];
         if let Some(old) = records::read(self.out, spec, job.patient, label)? {
             if old.fingerprint == fp {
@@ -420,6 +422,7 @@ impl Work<'_> {
             patient,
             spec: rs,
             fingerprint: fp,
+            region_fingerprint: region_fp,
         };
         if let Some(record) = self.reread(&ready)? {
             records::write(self.out, spec, &record)?;
@@ -439,8 +442,9 @@ impl Work<'_> {
     }
 
     /// The record of `r` read from the first folder of `Options::regions`
-    /// that holds it: the same patient on the same arm there, with this very fingerprint
-    /// (scenario, draws and build), and a track long enough for this
+    /// that holds it: the same patient on the same arm there, with this
+    /// very region fingerprint (scenario, draws and the code that computes
+    /// a region, build.rs `REGION_CODE`), and a track long enough for this
     /// cohort's readout (to the end of follow-up, or to where the targets'
     /// reading settles; the irradiated region to the end). The record is
     /// then the one a run would give: the track is cut where a run would
@@ -467,7 +471,7 @@ impl Work<'_> {
         };
         let cut = track.until_settled(|c| self.settled(r, c));
         let irradiated = !r.spec.treatment.radiation.is_empty();
-        let usable = fp == r.fingerprint
+        let usable = fp == r.region_fingerprint
             && (whole(&cut) || self.settled(r, &cut.course))
             && (!irradiated || infield.as_ref().is_some_and(whole));
         if !usable {
@@ -519,7 +523,7 @@ impl Work<'_> {
             targets,
             &reading,
             infield.as_ref().map(|(reading, t)| (reading, *t)),
-            r.fingerprint.clone(),
+            [r.fingerprint.clone(), r.region_fingerprint.clone()],
         ))
     }
 

@@ -379,6 +379,7 @@ mod tests {
             scan_sums_mm: vec![50.0, 50.0 * (1.0 + best / 100.0)],
             infield: None,
             fingerprint: String::new(),
+            region_fingerprint: String::new(),
             track: crate::cohort::lesion::Track {
                 course: crate::cohort::lesion::Course {
                     days: vec![0.0, 168.0],

@@ -76,6 +76,18 @@ impl Checkpoint {
 /// tables, FNV-1a over their debug form. Equal fingerprints mean the same
 /// run by the same build.
 pub fn fingerprint(arm: &ArmSpec) -> String {
+    fingerprint_with(env!("TMESIM_SOURCE_HASH"), arm)
+}
+
+/// The fingerprint of the simulated region alone: the same, but with the
+/// hash of only the code that computes a region (`REGION_CODE` in
+/// build.rs), so that a cohort of a later build with the same model may
+/// read the region again (`tmesim cohort --regions`).
+pub fn region_fingerprint(arm: &ArmSpec) -> String {
+    fingerprint_with(env!("TMESIM_REGION_HASH"), arm)
+}
+
+fn fingerprint_with(code: &str, arm: &ArmSpec) -> String {
     let mut spec = arm.spec.clone();
     let mut treatment = arm.treatment.clone();
     // The paths the scenario and its therapy files were read from (relative
@@ -87,7 +99,6 @@ pub fn fingerprint(arm: &ArmSpec) -> String {
     for r in &mut treatment.radiation {
         r.file = PathBuf::new();
     }
-    let code = env!("TMESIM_SOURCE_HASH");
     let text = format!("{code}{spec:?}{treatment:?}");
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
