@@ -61,15 +61,20 @@ fn main() {
     }
     files.sort();
     println!("cargo:rustc-env=TMESIM_SOURCE_HASH={:016x}", hash(&files));
-    let region: Vec<PathBuf> = files
-        .iter()
-        .filter(|f| {
-            let name = f.to_string_lossy().replace('\\', "/");
-            REGION_CODE
-                .iter()
-                .any(|r| name == *r || name.starts_with(&format!("{r}/")))
-        })
-        .cloned()
-        .collect();
+    // The crates the model's code calls (libm, matrixmultiply, ...) shape
+    // its values too.
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let mut region: Vec<PathBuf> = vec![PathBuf::from("Cargo.lock")];
+    region.extend(
+        files
+            .iter()
+            .filter(|f| {
+                let name = f.to_string_lossy().replace('\\', "/");
+                REGION_CODE
+                    .iter()
+                    .any(|r| name == *r || name.starts_with(&format!("{r}/")))
+            })
+            .cloned(),
+    );
     println!("cargo:rustc-env=TMESIM_REGION_HASH={:016x}", hash(&region));
 }

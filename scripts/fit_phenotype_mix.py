@@ -72,7 +72,7 @@ def trial_target(path):
     fig = figures[0]
     if not fig.get("source"):
         fail(f"{path}: the control arm's orr_pct figure has no source")
-    return arm, fig, sorted(cohort.get("phenotypes", {}))
+    return arm, fig, sorted(p for p, w in cohort.get("phenotypes", {}).items() if w > 0)
 
 
 def not_fitted(args, why):
@@ -112,13 +112,15 @@ def main():
     if args.trial:
         if args.target is not None:
             fail("give --target or --trial, not both")
+        if args.arm:
+            fail("--arm and --trial: the trial's figure is its reference arm's; leave out --arm")
         arm, fig, phenotypes = trial_target(args.trial)
         # The mix the pilot ran with (its cohort.toml, --set applied), when
         # the pilot is a cohort folder.
         ran = os.path.join(os.path.dirname(os.path.abspath(args.patients_csv)), "cohort.toml")
         if os.path.exists(ran):
-            phenotypes = sorted(load_cohort(ran).get("phenotypes", {})) or phenotypes
-        arm = args.arm or arm
+            mix = load_cohort(ran).get("phenotypes", {})
+            phenotypes = sorted(p for p, w in mix.items() if w > 0) or phenotypes
         target = fig["value"] / 100.0
         print(f"target: {arm} ORR {fig['value']}% ({fig.get('low', '?')}-{fig.get('high', '?')}), "
               f"n = {fig.get('patients', '?')}; {fig['source']}")
@@ -137,10 +139,10 @@ def main():
             not_fitted(args, f"the pilot {args.patients_csv} has no patient of {', '.join(missing)} on {arm}: "
                  "every phenotype of the mix needs its ORR (run a larger pilot)")
     if args.reference not in outcomes:
-        fail(f"no {args.reference} patient on {arm} in {args.patients_csv}")
+        not_fitted(args, f"no {args.reference} patient on {arm} in {args.patients_csv}")
     others = sorted(p for p in outcomes if p != args.reference)
     if not others:
-        fail(f"only {args.reference} patients on {arm} in {args.patients_csv}: the mix cannot be fitted")
+        not_fitted(args, f"only {args.reference} patients on {arm} in {args.patients_csv}: the mix cannot be fitted")
 
     def rates(sample):
         orr = {p: sum(v) / len(v) for p, v in sample.items()}

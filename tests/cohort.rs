@@ -549,6 +549,47 @@ fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
     }
 }
 
+/// A rerun into the same folder with another readout (here the scan
+/// schedule) reads its kept regions again: nothing runs, and every file is
+/// a fresh run's with that readout.
+#[test]
+fn a_rerun_with_another_readout_reads_its_kept_regions_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, weeks: &str| {
+        let out = tmp.path().join(name);
+        let every = format!("cohort.readout.scan_every_weeks={weeks}");
+        let o = tmesim(&[
+            "cohort",
+            SEED_TRIALS,
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "time.dt_min=15",
+            "--set",
+            "cohort.patients=2",
+            "--set",
+            "cohort.arms=[\"anti_pd1\"]",
+            "--set",
+            "cohort.grid_dx_um=100.0",
+            "--set",
+            "time.end_days=42",
+            "--set",
+            "cohort.readout.run_to_end=true",
+            "--set",
+            &every,
+        ]);
+        (out, ok(&o))
+    };
+    let (kept, _) = run("kept", "2");
+    let (_, said) = run("kept", "3");
+    assert!(said.contains("0 patient-arm result(s) run now"), "{said}");
+    let (fresh, _) = run("fresh", "3");
+    assert_same_folders(&kept, &fresh);
+}
+
 /// A trial that redraws only the lesions (RELATIVITY-047) reads the seed
 /// trials' regions again and writes the very files of a trial run; a
 /// folder of another scenario (grid) is not read.

@@ -127,11 +127,20 @@ rule trial:
         )
         if ANCHOR
         else "",
+        # The same read, first on its own: a damaged anchor file stops the
+        # job instead of running the trial unanchored.
+        check=lambda w, input: (
+            "python3 -c 'import json,sys; json.load(open(sys.argv[1]))[\"set\"]' "
+            + shlex.quote(input[2])
+            + " && "
+        )
+        if ANCHOR
+        else "",
     threads: int(config.get("threads", 2))
     log:
         OUT + "/logs/trial_{trial}.log",
     shell:
-        "{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} {params.mix} "
+        "{params.check}{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} {params.mix} "
         "--regions {OUT:q}/seed --regions {OUT:q}/pilot/{wildcards.trial} --backend cpu --quiet "
         "--out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
 
@@ -139,8 +148,11 @@ rule trial:
 rule table:
     input:
         expand(OUT + "/done/trial_{trial}", trial=TRIALS),
+        expand(OUT + "/anchor/{trial}.json", trial=TRIALS) if ANCHOR else [],
     output:
         OUT + "/validation.md",
         OUT + "/validation.csv",
+    params:
+        anchors="" if ANCHOR else "--no-anchors",
     shell:
-        "python3 {SCRIPTS:q}/validation_table.py {OUT:q}"
+        "python3 {SCRIPTS:q}/validation_table.py {OUT:q} {params.anchors}"

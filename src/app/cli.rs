@@ -97,7 +97,8 @@ pub enum Command {
         batch: Option<u32>,
         /// Read each patient-arm's region from this cohort folder instead
         /// of running it, where it holds the same patient on the same arm
-        /// with the same scenario and tmesim build, for long enough: a
+        /// with the same region fingerprint (scenario, draws, model code,
+        /// backend), for long enough: a
         /// trial that redraws only the lesions or the readout reads the
         /// seed trials' regions again. Repeatable: the first folder that
         /// holds the region serves.

@@ -215,3 +215,62 @@ pub fn run_arms(
         })
         .collect())
 }
+
+/// Run `arms` (which share a batch) as a trial reads them, and return for
+/// each its targets' region and, on an arm with radiotherapy, the
+/// irradiated one. Such an arm runs twice: the irradiated region to the
+/// end of follow-up, then the patient's other lesions, which get no dose
+/// but share the irradiated lesion's priming (docs/model.md), primed by
+/// its DCs as well as their own. `settled(k, course)` ends arm `k`'s
+/// targets region once its reading is settled (`lesion::settled`); an
+/// irradiated region never ends early, since its DCs prime the others
+/// and its own lesion is read beside them.
+pub fn run_trial_arms(
+    arms: &[&ArmSpec],
+    initials: &[&State],
+    names: &[String],
+    settled: &dyn Fn(usize, &Course) -> bool,
+    backend: &mut dyn Batch,
+    stop: &AtomicBool,
+) -> Result<Vec<(RegionRun, Option<RegionRun>)>> {
+    let irradiated: Vec<usize> = (0..arms.len())
+        .filter(|&i| !arms[i].treatment.radiation.is_empty())
+        .collect();
+    let none = vec![None; arms.len()];
+    let first = |k: usize, c: &Course| !irradiated.contains(&k) && settled(k, c);
+    let runs = run_arms(arms, initials, names, &none, &first, backend, stop)?;
+    let mut others = Vec::new();
+    if !irradiated.is_empty() {
+        let specs: Vec<ArmSpec> = irradiated
+            .iter()
+            .map(|&i| {
+                let mut s = arms[i].clone();
+                s.treatment.radiation.clear();
+                s
+            })
+            .collect();
+        let specs: Vec<&ArmSpec> = specs.iter().collect();
+        let states: Vec<&State> = irradiated.iter().map(|&i| initials[i]).collect();
+        let names: Vec<String> = irradiated
+            .iter()
+            .map(|&i| format!("{} (unirradiated lesions)", names[i]))
+            .collect();
+        let by: Vec<Option<&RegionRun>> = irradiated.iter().map(|&i| Some(&runs[i])).collect();
+        let second = |j: usize, c: &Course| settled(irradiated[j], c);
+        others = run_arms(&specs, &states, &names, &by, &second, backend, stop)
+            .context("the unirradiated lesions of arms with radiotherapy")?;
+    }
+    let mut others = others.into_iter();
+    Ok(runs
+        .into_iter()
+        .enumerate()
+        .map(|(k, run)| {
+            if irradiated.contains(&k) {
+                let targets = others.next().expect("one per irradiated arm");
+                (targets, Some(run))
+            } else {
+                (run, None)
+            }
+        })
+        .collect())
+}

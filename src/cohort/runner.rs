@@ -8,7 +8,7 @@
 
 use super::lesion;
 use super::lesion::Track;
-use super::patient::{grid_overrides, run_arms, run_spec, same_batch, RegionRun};
+use super::patient::{grid_overrides, run_spec, run_trial_arms, same_batch};
 use super::records::{self, Record};
 use super::sample;
 use super::spec::CohortSpec;
@@ -404,18 +404,22 @@ impl Work<'_> {
         let patient = sample::patient(spec, job.patient);
         let rs = self.plan.run_spec(&patient, job.arm)?;
         let fp = fingerprint(&rs);
-        let region_fp = region_fingerprint(&rs);
+        let kind = match self.backend {
+            BackendChoice::Gpu => "gpu",
+            _ => "cpu",
+        };
+        let region_fp = region_fingerprint(&rs, kind);
         let label = &spec.arm_labels[job.arm];
-        if let Some(old) = records::read(self.out, spec, job.patient, label)? {
-            if old.fingerprint == fp {
-                return Ok(None);
+        let kept = records::read(self.out, spec, job.patient, label)?;
+        if let Some(old) = &kept {
+            if old.fingerprint != fp {
+                bail!(
+                    "{} holds a result of patient {} on {label} from another scenario, cohort or \
+                     tmesim version; use --force to replace the folder's results, or another --out",
+                    self.out.display(),
+                    job.patient
+                );
             }
-            bail!(
-                "{} holds a result of patient {} on {label} from another scenario, cohort or \
-                 tmesim version; use --force to replace the folder's results, or another --out",
-                self.out.display(),
-                job.patient
-            );
         }
         let ready = Ready {
             job,
@@ -424,6 +428,20 @@ impl Work<'_> {
             fingerprint: fp,
             region_fingerprint: region_fp,
         };
+        if let Some(old) = kept {
+            // The readout (schedule, lesions) may have changed since it was
+            // kept: read its region again, and run it again where the kept
+            // track is too short for the new readout.
+            match self.reread_from(self.out, &ready)? {
+                Some(record) if record == old => return Ok(None),
+                Some(record) => {
+                    records::write(self.out, spec, &record)?;
+                    self.reread.fetch_add(1, Ordering::SeqCst);
+                    return Ok(None);
+                }
+                None => return Ok(Some(ready)),
+            }
+        }
         if let Some(record) = self.reread(&ready)? {
             records::write(self.out, spec, &record)?;
             self.reread.fetch_add(1, Ordering::SeqCst);
@@ -460,7 +478,9 @@ impl Work<'_> {
 
     fn reread_from(&self, dir: &Path, r: &Ready) -> Result<Option<Record>> {
         let label = &self.plan.spec.arm_labels[r.job.arm];
-        let Some((fp, track, infield)) = records::read_tracks(dir, r.job.patient, label)? else {
+        // A record of an older format (no track) or a damaged one holds no
+        // region to read: that patient-arm runs.
+        let Ok(Some((fp, track, infield))) = records::read_tracks(dir, r.job.patient, label) else {
             return Ok(None);
         };
         let whole = |t: &Track| {
@@ -576,21 +596,11 @@ impl Work<'_> {
         let arms: Vec<&ArmSpec> = group.iter().map(|r| &r.spec).collect();
         let states: Vec<&State> = group.iter().map(|r| &initials[&r.job.patient]).collect();
         let names: Vec<String> = group.iter().map(|r| r.name(spec)).collect();
-        let none = vec![None; group.len()];
-        let irradiated: Vec<usize> = (0..group.len())
-            .filter(|&i| !group[i].spec.treatment.radiation.is_empty())
-            .collect();
-        // A region runs on only while its reading can change; an irradiated
-        // one runs to the end (its DCs prime the unirradiated lesions, and
-        // its own lesion is read beside them).
-        let settled = |k: usize, course: &lesion::Course| {
-            !irradiated.contains(&k) && self.settled(&group[k], course)
-        };
-        let runs = run_arms(
+        let settled = |k: usize, course: &lesion::Course| self.settled(&group[k], course);
+        let runs = run_trial_arms(
             &arms,
             &states,
             &names,
-            &none,
             &settled,
             backend.as_mut(),
             self.stop,
@@ -599,47 +609,12 @@ impl Work<'_> {
             [one] => one.name(spec),
             _ => format!("a batch of {} patient-arms", group.len()),
         })?;
-        // Arms with radiotherapy: the patient's other lesions get no dose
-        // but share the irradiated lesion's priming (docs/model.md).
-        let unirradiated_specs: Vec<ArmSpec> = irradiated
-            .iter()
-            .map(|&i| {
-                let mut s = group[i].spec.clone();
-                s.treatment.radiation.clear();
-                s
-            })
-            .collect();
-        let unirradiated = if irradiated.is_empty() {
-            Vec::new()
-        } else {
-            let arms: Vec<&ArmSpec> = unirradiated_specs.iter().collect();
-            let states: Vec<&State> = irradiated.iter().map(|&i| states[i]).collect();
-            let names: Vec<String> = irradiated
-                .iter()
-                .map(|&i| format!("{} (unirradiated lesions)", names[i]))
-                .collect();
-            let by: Vec<Option<&RegionRun>> = irradiated.iter().map(|&i| Some(&runs[i])).collect();
-            let settled =
-                |j: usize, course: &lesion::Course| self.settled(&group[irradiated[j]], course);
-            run_arms(
-                &arms,
-                &states,
-                &names,
-                &by,
-                &settled,
-                backend.as_mut(),
-                self.stop,
-            )
-            .context("the unirradiated lesions of arms with radiotherapy")?
-        };
-        for (k, (r, run)) in group.iter().zip(&runs).enumerate() {
-            let record = match irradiated.iter().position(|&i| i == k) {
-                None => self.record(r, (&run.region, &run.track), None)?,
-                Some(j) => {
-                    let targets = &unirradiated[j];
-                    self.record(r, (&targets.region, &targets.track), Some(&run.track))?
-                }
-            };
+        for (r, (targets, irradiated)) in group.iter().zip(&runs) {
+            let record = self.record(
+                r,
+                (&targets.region, &targets.track),
+                irradiated.as_ref().map(|i| &i.track),
+            )?;
             records::write(self.out, spec, &record)?;
             self.ran.fetch_add(1, Ordering::SeqCst);
             self.bar.inc(1);

@@ -79,12 +79,14 @@ pub fn fingerprint(arm: &ArmSpec) -> String {
     fingerprint_with(env!("TMESIM_SOURCE_HASH"), arm)
 }
 
-/// The fingerprint of the simulated region alone: the same, but with the
+/// The fingerprint of a simulated region alone: the same, but with the
 /// hash of only the code that computes a region (`REGION_CODE` in
-/// build.rs), so that a cohort of a later build with the same model may
-/// read the region again (`tmesim cohort --regions`).
-pub fn region_fingerprint(arm: &ArmSpec) -> String {
-    fingerprint_with(env!("TMESIM_REGION_HASH"), arm)
+/// build.rs, and Cargo.lock), so that a cohort of a later build with the
+/// same model may read the region again (`tmesim cohort --regions`), and
+/// the backend that ran it (`cpu` or `gpu`: their values differ by
+/// round-off).
+pub fn region_fingerprint(arm: &ArmSpec, backend: &str) -> String {
+    fingerprint_with(&format!("{}{backend}", env!("TMESIM_REGION_HASH")), arm)
 }
 
 fn fingerprint_with(code: &str, arm: &ArmSpec) -> String {
