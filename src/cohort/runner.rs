@@ -161,7 +161,12 @@ pub fn run(spec: &CohortSpec, opts: &Options) -> Result<Finished> {
         .collect();
     // Every result already there must be of this very cohort and scenario:
     // checked before anything is written, so a refused rerun changes nothing.
-    check_kept(&plan, opts.out, &jobs)?;
+    let backend_now = if on_gpu {
+        BackendChoice::Gpu
+    } else {
+        BackendChoice::Cpu
+    };
+    check_kept(&plan, opts.out, &jobs, backend_now)?;
     write_description(opts.out, spec, &plan, opts.shard, false)?;
     let total = jobs.len();
     let kept = count_kept(opts.out, spec, &patients);
@@ -269,7 +274,7 @@ fn prepare(out: &Path, spec: &CohortSpec, force: bool) -> Result<guard::Guarded>
 
 /// Refuse a folder holding a result of another scenario, cohort or build
 /// (its fingerprint differs), or a damaged one (naming the file).
-fn check_kept(plan: &Plan, out: &Path, jobs: &[Job]) -> Result<()> {
+fn check_kept(plan: &Plan, out: &Path, jobs: &[Job], backend: BackendChoice) -> Result<()> {
     let spec = plan.spec;
     for job in jobs {
         let label = &spec.arm_labels[job.arm];
@@ -277,7 +282,10 @@ fn check_kept(plan: &Plan, out: &Path, jobs: &[Job]) -> Result<()> {
             continue;
         };
         let patient = sample::patient(spec, job.patient);
-        if old.fingerprint != fingerprint(&plan.run_spec(&patient, job.arm)?) {
+        let rs = plan.run_spec(&patient, job.arm)?;
+        // A later build with the same model reads the kept region again.
+        let same_region = old.region_fingerprint == region_fingerprint(&rs, kind(backend));
+        if old.fingerprint != fingerprint(&rs) && !same_region {
             bail!(
                 "{} holds a result of patient {} on {label} from another scenario, cohort or \
                  tmesim version ({}); use --force to replace the folder's results, or another --out",
@@ -319,6 +327,14 @@ pub fn write_description(
         atomic::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())
+}
+
+/// The name a region fingerprint gives the backend that ran it.
+fn kind(backend: BackendChoice) -> &'static str {
+    match backend {
+        BackendChoice::Gpu => "gpu",
+        _ => "cpu",
+    }
 }
 
 /// One patient on one arm (an index into `CohortSpec::arms`).
@@ -404,23 +420,9 @@ impl Work<'_> {
         let patient = sample::patient(spec, job.patient);
         let rs = self.plan.run_spec(&patient, job.arm)?;
         let fp = fingerprint(&rs);
-        let kind = match self.backend {
-            BackendChoice::Gpu => "gpu",
-            _ => "cpu",
-        };
-        let region_fp = region_fingerprint(&rs, kind);
+        let region_fp = region_fingerprint(&rs, kind(self.backend));
         let label = &spec.arm_labels[job.arm];
         let kept = records::read(self.out, spec, job.patient, label)?;
-        if let Some(old) = &kept {
-            if old.fingerprint != fp {
-                bail!(
-                    "{} holds a result of patient {} on {label} from another scenario, cohort or \
-                     tmesim version; use --force to replace the folder's results, or another --out",
-                    self.out.display(),
-                    job.patient
-                );
-            }
-        }
         let ready = Ready {
             job,
             patient,
@@ -429,9 +431,9 @@ impl Work<'_> {
             region_fingerprint: region_fp,
         };
         if let Some(old) = kept {
-            // The readout (schedule, lesions) may have changed since it was
-            // kept: read its region again, and run it again where the kept
-            // track is too short for the new readout.
+            // The readout (schedule, lesions) or the build may have changed
+            // since it was kept: read its region again (same model), and run
+            // it again where the kept track is too short for the readout.
             match self.reread_from(self.out, &ready)? {
                 Some(record) if record == old => return Ok(None),
                 Some(record) => {
@@ -439,7 +441,17 @@ impl Work<'_> {
                     self.reread.fetch_add(1, Ordering::SeqCst);
                     return Ok(None);
                 }
-                None => return Ok(Some(ready)),
+                None if old.fingerprint == ready.fingerprint
+                    || old.region_fingerprint == ready.region_fingerprint =>
+                {
+                    return Ok(Some(ready))
+                }
+                None => bail!(
+                    "{} holds a result of patient {} on {label} from another scenario, cohort or \
+                     tmesim version; use --force to replace the folder's results, or another --out",
+                    self.out.display(),
+                    job.patient
+                ),
             }
         }
         if let Some(record) = self.reread(&ready)? {
