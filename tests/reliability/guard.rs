@@ -216,11 +216,14 @@ fn merge_checks_the_fingerprint_of_every_record() {
         let text = std::fs::read_to_string(&p).unwrap();
         std::fs::write(&p, text.replace("time.end_days=2", "time.end_days=1")).unwrap();
     }
-    // A record of another build (its run_fingerprint differs).
+    // A record of another build (its run_fingerprint, the last cell of
+    // its second line, differs).
     let record = s[1].join("records/p000001/anti_pd1.csv");
     let text = std::fs::read_to_string(&record).unwrap();
-    let (head, fp) = text.trim_end().rsplit_once(',').unwrap();
-    std::fs::write(&record, format!("{head},{}\n", "0".repeat(fp.len()))).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let (head, fp) = lines[1].rsplit_once(',').unwrap();
+    lines[1] = format!("{head},{}", "0".repeat(fp.len()));
+    std::fs::write(&record, lines.join("\n") + "\n").unwrap();
     let o = merge_into(&s, &dir.path().join("m2"));
     assert!(!o.status.success(), "merged a record of another build");
     let e = stderr(&o);
