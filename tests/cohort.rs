@@ -444,9 +444,6 @@ fn bad_trial_figures_get_errors_that_name_the_file_and_key() {
     }
 }
 
-/// A trial with radiotherapy: the trial's figures beside the model's in
-/// trial.csv, the unirradiated lesions read as the arm's response and the
-/// irradiated one apart, on the CPU.
 /// patients.csv as rows of (column, cell).
 fn patient_rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(dir.join("patients.csv")).unwrap();
@@ -462,6 +459,49 @@ fn patient_rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// `tmesim cohort FILE` into `out` on `backend`, quiet, at a 15-min step,
+/// with `extra` arguments after.
+fn cohort_run(file: &str, out: &Path, backend: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "cohort",
+        file,
+        "--backend",
+        backend,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "time.dt_min=15",
+    ];
+    args.extend(extra);
+    tmesim(&args)
+}
+
+/// Six weeks on the 100 um grid, scans every two weeks: patient 1
+/// (mdsc_rich) progresses at the 4-week scan.
+const SIX_WEEKS: &[&str] = &[
+    "--set",
+    "cohort.grid_dx_um=100.0",
+    "--set",
+    "time.end_days=42",
+    "--set",
+    "cohort.readout.scan_every_weeks=2",
+];
+
+/// Rewrite the run fingerprint (the last cell of the second line) of every
+/// record under the cohort folder `dir`, as a later build with the same
+/// model would have written them: their region fingerprint stays.
+fn as_another_build(dir: &Path) {
+    for rel in files(&dir.join("records")).into_keys() {
+        let path = dir.join("records").join(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let cut = lines[1].rfind(',').unwrap();
+        lines[1] = format!("{},0123456789abcdef", &lines[1][..cut]);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+}
+
 /// A region stops once its reading is settled (here, at progression) and
 /// every RECIST column is what the region run to the end of follow-up
 /// gives.
@@ -470,29 +510,18 @@ fn a_region_stops_at_progression_and_the_trial_reads_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |name: &str, backend: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
-        let mut args = vec![
-            "cohort",
-            SEED_TRIALS,
-            "--backend",
-            backend,
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "time.dt_min=15",
+        let two = [
             "--set",
             "cohort.patients=2",
             "--set",
             "cohort.arms=[\"anti_pd1\"]",
-            "--set",
-            "cohort.grid_dx_um=100.0",
-            "--set",
-            "time.end_days=42",
-            "--set",
-            "cohort.readout.scan_every_weeks=2",
         ];
-        args.extend(extra);
-        ok(&tmesim(&args));
+        ok(&cohort_run(
+            SEED_TRIALS,
+            &out,
+            backend,
+            &[&two, SIX_WEEKS, extra].concat(),
+        ));
         patient_rows(&out)
     };
     let stopped = run("stopped", "cpu", &[]);
@@ -558,29 +587,21 @@ fn a_rerun_with_another_readout_reads_its_kept_regions_again() {
     let run = |name: &str, weeks: &str| {
         let out = tmp.path().join(name);
         let every = format!("cohort.readout.scan_every_weeks={weeks}");
-        let o = tmesim(&[
-            "cohort",
-            SEED_TRIALS,
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "time.dt_min=15",
+        let extra = [
             "--set",
             "cohort.patients=2",
             "--set",
             "cohort.arms=[\"anti_pd1\"]",
             "--set",
-            "cohort.grid_dx_um=100.0",
-            "--set",
-            "time.end_days=42",
-            "--set",
             "cohort.readout.run_to_end=true",
-            "--set",
-            &every,
-        ]);
+        ];
+        // The last --set of the schedule wins over SIX_WEEKS'.
+        let o = cohort_run(
+            SEED_TRIALS,
+            &out,
+            "cpu",
+            &[SIX_WEEKS, &extra, &["--set", &every]].concat(),
+        );
         (out, ok(&o))
     };
     let (kept, _) = run("kept", "2");
@@ -589,16 +610,8 @@ fn a_rerun_with_another_readout_reads_its_kept_regions_again() {
     let (fresh, _) = run("fresh", "3");
     assert_same_folders(&kept, &fresh);
     // As if a later build (same model, another readout code) had written
-    // them: the run fingerprints differ, the regions' do not. The rerun
-    // reads them again and writes this build's records.
-    for path in files(&kept.join("records")).into_keys() {
-        let path = kept.join("records").join(path);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
-        let cut = lines[1].rfind(',').unwrap();
-        lines[1] = format!("{},0123456789abcdef", &lines[1][..cut]);
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    }
+    // them: the rerun reads them again and writes this build's records.
+    as_another_build(&kept);
     let (_, said) = run("kept", "3");
     assert!(said.contains("0 patient-arm result(s) run now"), "{said}");
     assert_same_folders(&kept, &fresh);
@@ -610,53 +623,30 @@ fn a_rerun_with_another_readout_reads_its_kept_regions_again() {
 #[test]
 fn a_trial_reads_the_seed_trials_regions_again_and_writes_what_a_run_writes() {
     let tmp = tempfile::tempdir().unwrap();
+    // SIX_WEEKS on the 100 um grid; a later --set of the grid wins.
     let run = |file: &str, name: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
-        let dir = out.to_str().unwrap().to_string();
-        let mut args = vec![
-            "cohort",
+        let three = ["--set", "cohort.patients=3"];
+        let said = ok(&cohort_run(
             file,
-            "--backend",
+            &out,
             "cpu",
-            "--quiet",
-            "--out",
-            &dir,
-            "--set",
-            "time.dt_min=15",
-            "--set",
-            "cohort.patients=3",
-            "--set",
-            "time.end_days=42",
-            "--set",
-            "cohort.readout.scan_every_weeks=2",
-        ];
-        args.extend(extra);
-        let said = ok(&tmesim(&args));
+            &[&three, SIX_WEEKS, extra].concat(),
+        ));
         (out, said)
     };
-    let coarse = ["--set", "cohort.grid_dx_um=100.0"];
     let both = "cohort.arms=[\"anti_pd1\", \"anti_pd1+anti_lag3\"]";
     // The seed's regions run to the end: the trial cuts each where its own
     // reading settles, as its run would have.
     let whole = ["--set", both, "--set", "cohort.readout.run_to_end=true"];
-    let (seed, _) = run(SEED_TRIALS, "seed", &[&coarse[..], &whole].concat());
+    let (seed, _) = run(SEED_TRIALS, "seed", &whole);
     let trial = "configs/cohorts/relativity047.toml";
-    let (direct, _) = run(trial, "direct", &coarse);
+    let (direct, _) = run(trial, "direct", &[]);
     // As another build would have written them (another readout, the same
     // model): every record's run fingerprint differs, its region's not.
-    let records: Vec<PathBuf> = files(&seed.join("records"))
-        .into_keys()
-        .map(|k| seed.join("records").join(k))
-        .collect();
-    for path in &records {
-        let text = std::fs::read_to_string(path).unwrap();
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
-        let cut = lines[1].rfind(',').unwrap();
-        lines[1] = format!("{},0123456789abcdef", &lines[1][..cut]);
-        std::fs::write(path, lines.join("\n") + "\n").unwrap();
-    }
+    as_another_build(&seed);
     let from_seed = ["--regions", seed.to_str().unwrap()];
-    let (reread, said) = run(trial, "reread", &[&coarse[..], &from_seed].concat());
+    let (reread, said) = run(trial, "reread", &from_seed);
     assert!(
         said.contains("0 patient-arm result(s) run now, 6 read"),
         "{said}"
@@ -670,7 +660,7 @@ fn a_trial_reads_the_seed_trials_regions_again_and_writes_what_a_run_writes() {
         &["--set", "cohort.grid_dx_um=125.0", "--set", both],
     );
     let from_other = ["--regions", other.to_str().unwrap()];
-    let (_, said) = run(trial, "rerun", &[&coarse[..], &from_other].concat());
+    let (_, said) = run(trial, "rerun", &from_other);
     assert!(
         said.contains("6 patient-arm result(s) run now, 0 read"),
         "{said}"
@@ -771,6 +761,9 @@ fn a_trial_is_anchored_on_its_control_arm_by_the_fit_script() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no patient of m2"));
 }
 
+/// A trial with radiotherapy: the trial's figures beside the model's in
+/// trial.csv, the unirradiated lesions read as the arm's response and the
+/// irradiated one apart, on the CPU.
 #[test]
 fn a_radiotherapy_trial_reads_both_lesions_and_sets_its_figures_beside_the_model() {
     let tmp = tempfile::tempdir().unwrap();
@@ -857,24 +850,28 @@ fn cohort_report_loads_in_a_headless_browser() {
     common::browser::assert_clean(&result, &stderr);
 }
 
-/// Snakemake is required where CI or TMESIM_REQUIRE_SNAKEMAKE is set.
-fn snakemake_required() -> bool {
-    common::required("TMESIM_REQUIRE_SNAKEMAKE")
+/// Whether snakemake is on PATH; where it is not, fails when CI or
+/// TMESIM_REQUIRE_SNAKEMAKE requires it and says the test skipped.
+fn snakemake_found() -> bool {
+    let found = std::process::Command::new("snakemake")
+        .arg("--version")
+        .output();
+    if found.as_ref().is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert!(
+        !common::required("TMESIM_REQUIRE_SNAKEMAKE"),
+        "snakemake is required (CI or TMESIM_REQUIRE_SNAKEMAKE is set) but not found: pip install snakemake"
+    );
+    eprintln!(
+        "skipped: no snakemake on PATH (set TMESIM_REQUIRE_SNAKEMAKE=1 to make this an error)"
+    );
+    false
 }
 
 #[test]
 fn the_snakemake_workflow_writes_what_one_process_writes() {
-    let found = std::process::Command::new("snakemake")
-        .arg("--version")
-        .output();
-    if !found.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(
-            !snakemake_required(),
-            "snakemake is required (CI or TMESIM_REQUIRE_SNAKEMAKE is set) but not found: pip install snakemake"
-        );
-        eprintln!(
-            "skipped: no snakemake on PATH (set TMESIM_REQUIRE_SNAKEMAKE=1 to make this an error)"
-        );
+    if !snakemake_found() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -921,12 +918,7 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
 /// again, and one table of every figure.
 #[test]
 fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
-    let found = std::process::Command::new("snakemake")
-        .arg("--version")
-        .output();
-    if !found.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(!snakemake_required(), "snakemake is required but not found");
-        eprintln!("skipped: no snakemake on PATH");
+    if !snakemake_found() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

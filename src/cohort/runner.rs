@@ -434,7 +434,8 @@ impl Work<'_> {
             // The readout (schedule, lesions) or the build may have changed
             // since it was kept: read its region again (same model), and run
             // it again where the kept track is too short for the readout.
-            match self.reread_from(self.out, &ready)? {
+            let infield = old.infield_track.as_ref();
+            match self.replay(&ready, &old.region_fingerprint, &old.track, infield)? {
                 Some(record) if record == old => return Ok(None),
                 Some(record) => {
                     records::write(self.out, spec, &record)?;
@@ -495,6 +496,19 @@ impl Work<'_> {
         let Ok(Some((fp, track, infield))) = records::read_tracks(dir, r.job.patient, label) else {
             return Ok(None);
         };
+        self.replay(r, &fp, &track, infield.as_ref())
+    }
+
+    /// The record of `r` from a kept region (its fingerprint `fp`, its
+    /// track and, with radiotherapy, the irradiated one's), where they are
+    /// `r`'s region and long enough; `None` otherwise.
+    fn replay(
+        &self,
+        r: &Ready,
+        fp: &str,
+        track: &Track,
+        infield: Option<&Track>,
+    ) -> Result<Option<Record>> {
         let whole = |t: &Track| {
             t.course
                 .days
@@ -505,17 +519,13 @@ impl Work<'_> {
         let irradiated = !r.spec.treatment.radiation.is_empty();
         let usable = fp == r.region_fingerprint
             && (whole(&cut) || self.settled(r, &cut.course))
-            && (!irradiated || infield.as_ref().is_some_and(whole));
+            && (!irradiated || infield.is_some_and(whole));
         if !usable {
             return Ok(None);
         }
         let response = cut.response(&r.spec.spec.grid);
-        self.record(
-            r,
-            (&response, &cut),
-            infield.as_ref().filter(|_| irradiated),
-        )
-        .map(Some)
+        self.record(r, (&response, &cut), infield.filter(|_| irradiated))
+            .map(Some)
     }
 
     /// The record of `r` from its regions: the targets' and, on arms with
