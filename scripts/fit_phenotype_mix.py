@@ -13,8 +13,10 @@ on the control arm, the ORR of each phenotype is measured, and s solves
 The pilot may be drawn with any mix: only the ORR within each phenotype is
 read. A trial that extends the seed trials can take its pilot from the
 seed trials' regions at no cost (`tmesim cohort TRIAL.toml --regions
-SEED_DIR --out PILOT`), then run with the anchored mix the same way: only
-the patients whose phenotype the new mix changes are simulated.
+SEED_DIR --out PILOT`). scripts/validation_table.py then weights the
+pilot's patients to the fitted mix (no new simulation); a cohort run with
+the printed [cohort.phenotypes] draws the mix instead, and simulates the
+patients whose phenotype it changes.
 
 Uncertainty: the published interval of the target (`low`, `high` of the
 trial's figure) mapped through the same line, and the pilot's own sampling
@@ -163,6 +165,7 @@ def main():
     print(f"share of {args.reference}: s = {s:.3f} (expected ORR {100 * (s * ref + (1 - s) * rest):.1f}%)")
 
     result = {"fitted": True, "arm": arm, "target_pct": 100 * target, "s": s, "reachable": s == s_raw,
+              "reference": args.reference, "others": others,
               "pilot_orr_pct": {p: 100 * sum(v) / len(v) for p, v in outcomes.items()},
               "pilot_patients": {p: len(v) for p, v in outcomes.items()}}
     if fig is not None:

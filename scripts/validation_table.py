@@ -2,7 +2,7 @@
 """One table of every trial's published figures beside the model's, from
 the folder workflow/validation.smk writes.
 
-    python3 scripts/validation_table.py OUT [--draws 1000] [--seed 1]
+    python3 scripts/validation_table.py OUT [--draws 1000] [--seed 1] [--no-anchors]
 
 Reads OUT/trials/<trial>/trial.csv (each published figure with the
 model's value and 95% interval at the trial's arms), the trial's
@@ -11,15 +11,28 @@ and writes OUT/validation.csv and OUT/validation.md (a Markdown table for
 docs/validation.md). A figure the model does not compute (overall
 survival) is listed with an empty model cell.
 
+**Anchored trials are weighted, not redrawn.** Where the anchor fitted a
+phenotype mix, each virtual patient is weighted by the fitted share of
+its phenotype over the share the cohort drew (prevalence weighting of a
+virtual population: Allen, Rieger & Musante, CPT Pharmacometrics Syst
+Pharmacol 2016;5:140), so the control arm's ORR is the anchored figure
+and every other arm is read on the same weighted patients, with no new
+simulation. The table gives the weighted figures, the figures as drawn
+beside them, and the effective number of patients the weights leave
+(Kish: (sum w)^2 / sum w^2).
+
 Each ORR, DCR and median PFS also gets the model's 90% predictive
 interval for a trial of the published arm's size, in two stages: the
-virtual cohort's own sampling error (a rate from its Jeffreys posterior; a
-median from a bootstrap copy of the cohort), then the trial's patients
-drawn from it, each draw read as the trial reads it (Kaplan-Meier for the
-median). "Published inside" asks whether the
-published figure falls in that interval. It covers the sampling of
-virtual patients, not the uncertainty of the model's parameters (the
-calibration's posterior). Standard library only.
+virtual cohort's own sampling error, then the trial's patients drawn from
+it, each draw read as the trial reads it (Kaplan-Meier for the median).
+Unweighted, the first stage draws a rate from its Jeffreys posterior and
+a median from a bootstrap copy of the cohort. Weighted, it is a bootstrap
+of the patients within each phenotype with the mix fitted again on each
+copy (so the anchor's own uncertainty is in the interval), and the trial
+draws each patient's phenotype from that mix. "Published inside" asks
+whether the published figure falls in that interval. It covers the
+sampling of virtual patients, not the uncertainty of the model's
+parameters (the calibration's posterior). Standard library only.
 """
 
 import argparse
@@ -31,91 +44,300 @@ import random
 import sys
 
 DAYS_PER_MONTH = 30.4375
+MEASURES = ("orr_pct", "dcr_pct", "median_pfs_months")
 
 
-def km_median(sample):
-    """Kaplan-Meier median of (days, event) pairs; inf when not reached."""
-    at_risk = len(sample)
+def km_median(sample, weight=None):
+    """Kaplan-Meier median of (days, event) pairs, each counted with its
+    weight (1 without `weight`); inf when not reached."""
+    w = weight or [1.0] * len(sample)
+    order = sorted(range(len(sample)), key=lambda i: sample[i][0])
+    at_risk = sum(w)
     surv = 1.0
-    times = sorted(sample)
     k = 0
-    while k < len(times):
-        t = times[k][0]
-        same = [e for (d, e) in times[k:] if d == t]
-        events = sum(same)
-        if events:
+    while k < len(order):
+        t = sample[order[k]][0]
+        j = k
+        events = left = 0.0
+        while j < len(order) and sample[order[j]][0] == t:
+            left += w[order[j]]
+            events += w[order[j]] if sample[order[j]][1] else 0.0
+            j += 1
+        if events > 0 and at_risk > 0:
             surv *= 1.0 - events / at_risk
             if surv <= 0.5 + 1e-12:
                 return t
-        at_risk -= len(same)
-        k += len(same)
+        at_risk -= left
+        k = j
     return math.inf
 
 
-def read_measure(sample, measure):
+def read_measure(sample, measure, weight=None):
+    """A trial's reading of `measure` over patient rows (weighted where
+    `weight` is given); None for a measure the model does not compute."""
+    if not sample or measure not in MEASURES:
+        return None
+    w = weight or [1.0] * len(sample)
+    total = sum(w)
+    if total <= 0:
+        return None
     if measure == "orr_pct":
-        return 100.0 * sum(r["responder"] for r in sample) / len(sample)
+        return 100.0 * sum(wi for r, wi in zip(sample, w) if r["responder"]) / total
     if measure == "dcr_pct":
-        return 100.0 * sum(r["control"] for r in sample) / len(sample)
-    if measure == "median_pfs_months":
-        return km_median([(r["pfs"], r["event"]) for r in sample]) / DAYS_PER_MONTH
-    return None
+        return 100.0 * sum(wi for r, wi in zip(sample, w) if r["control"]) / total
+    return km_median([(r["pfs"], r["event"]) for r in sample], w) / DAYS_PER_MONTH
+
+
+def binomial_pct(p, n, rng):
+    return 100.0 * sum(rng.random() < p for _ in range(n)) / n
+
+
+def percentile(values, f):
+    values = sorted(values)
+    return values[int(f * (len(values) - 1))]
 
 
 def predictive(rows, measure, n, draws, rng):
-    """The 5th and 95th percentiles of `measure` over trials of `n`
-    patients. A rate: the cohort's rate from its Jeffreys posterior
+    """Unweighted: the 5th and 95th percentiles of `measure` over trials of
+    `n` patients. A rate: the cohort's rate from its Jeffreys posterior
     (Beta(x + 1/2, N - x + 1/2), so that 0 of N still leaves room), then
     the trial's count from it. A median: a bootstrap copy of the cohort,
     then the trial's patients from it."""
-    if not rows or n <= 0 or read_measure(rows, measure) is None:
+    if n <= 0 or read_measure(rows, measure) is None:
         return None
     values = []
     key = {"orr_pct": "responder", "dcr_pct": "control"}.get(measure)
     x = sum(r[key] for r in rows) if key else 0
     for _ in range(draws):
         if key:
-            p = rng.betavariate(x + 0.5, len(rows) - x + 0.5)
-            values.append(100.0 * sum(rng.random() < p for _ in range(n)) / n)
+            values.append(binomial_pct(rng.betavariate(x + 0.5, len(rows) - x + 0.5), n, rng))
             continue
         cohort = [rows[rng.randrange(len(rows))] for _ in rows]
         trial = [cohort[rng.randrange(len(cohort))] for _ in range(n)]
         values.append(read_measure(trial, measure))
-    values.sort()
-    return values[int(0.05 * (draws - 1))], values[int(0.95 * (draws - 1))]
+    return percentile(values, 0.05), percentile(values, 0.95)
+
+
+class Anchor:
+    """A fitted phenotype mix (OUT/anchor/<trial>.json): the control arm's
+    target ORR, the reference phenotype whose share s was fitted, and the
+    others, which share 1 - s equally (scripts/fit_phenotype_mix.py)."""
+
+    def __init__(self, fit, path):
+        try:
+            self.arm = fit["arm"]
+            self.target = fit["target_pct"] / 100.0
+            self.s = float(fit["s"])
+            self.reference = fit["reference"]
+            self.others = list(fit["others"])
+        except (KeyError, TypeError, ValueError) as e:
+            sys.exit(f"error: {path}: the fit lacks {e} (rerun scripts/fit_phenotype_mix.py --json)")
+
+    def mix(self, s):
+        out = {self.reference: s}
+        out.update({p: (1.0 - s) / len(self.others) for p in self.others})
+        return out
+
+    def refit(self, control):
+        """s fitted again on a copy of the control arm ({phenotype: [0/1]})."""
+        orr = {p: sum(v) / len(v) for p, v in control.items() if v}
+        if self.reference not in orr or any(p not in orr for p in self.others):
+            return self.s
+        ref = orr[self.reference]
+        rest = sum(orr[p] for p in self.others) / len(self.others)
+        if ref == rest:
+            return self.s
+        return min(max((self.target - rest) / (ref - rest), 0.0), 1.0)
+
+
+def weights_for(rows, mix, path):
+    """Each patient's weight: the mix's share of its phenotype over the
+    share the cohort drew."""
+    count = {}
+    for r in rows:
+        count[r["phenotype"]] = count.get(r["phenotype"], 0) + 1
+    missing = [p for p, m in mix.items() if m > 0 and p not in count]
+    if missing:
+        sys.exit(f"error: {path}: the anchored mix needs {', '.join(missing)}, which the cohort has no patient of")
+    return [mix.get(r["phenotype"], 0.0) * len(rows) / count[r["phenotype"]] for r in rows]
+
+
+def weighted_figures(arms, anchor, measures, draws, rng):
+    """For each (arm, measure, n): the 95% interval of the weighted figure
+    over bootstrap copies of the cohort (patients resampled within their
+    phenotype, every arm of a patient kept together, the mix fitted again
+    on each copy) and the 90% predictive interval of a trial of n patients
+    drawn from each copy."""
+    control = arms.get(anchor.arm, {})
+    by_phenotype = {}
+    for pid, r in control.items():
+        by_phenotype.setdefault(r["phenotype"], []).append(pid)
+    groups = sorted(by_phenotype.items())
+    stage1 = {key: [] for key in measures}
+    stage2 = {key: [] for key in measures}
+    for _ in range(draws):
+        copy = {p: [ids[rng.randrange(len(ids))] for _ in ids] for p, ids in groups}
+        s = anchor.refit({p: [control[i]["responder"] for i in ids] for p, ids in copy.items()})
+        mix = anchor.mix(s)
+        names = [p for p in mix if mix[p] > 0 and copy.get(p)]
+        shares = [mix[p] for p in names]
+        for (arm, measure, n) in measures:
+            rows_of = arms.get(arm, {})
+            picked = {p: [rows_of[i] for i in ids if i in rows_of] for p, ids in copy.items()}
+            sample = [r for p in names for r in picked[p]]
+            if not sample:
+                continue
+            weight = [mix[p] / len(picked[p]) for p in names for _ in picked[p]]
+            stage1[(arm, measure, n)].append(read_measure(sample, measure, weight))
+            if n <= 0:
+                continue
+            if measure == "median_pfs_months":
+                draw = rng.choices(names, weights=shares, k=n)
+                trial = [picked[p][rng.randrange(len(picked[p]))] for p in draw if picked[p]]
+                stage2[(arm, measure, n)].append(read_measure(trial, measure))
+            else:
+                stage2[(arm, measure, n)].append(binomial_pct(stage1[(arm, measure, n)][-1] / 100.0, n, rng))
+    out = {}
+    for key in measures:
+        ci = (percentile(stage1[key], 0.025), percentile(stage1[key], 0.975)) if stage1[key] else None
+        pi = (percentile(stage2[key], 0.05), percentile(stage2[key], 0.95)) if stage2[key] else None
+        out[key] = (ci, pi)
+    return out
 
 
 def patients_of(path):
+    """{arm: {patient: row}} of a cohort's patients.csv."""
     out = {}
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            out.setdefault(r["arm"], []).append({
+            out.setdefault(r["arm"], {})[r["patient"]] = {
+                "phenotype": r["phenotype"],
                 "responder": r["responder"] == "1",
                 "control": r["recist"] in ("CR", "PR", "SD"),
                 "pfs": float(r["pfs_days"]),
                 "event": r["censored"] != "1",
-            })
+            }
     return out
 
 
-def interval(pi):
-    """A predictive interval; NR (not reached) for a median beyond
-    follow-up."""
-    if pi is None:
+def number(x):
+    if x is None:
         return ""
-    lo, hi = pi
-    if math.isinf(lo):
-        return "NR"
-    return f"{lo:.1f}-{'NR' if math.isinf(hi) else f'{hi:.1f}'}"
+    return "inf" if math.isinf(x) else f"{x:.2f}"
+
+
+def months(x):
+    """A figure as the table prints it; NR (not reached) for a median
+    beyond follow-up."""
+    try:
+        x = float(x)
+    except ValueError:
+        return x
+    return "NR" if math.isinf(x) else f"{x:.1f}"
+
+
+def interval(lo, hi):
+    if lo == "":
+        return ""
+    return f"{months(lo)}-{months(hi)}"
 
 
 def cell(value, low="", high=""):
     """A value with its interval; NR where the upper end was not reached."""
     if value == "":
         return ""
+    value = months(value)
     if low != "":
-        return f"{value} ({low}-{high or 'NR'})"
+        return f"{value} ({months(low) if low else 'NR'}-{months(high) if high else 'NR'})"
     return value
+
+
+def read_trial(out, trial, args, rng):
+    folder = os.path.join(out, "trials", trial)
+    path = os.path.join(folder, "trial.csv")
+    if not os.path.exists(path):
+        sys.exit(f"error: {path} is missing")
+    fit_path = os.path.join(out, "anchor", f"{trial}.json")
+    fit = {}
+    if os.path.exists(fit_path) and not args.no_anchors:
+        with open(fit_path) as f:
+            fit = json.load(f)
+    anchor = Anchor(fit, fit_path) if fit.get("fitted") else None
+    arms = patients_of(os.path.join(folder, "patients.csv"))
+    with open(path, newline="") as f:
+        figures = list(csv.DictReader(f))
+    keys = [(r["arm"], r["measure"], int(r["published_patients"] or 0)) for r in figures]
+    ess = ""
+    if anchor:
+        if anchor.arm not in arms:
+            sys.exit(f"error: {fit_path}: the control arm {anchor.arm} is not in {folder}/patients.csv")
+        control = list(arms[anchor.arm].values())
+        w = weights_for(control, anchor.mix(anchor.s), fit_path)
+        ess = f"{sum(w) ** 2 / sum(x * x for x in w):.1f}"
+        spread = weighted_figures(arms, anchor, [k for k in keys if k[1] in MEASURES], args.draws, rng)
+    rows = []
+    for r, key in zip(figures, keys):
+        arm, measure, n = key
+        sample = list(arms.get(arm, {}).values())
+        row = {
+            "trial": trial,
+            "arm": arm,
+            "measure": measure,
+            "published": r["published"],
+            "published_low": r["published_low"],
+            "published_high": r["published_high"],
+            "published_patients": r["published_patients"],
+            "model": r["model"],
+            "model_low": r["model_low"],
+            "model_high": r["model_high"],
+            "model_as_drawn": r["model"],
+            "model_pi90_low": "",
+            "model_pi90_high": "",
+            "published_in_pi90": "",
+            "anchored_responsive_share": f"{anchor.s:.3f}" if anchor else "",
+            "anchor_reachable": {True: "yes", False: "no"}.get(fit.get("reachable"), "") if anchor else "",
+            "effective_patients": ess,
+            "source": r["source"],
+        }
+        pi = None
+        if anchor and measure in MEASURES and sample:
+            value = read_measure(sample, measure, weights_for(sample, anchor.mix(anchor.s), fit_path))
+            ci, pi = spread[key]
+            row["model"] = number(value)
+            row["model_low"], row["model_high"] = (number(ci[0]), number(ci[1])) if ci else ("", "")
+        elif sample:
+            pi = predictive(sample, measure, n, args.draws, rng)
+        if pi is not None:
+            row["model_pi90_low"], row["model_pi90_high"] = number(pi[0]), number(pi[1])
+            if r["published"] != "":
+                # Published figures are rounded to 0.1.
+                p = float(r["published"])
+                row["published_in_pi90"] = "yes" if pi[0] - 0.05 <= p <= pi[1] + 0.05 else "no"
+        rows.append(row)
+    return rows
+
+
+def markdown(rows):
+    lines = [
+        "| trial | arm | measure | published (95% CI), n | model (95% CI) | model as drawn | "
+        "model, 90% predictive interval at the trial's n | published inside | anchored responsive share "
+        "(effective patients) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        share = r["anchored_responsive_share"]
+        if share and r["anchor_reachable"] == "no":
+            share += " (target out of reach)"
+        share = f"{share} ({r['effective_patients']})" if share else "not anchored"
+        drawn = cell(r["model_as_drawn"]) if share != "not anchored" else ""
+        lines.append(
+            f"| {r['trial']} | {r['arm']} | {r['measure']} | "
+            f"{cell(r['published'], r['published_low'], r['published_high'])}, n = {r['published_patients']} | "
+            f"{cell(r['model'], r['model_low'], r['model_high'])} | {drawn} | "
+            f"{interval(r['model_pi90_low'], r['model_pi90_high'])} | "
+            f"{r['published_in_pi90']} | {share} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main():
@@ -124,80 +346,25 @@ def main():
     ap.add_argument("--draws", type=int, default=1000, help="bootstrap draws per figure")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-anchors", action="store_true",
-                    help="the trials ran with their files' own mix: ignore OUT/anchor")
+                    help="read every trial as drawn: ignore OUT/anchor")
     args = ap.parse_args()
     if args.draws < 1:
         sys.exit("error: --draws must be at least 1")
-    out = args.out
     rng = random.Random(args.seed)
-    trials_dir = os.path.join(out, "trials")
+    trials_dir = os.path.join(args.out, "trials")
     if not os.path.isdir(trials_dir):
         sys.exit(f"error: {trials_dir} does not exist: run workflow/validation.smk first")
-    rows = []
-    for trial in sorted(os.listdir(trials_dir)):
-        path = os.path.join(trials_dir, trial, "trial.csv")
-        if not os.path.exists(path):
-            sys.exit(f"error: {path} is missing")
-        anchor = {}
-        fit = os.path.join(out, "anchor", f"{trial}.json")
-        if os.path.exists(fit) and not args.no_anchors:
-            with open(fit) as f:
-                anchor = json.load(f)
-        patients = patients_of(os.path.join(trials_dir, trial, "patients.csv"))
-        with open(path, newline="") as f:
-            for r in csv.DictReader(f):
-                n = int(r["published_patients"] or 0)
-                pi = predictive(patients.get(r["arm"], []), r["measure"], n, args.draws, rng)
-                inside = ""
-                if pi is not None and r["published"] != "":
-                    # Published figures are rounded to 0.1.
-                    p = float(r["published"])
-                    inside = "yes" if pi[0] - 0.05 <= p <= pi[1] + 0.05 else "no"
-                rows.append({
-                    "trial": trial,
-                    "arm": r["arm"],
-                    "measure": r["measure"],
-                    "published": r["published"],
-                    "published_low": r["published_low"],
-                    "published_high": r["published_high"],
-                    "published_patients": r["published_patients"],
-                    "model": r["model"],
-                    "model_low": r["model_low"],
-                    "model_high": r["model_high"],
-                    "model_pi90_low": "" if pi is None else f"{pi[0]:.2f}",
-                    "model_pi90_high": "" if pi is None else f"{pi[1]:.2f}",
-                    "published_in_pi90": inside,
-                    "anchored_responsive_share": f"{anchor['s']:.3f}" if anchor.get("fitted") else "",
-                    "anchor_reachable": {True: "yes", False: "no"}.get(anchor.get("reachable"), ""),
-                    "source": r["source"],
-                })
+    rows = [row for trial in sorted(os.listdir(trials_dir)) for row in read_trial(args.out, trial, args, rng)]
     if not rows:
         sys.exit(f"error: no trial under {trials_dir}")
-    with open(os.path.join(out, "validation.csv"), "w", newline="") as f:
+    with open(os.path.join(args.out, "validation.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = [
-        "| trial | arm | measure | published (95% CI), n | model (95% CI) | model, 90% predictive interval at the trial's n | published inside | anchored responsive share |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        share = r["anchored_responsive_share"]
-        if share and r["anchor_reachable"] == "no":
-            share += " (target out of reach)"
-        if not share:
-            share = "not anchored"
-        lines.append(
-            f"| {r['trial']} | {r['arm']} | {r['measure']} | "
-            f"{cell(r['published'], r['published_low'], r['published_high'])}, n = {r['published_patients']} | "
-            f"{cell(r['model'], r['model_low'], r['model_high'])} | "
-            f"{interval(None if r['model_pi90_low'] == '' else (float(r['model_pi90_low']), float(r['model_pi90_high'])))} | "
-            f"{r['published_in_pi90']} | {share} |"
-        )
-    with open(os.path.join(out, "validation.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(args.out, "validation.md"), "w") as f:
+        f.write(markdown(rows))
     print(f"{len(rows)} figures of {len({r['trial'] for r in rows})} trials: "
-          f"{os.path.join(out, 'validation.md')}")
+          f"{os.path.join(args.out, 'validation.md')}")
 
 
 if __name__ == "__main__":

@@ -913,9 +913,9 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
 }
 
 /// workflow/validation.smk in small: the seed trials, two trial files read
-/// from them, RELATIVITY-047 anchored on its control arm (nothing new
-/// runs), KEYNOTE-061's paclitaxel-alone arm run once in its pilot and read
-/// again, and one table of every figure.
+/// from them (only KEYNOTE-061's paclitaxel-alone arm runs), each anchored
+/// on its control arm by weighting its patients (nothing new runs), and
+/// one table of every figure.
 #[test]
 fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     if !snakemake_found() {
@@ -955,12 +955,9 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     );
     let log = |name: &str| std::fs::read_to_string(out.join("logs").join(name)).unwrap();
     // Every region of RELATIVITY-047 is the seed trials' own.
-    assert!(log("pilot_relativity047.log").contains("0 patient-arm result(s) run now, 12 read"));
     assert!(log("trial_relativity047.log").contains("0 patient-arm result(s) run now, 12 read"));
-    // KEYNOTE-061's paclitaxel alone is not a seed arm: it runs in the
-    // pilot, and the trial reads it from there.
-    assert!(log("pilot_keynote061.log").contains("6 patient-arm result(s) run now, 12 read"));
-    assert!(log("trial_keynote061.log").contains("0 patient-arm result(s) run now, 18 read"));
+    // KEYNOTE-061's paclitaxel alone is not a seed arm: it runs.
+    assert!(log("trial_keynote061.log").contains("6 patient-arm result(s) run now, 12 read"));
     let fit: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("anchor/relativity047.json")).unwrap(),
     )
@@ -971,10 +968,22 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     let table = std::fs::read_to_string(out.join("validation.md")).unwrap();
     assert_eq!(table.lines().count(), 2 + 12, "{table}");
     assert!(table.contains(&format!("{s:.3}")), "{table}");
-    let applied = std::fs::read_to_string(out.join("trials/relativity047/cohort.toml")).unwrap();
+    // The anchored trial is read on weighted patients: its control arm's
+    // ORR is the published figure it was anchored on.
+    let csv = std::fs::read_to_string(out.join("validation.csv")).unwrap();
+    let control = csv
+        .lines()
+        .find(|l| l.starts_with("relativity047,nivolumab,orr_pct,"))
+        .or_else(|| {
+            csv.lines()
+                .find(|l| l.starts_with("relativity047,anti_pd1,orr_pct,"))
+        })
+        .unwrap_or_else(|| panic!("the control arm's ORR row: {csv}"));
+    let cells: Vec<&str> = control.split(',').collect();
+    let (published, model): (f64, f64) = (cells[3].parse().unwrap(), cells[7].parse().unwrap());
     assert!(
-        applied.contains(&format!("responsive = {}", fit["phenotypes"]["responsive"])),
-        "the anchored mix is the trial's: {applied}"
+        (published - model).abs() < 0.01,
+        "weighted control ORR {model} against the anchor {published}: {control}"
     );
 }
 
@@ -1017,21 +1026,116 @@ fn the_validation_table_gives_predictive_intervals_at_the_trials_size() {
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
-    let (lo, hi): (f64, f64) = (rows[0][10].parse().unwrap(), rows[0][11].parse().unwrap());
+    let (lo, hi): (f64, f64) = (rows[0][11].parse().unwrap(), rows[0][12].parse().unwrap());
     // Beta(12.5, 28.5) then 300 patients: sd about 7.6 points, so the 90%
     // interval is about 30 +- 12.5.
     assert!(
         (15.0..20.5).contains(&lo) && (39.5..45.0).contains(&hi),
         "{lo}-{hi}"
     );
-    assert_eq!(rows[0][12], "yes", "32.6% lies inside");
-    assert_eq!(rows[1][12], "no", "50% lies outside");
-    let (lo, hi): (f64, f64) = (rows[2][10].parse().unwrap(), rows[2][11].parse().unwrap());
+    assert_eq!(rows[0][13], "yes", "32.6% lies inside");
+    assert_eq!(rows[1][13], "no", "50% lies outside");
+    let (lo, hi): (f64, f64) = (rows[2][11].parse().unwrap(), rows[2][12].parse().unwrap());
     assert!(
         lo < 6.57 && 6.57 < hi,
         "the median's interval {lo}-{hi} holds the cohort's"
     );
-    assert_eq!(rows[3][10], "", "overall survival is not modelled");
+    assert_eq!(rows[3][11], "", "overall survival is not modelled");
+}
+
+/// scripts/validation_table.py reads an anchored trial on patients
+/// weighted to the fitted mix: ORR, DCR and the Kaplan-Meier median of a
+/// synthetic cohort whose weighted figures are known.
+#[test]
+fn the_validation_table_weights_an_anchored_trial_to_its_fitted_mix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trial = tmp.path().join("trials/synthetic");
+    std::fs::create_dir_all(&trial).unwrap();
+    std::fs::create_dir_all(tmp.path().join("anchor")).unwrap();
+    // Four patients of each phenotype. Control arm c: hot 3 of 4 respond,
+    // cold 1 of 4. Arm b: hot 4 of 4, cold 2 of 4. The hot never progress;
+    // the cold progress on days 10, 20, 30 and 40.
+    let mut csv = String::from("patient,phenotype,arm,recist,responder,pfs_days,censored\n");
+    for k in 0..8 {
+        let hot = k < 4;
+        let (pfs, censored) = if hot { (400, 1) } else { (10 * (k - 3), 0) };
+        for (arm, yes) in [("c", if hot { k < 3 } else { k == 4 }), ("b", hot || k < 6)] {
+            let recist = if yes { "PR" } else { "PD" };
+            let phenotype = if hot { "hot" } else { "cold" };
+            csv += &format!(
+                "{k},{phenotype},{arm},{recist},{},{pfs},{censored}\n",
+                u8::from(yes)
+            );
+        }
+    }
+    std::fs::write(trial.join("patients.csv"), csv).unwrap();
+    let head = "arm,measure,published,published_low,published_high,published_patients,model,model_low,model_high,source\n";
+    std::fs::write(
+        trial.join("trial.csv"),
+        format!(
+            "{head}c,orr_pct,40.0,,,300,50.0,21.5,78.5,\"s\"\nb,orr_pct,60.0,,,300,75.0,40.9,92.9,\"s\"\n\
+             c,median_pfs_months,1.0,,,300,1.31,,,\"s\"\n"
+        ),
+    )
+    .unwrap();
+    // s * 0.75 + (1 - s) * 0.25 = 0.40: the hot share is 0.3.
+    std::fs::write(
+        tmp.path().join("anchor/synthetic.json"),
+        r#"{"fitted": true, "arm": "c", "target_pct": 40.0, "s": 0.3, "reachable": true,
+            "reference": "hot", "others": ["cold"]}"#,
+    )
+    .unwrap();
+    let table = |extra: &[&str]| {
+        let o = std::process::Command::new("python3")
+            .args(["scripts/validation_table.py", "--draws", "300"])
+            .arg(tmp.path())
+            .args(extra)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("python3 (CI installs it)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(tmp.path().join("validation.csv")).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+        lines
+            .map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                head.iter()
+                    .cloned()
+                    .zip(c.iter().map(|x| x.to_string()))
+                    .collect::<std::collections::HashMap<_, _>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let rows = table(&[]);
+    let value = |r: usize, k: &str| -> f64 { rows[r][k].parse().unwrap() };
+    // Weighted: 0.3 * 0.75 + 0.7 * 0.25 = 40% on c; 0.3 * 1 + 0.7 * 0.5 =
+    // 65% on b (75% as drawn).
+    assert!((value(0, "model") - 40.0).abs() < 1e-9, "{:?}", rows[0]);
+    assert!((value(1, "model") - 65.0).abs() < 1e-9, "{:?}", rows[1]);
+    assert_eq!(rows[1]["model_as_drawn"], "75.0");
+    // Hot patients weigh 0.6 each, cold 1.4: the Kaplan-Meier curve falls
+    // to 0.825, 0.650, 0.475 on days 10, 20, 30 (unweighted it reaches
+    // 0.5 on day 40).
+    assert!(
+        (value(2, "model") - 30.0 / 30.4375).abs() < 0.01,
+        "{:?}",
+        rows[2]
+    );
+    // Kish: 8^2 / (4 * 0.36 + 4 * 1.96) = 6.9 effective patients.
+    assert_eq!(rows[0]["effective_patients"], "6.9");
+    for (r, row) in rows.iter().enumerate() {
+        let (lo, hi) = (value(r, "model_pi90_low"), value(r, "model_pi90_high"));
+        assert!(
+            lo <= value(r, "model") && value(r, "model") <= hi,
+            "{row:?}"
+        );
+    }
+    assert_eq!(rows[0]["published_in_pi90"], "yes");
+    // Unweighted, the same cohort reads as drawn.
+    let rows = table(&["--no-anchors"]);
+    assert_eq!(rows[1]["model"], "75.0");
+    assert_eq!(rows[1]["anchored_responsive_share"], "");
 }
 
 #[test]

@@ -1,16 +1,14 @@
 # The virtual trials of docs/validation.md in one command:
 #
 #   1. seed: the seed trials, every region run to the end of follow-up;
-#   2. pilot: each trial file as written, read from the seed's regions
+#   2. trial: each trial file as written, read from the seed's regions
 #      (docs/cohorts.md, "Reading regions again"; an arm the seed trials
 #      lack, such as KEYNOTE-061's paclitaxel alone, runs);
 #   3. anchor: the trial's phenotype mix fitted to its control arm's
 #      published ORR (scripts/fit_phenotype_mix.py --trial);
-#   4. trial: the trial with that mix, read from the seed's and the
-#      pilot's regions (only the patients whose phenotype the mix changed
-#      run);
-#   5. table: every published figure beside the model's
-#      (scripts/validation_table.py: OUT/validation.md and .csv).
+#   4. table: every published figure beside the model's, each anchored
+#      trial's patients weighted to the fitted mix (no new simulation;
+#      scripts/validation_table.py: OUT/validation.md and .csv).
 #
 #   snakemake -s workflow/validation.smk --cores 2 --config out=outputs/validation patients=40
 #
@@ -23,7 +21,7 @@
 #   trials    trial file names in configs/cohorts, without .toml, separated
 #             by ';' (default: every file there but seed_trials)
 #   set       further `--set` overrides of every cohort, separated by ';'
-#   anchor    false: keep each trial file's own mix (default true)
+#   anchor    false: read each trial with its file's own mix (default true)
 #   tmesim    the tmesim executable (default: `tmesim` on PATH)
 #   threads   threads of each tmesim (default 2)
 
@@ -77,24 +75,24 @@ rule seed:
         "--set cohort.readout.run_to_end=true --backend cpu --quiet --out {OUT:q}/seed > {log:q} 2>&1"
 
 
-rule pilot:
+rule trial:
     input:
         OUT + "/done/seed",
     output:
-        touch(OUT + "/done/pilot_{trial}"),
+        touch(OUT + "/done/trial_{trial}"),
     params:
         file=lambda w: shlex.quote(cohort_file(w.trial)),
     threads: int(config.get("threads", 2))
     log:
-        OUT + "/logs/pilot_{trial}.log",
+        OUT + "/logs/trial_{trial}.log",
     shell:
         "{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} "
-        "--regions {OUT:q}/seed --backend cpu --quiet --out {OUT:q}/pilot/{wildcards.trial} > {log:q} 2>&1"
+        "--regions {OUT:q}/seed --backend cpu --quiet --out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
 
 
 rule anchor:
     input:
-        OUT + "/done/pilot_{trial}",
+        OUT + "/done/trial_{trial}",
     output:
         OUT + "/anchor/{trial}.json",
     params:
@@ -102,47 +100,8 @@ rule anchor:
     log:
         OUT + "/logs/anchor_{trial}.log",
     shell:
-        "python3 {SCRIPTS:q}/fit_phenotype_mix.py {OUT:q}/pilot/{wildcards.trial}/patients.csv "
+        "python3 {SCRIPTS:q}/fit_phenotype_mix.py {OUT:q}/trials/{wildcards.trial}/patients.csv "
         "--trial {params.file} --json {output:q} > {log:q} 2>&1"
-
-
-def anchored_set(w):
-    return [OUT + f"/anchor/{w.trial}.json"] if ANCHOR else []
-
-
-rule trial:
-    input:
-        OUT + "/done/seed",
-        OUT + "/done/pilot_{trial}",
-        anchored_set,
-    output:
-        touch(OUT + "/done/trial_{trial}"),
-    params:
-        file=lambda w: shlex.quote(cohort_file(w.trial)),
-        # The anchored mix, read when the job runs (after `anchor`): one
-        # word without spaces, or nothing where the pilot could not fit it.
-        mix=lambda w, input: (
-            "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))[\"set\"]; "
-            "print(\"--set \" + s if s else \"\")' " + shlex.quote(input[2]) + ")"
-        )
-        if ANCHOR
-        else "",
-        # The same read, first on its own: a damaged anchor file stops the
-        # job instead of running the trial unanchored.
-        check=lambda w, input: (
-            "python3 -c 'import json,sys; json.load(open(sys.argv[1]))[\"set\"]' "
-            + shlex.quote(input[2])
-            + " && "
-        )
-        if ANCHOR
-        else "",
-    threads: int(config.get("threads", 2))
-    log:
-        OUT + "/logs/trial_{trial}.log",
-    shell:
-        "{params.check}{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} {params.mix} "
-        "--regions {OUT:q}/seed --regions {OUT:q}/pilot/{wildcards.trial} --backend cpu --quiet "
-        "--out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
 
 
 rule table:
