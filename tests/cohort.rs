@@ -933,21 +933,30 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
         "cohort.readout.confirm_weeks=2",
         "cohort.phenotypes={responsive=1.0, mdsc_rich=1.0}",
     ];
-    let o = std::process::Command::new("snakemake")
-        .current_dir(tmp.path())
-        .args([
-            "-s",
-            repo("workflow/validation.smk").to_str().unwrap(),
-            "--cores",
-            "2",
-            "--config",
-        ])
-        .arg(format!("out={}", out.display()))
-        .args(["patients=6", "trials=relativity047;keynote061"])
-        .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
-        .arg(format!("set={}", sets.join(";")))
-        .output()
-        .unwrap();
+    let campaign = |out: &Path, extra: &[String]| {
+        std::process::Command::new("snakemake")
+            .current_dir(tmp.path())
+            .args([
+                "-s",
+                repo("workflow/validation.smk").to_str().unwrap(),
+                "--cores",
+                "2",
+                "--config",
+            ])
+            .arg(format!("out={}", out.display()))
+            .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
+            .arg(format!("set={}", sets.join(";")))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = campaign(
+        &out,
+        &[
+            "patients=6".into(),
+            "trials=relativity047;keynote061".into(),
+        ],
+    );
     assert!(
         o.status.success(),
         "snakemake failed: {}",
@@ -984,6 +993,28 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     assert!(
         (published - model).abs() < 0.01,
         "weighted control ORR {model} against the anchor {published}: {control}"
+    );
+    // A smaller campaign reads the first patients of this one's seed
+    // trials (config seed=DIR): nothing runs.
+    let small = tmp.path().join("small");
+    let seed = format!("seed={}", out.join("seed").display());
+    let o = campaign(
+        &small,
+        &["patients=4".into(), "trials=relativity047".into(), seed],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = std::fs::read_to_string(small.join("logs/trial_relativity047.log")).unwrap();
+    assert!(
+        log.contains("0 patient-arm result(s) run now, 8 read"),
+        "{log}"
+    );
+    assert!(!small.join("seed").exists(), "no seed step of its own");
+    let o = campaign(&small, &["seed=nowhere".into()]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("seed=nowhere: not a cohort folder"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }
 

@@ -24,6 +24,11 @@
 #   anchor    false: read each trial with its file's own mix (default true)
 #   tmesim    the tmesim executable (default: `tmesim` on PATH)
 #   threads   threads of each tmesim (default 2)
+#   seed      a seed-trials folder that ran already (run_to_end = true,
+#             at least `patients` patients, as the seed step runs it):
+#             the trials read its regions and the seed step is skipped.
+#             A larger campaign's first patients serve a smaller one,
+#             since patient i is drawn the same in a cohort of any size.
 
 import glob
 import os
@@ -37,6 +42,18 @@ HERE = os.path.dirname(os.path.abspath(workflow.snakefile))
 REPO = os.path.dirname(HERE)
 COHORTS = os.path.join(REPO, "configs", "cohorts")
 SCRIPTS = os.path.join(REPO, "scripts")
+
+SEED = str(config["seed"]).rstrip("/") if config.get("seed") else OUT + "/seed"
+if config.get("seed") and not os.path.isfile(os.path.join(SEED, "cohort.json")):
+    raise ValueError(f"config seed={SEED}: not a cohort folder (no cohort.json): give the --out of a seed-trials run")
+
+# With config seed=DIR the regions are there already.
+SEED_COMMAND = (
+    f"echo {shlex.quote('seed trials read from ' + SEED)} > {{log:q}}"
+    if config.get("seed")
+    else "{TMESIM:q} --threads {threads} cohort {COHORTS:q}/seed_trials.toml {SET_ARGS} "
+    "--set cohort.readout.run_to_end=true --backend cpu --quiet --out {OUT:q}/seed > {log:q} 2>&1"
+)
 
 if config.get("trials"):
     TRIALS = [t.strip() for t in str(config["trials"]).split(";") if t.strip()]
@@ -71,8 +88,7 @@ rule seed:
     log:
         OUT + "/logs/seed.log",
     shell:
-        "{TMESIM:q} --threads {threads} cohort {COHORTS:q}/seed_trials.toml {SET_ARGS} "
-        "--set cohort.readout.run_to_end=true --backend cpu --quiet --out {OUT:q}/seed > {log:q} 2>&1"
+        SEED_COMMAND
 
 
 rule trial:
@@ -87,7 +103,7 @@ rule trial:
         OUT + "/logs/trial_{trial}.log",
     shell:
         "{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} "
-        "--regions {OUT:q}/seed --backend cpu --quiet --out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
+        "--regions {SEED:q} --backend cpu --quiet --out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
 
 
 rule anchor:
