@@ -1169,6 +1169,238 @@ fn the_validation_table_weights_an_anchored_trial_to_its_fitted_mix() {
     assert_eq!(rows[1]["anchored_responsive_share"], "");
 }
 
+/// A trial file with one arm's published ORR (value, size, source).
+fn trial_file(dir: &Path, name: &str, figures: &[(&str, f64, u32)], source: &str) {
+    let mut text = String::from("[cohort]\narms = [\"anti_pd1\"]\nreference = \"anti_pd1\"\n");
+    for (arm, value, n) in figures {
+        text += &format!(
+            "[[cohort.figure]]\narm = \"{arm}\"\nmeasure = \"orr_pct\"\nvalue = {value}\n\
+             patients = {n}\n{source}\n"
+        );
+    }
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+}
+
+fn trial_calibration(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("python3")
+        .arg("scripts/trial_calibration.py")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// scripts/trial_calibration.py's fit on figures whose truth is known: two
+/// figures linear in log2 of one parameter, published at its value 2.
+/// The posterior holds 2 and is narrower than the prior; the training
+/// figure and the held-out figure made at 2 lie inside their 90%
+/// predictive intervals; a held-out figure the model cannot reach does not.
+#[test]
+fn the_trial_fit_recovers_the_parameter_that_made_the_figures() {
+    if !common::python_with(&["sklearn", "scipy"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let train = |x: f64| 30.0 + 10.0 * x.log2();
+    let held = |x: f64| 50.0 - 8.0 * x.log2();
+    trial_file(dir, "a", &[("anti_pd1", train(2.0), 300)], "source = \"a\"");
+    trial_file(
+        dir,
+        "b",
+        &[("anti_pd1", held(2.0), 300), ("anti_pd1+x", 95.0, 300)],
+        "source = \"b\"",
+    );
+    let config = dir.join("cal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[calibration]\ncohorts = \"{}\"\npatients = 40\npoints = 9\nseed = 2\nsamples = 4000\n\
+             [[calibration.parameter]]\nkey = \"params.lag3_inhibition\"\nmin = 0.25\nmax = 8.0\nlog = true\n\
+             [[calibration.figure]]\ntrial = \"a\"\narm = \"anti_pd1\"\nmeasure = \"orr_pct\"\nrole = \"training\"\n\
+             [[calibration.figure]]\ntrial = \"b\"\narm = \"anti_pd1\"\nmeasure = \"orr_pct\"\nrole = \"heldout\"\n\
+             [[calibration.figure]]\ntrial = \"b\"\narm = \"anti_pd1+x\"\nmeasure = \"orr_pct\"\nrole = \"heldout\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = trial_calibration(&["design", config.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The model's figures at the design's points, with a virtual cohort's
+    // sampling error of about 2 points.
+    let design = std::fs::read_to_string(out.join("design.csv")).unwrap();
+    let mut figures =
+        String::from("point,params.lag3_inhibition,trial,arm,measure,role,model,anchored\n");
+    for (k, line) in design.lines().skip(1).enumerate() {
+        let (point, x) = line.split_once(',').unwrap();
+        let x: f64 = x.parse().unwrap();
+        let noise = [1.5, -2.0, 0.5, -1.0, 2.0, -0.5, 1.0, -1.5, 0.0][k];
+        for (trial, arm, role, v) in [
+            ("a", "anti_pd1", "training", train(x)),
+            ("b", "anti_pd1", "heldout", held(x)),
+            ("b", "anti_pd1+x", "heldout", 20.0 + 2.0 * x.log2()),
+        ] {
+            figures += &format!(
+                "{point},{x},{trial},{arm},orr_pct,{role},{:.2},yes\n",
+                v + noise
+            );
+        }
+    }
+    std::fs::write(out.join("figures.csv"), figures).unwrap();
+    let o = trial_calibration(&["fit", config.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("calibration.json")).unwrap())
+            .unwrap();
+    let p = &summary["parameters"]["params.lag3_inhibition"];
+    let (lo, hi) = (
+        p["posterior_90"][0].as_f64().unwrap(),
+        p["posterior_90"][1].as_f64().unwrap(),
+    );
+    assert!(
+        lo < 2.0 && 2.0 < hi,
+        "posterior 90% {lo}-{hi} lacks 2: {summary}"
+    );
+    assert!(
+        (hi / lo).log2() < 0.5 * (8.0f64 / 0.25).log2(),
+        "posterior {lo}-{hi} no narrower than half the prior's span: {summary}"
+    );
+    let table = std::fs::read_to_string(out.join("calibration.csv")).unwrap();
+    let inside: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(10).unwrap())
+        .collect();
+    assert_eq!(inside, ["yes", "yes", "no"], "{table}");
+    assert_eq!(summary["heldout_inside"], 1);
+}
+
+/// workflow/calibration.smk in small: a design of four points over one
+/// parameter, RELATIVITY-047's arms run once per point and the trial read
+/// from them, and the fit's files; bad input refused before anything runs.
+#[test]
+fn the_calibration_workflow_runs_in_small_and_refuses_bad_input() {
+    if !snakemake_found() || !common::python_with(&["sklearn", "scipy"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cohorts = repo("configs/cohorts");
+    let write = |name: &str, parameter: &str, trial: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "[calibration]\ncohorts = \"{}\"\npatients = 6\npoints = 4\nseed = 3\nsamples = 2000\n\
+                 accept = 0.1\n[[calibration.parameter]]\n{parameter}\n\
+                 [[calibration.figure]]\ntrial = \"{trial}\"\narm = \"anti_pd1+anti_lag3\"\n\
+                 measure = \"orr_pct\"\nrole = \"training\"\n",
+                cohorts.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let good = write(
+        "good.toml",
+        "key = \"params.lag3_inhibition\"\nmin = 0.1\nmax = 20.0\nlog = true",
+        "relativity047",
+    );
+    let sets = [
+        "time.dt_min=15",
+        "cohort.grid_dx_um=100.0",
+        "time.end_days=70",
+        "cohort.readout.scan_every_weeks=2",
+        "cohort.readout.confirm_weeks=2",
+        "cohort.phenotypes={responsive=1.0, mdsc_rich=1.0}",
+    ];
+    let out = tmp.path().join("out");
+    let calibrate = |config: &Path| {
+        std::process::Command::new("snakemake")
+            .current_dir(tmp.path())
+            .args([
+                "-s",
+                repo("workflow/calibration.smk").to_str().unwrap(),
+                "--cores",
+                "2",
+                "--config",
+            ])
+            .arg(format!("out={}", out.display()))
+            .arg(format!("calibration={}", config.display()))
+            .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
+            .arg(format!("set={}", sets.join(";")))
+            .output()
+            .unwrap()
+    };
+    // Bad input: each refused, naming the file or key, with nothing run.
+    let unknown = write(
+        "unknown.toml",
+        "key = \"params.lag3_inhibitoin\"\nmin = 0.1\nmax = 2.0",
+        "relativity047",
+    );
+    let wide = write(
+        "wide.toml",
+        "key = \"params.lag3_inhibition\"\nmin = 0.1\nmax = 500.0",
+        "relativity047",
+    );
+    std::fs::create_dir_all(tmp.path().join("trials")).unwrap();
+    trial_file(
+        &tmp.path().join("trials"),
+        "nosource",
+        &[("anti_pd1+anti_lag3", 40.0, 100)],
+        "",
+    );
+    let unsourced = tmp.path().join("unsourced.toml");
+    std::fs::write(
+        &unsourced,
+        std::fs::read_to_string(&good)
+            .unwrap()
+            .replace(
+                &cohorts.display().to_string(),
+                &tmp.path().join("trials").display().to_string(),
+            )
+            .replace("relativity047", "nosource"),
+    )
+    .unwrap();
+    for (config, says) in [
+        (&unknown, "params.lag3_inhibitoin"),
+        (&wide, "outside the allowed range [0, 100]"),
+        (&unsourced, "has no source"),
+    ] {
+        let o = calibrate(config);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(says),
+            "{config:?}: {err}"
+        );
+        assert!(!out.exists(), "nothing ran for {config:?}");
+    }
+    let o = calibrate(&good);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = std::fs::read_to_string(out.join("logs/0/trial_relativity047.log")).unwrap();
+    assert!(
+        log.contains("0 patient-arm result(s) run now, 12 read"),
+        "{log}"
+    );
+    let posterior = std::fs::read_to_string(out.join("posterior.csv")).unwrap();
+    let draws: Vec<f64> = posterior
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        draws.len() >= 10 && draws.iter().all(|x| (0.1..=20.0).contains(x)),
+        "{posterior}"
+    );
+    let table = std::fs::read_to_string(out.join("calibration.md")).unwrap();
+    assert!(
+        table.contains(
+            "| training | relativity047 | anti_pd1+anti_lag3 | orr_pct | 43.1, n = 355 |"
+        ),
+        "{table}"
+    );
+}
+
 #[test]
 fn a_cohort_on_the_gpu_agrees_with_the_cpu() {
     let probe = tmesim::sim::scenario::load(

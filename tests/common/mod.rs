@@ -36,6 +36,25 @@ pub fn required(var: &str) -> bool {
     set("CI") || set(var)
 }
 
+/// Whether `python3` imports every module of `modules`; false (reported as
+/// skipped) where it does not and `CI` or `TMESIM_REQUIRE_PYTHON` is unset,
+/// a failed test where either is set.
+pub fn python_with(modules: &[&str]) -> bool {
+    let code = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &code])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || !required("TMESIM_REQUIRE_PYTHON"),
+        "python3 with {modules:?} is required (CI or TMESIM_REQUIRE_PYTHON): pip install scikit-learn scipy"
+    );
+    if !ok {
+        eprintln!("skipped: python3 lacks one of {modules:?}");
+    }
+    ok
+}
+
 fn gpu_required() -> bool {
     required("TMESIM_REQUIRE_GPU")
 }
