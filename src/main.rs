@@ -13,14 +13,12 @@ fn main() {
     tmesim::gpu::runtime_dir::ensure();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(n as usize)
-            .build_global();
-        if let Err(e) = pool {
-            eprintln!("error: --threads {n}: {e}");
-            std::process::exit(2);
-        }
+    // Subnormals flushed on this thread and every pool thread (src/cpu/fp.rs).
+    tmesim::cpu::fp::flush_subnormals();
+    let threads = cli.threads.map_or(0, |n| n as usize);
+    if let Err(e) = tmesim::cpu::fp::pool(threads).build_global() {
+        eprintln!("error: --threads {threads}: {e}");
+        std::process::exit(2);
     }
     let done = |r: anyhow::Result<()>| r.map(|()| Outcome::Complete);
     let result = match cli.command {

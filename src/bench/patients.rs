@@ -155,7 +155,7 @@ fn one_thread_worker(
     queue: &Mutex<Vec<&mut CpuBackend>>,
     params: &[crate::model::params::ModelParams],
 ) -> Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let pool = crate::cpu::fp::pool(1).build()?;
     pool.install(|| loop {
         let Some(b) = queue.lock().expect("lock").pop() else {
             return Ok(());

@@ -388,10 +388,7 @@ impl Work<'_> {
     /// a run fails or the user interrupts; on the CPU every patient runs
     /// single-threaded.
     fn worker(&self, jobs: &[Job], next: &AtomicUsize) {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("a one-thread pool");
+        let pool = crate::cpu::fp::pool(1).build().expect("a one-thread pool");
         pool.install(|| {
             let mut held: Option<Held> = None;
             loop {

@@ -9,6 +9,7 @@ pub mod batch;
 pub(crate) mod crowding;
 pub(crate) mod diffuse_explicit;
 pub(crate) mod diffuse_exponential;
+pub mod fp;
 pub mod lanes;
 pub(crate) mod motility;
 pub mod react;

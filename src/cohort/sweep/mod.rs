@@ -543,10 +543,7 @@ impl Work<'_> {
     /// Take `batch` points at a time until none is left, a run fails or
     /// the user interrupts; on the CPU each point runs single-threaded.
     fn worker(&self, ready: &[Ready], next: &AtomicUsize) {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("a one-thread pool");
+        let pool = crate::cpu::fp::pool(1).build().expect("a one-thread pool");
         pool.install(|| {
             let mut held: Option<(ArmSpec, Box<dyn Batch>)> = None;
             loop {
