@@ -8,8 +8,8 @@ workflow/calibration.smk runs the steps; each is a subcommand here:
     python3 scripts/trial_calibration.py check  CONFIG [--tmesim T]
     python3 scripts/trial_calibration.py design CONFIG OUT
     python3 scripts/trial_calibration.py sets   OUT POINT
-    python3 scripts/trial_calibration.py figures OUT
-    python3 scripts/trial_calibration.py fit    OUT
+    python3 scripts/trial_calibration.py figures CONFIG OUT
+    python3 scripts/trial_calibration.py fit    CONFIG OUT
 
 CONFIG (configs/calibration/trials.toml) names the parameters with their
 prior ranges and the figures, each `training` (fitted) or `heldout`
@@ -23,14 +23,21 @@ The fit (docs/calibration.md, "The combinations fitted to their trials"):
 
 1. One emulator per figure: a Gaussian process (scikit-learn; a Matern 5/2
    kernel with one length scale per parameter, in [0, 1] coordinates, log
-   axes in their logarithm, plus a white-noise term that takes the virtual
-   cohort's sampling error at each point).
+   axes in their logarithm, plus a white-noise term for the jitter between
+   points), fitted on the points where the trial's control arm was
+   anchored on its published figure (a point where the mix cannot reach it
+   is left out and counted). Its variance is the latent function's, without
+   the jitter.
 2. History matching: of `samples` prior draws, those whose implausibility
-   |z - E[f]| / sqrt(obs^2 + discrepancy^2 + Var f) stays under `cutoff`
-   for every training figure (Craig et al. 1997; Vernon et al. 2010).
-   obs is the trial's sampling error at its published size (binomial for
-   a rate; from the published 95% interval for a median), discrepancy the
-   model error stated in CONFIG.
+   |z - E[f]| / sqrt(obs^2 + discrepancy^2 + cohort^2 + Var f) stays under
+   `cutoff` for every training figure (Craig et al. 1997; Vernon et al.
+   2010). obs is the trial's sampling error at its published size
+   (binomial for a rate; from the published 95% interval for a median),
+   discrepancy the model error stated in CONFIG, and cohort the virtual
+   cohort's own sampling error (the median over points of the weighted
+   bootstrap's 95% interval, divided by 3.92). The same patients are at
+   every point, so that error is one offset shared by all points, not
+   noise between them.
 3. Rejection ABC on the emulators (Pritchard et al. 1999): each kept draw
    simulates every training figure (emulator draw, discrepancy, then the
    trial's patients: a binomial count at its size), and the `accept` share
@@ -142,8 +149,12 @@ def load_config(path):
             fail(f"{at}: the figure in {trial_file} has no source")
         if not pub.get("patients"):
             fail(f"{at}: the figure in {trial_file} has no `patients` (the trial arm's size)")
-        if fig["measure"] not in RATES and not ("low" in pub and "high" in pub):
-            fail(f"{at}: a median needs its published 95% interval (low, high) in {trial_file}")
+        if fig["measure"] not in RATES:
+            if not ("low" in pub and "high" in pub):
+                fail(f"{at}: a median needs its published 95% interval (low, high) in {trial_file}")
+            if not float(pub["low"]) < float(pub["value"]) < float(pub["high"]):
+                fail(f"{at}: the figure in {trial_file} needs low < value < high "
+                     f"(low = {pub['low']}, value = {pub['value']}, high = {pub['high']})")
         out["figure"].append({**fig, "file": trial_file, "value": float(pub["value"]),
                               "low": pub.get("low"), "high": pub.get("high"),
                               "n": int(pub["patients"]), "source": pub["source"]})
@@ -200,7 +211,8 @@ def figures(cfg, out):
     scripts/validation_table.py reads it), into OUT/figures.csv."""
     keys = [p["key"] for p in cfg["parameter"]]
     rows = []
-    table_args = argparse.Namespace(draws=1, no_anchors=False)
+    # Enough bootstrap copies for the cohort's own 95% interval.
+    table_args = argparse.Namespace(draws=200, no_anchors=False)
     for point in read_design(out):
         folder = os.path.join(out, "points", point["point"])
         read = {}
@@ -214,8 +226,10 @@ def figures(cfg, out):
                 fail(f"{folder}/trials/{fig['trial']}/trial.csv has no {fig['arm']} {fig['measure']}")
             rows.append({"point": point["point"], **{k: point[k] for k in keys},
                          "trial": fig["trial"], "arm": fig["arm"], "measure": fig["measure"],
-                         "role": fig["role"], "model": r["model"],
-                         "anchored": "yes" if r["anchored_responsive_share"] else "no"})
+                         "role": fig["role"], "model": r["model"], "model_low": r["model_low"],
+                         "model_high": r["model_high"],
+                         "anchored": "yes" if r["anchored_responsive_share"] else "no",
+                         "reachable": r["anchor_reachable"] or "no"})
     with open(os.path.join(out, "figures.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -262,15 +276,23 @@ def fit(cfg, out):
     rng = random.Random(cfg["seed"])
     nprng = np.random.default_rng(cfg["seed"])
     emulators, checks, skipped = [], [], {}
+    cohort_sd = {}
     for fig in cfg["figure"]:
         rows = [r for r in table if (r["trial"], r["arm"], r["measure"]) == (fig["trial"], fig["arm"], fig["measure"])]
-        finite = [r for r in rows if r["model"] not in ("", "inf")]
-        if len(finite) < max(3, len(rows) // 2):
+        used = [r for r in rows if r.get("anchored", "yes") == "yes" and r.get("reachable", "yes") == "yes"]
+        left = len(rows) - len(used)
+        if any(r["model"] in ("", "inf") for r in used):
             # A median beyond follow-up is not reached: no value to emulate.
-            skipped[len(emulators)] = f"the model reaches a value at {len(finite)} of {len(rows)} points"
+            reached = sum(r["model"] not in ("", "inf") for r in used)
+            skipped[len(emulators)] = f"the model reaches a value at {reached} of {len(used)} points"
             emulators.append(None)
             continue
-        rows = finite
+        if len(used) < 3:
+            skipped[len(emulators)] = (f"the control arm was anchored on its published figure at {len(used)} "
+                                       f"of {len(rows)} points")
+            emulators.append(None)
+            continue
+        rows = used
         x = np.array([[to_unit(p, float(r[p["key"]])) for p in params] for r in rows])
         y = np.array([float(r["model"]) for r in rows])
         scale = max(float(np.std(y)), 1e-6)
@@ -280,11 +302,18 @@ def fit(cfg, out):
                                       random_state=cfg["seed"]).fit(x, y)
         loo = cross_val_predict(GaussianProcessRegressor(gp.kernel_, normalize_y=True, optimizer=None), x, y,
                                 cv=LeaveOneOut())
+        # The latent function alone: the fitted jitter moves into alpha.
+        latent = GaussianProcessRegressor(gp.kernel_.k1, alpha=gp.kernel_.k2.noise_level, normalize_y=True,
+                                          optimizer=None).fit(x, y)
+        widths = [float(r["model_high"]) - float(r["model_low"]) for r in rows
+                  if r.get("model_low") not in (None, "", "inf") and r.get("model_high") not in (None, "", "inf")]
+        cohort_sd[len(emulators)] = float(np.median(widths)) / 3.92 if widths else 0.0
         checks.append({"trial": fig["trial"], "arm": fig["arm"], "measure": fig["measure"],
-                       "points": len(rows), "spread": float(np.std(y)),
+                       "points": len(rows), "points_left_out": left, "spread": float(np.std(y)),
+                       "cohort_sd": cohort_sd[len(emulators)],
                        "loo_rmse": float(np.sqrt(np.mean((loo - y) ** 2))), "kernel": str(gp.kernel_),
                        "relative_loo": float(np.sqrt(np.mean((loo - y) ** 2)) / scale)})
-        emulators.append(gp)
+        emulators.append(latent)
 
     # 2. History matching on prior draws.
     u = nprng.random((cfg["samples"], len(params)))
@@ -300,7 +329,7 @@ def fit(cfg, out):
     implaus = np.zeros(len(u))
     for i in training:
         fig = cfg["figure"][i]
-        var = obs_sd(fig) ** 2 + discrepancy(cfg, fig) ** 2 + sd[i] ** 2
+        var = obs_sd(fig) ** 2 + discrepancy(cfg, fig) ** 2 + cohort_sd[i] ** 2 + sd[i] ** 2
         implaus = np.maximum(implaus, np.abs(fig["value"] - mean[i]) / np.sqrt(var))
     kept = np.flatnonzero(implaus < cfg["cutoff"])
     if len(kept) == 0:
@@ -313,7 +342,8 @@ def fit(cfg, out):
     # 3. Rejection ABC on the kept draws: simulate each training figure.
     def simulate(i, j):
         fig = cfg["figure"][i]
-        value = mean[i][j] + sd[i][j] * rng.gauss(0, 1) + rng.gauss(0, discrepancy(cfg, fig))
+        value = (mean[i][j] + sd[i][j] * rng.gauss(0, 1) + rng.gauss(0, cohort_sd[i])
+                 + rng.gauss(0, discrepancy(cfg, fig)))
         return trial_reading(fig, value, rng)
 
     distance = []
@@ -371,7 +401,7 @@ def fit(cfg, out):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = ["| role | trial | arm | measure | published, n | model at the prior's mean | posterior mean | "
+    lines = ["| role | trial | arm | measure | published, n | model over the prior (emulator mean) | model over the posterior | "
              "90% posterior predictive interval | published inside |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['role']} | {r['trial']} | {r['arm']} | {r['measure']} | {r['published']}, "

@@ -29,8 +29,11 @@ Unweighted, the first stage draws a rate from its Jeffreys posterior and
 a median from a bootstrap copy of the cohort. Weighted, it is a bootstrap
 of the patients within each phenotype with the mix fitted again on each
 copy (so the anchor's own uncertainty is in the interval), and the trial
-draws each patient's phenotype from that mix. "Published inside" asks
-whether the published figure falls in that interval. It covers the
+draws each patient's phenotype from that mix. The refit aims at a draw of
+the published control ORR from its own trial's sampling error, so that
+error reaches every other arm. "Published inside" asks whether the
+published figure falls in that interval; the control arm's ORR, which the
+anchor fitted, reads "anchored" instead. It covers the
 sampling of virtual patients, not the uncertainty of the model's
 parameters (the calibration's posterior). Standard library only.
 """
@@ -138,8 +141,9 @@ class Anchor:
         out.update({p: (1.0 - s) / len(self.others) for p in self.others})
         return out
 
-    def refit(self, control):
-        """s fitted again on a copy of the control arm ({phenotype: [0/1]})."""
+    def refit(self, control, target):
+        """s fitted again on a copy of the control arm ({phenotype: [0/1]})
+        to a draw of the published target."""
         orr = {p: sum(v) / len(v) for p, v in control.items() if v}
         if self.reference not in orr or any(p not in orr for p in self.others):
             return self.s
@@ -147,7 +151,16 @@ class Anchor:
         rest = sum(orr[p] for p in self.others) / len(self.others)
         if ref == rest:
             return self.s
-        return min(max((self.target - rest) / (ref - rest), 0.0), 1.0)
+        return min(max((target - rest) / (ref - rest), 0.0), 1.0)
+
+    def target_draw(self, n, rng):
+        """The published control ORR as its own trial's sampling error
+        leaves it: a draw from the Jeffreys posterior of x of n responders
+        (the target itself where n is unknown)."""
+        if n <= 0:
+            return self.target
+        x = self.target * n
+        return rng.betavariate(x + 0.5, n - x + 0.5)
 
 
 def weights_for(rows, mix, path):
@@ -162,12 +175,13 @@ def weights_for(rows, mix, path):
     return [mix.get(r["phenotype"], 0.0) * len(rows) / count[r["phenotype"]] for r in rows]
 
 
-def weighted_figures(arms, anchor, measures, draws, rng):
+def weighted_figures(arms, anchor, control_n, measures, draws, rng):
     """For each (arm, measure, n): the 95% interval of the weighted figure
     over bootstrap copies of the cohort (patients resampled within their
     phenotype, every arm of a patient kept together, the mix fitted again
-    on each copy) and the 90% predictive interval of a trial of n patients
-    drawn from each copy."""
+    on each copy to a draw of the published control ORR from its own
+    trial's `control_n` patients) and the 90% predictive interval of a
+    trial of n patients drawn from each copy."""
     control = arms.get(anchor.arm, {})
     by_phenotype = {}
     for pid, r in control.items():
@@ -177,7 +191,8 @@ def weighted_figures(arms, anchor, measures, draws, rng):
     stage2 = {key: [] for key in measures}
     for _ in range(draws):
         copy = {p: [ids[rng.randrange(len(ids))] for _ in ids] for p, ids in groups}
-        s = anchor.refit({p: [control[i]["responder"] for i in ids] for p, ids in copy.items()})
+        s = anchor.refit({p: [control[i]["responder"] for i in ids] for p, ids in copy.items()},
+                         anchor.target_draw(control_n, rng))
         mix = anchor.mix(s)
         names = [p for p in mix if mix[p] > 0 and copy.get(p)]
         shares = [mix[p] for p in names]
@@ -194,7 +209,8 @@ def weighted_figures(arms, anchor, measures, draws, rng):
             if measure == "median_pfs_months":
                 draw = rng.choices(names, weights=shares, k=n)
                 trial = [picked[p][rng.randrange(len(picked[p]))] for p in draw if picked[p]]
-                stage2[(arm, measure, n)].append(read_measure(trial, measure))
+                if trial:
+                    stage2[(arm, measure, n)].append(read_measure(trial, measure))
             else:
                 stage2[(arm, measure, n)].append(binomial_pct(stage1[(arm, measure, n)][-1] / 100.0, n, rng))
     out = {}
@@ -274,7 +290,8 @@ def read_trial(out, trial, args, rng):
         control = list(arms[anchor.arm].values())
         w = weights_for(control, anchor.mix(anchor.s), fit_path)
         ess = f"{sum(w) ** 2 / sum(x * x for x in w):.1f}"
-        spread = weighted_figures(arms, anchor, [k for k in keys if k[1] in MEASURES], args.draws, rng)
+        control_n = next((n for (arm, measure, n) in keys if arm == anchor.arm and measure == "orr_pct"), 0)
+        spread = weighted_figures(arms, anchor, control_n, [k for k in keys if k[1] in MEASURES], args.draws, rng)
     rows = []
     for r, key in zip(figures, keys):
         arm, measure, n = key
@@ -309,7 +326,10 @@ def read_trial(out, trial, args, rng):
             pi = predictive(sample, measure, n, args.draws, rng)
         if pi is not None:
             row["model_pi90_low"], row["model_pi90_high"] = number(pi[0]), number(pi[1])
-            if r["published"] != "":
+            if anchor and (arm, measure) == (anchor.arm, "orr_pct"):
+                # The anchor fitted this figure: not a check of the model.
+                row["published_in_pi90"] = "anchored"
+            elif r["published"] != "":
                 # Published figures are rounded to 0.1.
                 p = float(r["published"])
                 row["published_in_pi90"] = "yes" if pi[0] - 0.05 <= p <= pi[1] + 0.05 else "no"
@@ -347,6 +367,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-anchors", action="store_true",
                     help="read every trial as drawn: ignore OUT/anchor")
+    ap.add_argument("--trials", help="only these trials of OUT/trials, separated by ';' (default: every one)")
     args = ap.parse_args()
     if args.draws < 1:
         sys.exit("error: --draws must be at least 1")
@@ -354,7 +375,14 @@ def main():
     trials_dir = os.path.join(args.out, "trials")
     if not os.path.isdir(trials_dir):
         sys.exit(f"error: {trials_dir} does not exist: run workflow/validation.smk first")
-    rows = [row for trial in sorted(os.listdir(trials_dir)) for row in read_trial(args.out, trial, args, rng)]
+    trials = sorted(os.listdir(trials_dir))
+    if args.trials:
+        wanted = [t.strip() for t in args.trials.split(";") if t.strip()]
+        missing = [t for t in wanted if t not in trials]
+        if missing:
+            sys.exit(f"error: --trials: {', '.join(missing)} not under {trials_dir}")
+        trials = wanted
+    rows = [row for trial in trials for row in read_trial(args.out, trial, args, rng)]
     if not rows:
         sys.exit(f"error: no trial under {trials_dir}")
     with open(os.path.join(args.out, "validation.csv"), "w", newline="") as f:

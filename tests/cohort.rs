@@ -1162,7 +1162,15 @@ fn the_validation_table_weights_an_anchored_trial_to_its_fitted_mix() {
             "{row:?}"
         );
     }
-    assert_eq!(rows[0]["published_in_pi90"], "yes");
+    // The control arm's ORR is what the anchor fitted: not scored.
+    assert_eq!(rows[0]["published_in_pi90"], "anchored");
+    assert_eq!(rows[1]["published_in_pi90"], "yes");
+    // Arm b's interval holds the sampling of the cohort and of the anchor.
+    assert!(
+        value(1, "model_high") - value(1, "model_low") > 10.0,
+        "{:?}",
+        rows[1]
+    );
     // Unweighted, the same cohort reads as drawn.
     let rows = table(&["--no-anchors"]);
     assert_eq!(rows[1]["model"], "75.0");
@@ -1303,7 +1311,9 @@ fn the_calibration_workflow_runs_in_small_and_refuses_bad_input() {
     };
     let good = write(
         "good.toml",
-        "key = \"params.lag3_inhibition\"\nmin = 0.1\nmax = 20.0\nlog = true",
+        // Up to 4: above it, on this small cohort, every phenotype responds
+        // alike on the control arm and the mix cannot be anchored.
+        "key = \"params.lag3_inhibition\"\nmin = 0.1\nmax = 4.0\nlog = true",
         "relativity047",
     );
     let sets = [
@@ -1389,7 +1399,7 @@ fn the_calibration_workflow_runs_in_small_and_refuses_bad_input() {
         .map(|l| l.parse().unwrap())
         .collect();
     assert!(
-        draws.len() >= 10 && draws.iter().all(|x| (0.1..=20.0).contains(x)),
+        draws.len() >= 10 && draws.iter().all(|x| (0.1..=4.0).contains(x)),
         "{posterior}"
     );
     let table = std::fs::read_to_string(out.join("calibration.md")).unwrap();
@@ -1399,6 +1409,26 @@ fn the_calibration_workflow_runs_in_small_and_refuses_bad_input() {
         ),
         "{table}"
     );
+    // An edited calibration file makes the design again (and so every
+    // point after it).
+    let text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(&good, text.replace("seed = 3", "seed = 4")).unwrap();
+    let o = std::process::Command::new("snakemake")
+        .current_dir(tmp.path())
+        .args([
+            "-n",
+            "-s",
+            repo("workflow/calibration.smk").to_str().unwrap(),
+            "--config",
+        ])
+        .arg(format!("out={}", out.display()))
+        .arg(format!("calibration={}", good.display()))
+        .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
+        .arg(format!("set={}", sets.join(";")))
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && plan.contains("rule design"), "{plan}");
 }
 
 #[test]

@@ -64,6 +64,8 @@ rule all:
 
 
 rule design:
+    input:
+        CALIBRATION,
     output:
         OUT + "/design.csv",
     shell:
@@ -81,8 +83,11 @@ rule arms:
     log:
         OUT + "/logs/{point}/arms.log",
     shell:
+        # The point's --set words first, on their own: a failed read stops
+        # the job instead of running at the scenario's values.
+        "POINT=$({SCRIPT} sets {OUT:q} {wildcards.point}) && "
         "{TMESIM:q} --threads {threads} cohort {SEED_FILE:q} {SET_ARGS} --set {ARM_SET} "
-        "--set cohort.readout.run_to_end=true $({SCRIPT} sets {OUT:q} {wildcards.point}) "
+        "--set cohort.readout.run_to_end=true $POINT "
         "--backend cpu --quiet --out {OUT:q}/points/{wildcards.point}/arms > {log:q} 2>&1"
 
 
@@ -97,8 +102,9 @@ rule trial:
     log:
         OUT + "/logs/{point}/trial_{trial}.log",
     shell:
+        "POINT=$({SCRIPT} sets {OUT:q} {wildcards.point}) && "
         "mkdir -p {OUT:q}/points/{wildcards.point}/anchor && {TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} "
-        "$({SCRIPT} sets {OUT:q} {wildcards.point}) --regions {OUT:q}/points/{wildcards.point}/arms "
+        "$POINT --regions {OUT:q}/points/{wildcards.point}/arms "
         "--backend cpu --quiet --out {OUT:q}/points/{wildcards.point}/trials/{wildcards.trial} > {log:q} 2>&1 && "
         "python3 {SCRIPTS:q}/fit_phenotype_mix.py {OUT:q}/points/{wildcards.point}/trials/{wildcards.trial}/patients.csv "
         "--trial {params.file} --bootstrap 0 --json {OUT:q}/points/{wildcards.point}/anchor/{wildcards.trial}.json "
@@ -107,6 +113,7 @@ rule trial:
 
 rule figures:
     input:
+        CALIBRATION,
         expand(OUT + "/done/{point}/trial_{trial}", point=POINTS, trial=TRIALS),
     output:
         OUT + "/figures.csv",
@@ -116,6 +123,7 @@ rule figures:
 
 rule fit:
     input:
+        CALIBRATION,
         OUT + "/figures.csv",
     output:
         OUT + "/calibration.md",

@@ -129,5 +129,6 @@ rule table:
         OUT + "/validation.csv",
     params:
         anchors="" if ANCHOR else "--no-anchors",
+        trials=shlex.quote(";".join(TRIALS)),
     shell:
-        "python3 {SCRIPTS:q}/validation_table.py {OUT:q} {params.anchors}"
+        "python3 {SCRIPTS:q}/validation_table.py {OUT:q} {params.anchors} --trials {params.trials}"
