@@ -26,6 +26,8 @@
 #                (e.g. a coarse grid: "cohort.grid_dx_um=100.0;time.dt_min=15")
 #   tmesim       the tmesim executable (default: `tmesim` on PATH)
 #   threads      threads of each tmesim (default 2)
+#   backend      cpu or gpu for every cohort (default cpu); on a GPU the
+#                patients of a point run in batches (tmesim cohort --batch)
 
 import os
 import shlex
@@ -33,6 +35,9 @@ import sys
 
 OUT = str(config["out"]).rstrip("/")
 TMESIM = str(config.get("tmesim", "tmesim"))
+BACKEND = str(config.get("backend", "cpu"))
+if BACKEND not in ("cpu", "gpu"):
+    raise ValueError(f"config backend={BACKEND}: give cpu or gpu")
 HERE = os.path.dirname(os.path.abspath(workflow.snakefile))
 REPO = os.path.dirname(HERE)
 SCRIPTS = os.path.join(REPO, "scripts")
@@ -88,7 +93,7 @@ rule arms:
         "POINT=$({SCRIPT} sets {OUT:q} {wildcards.point}) && "
         "{TMESIM:q} --threads {threads} cohort {SEED_FILE:q} {SET_ARGS} --set {ARM_SET} "
         "--set cohort.readout.run_to_end=true $POINT "
-        "--backend cpu --quiet --out {OUT:q}/points/{wildcards.point}/arms > {log:q} 2>&1"
+        "--backend {BACKEND} --quiet --out {OUT:q}/points/{wildcards.point}/arms > {log:q} 2>&1"
 
 
 rule trial:
@@ -105,7 +110,7 @@ rule trial:
         "POINT=$({SCRIPT} sets {OUT:q} {wildcards.point}) && "
         "mkdir -p {OUT:q}/points/{wildcards.point}/anchor && {TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} "
         "$POINT --regions {OUT:q}/points/{wildcards.point}/arms "
-        "--backend cpu --quiet --out {OUT:q}/points/{wildcards.point}/trials/{wildcards.trial} > {log:q} 2>&1 && "
+        "--backend {BACKEND} --quiet --out {OUT:q}/points/{wildcards.point}/trials/{wildcards.trial} > {log:q} 2>&1 && "
         "python3 {SCRIPTS:q}/fit_phenotype_mix.py {OUT:q}/points/{wildcards.point}/trials/{wildcards.trial}/patients.csv "
         "--trial {params.file} --bootstrap 0 --json {OUT:q}/points/{wildcards.point}/anchor/{wildcards.trial}.json "
         ">> {log:q} 2>&1"

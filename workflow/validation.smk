@@ -24,6 +24,9 @@
 #   anchor    false: read each trial with its file's own mix (default true)
 #   tmesim    the tmesim executable (default: `tmesim` on PATH)
 #   threads   threads of each tmesim (default 2)
+#   backend   cpu or gpu for every cohort (default cpu). A region is read
+#             again only on the backend that computed it, so a `seed=DIR`
+#             folder must come from the same backend.
 #   seed      a seed-trials folder that ran already (run_to_end = true,
 #             at least `patients` patients, as the seed step runs it):
 #             the trials read its regions and the seed step is skipped.
@@ -37,6 +40,9 @@ import shlex
 OUT = str(config["out"]).rstrip("/")
 PATIENTS = int(config.get("patients", 40))
 TMESIM = str(config.get("tmesim", "tmesim"))
+BACKEND = str(config.get("backend", "cpu"))
+if BACKEND not in ("cpu", "gpu"):
+    raise ValueError(f"config backend={BACKEND}: give cpu or gpu")
 ANCHOR = str(config.get("anchor", "true")).lower() not in ("false", "0", "no")
 HERE = os.path.dirname(os.path.abspath(workflow.snakefile))
 REPO = os.path.dirname(HERE)
@@ -52,7 +58,7 @@ SEED_COMMAND = (
     f"echo {shlex.quote('seed trials read from ' + SEED)} > {{log:q}}"
     if config.get("seed")
     else "{TMESIM:q} --threads {threads} cohort {COHORTS:q}/seed_trials.toml {SET_ARGS} "
-    "--set cohort.readout.run_to_end=true --backend cpu --quiet --out {OUT:q}/seed > {log:q} 2>&1"
+    "--set cohort.readout.run_to_end=true --backend {BACKEND} --quiet --out {OUT:q}/seed > {log:q} 2>&1"
 )
 
 if config.get("trials"):
@@ -103,7 +109,7 @@ rule trial:
         OUT + "/logs/trial_{trial}.log",
     shell:
         "{TMESIM:q} --threads {threads} cohort {params.file} {SET_ARGS} "
-        "--regions {SEED:q} --backend cpu --quiet --out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
+        "--regions {SEED:q} --backend {BACKEND} --quiet --out {OUT:q}/trials/{wildcards.trial} > {log:q} 2>&1"
 
 
 rule anchor:
