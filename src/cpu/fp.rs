@@ -5,7 +5,7 @@
 //! subnormal range, below 1.2e-38, where many x86 cores take a slow
 //! microcode path for each operation. Flushing them (FTZ: results to zero;
 //! DAZ: inputs read as zero) changes values only there, far below any
-//! concentration the model reads, and GPUs flush them as a rule. tmesim's
+//! concentration the model reads, and WGSL lets GPUs flush them too. tmesim's
 //! own thread pools set the mode on every thread they start
 //! ([`pool`]) and `main` sets it on the main thread; a library user who
 //! builds its own pools gets the IEEE default. docs/benchmarks.md has the
