@@ -11,21 +11,23 @@ on the control arm, the ORR of each phenotype is measured, and s solves
     s * ORR(responsive) + (1 - s) * mean ORR(other phenotypes) = target.
 
 The pilot may be drawn with any mix: only the ORR within each phenotype is
-read. A trial that extends the seed trials can take its pilot from the
-seed trials' regions at no cost (`tmesim cohort TRIAL.toml --regions
-SEED_DIR --out PILOT`). scripts/validation_table.py then weights the
-pilot's patients to the fitted mix (no new simulation); a cohort run with
-the printed [cohort.phenotypes] draws the mix instead, and simulates the
+read. A trial that extends the seed trials reads its cohort from the seed
+trials' regions at no cost (`tmesim cohort TRIAL.toml --regions SEED_DIR
+--out DIR`; workflow/validation.smk writes OUT/trials/<trial>).
+scripts/validation_table.py then weights that cohort's patients to the
+fitted mix given by --json (no new simulation); a cohort run with the
+printed [cohort.phenotypes] draws the mix instead, and simulates the
 patients whose phenotype it changes.
 
 Uncertainty: the published interval of the target (`low`, `high` of the
 trial's figure) mapped through the same line, and the pilot's own sampling
 error (a bootstrap over its patients within each phenotype). Both are
-printed; the weights go into [cohort.phenotypes] of the cohort file
-(docs/validation.md, "The fit").
+printed. The seed trials' fit goes into [cohort.phenotypes] of their
+file (docs/validation.md, "The fit"); a trial's goes to --json, which the
+validation table reads.
 
-    python3 scripts/fit_phenotype_mix.py PILOT/patients.csv [--target 0.30]
-    python3 scripts/fit_phenotype_mix.py PILOT/patients.csv --trial configs/cohorts/relativity047.toml
+    python3 scripts/fit_phenotype_mix.py COHORT/patients.csv [--target 0.30]
+    python3 scripts/fit_phenotype_mix.py COHORT/patients.csv --trial configs/cohorts/relativity047.toml --json FIT.json
 
 Standard library only.
 """
@@ -99,7 +101,7 @@ def clamp(s):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("patients_csv", help="patients.csv of the pilot cohort")
+    ap.add_argument("patients_csv", help="patients.csv of the cohort to fit on")
     ap.add_argument("--arm", help="the control arm (default: anti_pd1, or the trial's reference)")
     ap.add_argument("--target", type=float, help="ORR to fit, as a fraction (default 0.30)")
     ap.add_argument("--trial", help="a trial's cohort file: fit to its control arm's published ORR")

@@ -39,8 +39,9 @@ The fit (docs/calibration.md, "The combinations fitted to their trials"):
    every point, so that error is one offset shared by all points, not
    noise between them.
 3. Rejection ABC on the emulators (Pritchard et al. 1999): each kept draw
-   simulates every training figure (emulator draw, discrepancy, then the
-   trial's patients: a binomial count at its size), and the `accept` share
+   simulates every training figure (emulator draw, the cohort's sampling
+   error, discrepancy, then the trial's patients: a binomial count at its
+   size), and the `accept` share
    closest to the published figures (largest standardised distance over
    the figures) is the posterior.
 4. Posterior predictive intervals: for every figure, training and held-out,

@@ -2,7 +2,7 @@
 """One table of every trial's published figures beside the model's, from
 the folder workflow/validation.smk writes.
 
-    python3 scripts/validation_table.py OUT [--draws 1000] [--seed 1] [--no-anchors]
+    python3 scripts/validation_table.py OUT [--draws 1000] [--seed 1] [--no-anchors] [--trials 'A;B']
 
 Reads OUT/trials/<trial>/trial.csv (each published figure with the
 model's value and 95% interval at the trial's arms), the trial's

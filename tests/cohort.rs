@@ -1075,7 +1075,7 @@ fn the_validation_table_gives_predictive_intervals_at_the_trials_size() {
 }
 
 /// scripts/validation_table.py reads an anchored trial on patients
-/// weighted to the fitted mix: ORR, DCR and the Kaplan-Meier median of a
+/// weighted to the fitted mix: ORR and the Kaplan-Meier median of a
 /// synthetic cohort whose weighted figures are known.
 #[test]
 fn the_validation_table_weights_an_anchored_trial_to_its_fitted_mix() {

@@ -2,16 +2,17 @@
 # (scripts/trial_calibration.py; docs/calibration.md, "The combinations
 # fitted to their trials"):
 #
-#   snakemake -s workflow/calibration.smk --cores 2 --config out=outputs/calibration
+#   snakemake -s workflow/calibration.smk --cores 2 --config out=outputs/trial_calibration
 #
-#   1. check: the calibration file, each figure in its trial file (with its
-#      source) and each parameter's range against the registry, before
-#      anything runs;
-#   2. design: a Latin hypercube over the parameters (OUT/design.csv);
-#   3. point: at each design point, every arm the figures' trials need,
-#      once, on the seed trials' patients (every region to the end), then
-#      each trial file read from those regions (tmesim cohort --regions),
-#      its control arm anchored by weighting its patients;
+#   (when the file is read, before anything runs) the calibration file,
+#      each figure in its trial file (with its source) and each parameter's
+#      range against the registry are checked;
+#   1. design: a Latin hypercube over the parameters (OUT/design.csv);
+#   2. arms: at each design point, every arm the figures' trials need,
+#      once, on the seed trials' patients (every region to the end);
+#   3. trial: each trial file read from those regions (tmesim cohort
+#      --regions), and its control arm's anchor fitted (the table's
+#      weights);
 #   4. figures: every figure at every point (OUT/figures.csv);
 #   5. fit: emulators, history matching, ABC and the 90% posterior
 #      predictive interval of every figure (OUT/calibration.md).
@@ -23,7 +24,8 @@
 #   out          the folder of every step (required)
 #   calibration  the calibration file (default configs/calibration/trials.toml)
 #   set          further `--set` overrides of every cohort, separated by ';'
-#                (e.g. a coarse grid: "cohort.grid_dx_um=100.0;time.dt_min=15")
+#                (the tests use the 100 um grid, which does not stand in for
+#                the cohort grid: docs/calibration.md)
 #   tmesim       the tmesim executable (default: `tmesim` on PATH)
 #   threads      threads of each tmesim (default 2)
 #   backend      cpu or gpu for every cohort (default cpu); on a GPU the

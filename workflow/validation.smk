@@ -28,7 +28,8 @@
 #             again only on the backend that computed it, so a `seed=DIR`
 #             folder must come from the same backend.
 #   seed      a seed-trials folder that ran already (run_to_end = true,
-#             at least `patients` patients, as the seed step runs it):
+#             at least `patients` patients, the same `set` overrides and
+#             a build with the same region code, as the seed step runs it):
 #             the trials read its regions and the seed step is skipped.
 #             A larger campaign's first patients serve a smaller one,
 #             since patient i is drawn the same in a cohort of any size.
