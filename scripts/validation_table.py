@@ -33,7 +33,9 @@ draws each patient's phenotype from that mix. The refit aims at a draw of
 the published control ORR from its own trial's sampling error, so that
 error reaches every other arm. "Published inside" asks whether the
 published figure falls in that interval; the control arm's ORR, which the
-anchor fitted, reads "anchored" instead. It covers the
+anchor fitted, reads "anchored" instead, and a published median beyond the
+model's follow-up, where the model's is not reached either, "beyond
+follow-up". It covers the
 sampling of virtual patients, not the uncertainty of the model's
 parameters (the calibration's posterior). Standard library only.
 """
@@ -326,9 +328,14 @@ def read_trial(out, trial, args, rng):
             pi = predictive(sample, measure, n, args.draws, rng)
         if pi is not None:
             row["model_pi90_low"], row["model_pi90_high"] = number(pi[0]), number(pi[1])
+            follow_up = max((x["pfs"] for x in sample), default=0.0) / DAYS_PER_MONTH
             if anchor and (arm, measure) == (anchor.arm, "orr_pct"):
                 # The anchor fitted this figure: not a check of the model.
                 row["published_in_pi90"] = "anchored"
+            elif (measure == "median_pfs_months" and math.isinf(pi[0]) and r["published"] != ""
+                  and float(r["published"]) > follow_up):
+                # Neither median is reached within the model's follow-up.
+                row["published_in_pi90"] = "beyond follow-up"
             elif r["published"] != "":
                 # Published figures are rounded to 0.1.
                 p = float(r["published"])

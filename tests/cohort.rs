@@ -1033,6 +1033,8 @@ fn the_validation_table_gives_predictive_intervals_at_the_trials_size() {
         let (pfs, censored) = if k < 20 { (10 * (k + 1), 0) } else { (400, 1) };
         let (recist, yes) = if k % 10 < 3 { ("PR", 1) } else { ("SD", 0) };
         csv += &format!("{k},x,a,{recist},{yes},{pfs},{censored}\n");
+        // Arm z: nobody progresses within 168 days of follow-up.
+        csv += &format!("{k},x,z,SD,0,168,1\n");
     }
     std::fs::write(trial.join("patients.csv"), csv).unwrap();
     let head = "arm,measure,published,published_low,published_high,published_patients,model,model_low,model_high,source\n";
@@ -1040,7 +1042,8 @@ fn the_validation_table_gives_predictive_intervals_at_the_trials_size() {
         trial.join("trial.csv"),
         format!(
             "{head}a,orr_pct,32.6,,,300,30.0,17.9,45.8,\"s\"\na,orr_pct,50.0,,,300,30.0,17.9,45.8,\"s\"\n\
-             a,median_pfs_months,6.5,,,300,6.57,,,\"s\"\na,median_os_months,20.0,,,300,,,,\"s\"\n"
+             a,median_pfs_months,6.5,,,300,6.57,,,\"s\"\na,median_os_months,20.0,,,300,,,,\"s\"\n\
+             z,median_pfs_months,10.1,,,300,,,,\"s\"\nz,median_pfs_months,4.6,,,300,,,,\"s\"\n"
         ),
     )
     .unwrap();
@@ -1072,6 +1075,10 @@ fn the_validation_table_gives_predictive_intervals_at_the_trials_size() {
         "the median's interval {lo}-{hi} holds the cohort's"
     );
     assert_eq!(rows[3][11], "", "overall survival is not modelled");
+    // Not reached in 168 days: a published 10.1 months lies beyond the
+    // follow-up, a published 4.6 months is a miss.
+    assert_eq!(rows[4][13], "beyond follow-up");
+    assert_eq!(rows[5][13], "no");
 }
 
 /// scripts/validation_table.py reads an anchored trial on patients
