@@ -12,6 +12,7 @@
 # Environment: PATIENTS (default 40), SEED_SECONDS (time limit of the seed
 # trials, default 330), BATCH (patient-arms per GPU batch, default 512),
 # EXTRA (further tmesim arguments of every cohort, for a small trial run),
+# FRESH (1: discard the results of an earlier call on the same machine),
 # BENCH_SIZES (patients per bench batch, default "1 64 512").
 # Before the campaign: the GPU tests carried as test binaries (if any) and
 # the batched cohort step's throughput, so that the campaign's speed is
@@ -59,8 +60,11 @@ for b in ${BENCH_SIZES:-1 64 512}; do
         | grep -E -i "patient|throughput|wall|device" | head -8
 done
 
+# Kept between calls on a machine that stays warm: a second call goes on
+# where the first stopped (tmesim cohort keeps each finished batch), so a
+# campaign longer than one call's limit runs in several (FRESH=1 starts over).
 WORK=/tmp/device-campaign
-rm -rf "$WORK"
+if [ "${FRESH:-0}" = 1 ]; then rm -rf "$WORK"; fi
 mkdir -p "$WORK/trials"
 echo "== seed trials: $PATIENTS patients, every region to the end (limit ${SEED_SECONDS} s)"
 start=$(date +%s)
