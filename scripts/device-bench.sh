@@ -17,13 +17,8 @@ mkdir -p "$OUT"
 LOG="$OUT/device-bench.txt"
 exec > >(tee "$LOG") 2>&1
 
-if ! ldconfig -p | grep -q libvulkan && compgen -G ".gl/*.deb" >/dev/null; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-fi
-nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if [ -f "$nvidia_icd" ]; then export VK_DRIVER_FILES=$nvidia_icd; fi
-export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
+# shellcheck source=scripts/device-vulkan.sh
+. "$(dirname "$0")/device-vulkan.sh"
 
 echo "== machine"
 date -u

@@ -912,6 +912,39 @@ fn the_snakemake_workflow_writes_what_one_process_writes() {
     assert_same_folders(&single, &merged);
 }
 
+/// The small campaign of the workflow tests: 70 days on the 100 um grid,
+/// scans every 2 weeks, so that responses appear and a mix can be fitted;
+/// two phenotypes, so that six patients hold both.
+const SMALL_CAMPAIGN: &[&str] = &[
+    "time.dt_min=15",
+    "cohort.grid_dx_um=100.0",
+    "time.end_days=70",
+    "cohort.readout.scan_every_weeks=2",
+    "cohort.readout.confirm_weeks=2",
+    "cohort.phenotypes={responsive=1.0, mdsc_rich=1.0}",
+];
+
+/// Snakemake on `workflow/<file>` in `dir` with `flags`, this build's
+/// tmesim, the small campaign's settings and the further `config` words.
+fn small_campaign(
+    dir: &Path,
+    file: &str,
+    flags: &[&str],
+    config: &[String],
+) -> std::process::Output {
+    std::process::Command::new("snakemake")
+        .current_dir(dir)
+        .args(flags)
+        .arg("-s")
+        .arg(repo(&format!("workflow/{file}")))
+        .arg("--config")
+        .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
+        .arg(format!("set={}", SMALL_CAMPAIGN.join(";")))
+        .args(config)
+        .output()
+        .unwrap()
+}
+
 /// workflow/validation.smk in small: the seed trials, two trial files read
 /// from them (only KEYNOTE-061's paclitaxel-alone arm runs), each anchored
 /// on its control arm by weighting its patients (nothing new runs), and
@@ -923,32 +956,10 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("validation");
-    // 70 days on the 100 um grid, scans every 2 weeks: responses appear,
-    // so the mix can be fitted; two phenotypes, so six patients hold both.
-    let sets = [
-        "time.dt_min=15",
-        "cohort.grid_dx_um=100.0",
-        "time.end_days=70",
-        "cohort.readout.scan_every_weeks=2",
-        "cohort.readout.confirm_weeks=2",
-        "cohort.phenotypes={responsive=1.0, mdsc_rich=1.0}",
-    ];
     let campaign = |out: &Path, extra: &[String]| {
-        std::process::Command::new("snakemake")
-            .current_dir(tmp.path())
-            .args([
-                "-s",
-                repo("workflow/validation.smk").to_str().unwrap(),
-                "--cores",
-                "2",
-                "--config",
-            ])
-            .arg(format!("out={}", out.display()))
-            .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
-            .arg(format!("set={}", sets.join(";")))
-            .args(extra)
-            .output()
-            .unwrap()
+        let mut config = vec![format!("out={}", out.display())];
+        config.extend_from_slice(extra);
+        small_campaign(tmp.path(), "validation.smk", &["--cores", "2"], &config)
     };
     let o = campaign(
         &out,
@@ -1323,32 +1334,15 @@ fn the_calibration_workflow_runs_in_small_and_refuses_bad_input() {
         "key = \"params.lag3_inhibition\"\nmin = 0.1\nmax = 4.0\nlog = true",
         "relativity047",
     );
-    let sets = [
-        "time.dt_min=15",
-        "cohort.grid_dx_um=100.0",
-        "time.end_days=70",
-        "cohort.readout.scan_every_weeks=2",
-        "cohort.readout.confirm_weeks=2",
-        "cohort.phenotypes={responsive=1.0, mdsc_rich=1.0}",
-    ];
     let out = tmp.path().join("out");
-    let calibrate = |config: &Path| {
-        std::process::Command::new("snakemake")
-            .current_dir(tmp.path())
-            .args([
-                "-s",
-                repo("workflow/calibration.smk").to_str().unwrap(),
-                "--cores",
-                "2",
-                "--config",
-            ])
-            .arg(format!("out={}", out.display()))
-            .arg(format!("calibration={}", config.display()))
-            .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
-            .arg(format!("set={}", sets.join(";")))
-            .output()
-            .unwrap()
+    let calibrate_with = |flags: &[&str], config: &Path| {
+        let config = [
+            format!("out={}", out.display()),
+            format!("calibration={}", config.display()),
+        ];
+        small_campaign(tmp.path(), "calibration.smk", flags, &config)
     };
+    let calibrate = |config: &Path| calibrate_with(&["--cores", "2"], config);
     // Bad input: each refused, naming the file or key, with nothing run.
     let unknown = write(
         "unknown.toml",
@@ -1420,20 +1414,7 @@ fn the_calibration_workflow_runs_in_small_and_refuses_bad_input() {
     // point after it).
     let text = std::fs::read_to_string(&good).unwrap();
     std::fs::write(&good, text.replace("seed = 3", "seed = 4")).unwrap();
-    let o = std::process::Command::new("snakemake")
-        .current_dir(tmp.path())
-        .args([
-            "-n",
-            "-s",
-            repo("workflow/calibration.smk").to_str().unwrap(),
-            "--config",
-        ])
-        .arg(format!("out={}", out.display()))
-        .arg(format!("calibration={}", good.display()))
-        .arg(format!("tmesim={}", env!("CARGO_BIN_EXE_tmesim")))
-        .arg(format!("set={}", sets.join(";")))
-        .output()
-        .unwrap();
+    let o = calibrate_with(&["-n"], &good);
     let plan = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && plan.contains("rule design"), "{plan}");
 }
