@@ -4,14 +4,29 @@ arm (PD-1 monotherapy for the seed trials: the model brief's 20-40% of
 patients benefiting, target the middle, 30%; for a trial file, its own
 published control-arm ORR).
 
-The mix has one free parameter, the share s of `responsive` (inflamed)
-tumours; the other phenotypes share 1 - s equally. From a pilot cohort run
-on the control arm, the ORR of each phenotype is measured, and s solves
+From a pilot cohort run on the control arm, the ORR r_p of each phenotype p
+is measured (the pilot may be drawn with any mix: only the ORR within each
+phenotype is read). Two ways to move the mix, each with one free
+parameter (--method):
 
-    s * ORR(responsive) + (1 - s) * mean ORR(other phenotypes) = target.
+  tilt   (default) the mix closest to the cohort file's own mix pi (least
+         relative entropy) whose ORR is the target: the exponential tilt
+             w_p = pi_p exp(lambda r_p) / sum_q pi_q exp(lambda r_q),
+             sum_p w_p r_p = target.
+         It reaches any target between the lowest and the highest
+         phenotype ORR; a phenotype that responds more gains share when
+         the target is above the file's ORR, and loses it when below.
+  share  the share s of `responsive` (inflamed) tumours, the other
+         phenotypes sharing 1 - s equally:
+             s * r_responsive + (1 - s) * mean of the other r_p = target.
+         It cannot go below the mean ORR of the resistant phenotypes (the
+         seed trials' own fit, docs/validation.md, "The fit").
 
-The pilot may be drawn with any mix: only the ORR within each phenotype is
-read. A trial that extends the seed trials reads its cohort from the seed
+Both are the prevalence weighting of a virtual population (Allen, Rieger &
+Musante, CPT Pharmacometrics Syst Pharmacol 2016;5:140); where the
+resistant phenotypes all respond alike they give the same mix.
+
+A trial that extends the seed trials reads its cohort from the seed
 trials' regions at no cost (`tmesim cohort TRIAL.toml --regions SEED_DIR
 --out DIR`; workflow/validation.smk writes OUT/trials/<trial>).
 scripts/validation_table.py then weights that cohort's patients to the
@@ -20,13 +35,13 @@ printed [cohort.phenotypes] draws the mix instead, and simulates the
 patients whose phenotype it changes.
 
 Uncertainty: the published interval of the target (`low`, `high` of the
-trial's figure) mapped through the same line, and the pilot's own sampling
+trial's figure) mapped through the same fit, and the pilot's own sampling
 error (a bootstrap over its patients within each phenotype). Both are
 printed. The seed trials' fit goes into [cohort.phenotypes] of their
 file (docs/validation.md, "The fit"); a trial's goes to --json, which the
 validation table reads.
 
-    python3 scripts/fit_phenotype_mix.py COHORT/patients.csv [--target 0.30]
+    python3 scripts/fit_phenotype_mix.py COHORT/patients.csv --method share [--target 0.30]
     python3 scripts/fit_phenotype_mix.py COHORT/patients.csv --trial configs/cohorts/relativity047.toml --json FIT.json
 
 Standard library only.
@@ -35,6 +50,7 @@ Standard library only.
 import argparse
 import csv
 import json
+import math
 import os
 import random
 import sys
@@ -64,8 +80,8 @@ def load_cohort(path):
 
 def trial_target(path):
     """The control arm, its published ORR figure (value, low, high, n,
-    source) and the phenotypes of a trial's cohort file: its `reference`,
-    else its first arm."""
+    source) and the phenotype mix of a trial's cohort file: its
+    `reference`, else its first arm."""
     cohort = load_cohort(path)
     arm = cohort.get("reference") or (cohort.get("arms") or [None])[0]
     if arm is None:
@@ -76,7 +92,14 @@ def trial_target(path):
     fig = figures[0]
     if not fig.get("source"):
         fail(f"{path}: the control arm's orr_pct figure has no source")
-    return arm, fig, sorted(p for p, w in cohort.get("phenotypes", {}).items() if w > 0)
+    return arm, fig, positive(cohort.get("phenotypes", {}))
+
+
+def positive(mix):
+    """The phenotypes of a mix with a weight above zero, as shares."""
+    mix = {p: float(w) for p, w in mix.items() if w > 0}
+    total = sum(mix.values())
+    return {p: w / total for p, w in sorted(mix.items())}
 
 
 def not_fitted(args, why):
@@ -91,12 +114,63 @@ def not_fitted(args, why):
     sys.exit(0)
 
 
-def solve(target, ref, rest):
-    return (target - rest) / (ref - rest)
+# The tilt's parameter is bounded: at |lambda| = 50 a phenotype whose ORR
+# is one patient in ten higher already carries e^5 = 150 times the weight.
+TILT_BOUND = 50.0
 
 
-def clamp(s):
-    return min(max(s, 0.0), 1.0)
+def tilt_mix(prior, orr, lam):
+    top = max(lam * orr[p] for p in prior)
+    w = {p: prior[p] * math.exp(lam * orr[p] - top) for p in prior}
+    total = sum(w.values())
+    return {p: x / total for p, x in w.items()}
+
+
+def mix_orr(mix, orr):
+    return sum(mix[p] * orr[p] for p in mix)
+
+
+def fit_mix(method, prior, orr, target, reference="responsive"):
+    """The mix whose control-arm ORR is `target`, given each phenotype's
+    ORR `orr` ({phenotype: rate}) and the file's mix `prior` ({phenotype:
+    share}, over the same phenotypes): (mix, parameter, reachable). The
+    parameter is lambda (tilt) or the reference share s (share). Where
+    the target is out of reach, the mix nearest to it. None where the
+    phenotypes all respond alike, so no mix moves the ORR."""
+    if method == "share":
+        others = [p for p in prior if p != reference]
+        if reference not in orr or not others:
+            return None
+        ref = orr[reference]
+        rest = sum(orr[p] for p in others) / len(others)
+        if ref == rest:
+            return None
+        s_raw = (target - rest) / (ref - rest)
+        s = min(max(s_raw, 0.0), 1.0)
+        mix = {reference: s}
+        mix.update({p: (1.0 - s) / len(others) for p in others})
+        return mix, s, s == s_raw
+    if min(orr.values()) == max(orr.values()):
+        return None
+    # The tilted ORR grows with lambda (its derivative is the variance of
+    # r under the tilted mix), so bisection finds the one root.
+    lo, hi = -TILT_BOUND, TILT_BOUND
+    if mix_orr(tilt_mix(prior, orr, lo), orr) >= target:
+        return tilt_mix(prior, orr, lo), lo, False
+    if mix_orr(tilt_mix(prior, orr, hi), orr) <= target:
+        return tilt_mix(prior, orr, hi), hi, False
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mix_orr(tilt_mix(prior, orr, mid), orr) < target:
+            lo = mid
+        else:
+            hi = mid
+    lam = 0.5 * (lo + hi)
+    return tilt_mix(prior, orr, lam), lam, True
+
+
+def rates(outcomes):
+    return {p: sum(v) / len(v) for p, v in outcomes.items() if v}
 
 
 def main():
@@ -105,26 +179,30 @@ def main():
     ap.add_argument("--arm", help="the control arm (default: anti_pd1, or the trial's reference)")
     ap.add_argument("--target", type=float, help="ORR to fit, as a fraction (default 0.30)")
     ap.add_argument("--trial", help="a trial's cohort file: fit to its control arm's published ORR")
-    ap.add_argument("--reference", default="responsive", help="the phenotype whose share is fitted")
+    ap.add_argument("--method", choices=["tilt", "share"], default="tilt",
+                    help="tilt: the mix nearest the file's (least relative entropy); share: the responsive "
+                    "share, the others equal (default tilt)")
+    ap.add_argument("--reference", default="responsive", help="the phenotype whose share is fitted (share)")
     ap.add_argument("--bootstrap", type=int, default=2000, help="resamples of the pilot (0: none)")
-    ap.add_argument("--json", help="also write the fit here: s, its intervals, the weights and the --set value "
+    ap.add_argument("--json", help="also write the fit here: the mix, its parameter and intervals and the --set value "
                     "(a pilot that cannot fit then writes why and keeps the file's mix, exit 0)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     fig = None
+    prior = {}
+    # The mix the pilot ran with (its cohort.toml, --set applied), when
+    # the pilot is a cohort folder.
+    ran = os.path.join(os.path.dirname(os.path.abspath(args.patients_csv)), "cohort.toml")
+    if os.path.exists(ran):
+        prior = positive(load_cohort(ran).get("phenotypes", {}))
     if args.trial:
         if args.target is not None:
             fail("give --target or --trial, not both")
         if args.arm:
             fail("--arm and --trial: the trial's figure is its reference arm's; leave out --arm")
-        arm, fig, phenotypes = trial_target(args.trial)
-        # The mix the pilot ran with (its cohort.toml, --set applied), when
-        # the pilot is a cohort folder.
-        ran = os.path.join(os.path.dirname(os.path.abspath(args.patients_csv)), "cohort.toml")
-        if os.path.exists(ran):
-            mix = load_cohort(ran).get("phenotypes", {})
-            phenotypes = sorted(p for p, w in mix.items() if w > 0) or phenotypes
+        arm, fig, file_mix = trial_target(args.trial)
+        prior = prior or file_mix
         target = fig["value"] / 100.0
         print(f"target: {arm} ORR {fig['value']}% ({fig.get('low', '?')}-{fig.get('high', '?')}), "
               f"n = {fig.get('patients', '?')}; {fig['source']}")
@@ -132,67 +210,65 @@ def main():
         arm = args.arm or "anti_pd1"
         target = 0.30 if args.target is None else args.target
 
-    outcomes = defaultdict(list)
+    outcomes = {}
     with open(args.patients_csv, newline="") as f:
         for row in csv.DictReader(f):
             if row["arm"] == arm:
-                outcomes[row["phenotype"]].append(int(row["responder"]))
-    if fig is not None:
-        missing = [p for p in phenotypes if p not in outcomes]
-        if missing:
-            not_fitted(args, f"the pilot {args.patients_csv} has no patient of {', '.join(missing)} on {arm}: "
-                 "every phenotype of the mix needs its ORR (run a larger pilot)")
-    if args.reference not in outcomes:
+                outcomes.setdefault(row["phenotype"], []).append(int(row["responder"]))
+    if not prior:
+        prior = positive({p: 1.0 for p in outcomes})
+    missing = [p for p in prior if p not in outcomes]
+    if missing:
+        not_fitted(args, f"the pilot {args.patients_csv} has no patient of {', '.join(missing)} on {arm}: "
+                   "every phenotype of the mix needs its ORR (run a larger pilot)")
+    outcomes = {p: outcomes[p] for p in prior}
+    if args.method == "share" and args.reference not in outcomes:
         not_fitted(args, f"no {args.reference} patient on {arm} in {args.patients_csv}")
-    others = sorted(p for p in outcomes if p != args.reference)
-    if not others:
+    if args.method == "share" and len(outcomes) < 2:
         not_fitted(args, f"only {args.reference} patients on {arm} in {args.patients_csv}: the mix cannot be fitted")
 
-    def rates(sample):
-        orr = {p: sum(v) / len(v) for p, v in sample.items()}
-        return orr[args.reference], sum(orr[p] for p in others) / len(others)
+    orr = rates(outcomes)
+    print(f"ORR on {arm} per phenotype (pilot), and the mix it ran with:")
+    for p, v in outcomes.items():
+        print(f"  {p:16s} {sum(v):3d} / {len(v):3d} = {100 * orr[p]:5.1f}%   {100 * prior[p]:5.1f}%")
+    print(f"ORR of that mix: {100 * mix_orr(prior, orr):.1f}%")
+    fitted = fit_mix(args.method, prior, orr, target, args.reference)
+    if fitted is None:
+        not_fitted(args, "every phenotype of the mix responds alike on the control arm: no mix moves its ORR")
+    mix, param, reachable = fitted
+    name = "lambda" if args.method == "tilt" else f"share of {args.reference}, s"
+    if not reachable:
+        print(f"the target {100 * target:.1f}% is out of reach; the nearest mix has {name} = {param:.3f}")
+    print(f"{args.method}: {name} = {param:.3f} (expected ORR {100 * mix_orr(mix, orr):.1f}%)")
 
-    print(f"ORR on {arm} per phenotype (pilot):")
-    for p in sorted(outcomes):
-        v = outcomes[p]
-        print(f"  {p:16s} {sum(v):3d} / {len(v):3d} = {100 * sum(v) / len(v):5.1f}%")
-    ref, rest = rates(outcomes)
-    print(f"{args.reference} {100 * ref:.1f}%, mean of the others {100 * rest:.1f}%")
-    if ref == rest:
-        not_fitted(args, "the reference phenotype responds like the others: its share cannot move the ORR")
-    s_raw = solve(target, ref, rest)
-    s = clamp(s_raw)
-    if s != s_raw:
-        print(f"the target {100 * target:.1f}% is out of reach (s = {s_raw:.3f}); the nearest share is s = {s:.3f}")
-    print(f"share of {args.reference}: s = {s:.3f} (expected ORR {100 * (s * ref + (1 - s) * rest):.1f}%)")
-
-    result = {"fitted": True, "arm": arm, "target_pct": 100 * target, "s": s, "reachable": s == s_raw,
-              "reference": args.reference, "others": others,
-              "pilot_orr_pct": {p: 100 * sum(v) / len(v) for p, v in outcomes.items()},
+    result = {"fitted": True, "method": args.method, "arm": arm, "target_pct": 100 * target,
+              "param": param, "reachable": reachable, "reference": args.reference,
+              "prior": prior, "mix": mix,
+              "pilot_orr_pct": {p: 100 * r for p, r in orr.items()},
               "pilot_patients": {p: len(v) for p, v in outcomes.items()}}
     if fig is not None:
         result["source"] = fig["source"]
     if fig is not None and "low" in fig and "high" in fig:
-        lo, hi = sorted(clamp(solve(x / 100.0, ref, rest)) for x in (fig["low"], fig["high"]))
-        print(f"  over the published interval {fig['low']}-{fig['high']}%: s = {lo:.3f} to {hi:.3f}")
-        result["s_published_interval"] = [lo, hi]
+        ends = [fit_mix(args.method, prior, orr, x / 100.0, args.reference)[1] for x in (fig["low"], fig["high"])]
+        lo, hi = sorted(ends)
+        print(f"  over the published interval {fig['low']}-{fig['high']}%: {name} = {lo:.3f} to {hi:.3f}")
+        result["param_published_interval"] = [lo, hi]
     if args.bootstrap > 0:
         rng = random.Random(args.seed)
         draws = []
         for _ in range(args.bootstrap):
-            sample = {p: rng.choices(v, k=len(v)) for p, v in outcomes.items()}
-            r, o = rates(sample)
-            if r != o:
-                draws.append(clamp(solve(target, r, o)))
+            sample = rates({p: rng.choices(v, k=len(v)) for p, v in outcomes.items()})
+            again = fit_mix(args.method, prior, sample, target, args.reference)
+            if again is not None:
+                draws.append(again[1])
         draws.sort()
         if draws:
             q = lambda f: draws[min(len(draws) - 1, int(f * len(draws)))]
-            print(f"  pilot sampling (bootstrap, {len(draws)} resamples): 90% of s in {q(0.05):.3f} to {q(0.95):.3f}")
-            result["s_bootstrap_90"] = [q(0.05), q(0.95)]
+            print(f"  pilot sampling (bootstrap, {len(draws)} resamples): 90% of {name} in {q(0.05):.3f} to {q(0.95):.3f}")
+            result["param_bootstrap_90"] = [q(0.05), q(0.95)]
 
     # Weights in points per patient share, rounded to keep the file readable.
-    weights = {args.reference: round(100 * s, 1)}
-    weights.update({p: round(100 * (1 - s) / len(others), 2) for p in others})
+    weights = {p: round(100 * w, 2) for p, w in mix.items()}
     print("\n[cohort.phenotypes]")
     for p, w in weights.items():
         print(f"{p} = {w}")

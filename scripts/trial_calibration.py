@@ -219,7 +219,7 @@ def figures(cfg, out):
         read = {}
         for trial in cfg["trials"]:
             rng = random.Random(1)
-            for r in validation_table.read_trial(folder, trial, table_args, rng):
+            for r in validation_table.read_trial(folder, trial, table_args, rng)[0]:
                 read[(trial, r["arm"], r["measure"])] = r
         for fig in cfg["figure"]:
             r = read.get((fig["trial"], fig["arm"], fig["measure"]))
@@ -229,7 +229,7 @@ def figures(cfg, out):
                          "trial": fig["trial"], "arm": fig["arm"], "measure": fig["measure"],
                          "role": fig["role"], "model": r["model"], "model_low": r["model_low"],
                          "model_high": r["model_high"],
-                         "anchored": "yes" if r["anchored_responsive_share"] else "no",
+                         "anchored": "yes" if r["anchor"] else "no",
                          "reachable": r["anchor_reachable"] or "no"})
     with open(os.path.join(out, "figures.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -48,6 +48,9 @@ import os
 import random
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fit_phenotype_mix  # noqa: E402  (the one fit of a phenotype mix)
+
 DAYS_PER_MONTH = 30.4375
 MEASURES = ("orr_pct", "dcr_pct", "median_pfs_months")
 
@@ -124,36 +127,38 @@ def predictive(rows, measure, n, draws, rng):
 
 
 class Anchor:
-    """A fitted phenotype mix (OUT/anchor/<trial>.json): the control arm's
-    target ORR, the reference phenotype whose share s was fitted, and the
-    others, which share 1 - s equally (scripts/fit_phenotype_mix.py)."""
+    """A fitted phenotype mix (OUT/anchor/<trial>.json): the control arm,
+    its target ORR, the method and the file's mix it moved, and the fitted
+    mix (scripts/fit_phenotype_mix.py)."""
 
     def __init__(self, fit, path):
         try:
             self.arm = fit["arm"]
             self.target = fit["target_pct"] / 100.0
-            self.s = float(fit["s"])
+            self.method = fit["method"]
+            self.param = float(fit["param"])
             self.reference = fit["reference"]
-            self.others = list(fit["others"])
-        except (KeyError, TypeError, ValueError) as e:
+            self.prior = {p: float(w) for p, w in fit["prior"].items()}
+            self.mix = {p: float(w) for p, w in fit["mix"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             sys.exit(f"error: {path}: the fit lacks {e} (rerun scripts/fit_phenotype_mix.py --json)")
+        if self.method not in ("tilt", "share"):
+            sys.exit(f"error: {path}: method = {self.method!r}: give tilt or share")
 
-    def mix(self, s):
-        out = {self.reference: s}
-        out.update({p: (1.0 - s) / len(self.others) for p in self.others})
-        return out
+    def describe(self):
+        """The fit in one cell: the method and its parameter."""
+        name = "lambda" if self.method == "tilt" else f"{self.reference} share"
+        return f"{self.method} {name} {self.param:.3f}"
 
     def refit(self, control, target):
-        """s fitted again on a copy of the control arm ({phenotype: [0/1]})
-        to a draw of the published target."""
+        """The mix fitted again on a copy of the control arm ({phenotype:
+        [0/1]}) to a draw of the published target; the fitted mix where a
+        copy lacks a phenotype or cannot move the ORR."""
         orr = {p: sum(v) / len(v) for p, v in control.items() if v}
-        if self.reference not in orr or any(p not in orr for p in self.others):
-            return self.s
-        ref = orr[self.reference]
-        rest = sum(orr[p] for p in self.others) / len(self.others)
-        if ref == rest:
-            return self.s
-        return min(max((target - rest) / (ref - rest), 0.0), 1.0)
+        if any(p not in orr for p in self.prior):
+            return self.mix
+        fitted = fit_phenotype_mix.fit_mix(self.method, self.prior, orr, target, self.reference)
+        return self.mix if fitted is None else fitted[0]
 
     def target_draw(self, n, rng):
         """The published control ORR as its own trial's sampling error
@@ -193,9 +198,8 @@ def weighted_figures(arms, anchor, control_n, measures, draws, rng):
     stage2 = {key: [] for key in measures}
     for _ in range(draws):
         copy = {p: [ids[rng.randrange(len(ids))] for _ in ids] for p, ids in groups}
-        s = anchor.refit({p: [control[i]["responder"] for i in ids] for p, ids in copy.items()},
-                         anchor.target_draw(control_n, rng))
-        mix = anchor.mix(s)
+        mix = anchor.refit({p: [control[i]["responder"] for i in ids] for p, ids in copy.items()},
+                           anchor.target_draw(control_n, rng))
         names = [p for p in mix if mix[p] > 0 and copy.get(p)]
         shares = [mix[p] for p in names]
         for (arm, measure, n) in measures:
@@ -290,7 +294,7 @@ def read_trial(out, trial, args, rng):
         if anchor.arm not in arms:
             sys.exit(f"error: {fit_path}: the control arm {anchor.arm} is not in {folder}/patients.csv")
         control = list(arms[anchor.arm].values())
-        w = weights_for(control, anchor.mix(anchor.s), fit_path)
+        w = weights_for(control, anchor.mix, fit_path)
         ess = f"{sum(w) ** 2 / sum(x * x for x in w):.1f}"
         control_n = next((n for (arm, measure, n) in keys if arm == anchor.arm and measure == "orr_pct"), 0)
         spread = weighted_figures(arms, anchor, control_n, [k for k in keys if k[1] in MEASURES], args.draws, rng)
@@ -313,14 +317,14 @@ def read_trial(out, trial, args, rng):
             "model_pi90_low": "",
             "model_pi90_high": "",
             "published_in_pi90": "",
-            "anchored_responsive_share": f"{anchor.s:.3f}" if anchor else "",
+            "anchor": anchor.describe() if anchor else "",
             "anchor_reachable": {True: "yes", False: "no"}.get(fit.get("reachable"), "") if anchor else "",
             "effective_patients": ess,
             "source": r["source"],
         }
         pi = None
         if anchor and measure in MEASURES and sample:
-            value = read_measure(sample, measure, weights_for(sample, anchor.mix(anchor.s), fit_path))
+            value = read_measure(sample, measure, weights_for(sample, anchor.mix, fit_path))
             ci, pi = spread[key]
             row["model"] = number(value)
             row["model_low"], row["model_high"] = (number(ci[0]), number(ci[1])) if ci else ("", "")
@@ -341,18 +345,37 @@ def read_trial(out, trial, args, rng):
                 p = float(r["published"])
                 row["published_in_pi90"] = "yes" if pi[0] - 0.05 <= p <= pi[1] + 0.05 else "no"
         rows.append(row)
-    return rows
+    return rows, anchor, ess
+
+
+def mixes(anchors):
+    """The anchored mix of each trial beside the file's, one row per
+    phenotype (Markdown)."""
+    phenotypes = sorted({p for a, _ in anchors.values() for p in a.prior})
+    lines = [
+        "| trial | control arm, target ORR | fit (effective patients) | "
+        + " | ".join(phenotypes) + " |",
+        "|---|---|---|" + "---|" * len(phenotypes),
+        "| (the cohort file's mix) | | | "
+        + " | ".join(f"{100 * next(iter(anchors.values()))[0].prior.get(p, 0):.1f}" for p in phenotypes) + " |",
+    ]
+    for trial, (a, ess) in anchors.items():
+        lines.append(
+            f"| {trial} | {a.arm}, {100 * a.target:.1f}% | {a.describe()} ({ess}) | "
+            + " | ".join(f"{100 * a.mix.get(p, 0):.1f}" for p in phenotypes) + " |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def markdown(rows):
     lines = [
         "| trial | arm | measure | published (95% CI), n | model (95% CI) | model as drawn | "
-        "model, 90% predictive interval at the trial's n | published inside | anchored responsive share "
+        "model, 90% predictive interval at the trial's n | published inside | anchor "
         "(effective patients) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        share = r["anchored_responsive_share"]
+        share = r["anchor"]
         if share and r["anchor_reachable"] == "no":
             share += " (target out of reach)"
         share = f"{share} ({r['effective_patients']})" if share else "not anchored"
@@ -389,7 +412,12 @@ def main():
         if missing:
             sys.exit(f"error: --trials: {', '.join(missing)} not under {trials_dir}")
         trials = wanted
-    rows = [row for trial in trials for row in read_trial(args.out, trial, args, rng)]
+    rows, anchors = [], {}
+    for trial in trials:
+        found, anchor, ess = read_trial(args.out, trial, args, rng)
+        rows += found
+        if anchor:
+            anchors[trial] = (anchor, ess)
     if not rows:
         sys.exit(f"error: no trial under {trials_dir}")
     with open(os.path.join(args.out, "validation.csv"), "w", newline="") as f:
@@ -398,6 +426,8 @@ def main():
         w.writerows(rows)
     with open(os.path.join(args.out, "validation.md"), "w") as f:
         f.write(markdown(rows))
+        if anchors:
+            f.write("\nPhenotype mixes (% of patients) the anchors fitted:\n\n" + mixes(anchors))
     print(f"{len(rows)} figures of {len({r['trial'] for r in rows})} trials: "
           f"{os.path.join(args.out, 'validation.md')}")
 

@@ -721,7 +721,7 @@ fn a_trial_is_anchored_on_its_control_arm_by_the_fit_script() {
     }
     let pilot = dir.join("patients.csv");
     std::fs::write(&pilot, &csv).unwrap();
-    let fit = |file: &str, pilot: &Path| {
+    let fit_with = |file: &str, pilot: &Path, flags: &[&str]| {
         std::process::Command::new("python3")
             .args([
                 "scripts/fit_phenotype_mix.py",
@@ -729,13 +729,27 @@ fn a_trial_is_anchored_on_its_control_arm_by_the_fit_script() {
                 "--trial",
             ])
             .arg(dir.join(file))
+            .args(flags)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("python3 (CI installs it)")
     };
-    let o = fit("trial.toml", &pilot);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fit = |file: &str, pilot: &Path| fit_with(file, pilot, &[]);
+    let stdout = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The tilt (default): w_p ~ exp(lambda r_p) over the file's equal mix.
+    // With the others alike, (0.75 x + 0.75) / (x + 3) = 0.40 for
+    // x = exp(lambda / 2) = 9 / 7: lambda = 0.503 and the responsive share
+    // x / (x + 3) = 0.3, the share method's mix.
+    let text = stdout(&fit("trial.toml", &pilot));
+    assert!(text.contains("lambda = 0.503"), "{text}");
+    assert!(
+        text.contains("responsive = 30.0") && text.contains("cold = 23.33"),
+        "{text}"
+    );
+    let text = stdout(&fit_with("trial.toml", &pilot, &["--method", "share"]));
     // s * 0.75 + (1 - s) * 0.25 = 0.40: s = 0.3, the others 70 / 3 each.
     assert!(text.contains("s = 0.300"), "{text}");
     assert!(
@@ -746,6 +760,40 @@ fn a_trial_is_anchored_on_its_control_arm_by_the_fit_script() {
         text.contains("s = 0.200 to 0.400"),
         "the published interval: {text}"
     );
+    // Resistant phenotypes that respond unlike each other: responsive and
+    // hot_treg 4 of 4, m2 2 of 4, cold 0 of 4. No responsive share brings
+    // the ORR below the others' mean, 50%; the tilt reaches 37.5% with
+    // y = exp(lambda / 2) solving (2 y^2 + y / 2) / (2 y^2 + y + 1) = 0.375,
+    // y = 0.5: cold 1 / 2, m2 y / 2 = 1/4, the other two y^2 / 2 = 1/8.
+    std::fs::write(
+        dir.join("uneven.toml"),
+        trial("source = \"a trial\"\n").replace("value = 40.0", "value = 37.5"),
+    )
+    .unwrap();
+    let mut uneven = String::from("patient,phenotype,arm,responder\n");
+    for (i, (p, yes)) in [("responsive", 4), ("hot_treg", 4), ("m2", 2), ("cold", 0)]
+        .into_iter()
+        .flat_map(|(p, yes)| (0..4).map(move |k| (p, k < yes)))
+        .enumerate()
+    {
+        uneven += &format!("{i},{p},anti_pd1,{}\n", u8::from(yes));
+    }
+    let uneven_pilot = dir.join("uneven.csv");
+    std::fs::write(&uneven_pilot, uneven).unwrap();
+    let text = stdout(&fit("uneven.toml", &uneven_pilot));
+    assert!(
+        text.contains("cold = 50.0")
+            && text.contains("m2 = 25.0")
+            && text.contains("responsive = 12.5")
+            && text.contains("expected ORR 37.5%"),
+        "{text}"
+    );
+    let text = stdout(&fit_with(
+        "uneven.toml",
+        &uneven_pilot,
+        &["--method", "share"],
+    ));
+    assert!(text.contains("out of reach"), "{text}");
     let o = fit("unsourced.toml", &pilot);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("has no source"));
@@ -983,11 +1031,21 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
     )
     .unwrap();
     assert_eq!(fit["fitted"], true, "{fit}");
-    let s = fit["s"].as_f64().unwrap();
-    assert!(0.0 < s && s < 1.0, "{fit}");
+    assert_eq!(fit["reachable"], true, "{fit}");
+    let lambda = fit["param"].as_f64().unwrap();
     let table = std::fs::read_to_string(out.join("validation.md")).unwrap();
-    assert_eq!(table.lines().count(), 2 + 12, "{table}");
-    assert!(table.contains(&format!("{s:.3}")), "{table}");
+    // One row per figure, then the fitted mixes: the file's, and the one
+    // anchored trial's.
+    let figures = table.lines().take_while(|l| !l.is_empty()).count();
+    assert_eq!(figures, 2 + 12, "{table}");
+    assert!(
+        table.contains(&format!("tilt lambda {lambda:.3}")),
+        "{table}"
+    );
+    assert!(
+        table.contains("| (the cohort file's mix) |") && table.contains("| relativity047 | "),
+        "{table}"
+    );
     // The anchored trial is read on weighted patients: its control arm's
     // ORR is the published figure it was anchored on.
     let csv = std::fs::read_to_string(out.join("validation.csv")).unwrap();
@@ -1130,8 +1188,9 @@ fn the_validation_table_weights_an_anchored_trial_to_its_fitted_mix() {
     // s * 0.75 + (1 - s) * 0.25 = 0.40: the hot share is 0.3.
     std::fs::write(
         tmp.path().join("anchor/synthetic.json"),
-        r#"{"fitted": true, "arm": "c", "target_pct": 40.0, "s": 0.3, "reachable": true,
-            "reference": "hot", "others": ["cold"]}"#,
+        r#"{"fitted": true, "method": "share", "arm": "c", "target_pct": 40.0, "param": 0.3,
+            "reachable": true, "reference": "hot", "prior": {"hot": 0.5, "cold": 0.5},
+            "mix": {"hot": 0.3, "cold": 0.7}}"#,
     )
     .unwrap();
     let table = |extra: &[&str]| {
@@ -1192,7 +1251,7 @@ fn the_validation_table_weights_an_anchored_trial_to_its_fitted_mix() {
     // Unweighted, the same cohort reads as drawn.
     let rows = table(&["--no-anchors"]);
     assert_eq!(rows[1]["model"], "75.0");
-    assert_eq!(rows[1]["anchored_responsive_share"], "");
+    assert_eq!(rows[1]["anchor"], "");
 }
 
 /// A trial file with one arm's published ORR (value, size, source).
