@@ -13,9 +13,11 @@ parameter (--method):
          relative entropy) whose ORR is the target: the exponential tilt
              w_p = pi_p exp(lambda r_p) / sum_q pi_q exp(lambda r_q),
              sum_p w_p r_p = target.
-         It reaches any target between the lowest and the highest
-         phenotype ORR; a phenotype that responds more gains share when
-         the target is above the file's ORR, and loses it when below.
+         Each phenotype's share is multiplied by exp(lambda r_p): where
+         the target is below the file's ORR (lambda < 0) the phenotypes
+         that respond least gain most. It reaches a target strictly
+         between the lowest and the highest phenotype ORR (within
+         |lambda| <= 50; beyond, the fit is marked out of reach).
   share  the share s of `responsive` (inflamed) tumours, the other
          phenotypes sharing 1 - s equally:
              s * r_responsive + (1 - s) * mean of the other r_p = target.
@@ -24,7 +26,8 @@ parameter (--method):
 
 Both are the prevalence weighting of a virtual population (Allen, Rieger &
 Musante, CPT Pharmacometrics Syst Pharmacol 2016;5:140); where the
-resistant phenotypes all respond alike they give the same mix.
+resistant phenotypes all respond alike and the file shares them equally
+they give the same mix.
 
 A trial that extends the seed trials reads its cohort from the seed
 trials' regions at no cost (`tmesim cohort TRIAL.toml --regions SEED_DIR
@@ -55,7 +58,6 @@ import os
 import random
 import sys
 import tomllib
-from collections import defaultdict
 
 
 def fail(msg):
@@ -139,7 +141,7 @@ def fit_mix(method, prior, orr, target, reference="responsive"):
     phenotypes all respond alike, so no mix moves the ORR."""
     if method == "share":
         others = [p for p in prior if p != reference]
-        if reference not in orr or not others:
+        if reference not in prior or reference not in orr or not others:
             return None
         ref = orr[reference]
         rest = sum(orr[p] for p in others) / len(others)
@@ -150,7 +152,8 @@ def fit_mix(method, prior, orr, target, reference="responsive"):
         mix = {reference: s}
         mix.update({p: (1.0 - s) / len(others) for p in others})
         return mix, s, s == s_raw
-    if min(orr.values()) == max(orr.values()):
+    rs = [orr[p] for p in prior]
+    if min(rs) == max(rs):
         return None
     # The tilted ORR grows with lambda (its derivative is the variance of
     # r under the tilted mix), so bisection finds the one root.
@@ -159,7 +162,7 @@ def fit_mix(method, prior, orr, target, reference="responsive"):
         return tilt_mix(prior, orr, lo), lo, False
     if mix_orr(tilt_mix(prior, orr, hi), orr) <= target:
         return tilt_mix(prior, orr, hi), hi, False
-    for _ in range(200):
+    for _ in range(64):  # [-50, 50] halved 64 times: below a double's spacing
         mid = 0.5 * (lo + hi)
         if mix_orr(tilt_mix(prior, orr, mid), orr) < target:
             lo = mid
@@ -190,9 +193,10 @@ def main():
     args = ap.parse_args()
 
     fig = None
+    # The mix to move: the trial file's; else the mix the pilot ran with
+    # (its cohort.toml, --set applied), when the pilot is a cohort folder;
+    # else equal shares of the phenotypes the pilot holds.
     prior = {}
-    # The mix the pilot ran with (its cohort.toml, --set applied), when
-    # the pilot is a cohort folder.
     ran = os.path.join(os.path.dirname(os.path.abspath(args.patients_csv)), "cohort.toml")
     if os.path.exists(ran):
         prior = positive(load_cohort(ran).get("phenotypes", {}))
@@ -201,8 +205,7 @@ def main():
             fail("give --target or --trial, not both")
         if args.arm:
             fail("--arm and --trial: the trial's figure is its reference arm's; leave out --arm")
-        arm, fig, file_mix = trial_target(args.trial)
-        prior = prior or file_mix
+        arm, fig, prior = trial_target(args.trial)
         target = fig["value"] / 100.0
         print(f"target: {arm} ORR {fig['value']}% ({fig.get('low', '?')}-{fig.get('high', '?')}), "
               f"n = {fig.get('patients', '?')}; {fig['source']}")
@@ -221,9 +224,12 @@ def main():
     if missing:
         not_fitted(args, f"the pilot {args.patients_csv} has no patient of {', '.join(missing)} on {arm}: "
                    "every phenotype of the mix needs its ORR (run a larger pilot)")
+    extra = sorted(p for p in outcomes if p not in prior)
+    if extra:
+        print(f"note: {', '.join(extra)} not in the mix (weight 0): left out")
     outcomes = {p: outcomes[p] for p in prior}
     if args.method == "share" and args.reference not in outcomes:
-        not_fitted(args, f"no {args.reference} patient on {arm} in {args.patients_csv}")
+        not_fitted(args, f"{args.reference} is not in the mix (or has no patient on {arm} in {args.patients_csv})")
     if args.method == "share" and len(outcomes) < 2:
         not_fitted(args, f"only {args.reference} patients on {arm} in {args.patients_csv}: the mix cannot be fitted")
 
@@ -234,7 +240,9 @@ def main():
     print(f"ORR of that mix: {100 * mix_orr(prior, orr):.1f}%")
     fitted = fit_mix(args.method, prior, orr, target, args.reference)
     if fitted is None:
-        not_fitted(args, "every phenotype of the mix responds alike on the control arm: no mix moves its ORR")
+        not_fitted(args, "every phenotype of the mix responds alike on the control arm: no mix moves its ORR"
+                   if args.method == "tilt" else
+                   f"{args.reference} responds like the mean of the others: its share cannot move the ORR")
     mix, param, reachable = fitted
     name = "lambda" if args.method == "tilt" else f"share of {args.reference}, s"
     if not reachable:

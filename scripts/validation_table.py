@@ -144,16 +144,21 @@ class Anchor:
             sys.exit(f"error: {path}: the fit lacks {e} (rerun scripts/fit_phenotype_mix.py --json)")
         if self.method not in ("tilt", "share"):
             sys.exit(f"error: {path}: method = {self.method!r}: give tilt or share")
+        if not self.prior or not self.mix:
+            sys.exit(f"error: {path}: prior and mix must name at least one phenotype")
+        self.reachable = fit.get("reachable") is not False
 
     def describe(self):
         """The fit in one cell: the method and its parameter."""
-        name = "lambda" if self.method == "tilt" else f"{self.reference} share"
-        return f"{self.method} {name} {self.param:.3f}"
+        if self.method == "tilt":
+            return f"tilt lambda {self.param:.3f}"
+        return f"share of {self.reference} {self.param:.3f}"
 
     def refit(self, control, target):
         """The mix fitted again on a copy of the control arm ({phenotype:
         [0/1]}) to a draw of the published target; the fitted mix where a
-        copy lacks a phenotype or cannot move the ORR."""
+        copy lacks a phenotype or cannot move the ORR (that copy then
+        carries no uncertainty of the anchor)."""
         orr = {p: sum(v) / len(v) for p, v in control.items() if v}
         if any(p not in orr for p in self.prior):
             return self.mix
@@ -349,21 +354,19 @@ def read_trial(out, trial, args, rng):
 
 
 def mixes(anchors):
-    """The anchored mix of each trial beside the file's, one row per
-    phenotype (Markdown)."""
-    phenotypes = sorted({p for a, _ in anchors.values() for p in a.prior})
+    """Each anchored trial's fitted mix beside its file's, one column per
+    phenotype (Markdown; "-" where a mix lacks the phenotype)."""
+    phenotypes = sorted({p for a, _ in anchors.values() for p in list(a.prior) + list(a.mix)})
+    share = lambda mix, p: f"{100 * mix[p]:.1f}" if p in mix else "-"
     lines = [
-        "| trial | control arm, target ORR | fit (effective patients) | "
-        + " | ".join(phenotypes) + " |",
-        "|---|---|---|" + "---|" * len(phenotypes),
-        "| (the cohort file's mix) | | | "
-        + " | ".join(f"{100 * next(iter(anchors.values()))[0].prior.get(p, 0):.1f}" for p in phenotypes) + " |",
+        "| trial | mix | control arm, target ORR | fit (effective patients) | " + " | ".join(phenotypes) + " |",
+        "|---|---|---|---|" + "---|" * len(phenotypes),
     ]
     for trial, (a, ess) in anchors.items():
-        lines.append(
-            f"| {trial} | {a.arm}, {100 * a.target:.1f}% | {a.describe()} ({ess}) | "
-            + " | ".join(f"{100 * a.mix.get(p, 0):.1f}" for p in phenotypes) + " |"
-        )
+        fit = a.describe() + ("" if a.reachable else ", target out of reach")
+        for name, mix, arm, what in (("file", a.prior, "", ""), ("anchored", a.mix, f"{a.arm}, {100 * a.target:.1f}%",
+                                                                  f"{fit} ({ess})")):
+            lines.append(f"| {trial} | {name} | {arm} | {what} | " + " | ".join(share(mix, p) for p in phenotypes) + " |")
     return "\n".join(lines) + "\n"
 
 
