@@ -1043,7 +1043,8 @@ fn the_validation_workflow_reads_the_seed_trials_and_anchors_each_trial() {
         "{table}"
     );
     assert!(
-        table.contains("| relativity047 | file |") && table.contains("| relativity047 | anchored |"),
+        table.contains("| relativity047 | file |")
+            && table.contains("| relativity047 | anchored |"),
         "{table}"
     );
     // The anchored trial is read on weighted patients: its control arm's
