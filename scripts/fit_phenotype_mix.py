@@ -5,12 +5,14 @@ patients benefiting, target the middle, 30%; for a trial file, its own
 published control-arm ORR).
 
 From a pilot cohort run on the control arm, the ORR r_p of each phenotype p
-is measured (the pilot may be drawn with any mix: only the ORR within each
-phenotype is read). Two ways to move the mix, each with one free
+is measured (only the ORR within each phenotype is read, but the tilt
+moves the mix the pilot ran with). Two ways to move the mix, each with one free
 parameter (--method):
 
-  tilt   (default) the mix closest to the cohort file's own mix pi (least
-         relative entropy) whose ORR is the target: the exponential tilt
+  tilt   (default) the mix closest to the mix pi the cohort ran with
+         (its cohort.toml: the trial file's, with any --set applied;
+         least relative entropy) whose ORR is the target: the exponential
+         tilt
              w_p = pi_p exp(lambda r_p) / sum_q pi_q exp(lambda r_q),
              sum_p w_p r_p = target.
          Each phenotype's share is multiplied by exp(lambda r_p): where
@@ -193,9 +195,10 @@ def main():
     args = ap.parse_args()
 
     fig = None
-    # The mix to move: the trial file's; else the mix the pilot ran with
-    # (its cohort.toml, --set applied), when the pilot is a cohort folder;
-    # else equal shares of the phenotypes the pilot holds.
+    # The mix to move: the one the pilot ran with (its cohort.toml: the
+    # trial file's, with the run's --set applied), when the pilot is a
+    # cohort folder; else the trial file's; else equal shares of the
+    # phenotypes the pilot holds.
     prior = {}
     ran = os.path.join(os.path.dirname(os.path.abspath(args.patients_csv)), "cohort.toml")
     if os.path.exists(ran):
@@ -205,7 +208,8 @@ def main():
             fail("give --target or --trial, not both")
         if args.arm:
             fail("--arm and --trial: the trial's figure is its reference arm's; leave out --arm")
-        arm, fig, prior = trial_target(args.trial)
+        arm, fig, file_mix = trial_target(args.trial)
+        prior = prior or file_mix
         target = fig["value"] / 100.0
         print(f"target: {arm} ORR {fig['value']}% ({fig.get('low', '?')}-{fig.get('high', '?')}), "
               f"n = {fig.get('patients', '?')}; {fig['source']}")
