@@ -159,7 +159,7 @@ class Anchor:
         [0/1]}) to a draw of the published target; the fitted mix where a
         copy lacks a phenotype or cannot move the ORR (that copy then
         carries no uncertainty of the anchor)."""
-        orr = {p: sum(v) / len(v) for p, v in control.items() if v}
+        orr = fit_phenotype_mix.rates(control)
         if any(p not in orr for p in self.prior):
             return self.mix
         fitted = fit_phenotype_mix.fit_mix(self.method, self.prior, orr, target, self.reference)
@@ -323,7 +323,7 @@ def read_trial(out, trial, args, rng):
             "model_pi90_high": "",
             "published_in_pi90": "",
             "anchor": anchor.describe() if anchor else "",
-            "anchor_reachable": {True: "yes", False: "no"}.get(fit.get("reachable"), "") if anchor else "",
+            "anchor_reachable": ("yes" if anchor.reachable else "no") if anchor else "",
             "effective_patients": ess,
             "source": r["source"],
         }
@@ -350,7 +350,7 @@ def read_trial(out, trial, args, rng):
                 p = float(r["published"])
                 row["published_in_pi90"] = "yes" if pi[0] - 0.05 <= p <= pi[1] + 0.05 else "no"
         rows.append(row)
-    return rows, anchor, ess
+    return rows, anchor
 
 
 def mixes(anchors):
@@ -364,9 +364,10 @@ def mixes(anchors):
     ]
     for trial, (a, ess) in anchors.items():
         fit = a.describe() + ("" if a.reachable else ", target out of reach")
-        for name, mix, arm, what in (("file", a.prior, "", ""), ("anchored", a.mix, f"{a.arm}, {100 * a.target:.1f}%",
-                                                                  f"{fit} ({ess})")):
-            lines.append(f"| {trial} | {name} | {arm} | {what} | " + " | ".join(share(mix, p) for p in phenotypes) + " |")
+        file_shares = " | ".join(share(a.prior, p) for p in phenotypes)
+        fitted_shares = " | ".join(share(a.mix, p) for p in phenotypes)
+        lines.append(f"| {trial} | file |  |  | {file_shares} |")
+        lines.append(f"| {trial} | anchored | {a.arm}, {100 * a.target:.1f}% | {fit} ({ess}) | {fitted_shares} |")
     return "\n".join(lines) + "\n"
 
 
@@ -378,17 +379,17 @@ def markdown(rows):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        share = r["anchor"]
-        if share and r["anchor_reachable"] == "no":
-            share += " (target out of reach)"
-        share = f"{share} ({r['effective_patients']})" if share else "not anchored"
-        drawn = cell(r["model_as_drawn"]) if share != "not anchored" else ""
+        fit = r["anchor"]
+        if fit and r["anchor_reachable"] == "no":
+            fit += " (target out of reach)"
+        fit = f"{fit} ({r['effective_patients']})" if fit else "not anchored"
+        drawn = cell(r["model_as_drawn"]) if r["anchor"] else ""
         lines.append(
             f"| {r['trial']} | {r['arm']} | {r['measure']} | "
             f"{cell(r['published'], r['published_low'], r['published_high'])}, n = {r['published_patients']} | "
             f"{cell(r['model'], r['model_low'], r['model_high'])} | {drawn} | "
             f"{interval(r['model_pi90_low'], r['model_pi90_high'])} | "
-            f"{r['published_in_pi90']} | {share} |"
+            f"{r['published_in_pi90']} | {fit} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -417,10 +418,10 @@ def main():
         trials = wanted
     rows, anchors = [], {}
     for trial in trials:
-        found, anchor, ess = read_trial(args.out, trial, args, rng)
+        found, anchor = read_trial(args.out, trial, args, rng)
         rows += found
-        if anchor:
-            anchors[trial] = (anchor, ess)
+        if anchor and found:
+            anchors[trial] = (anchor, found[0]["effective_patients"])
     if not rows:
         sys.exit(f"error: no trial under {trials_dir}")
     with open(os.path.join(args.out, "validation.csv"), "w", newline="") as f:
